@@ -1,0 +1,58 @@
+# Docket's developer entry points. `make test` is what CI runs (see .ci/run).
+
+GO       ?= go
+BIN      := bin/docket
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT   ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+LDFLAGS  := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
+# Debian packages the containers need: the daemon, the OCI runtime, CNI plugins.
+HOST_PKGS := containerd runc containernetworking-plugins
+
+.PHONY: all build test vet deps fuzz bench fmt clean
+
+all: build
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/docket
+
+# deps installs the host packages the integration tests need when they are
+# missing and this is a root shell on Debian; elsewhere it says what to do.
+deps:
+	@missing=""; \
+	for b in containerd runc containerd-shim-runc-v2; do \
+		command -v $$b >/dev/null 2>&1 || missing="$$missing $$b"; \
+	done; \
+	[ -d /usr/lib/cni ] || missing="$$missing cni-plugins"; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			echo "installing$$missing"; \
+			DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(HOST_PKGS) || \
+			{ apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(HOST_PKGS); }; \
+		else \
+			echo "missing:$$missing — install: apt-get install $(HOST_PKGS) (containerd tests skip without them)"; \
+		fi; \
+	fi
+
+vet:
+	$(GO) vet ./...
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+# test runs vet and every test, including the ones that start a real
+# containerd (they need root; with CI set they fail instead of skipping).
+test: deps vet
+	$(GO) test -count=1 -timeout 20m ./...
+
+# fuzz runs the job-language fuzzer; FUZZTIME=10m for a long run.
+FUZZTIME ?= 60s
+fuzz:
+	$(GO) test ./specs -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME)
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+clean:
+	rm -rf bin

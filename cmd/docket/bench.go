@@ -1,0 +1,260 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/docketd/docket/scheduler/api"
+	"github.com/docketd/docket/specs"
+)
+
+func newBenchCommand(c *cli) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "bench",
+		Short: "Measure a running server",
+	}
+	cmd.AddCommand(newBenchQueueCommand(c))
+	return cmd
+}
+
+// queueBench is one run of `docket bench queue`.
+type queueBench struct {
+	cl       *api.Client
+	queue    string
+	clients  int
+	batch    int
+	size     int
+	duration time.Duration
+}
+
+// latencies collects durations from many goroutines.
+type latencies struct {
+	mu sync.Mutex
+	d  []time.Duration
+}
+
+func (l *latencies) add(d time.Duration) {
+	l.mu.Lock()
+	l.d = append(l.d, d)
+	l.mu.Unlock()
+}
+
+func (l *latencies) percentile(p float64) time.Duration {
+	if len(l.d) == 0 {
+		return 0
+	}
+	slices.Sort(l.d)
+	i := int(math.Ceil(p/100*float64(len(l.d)))) - 1
+	return l.d[max(i, 0)]
+}
+
+func (l *latencies) row(w io.Writer, name string) {
+	fmt.Fprintf(w, "  %-14s n=%-8d p50=%-10s p90=%-10s p99=%-10s max=%s\n", name, len(l.d),
+		l.percentile(50).Round(time.Microsecond), l.percentile(90).Round(time.Microsecond),
+		l.percentile(99).Round(time.Microsecond), l.percentile(100).Round(time.Microsecond))
+}
+
+func newBenchQueueCommand(c *cli) *cobra.Command {
+	var (
+		b     queueBench
+		mode  string
+		keep  bool
+		sizeS string
+	)
+	cmd := &cobra.Command{
+		Use:   "queue",
+		Short: "Drive a running server's queue API and report throughput and latency",
+		Long: "Bench queue drives a running server over HTTP, like redis-benchmark.\n\n" +
+			"  --mode cycle    each client sends a batch, receives it and deletes it,\n" +
+			"                  every step durable before it returns (the default)\n" +
+			"  --mode latency  one client sends single messages while a long-polling\n" +
+			"                  receiver waits: send latency, and the time from a send\n" +
+			"                  returning to the receiver having the message",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			size, err := specs.ParseSize(sizeS)
+			if err != nil {
+				return fmt.Errorf("--size: %w", err)
+			}
+			b.size = int(size)
+			if b.batch < 1 || b.batch > 10 {
+				return fmt.Errorf("--batch must be 1 to 10")
+			}
+			b.cl = c.client(cmd)
+			ctx := cmd.Context()
+			if _, err := b.cl.CreateQueue(ctx, api.QueueSettings{Name: b.queue}); err != nil {
+				return err
+			}
+			if _, err := b.cl.Purge(ctx, b.queue); err != nil {
+				return err
+			}
+			if !keep {
+				defer b.cl.DeleteQueue(context.Background(), b.queue)
+			}
+			switch mode {
+			case "cycle":
+				return b.cycle(ctx, c.stdout)
+			case "latency":
+				return b.latency(ctx, c.stdout)
+			default:
+				return fmt.Errorf("unknown --mode %q: use cycle or latency", mode)
+			}
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&b.queue, "queue", "docket-bench", "queue to use; created, purged, and deleted afterwards")
+	f.IntVarP(&b.clients, "clients", "c", 16, "concurrent clients")
+	f.IntVarP(&b.batch, "batch", "b", 10, "messages per send, receive and delete (1 to 10)")
+	f.StringVarP(&sizeS, "size", "s", "256", "message body size, e.g. 256 or 1KiB")
+	f.DurationVarP(&b.duration, "duration", "d", 10*time.Second, "how long to run")
+	f.StringVar(&mode, "mode", "cycle", "cycle or latency")
+	f.BoolVar(&keep, "keep", false, "keep the queue afterwards")
+	return cmd
+}
+
+func (b *queueBench) cycle(ctx context.Context, w io.Writer) error {
+	body := strings.Repeat("x", b.size)
+	msgs := make([]api.SendMessage, b.batch)
+	for i := range msgs {
+		msgs[i] = api.SendMessage{Body: body}
+	}
+	var sendL, recvL, delL latencies
+	var done atomic.Int64
+	ctx, cancel := context.WithTimeout(ctx, b.duration)
+	defer cancel()
+	errc := make(chan error, b.clients)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range b.clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				t := time.Now()
+				if _, err := b.cl.Send(ctx, b.queue, msgs...); err != nil {
+					errc <- err
+					return
+				}
+				sendL.add(time.Since(t))
+				for got := 0; got < b.batch; {
+					wait := specs.Duration(time.Second)
+					t = time.Now()
+					ms, err := b.cl.Receive(ctx, b.queue, api.ReceiveRequest{Max: b.batch - got, Wait: &wait})
+					if err != nil {
+						errc <- err
+						return
+					}
+					recvL.add(time.Since(t))
+					if len(ms) == 0 {
+						continue
+					}
+					receipts := make([]string, len(ms))
+					for i, m := range ms {
+						receipts[i] = m.Receipt
+					}
+					t = time.Now()
+					if _, err := b.cl.Delete(ctx, b.queue, receipts...); err != nil {
+						errc <- err
+						return
+					}
+					delL.add(time.Since(t))
+					got += len(ms)
+					done.Add(int64(len(ms)))
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	close(errc)
+	for err := range errc {
+		if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
+			return err
+		}
+	}
+	n := done.Load()
+	fmt.Fprintf(w, "queue cycle: %d clients, batches of %d, %d-byte bodies, %s\n", b.clients, b.batch, b.size, elapsed.Round(time.Millisecond))
+	fmt.Fprintf(w, "  throughput     %.0f messages/s (%d messages sent, received and deleted)\n", float64(n)/elapsed.Seconds(), n)
+	sendL.row(w, "send")
+	recvL.row(w, "receive")
+	delL.row(w, "delete")
+	return nil
+}
+
+func (b *queueBench) latency(ctx context.Context, w io.Writer) error {
+	body := strings.Repeat("x", b.size)
+	var sendL, deliverL latencies
+	ctx, cancel := context.WithTimeout(ctx, b.duration)
+	defer cancel()
+	sentAt := make(chan time.Time, 1)
+	errc := make(chan error, 2)
+	var wg sync.WaitGroup
+	ready := make(chan struct{}, 1)
+	wg.Add(1)
+	go func() { // the long-polling receiver
+		defer wg.Done()
+		wait := specs.Duration(20 * time.Second)
+		for ctx.Err() == nil {
+			ready <- struct{}{}
+			ms, err := b.cl.Receive(ctx, b.queue, api.ReceiveRequest{Max: 1, Wait: &wait})
+			got := time.Now()
+			if err != nil {
+				errc <- err
+				return
+			}
+			if len(ms) == 0 {
+				continue
+			}
+			if t := <-sentAt; got.After(t) {
+				deliverL.add(got.Sub(t))
+			} else {
+				deliverL.add(0)
+			}
+			if _, err := b.cl.Delete(ctx, b.queue, ms[0].Receipt); err != nil {
+				errc <- err
+				return
+			}
+		}
+	}()
+	for ctx.Err() == nil {
+		select {
+		case <-ready:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		// Let the receiver's request reach the server and start waiting.
+		time.Sleep(2 * time.Millisecond)
+		t := time.Now()
+		if _, err := b.cl.Send(ctx, b.queue, api.SendMessage{Body: body}); err != nil {
+			errc <- err
+			break
+		}
+		now := time.Now()
+		sendL.add(now.Sub(t))
+		sentAt <- now
+	}
+	cancel()
+	wg.Wait()
+	close(errc)
+	for err := range errc {
+		if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
+			return err
+		}
+	}
+	fmt.Fprintf(w, "queue latency: single %d-byte messages, one long-polling receiver\n", b.size)
+	sendL.row(w, "send")
+	deliverL.row(w, "send→receive")
+	return nil
+}

@@ -1,0 +1,86 @@
+package queue
+
+import (
+	"fmt"
+	"regexp"
+	"time"
+
+	"github.com/docketd/docket/internal/errdefs"
+)
+
+// Limits of queue attributes and messages, the same as Amazon SQS's.
+const (
+	MaxVisibilityTimeout = 12 * time.Hour
+	MinRetention         = time.Minute
+	MaxRetention         = 14 * 24 * time.Hour
+	MaxDelay             = 15 * time.Minute
+	MaxReceiveWait       = 20 * time.Second
+	MinMessageSize       = 1 << 10
+	MaxMessageSize       = 1 << 20
+	MaxMaxReceives       = 1000
+	MaxBatch             = 10 // messages per send, receive or delete call
+	MaxMessageAttributes = 10
+)
+
+// Attributes are a queue's settings, those of the job language's queue block.
+type Attributes struct {
+	VisibilityTimeout time.Duration // how long a received message stays hidden
+	Retention         time.Duration // how long a message is kept before it expires
+	Delay             time.Duration // how long a new message stays hidden
+	ReceiveWait       time.Duration // default long-poll wait of a receive
+	MaxMessageSize    int64         // bytes of body and attributes together
+	MaxReceives       int           // receives before dead-lettering; 0 = unlimited
+	DeadLetter        string        // queue that takes messages past MaxReceives
+}
+
+// DefaultAttributes returns the settings of a queue declared with none.
+func DefaultAttributes() Attributes {
+	return Attributes{
+		VisibilityTimeout: 30 * time.Second,
+		Retention:         4 * 24 * time.Hour,
+		MaxMessageSize:    256 << 10,
+	}
+}
+
+var queueNameRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,80}$`)
+
+// ValidateName reports whether name is a valid queue name: letters, digits,
+// '-' and '_', at most 80 characters, as in SQS.
+func ValidateName(name string) error {
+	if !queueNameRE.MatchString(name) {
+		return errdefs.New(errdefs.ErrInvalid, "invalid_queue_name",
+			"invalid queue name %q: use 1 to 80 letters, digits, '-' or '_'", name)
+	}
+	return nil
+}
+
+// Validate checks every attribute against its range.
+func (a Attributes) Validate(name string) error {
+	bad := func(format string, args ...any) error {
+		return errdefs.New(errdefs.ErrInvalid, "invalid_attribute", format, args...)
+	}
+	switch {
+	case a.VisibilityTimeout < 0 || a.VisibilityTimeout > MaxVisibilityTimeout:
+		return bad("visibility_timeout %s out of range 0s..12h", a.VisibilityTimeout)
+	case a.Retention < MinRetention || a.Retention > MaxRetention:
+		return bad("retention %s out of range 1m..14d", a.Retention)
+	case a.Delay < 0 || a.Delay > MaxDelay:
+		return bad("delay %s out of range 0s..15m", a.Delay)
+	case a.ReceiveWait < 0 || a.ReceiveWait > MaxReceiveWait:
+		return bad("receive_wait %s out of range 0s..20s", a.ReceiveWait)
+	case a.MaxMessageSize < MinMessageSize || a.MaxMessageSize > MaxMessageSize:
+		return bad("max_message_size %d out of range 1024..1048576 bytes", a.MaxMessageSize)
+	case a.MaxReceives < 0 || a.MaxReceives > MaxMaxReceives:
+		return bad("max_receives %d out of range 0..%d", a.MaxReceives, MaxMaxReceives)
+	case a.DeadLetter != "" && a.MaxReceives == 0:
+		return bad("dead_letter %q needs max_receives", a.DeadLetter)
+	case a.DeadLetter != "" && a.DeadLetter == name:
+		return bad("queue %q cannot be its own dead_letter", name)
+	}
+	if a.DeadLetter != "" {
+		if err := ValidateName(a.DeadLetter); err != nil {
+			return fmt.Errorf("dead_letter: %w", err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,144 @@
+package queue
+
+import (
+	"fmt"
+
+	"github.com/docketd/docket/internal/errdefs"
+)
+
+// compactChunk bounds how many messages one lock hold copies, so that a
+// compaction never stalls a queue's senders and receivers for long.
+const compactChunk = 512
+
+// Compact reclaims the log's oldest segment when at most half of it is
+// still live (or always, with force): it copies the live messages there
+// forward, rewrites the queue definitions and the checkpoint, and drops the
+// segment. Run calls it every maintenance interval.
+func (e *Engine) Compact(force bool) error {
+	e.compactMu.Lock()
+	defer e.compactMu.Unlock()
+	ids, active := e.log.Segments()
+	if len(ids) < 2 || ids[0] == active {
+		return nil
+	}
+	head := ids[0]
+	e.segMu.Lock()
+	live := e.segLive[head]
+	e.segMu.Unlock()
+	if !force && live > e.cfg.SegmentSize/2 {
+		return nil
+	}
+	// The queue definitions that live in the head segment and a checkpoint
+	// go to the tail first, so that replay knows the queues before it meets
+	// their copied messages. Once this commit is durable, so is everything
+	// before it, and the head segment can be read whole.
+	if err := e.rewriteDefinitions(head); err != nil {
+		return err
+	}
+	copied := 0
+	for _, q := range e.sortedQueues() {
+		n, err := e.copyForward(q, head)
+		copied += n
+		if err != nil {
+			return err
+		}
+	}
+	if err := e.log.DropBefore(head + 1); err != nil {
+		return fmt.Errorf("%w: drop segment %d: %v", errdefs.ErrInternal, head, err)
+	}
+	e.segMu.Lock()
+	delete(e.segLive, head)
+	e.segMu.Unlock()
+	e.logger.Info("compacted log", "segment", head, "live_bytes", live, "messages_copied", copied)
+	return nil
+}
+
+// rewriteDefinitions appends the definition of every queue whose latest
+// definition record is in segment head or before, and a checkpoint.
+func (e *Engine) rewriteDefinitions(head uint32) error {
+	e.mu.RLock()
+	recs := [][]byte{}
+	var defined []*queueState
+	for _, q := range e.byID {
+		q.mu.Lock()
+		if q.defSegment <= head {
+			recs = append(recs, encodeQueuePut(q.id, q.name, q.attrs, q.created))
+			defined = append(defined, q)
+		}
+		q.mu.Unlock()
+	}
+	recs = append(recs, checkpoint{nonce: e.nonce, nextSeq: e.nextSeq.Load(), nextQueueID: e.nextQueueID}.encode())
+	c, pos := e.log.Enqueue(recs...)
+	for i, q := range defined {
+		q.mu.Lock()
+		q.defSegment = pos[i].Segment
+		q.mu.Unlock()
+	}
+	e.mu.RUnlock()
+	return commitErr(c.Wait())
+}
+
+// copyForward rewrites every message of q whose record is in segment seg
+// at the log's tail, with its current state.
+func (e *Engine) copyForward(q *queueState, seg uint32) (int, error) {
+	copied := 0
+	var last *entry // the last message copied by the previous chunk
+	for {
+		q.mu.Lock()
+		if q.deleted {
+			q.mu.Unlock()
+			return copied, nil
+		}
+		var recs [][]byte
+		var ens []*entry
+		en := q.head
+		if last != nil {
+			if q.entries[last.seq] == last {
+				en = last.next
+			} else {
+				// It left the queue meanwhile; messages already copied
+				// are skipped by their segment.
+				for en != nil && en.seq <= last.seq {
+					en = en.next
+				}
+			}
+		}
+		for ; en != nil && len(ens) < compactChunk; en = en.next {
+			if en.pos.Segment != seg {
+				continue
+			}
+			rec, err := e.log.Read(en.pos)
+			if err != nil {
+				q.mu.Unlock()
+				return copied, fmt.Errorf("%w: compact: read message %d: %v", errdefs.ErrInternal, en.seq, err)
+			}
+			d := dec{b: rec}
+			d.byte()
+			m := decodeMessage(&d)
+			if d.err != nil {
+				q.mu.Unlock()
+				return copied, fmt.Errorf("%w: compact: message %d: %v", errdefs.ErrInternal, en.seq, d.err)
+			}
+			m.queue, m.seq, m.sentAt, m.visibleAt = q.id, en.seq, en.sentAt, en.visibleAt
+			m.firstRecvAt, m.recvCount, m.source = en.firstRecvAt, en.recvCount, en.source
+			recs = append(recs, encodeMessage(&m))
+			ens = append(ens, en)
+		}
+		if len(ens) == 0 {
+			q.mu.Unlock()
+			return copied, nil
+		}
+		c, pos := e.log.Enqueue(recs...)
+		for i, en := range ens {
+			e.dropLive(en.pos, en.size)
+			en.pos, en.size = pos[i], uint32(len(recs[i]))
+			e.addLive(en.pos, en.size)
+		}
+		last = ens[len(ens)-1]
+		q.mu.Unlock()
+		if err := commitErr(c.Wait()); err != nil {
+			return copied, err
+		}
+		copied += len(ens)
+	}
+}

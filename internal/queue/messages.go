@@ -1,0 +1,651 @@
+package queue
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/docketd/docket/internal/errdefs"
+)
+
+// SendInput is one message to send.
+type SendInput struct {
+	Body       []byte
+	Attributes []Attr
+	// Delay hides the message for this long; nil takes the queue's delay.
+	Delay *time.Duration
+}
+
+// SendResult is the outcome of one entry of a send: its id, or why it was
+// not stored.
+type SendResult struct {
+	ID  string
+	Err error
+}
+
+// Message is a received message.
+type Message struct {
+	ID              string
+	Receipt         string
+	Body            []byte
+	Attributes      []Attr
+	ReceiveCount    int
+	SentAt          time.Time
+	FirstReceivedAt time.Time
+	// SourceQueue is, for a message in a dead-letter queue, the queue it
+	// was dead-lettered from.
+	SourceQueue string
+}
+
+// ReceiveOptions tune one receive call.
+type ReceiveOptions struct {
+	Max int // 1 to 10; 0 means 1
+	// Wait is how long to wait for a message when none is visible; nil
+	// takes the queue's receive_wait.
+	Wait *time.Duration
+	// VisibilityTimeout hides the received messages for this long; nil
+	// takes the queue's visibility_timeout.
+	VisibilityTimeout *time.Duration
+	// Owner names who receives (a worker allocation), so the server knows
+	// which workers hold messages. Optional.
+	Owner string
+}
+
+var attrNameRE = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,256}$`)
+
+// checkInput validates one message against the queue's limits.
+func checkInput(in SendInput, a Attributes) error {
+	if len(in.Attributes) > MaxMessageAttributes {
+		return errdefs.New(errdefs.ErrInvalid, "too_many_attributes",
+			"a message has at most %d attributes, got %d", MaxMessageAttributes, len(in.Attributes))
+	}
+	if len(in.Body) == 0 {
+		return errdefs.New(errdefs.ErrInvalid, "empty_body", "a message body must not be empty")
+	}
+	size := int64(len(in.Body))
+	seen := make(map[string]bool, len(in.Attributes))
+	for _, at := range in.Attributes {
+		if !attrNameRE.MatchString(at.Name) || strings.Contains(at.Name, "..") ||
+			strings.HasPrefix(at.Name, ".") || strings.HasSuffix(at.Name, ".") {
+			return errdefs.New(errdefs.ErrInvalid, "invalid_attribute_name",
+				"invalid attribute name %q: use up to 256 letters, digits, '_', '-' or '.'", at.Name)
+		}
+		if seen[at.Name] {
+			return errdefs.New(errdefs.ErrInvalid, "invalid_attribute_name",
+				"attribute %q given twice", at.Name)
+		}
+		seen[at.Name] = true
+		size += int64(len(at.Name) + len(at.Type) + len(at.Value))
+	}
+	if size > a.MaxMessageSize {
+		return errdefs.New(errdefs.ErrTooLarge, "message_too_large",
+			"message of %d bytes is over the queue's max_message_size of %d bytes", size, a.MaxMessageSize)
+	}
+	if in.Delay != nil && (*in.Delay < 0 || *in.Delay > MaxDelay) {
+		return errdefs.New(errdefs.ErrInvalid, "invalid_delay",
+			"delay %s out of range 0s..15m", *in.Delay)
+	}
+	return nil
+}
+
+func errBatch(n int) error {
+	return errdefs.New(errdefs.ErrInvalid, "batch_too_large",
+		"a batch holds 1 to %d entries, got %d", MaxBatch, n)
+}
+
+// Send stores up to ten messages and returns once they are durable. Each
+// entry is stored or reported failed on its own; the error is for what
+// failed the whole call (an unknown queue, a batch too large, the disk).
+func (e *Engine) Send(queue string, in []SendInput) ([]SendResult, error) {
+	if len(in) == 0 || len(in) > MaxBatch {
+		return nil, errBatch(len(in))
+	}
+	q, err := e.queue(queue)
+	if err != nil {
+		return nil, err
+	}
+	results := make([]SendResult, len(in))
+	recs := make([][]byte, 0, len(in))
+	entries := make([]*entry, 0, len(in))
+
+	q.mu.Lock()
+	if q.deleted {
+		q.mu.Unlock()
+		return nil, queueNotFound(queue)
+	}
+	now := e.now().UnixNano()
+	for i, m := range in {
+		if err := checkInput(m, q.attrs); err != nil {
+			results[i].Err = err
+			continue
+		}
+		delay := q.attrs.Delay
+		if m.Delay != nil {
+			delay = *m.Delay
+		}
+		msg := message{
+			queue:     q.id,
+			seq:       e.nextSeq.Add(1) - 1,
+			sentAt:    now,
+			visibleAt: now + int64(delay),
+			attrs:     m.Attributes,
+			body:      m.Body,
+		}
+		rec := encodeMessage(&msg)
+		recs = append(recs, rec)
+		entries = append(entries, &entry{
+			seq: msg.seq, sentAt: now, visibleAt: msg.visibleAt, size: uint32(len(rec)),
+		})
+		results[i].ID = e.messageID(msg.seq)
+	}
+	if len(recs) == 0 {
+		q.mu.Unlock()
+		return results, nil
+	}
+	c, pos := e.log.Enqueue(recs...)
+	for i, en := range entries {
+		en.pos = pos[i]
+		q.insert(en, now)
+		e.addLive(en.pos, en.size)
+	}
+	q.totals.Sent += uint64(len(entries))
+	q.changed(now)
+	q.mu.Unlock()
+
+	if err := commitErr(c.Wait()); err != nil {
+		return nil, err
+	}
+	return results, nil
+}
+
+// Receive takes up to opts.Max visible messages, hiding each for the
+// visibility timeout and durably counting the receive. When none is
+// visible it waits up to opts.Wait for one, waking the moment one becomes
+// visible. A message whose receive count would exceed the queue's
+// max_receives is moved to its dead-letter queue instead.
+func (e *Engine) Receive(ctx context.Context, queue string, opts ReceiveOptions) ([]Message, error) {
+	max := opts.Max
+	if max == 0 {
+		max = 1
+	}
+	if max < 1 || max > MaxBatch {
+		return nil, errdefs.New(errdefs.ErrInvalid, "invalid_max",
+			"max must be 1 to %d, got %d", MaxBatch, max)
+	}
+	if opts.Wait != nil && (*opts.Wait < 0 || *opts.Wait > MaxReceiveWait) {
+		return nil, errdefs.New(errdefs.ErrInvalid, "invalid_wait",
+			"wait %s out of range 0s..20s", *opts.Wait)
+	}
+	if opts.VisibilityTimeout != nil && (*opts.VisibilityTimeout < 0 || *opts.VisibilityTimeout > MaxVisibilityTimeout) {
+		return nil, errdefs.New(errdefs.ErrInvalid, "invalid_visibility_timeout",
+			"visibility timeout %s out of range 0s..12h", *opts.VisibilityTimeout)
+	}
+	q, err := e.queue(queue)
+	if err != nil {
+		return nil, err
+	}
+	var deadline time.Time
+	for {
+		q.mu.Lock()
+		if q.deleted {
+			q.mu.Unlock()
+			return nil, queueNotFound(queue)
+		}
+		if deadline.IsZero() {
+			wait := q.attrs.ReceiveWait
+			if opts.Wait != nil {
+				wait = *opts.Wait
+			}
+			deadline = time.Now().Add(wait)
+		}
+		got, toDLQ, c := q.take(max, opts)
+		ch := q.waiters
+		q.mu.Unlock()
+
+		if len(toDLQ) > 0 {
+			if err := e.deadLetter(q, toDLQ); err != nil {
+				return nil, err
+			}
+		}
+		if len(got) > 0 {
+			if err := commitErr(c.Wait()); err != nil {
+				return nil, err
+			}
+			return e.readMessages(q, got)
+		}
+		if len(toDLQ) > 0 {
+			continue // those were not for us; look again
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			return nil, nil
+		}
+		t := time.NewTimer(left)
+		select {
+		case <-ch:
+			t.Stop()
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// taken is a message a receive took, with what is needed to read it back.
+type taken struct {
+	en      *entry
+	receipt receipt
+}
+
+// take picks up to max visible messages for a receive and records it; it
+// also takes out the messages due for dead-lettering. q.mu is held.
+func (q *queueState) take(max int, opts ReceiveOptions) (got []taken, toDLQ []*entry, c waiter) {
+	now := q.e.now().UnixNano()
+	q.advance(now)
+	if q.ready.len() == 0 {
+		return nil, nil, nil
+	}
+	vt := q.attrs.VisibilityTimeout
+	if opts.VisibilityTimeout != nil {
+		vt = *opts.VisibilityTimeout
+	}
+	dlq := q.attrs.DeadLetter != "" && q.attrs.MaxReceives > 0
+	var items []received
+	for len(got) < max && q.ready.len() > 0 {
+		en := q.ready.top()
+		q.ready.remove(en)
+		if dlq && int(en.recvCount) >= q.attrs.MaxReceives {
+			en.moving = true
+			toDLQ = append(toDLQ, en)
+			continue
+		}
+		en.recvCount++
+		if en.firstRecvAt == 0 {
+			en.firstRecvAt = now
+		}
+		en.visibleAt = now + int64(vt)
+		en.owner = opts.Owner
+		got = append(got, taken{en: en, receipt: receipt{queue: q.id, seq: en.seq, count: en.recvCount}})
+		items = append(items, received{seq: en.seq, count: en.recvCount, visibleAt: en.visibleAt, firstRecvAt: en.firstRecvAt})
+	}
+	// Placed after the loop so that a zero visibility timeout cannot hand
+	// the same message out twice in one call.
+	for _, t := range got {
+		q.place(t.en, now)
+	}
+	if len(got) > 0 {
+		c, _ = q.e.log.Enqueue(encodeReceives(q.id, items))
+		q.totals.Received += uint64(len(got))
+	}
+	q.changed(now)
+	return got, toDLQ, c
+}
+
+// waiter is what Enqueue returns: something to wait on for durability.
+type waiter interface{ Wait() error }
+
+// readMessages reads the bodies and attributes of received messages back
+// from the log.
+func (e *Engine) readMessages(q *queueState, got []taken) ([]Message, error) {
+	out := make([]Message, 0, len(got))
+	for _, t := range got {
+		rec, err := e.log.Read(t.en.pos)
+		if err != nil {
+			return nil, fmt.Errorf("%w: read message %d: %v", errdefs.ErrInternal, t.en.seq, err)
+		}
+		d := dec{b: rec}
+		kind := d.byte()
+		if kind != recMessage {
+			return nil, fmt.Errorf("%w: message %d: record kind %d at %v", errdefs.ErrInternal, t.en.seq, kind, t.en.pos)
+		}
+		m := decodeMessage(&d)
+		if d.err != nil {
+			return nil, fmt.Errorf("%w: message %d: %v", errdefs.ErrInternal, t.en.seq, d.err)
+		}
+		msg := Message{
+			ID:              e.messageID(t.en.seq),
+			Receipt:         e.formatReceipt(t.receipt),
+			Body:            m.body,
+			Attributes:      m.attrs,
+			ReceiveCount:    int(t.receipt.count),
+			SentAt:          time.Unix(0, t.en.sentAt),
+			FirstReceivedAt: time.Unix(0, t.en.firstRecvAt),
+		}
+		if t.en.source != 0 {
+			msg.SourceQueue = e.queueName(t.en.source)
+		}
+		out = append(out, msg)
+	}
+	return out, nil
+}
+
+func (e *Engine) queueName(id uint32) string {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	if q := e.byID[id]; q != nil {
+		return q.name
+	}
+	return ""
+}
+
+// deadLetter moves entries of q, already taken out of its heaps, to q's
+// dead-letter queue. Entries deleted meanwhile (by a purge) are skipped.
+func (e *Engine) deadLetter(q *queueState, ens []*entry) error {
+	q.mu.Lock()
+	dlqName := q.attrs.DeadLetter
+	q.mu.Unlock()
+	var c waiter
+	if dlq, err := e.queue(dlqName); err == nil {
+		c = e.moveEntries(q, dlq, ens, q.id)
+	}
+	// Whatever did not move (the dead-letter queue went away) goes back.
+	q.putBack(ens)
+	if c == nil {
+		return nil
+	}
+	return commitErr(c.Wait())
+}
+
+// putBack returns entries that were taken out for a move but did not move
+// to the queue's heaps, and reports how many did move.
+func (q *queueState) putBack(ens []*entry) (moved int) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	now := q.e.now().UnixNano()
+	for _, en := range ens {
+		if en.moving && q.entries[en.seq] == en {
+			en.moving = false
+			q.place(en, now)
+		} else {
+			moved++
+		}
+	}
+	q.changed(now)
+	return moved
+}
+
+// moveEntries moves entries from one queue to another under one record,
+// with both queues locked in id order. source is recorded as the origin of
+// the moved messages (0 on a redrive). It returns nil when nothing moved.
+func (e *Engine) moveEntries(from, to *queueState, ens []*entry, source uint32) waiter {
+	first, second := from, to
+	if to.id < from.id {
+		first, second = to, from
+	}
+	first.mu.Lock()
+	second.mu.Lock()
+	defer first.mu.Unlock()
+	defer second.mu.Unlock()
+	if to.deleted {
+		return nil
+	}
+	now := e.now().UnixNano()
+	moves := make([]move, 0, len(ens))
+	moved := make([]*entry, 0, len(ens))
+	for _, en := range ens {
+		if from.entries[en.seq] != en {
+			continue
+		}
+		moves = append(moves, move{
+			from: from.id, to: to.id, oldSeq: en.seq, newSeq: e.nextSeq.Add(1) - 1,
+			visibleAt: now, source: source,
+		})
+		moved = append(moved, en)
+	}
+	if len(moves) == 0 {
+		return nil
+	}
+	c, _ := e.log.Enqueue(encodeMoves(moves))
+	for i, en := range moved {
+		from.remove(en)
+		to.insert(&entry{
+			seq: moves[i].newSeq, pos: en.pos, size: en.size, sentAt: en.sentAt,
+			visibleAt: now, source: source,
+		}, now)
+		e.addLive(en.pos, en.size)
+	}
+	if source != 0 {
+		from.totals.DeadLettered += uint64(len(moved))
+	}
+	to.totals.Sent += uint64(len(moved))
+	from.changed(now)
+	to.changed(now)
+	return c
+}
+
+// Delete deletes received messages by their receipts and returns once the
+// deletes are durable. Each receipt has its own outcome: nil, or an error
+// for a receipt that is malformed, of another queue, or outdated (the
+// message was received again since). Deleting a message that is already
+// gone succeeds, so a retried delete is harmless.
+func (e *Engine) Delete(queue string, receipts []string) ([]error, error) {
+	if len(receipts) == 0 || len(receipts) > MaxBatch {
+		return nil, errBatch(len(receipts))
+	}
+	q, err := e.queue(queue)
+	if err != nil {
+		return nil, err
+	}
+	results := make([]error, len(receipts))
+	seqs := make([]uint64, 0, len(receipts))
+	q.mu.Lock()
+	if q.deleted {
+		q.mu.Unlock()
+		return nil, queueNotFound(queue)
+	}
+	for i, s := range receipts {
+		en, err := q.byReceipt(s)
+		if err != nil {
+			results[i] = err
+			continue
+		}
+		if en == nil {
+			continue // already deleted
+		}
+		q.remove(en)
+		seqs = append(seqs, en.seq)
+	}
+	if len(seqs) == 0 {
+		q.mu.Unlock()
+		return results, nil
+	}
+	now := e.now().UnixNano()
+	c, _ := e.log.Enqueue(encodeDeletes(q.id, reasonDeleted, seqs))
+	q.totals.Deleted += uint64(len(seqs))
+	q.changed(now)
+	q.mu.Unlock()
+	if err := commitErr(c.Wait()); err != nil {
+		return nil, err
+	}
+	return results, nil
+}
+
+// byReceipt finds the message a receipt names. It returns nil, nil for a
+// message that no longer exists. q.mu is held.
+func (q *queueState) byReceipt(s string) (*entry, error) {
+	r, err := q.e.parseReceipt(s)
+	if err != nil {
+		return nil, err
+	}
+	if r.queue != q.id {
+		return nil, errdefs.New(errdefs.ErrInvalid, "invalid_receipt",
+			"receipt is for another queue than %q", q.name)
+	}
+	en := q.entries[r.seq]
+	if en == nil {
+		if r.seq >= q.e.nextSeq.Load() {
+			return nil, errInvalidReceipt(s)
+		}
+		return nil, nil
+	}
+	if en.recvCount != r.count || en.moving {
+		return nil, errdefs.New(errdefs.ErrOutdated, "receipt_outdated",
+			"receipt is outdated: the message was received again since")
+	}
+	return en, nil
+}
+
+// ChangeVisibility hides a received message for timeout from now; 0 makes
+// it visible at once. The message must still be in flight.
+func (e *Engine) ChangeVisibility(queue, receiptHandle string, timeout time.Duration) error {
+	if timeout < 0 || timeout > MaxVisibilityTimeout {
+		return errdefs.New(errdefs.ErrInvalid, "invalid_visibility_timeout",
+			"visibility timeout %s out of range 0s..12h", timeout)
+	}
+	q, err := e.queue(queue)
+	if err != nil {
+		return err
+	}
+	q.mu.Lock()
+	if q.deleted {
+		q.mu.Unlock()
+		return queueNotFound(queue)
+	}
+	en, err := q.byReceipt(receiptHandle)
+	if err == nil && (en == nil || !en.pending) {
+		err = errdefs.New(errdefs.ErrOutdated, "message_not_in_flight",
+			"the message is not in flight: it was deleted or its visibility timeout ran out")
+	}
+	if err != nil {
+		q.mu.Unlock()
+		return err
+	}
+	now := e.now().UnixNano()
+	q.unplace(en)
+	en.visibleAt = now + int64(timeout)
+	if timeout == 0 {
+		en.owner = ""
+	}
+	q.place(en, now)
+	c, _ := e.log.Enqueue(encodeVisibility(q.id, en.seq, en.visibleAt))
+	q.changed(now)
+	q.mu.Unlock()
+	return commitErr(c.Wait())
+}
+
+// Purge deletes every message the queue holds now.
+func (e *Engine) Purge(queue string) (int, error) {
+	q, err := e.queue(queue)
+	if err != nil {
+		return 0, err
+	}
+	q.mu.Lock()
+	if q.deleted {
+		q.mu.Unlock()
+		return 0, queueNotFound(queue)
+	}
+	below := e.nextSeq.Load()
+	c, _ := e.log.Enqueue(encodePurge(q.id, below))
+	n := len(q.entries)
+	q.purgeBelow(below)
+	q.totals.Purged += uint64(n)
+	q.changed(e.now().UnixNano())
+	q.mu.Unlock()
+	return n, commitErr(c.Wait())
+}
+
+func (q *queueState) purgeBelow(below uint64) {
+	for en := q.head; en != nil && en.seq < below; {
+		next := en.next
+		q.remove(en)
+		en = next
+	}
+	if below > q.purgedBelow {
+		q.purgedBelow = below
+	}
+}
+
+// Redrive moves up to max visible messages (all when max <= 0) of a
+// dead-letter queue back to the queues they came from, where they start
+// over with a receive count of zero. Messages whose source queue is gone
+// stay.
+func (e *Engine) Redrive(dlq string, max int) (int, error) {
+	q, err := e.queue(dlq)
+	if err != nil {
+		return 0, err
+	}
+	// Take the visible messages out, grouped by source queue.
+	q.mu.Lock()
+	now := e.now().UnixNano()
+	q.advance(now)
+	bySource := map[uint32][]*entry{}
+	var skipped []*entry
+	n := 0
+	for q.ready.len() > 0 && (max <= 0 || n < max) {
+		en := q.ready.top()
+		q.ready.remove(en)
+		if en.source == 0 {
+			skipped = append(skipped, en)
+			continue
+		}
+		en.moving = true
+		bySource[en.source] = append(bySource[en.source], en)
+		n++
+	}
+	for _, en := range skipped {
+		q.place(en, now)
+	}
+	q.mu.Unlock()
+
+	moved := 0
+	var firstErr error
+	for src, ens := range bySource {
+		e.mu.RLock()
+		to := e.byID[src]
+		e.mu.RUnlock()
+		var c waiter
+		if to != nil {
+			c = e.moveEntries(q, to, ens, 0)
+		}
+		// Whatever did not move (its source is gone) goes back.
+		moved += q.putBack(ens)
+		if c != nil {
+			if err := commitErr(c.Wait()); err != nil && firstErr == nil {
+				firstErr = err
+			}
+		}
+	}
+	return moved, firstErr
+}
+
+// expire deletes the messages that have outlived their queue's retention.
+func (e *Engine) expire() error {
+	for _, q := range e.sortedQueues() {
+		q.mu.Lock()
+		if q.deleted {
+			q.mu.Unlock()
+			continue
+		}
+		now := e.now().UnixNano()
+		limit := now - int64(q.attrs.Retention)
+		var seqs []uint64
+		for en := q.head; en != nil && len(seqs) < 100000; {
+			next := en.next
+			if en.sentAt <= limit && !en.moving {
+				seqs = append(seqs, en.seq)
+				q.remove(en)
+			} else if en.sentAt > limit {
+				// The list is in sequence order, which is send order but
+				// for messages moved here from another queue; those are
+				// few, so stop at the first young message.
+				break
+			}
+			en = next
+		}
+		if len(seqs) == 0 {
+			q.mu.Unlock()
+			continue
+		}
+		c, _ := e.log.Enqueue(encodeDeletes(q.id, reasonExpired, seqs))
+		q.totals.Expired += uint64(len(seqs))
+		q.changed(now)
+		q.mu.Unlock()
+		if err := commitErr(c.Wait()); err != nil {
+			return err
+		}
+	}
+	return nil
+}

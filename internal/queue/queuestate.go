@@ -1,0 +1,209 @@
+package queue
+
+import (
+	"sync"
+	"time"
+)
+
+// queueState is one queue's settings and in-memory index. Its mutex guards
+// every field but id, which never changes.
+type queueState struct {
+	e  *Engine
+	id uint32
+
+	mu      sync.Mutex
+	name    string
+	attrs   Attributes
+	created int64
+	deleted bool
+
+	entries map[uint64]*entry
+	ready   entryHeap // visible now, oldest sequence first
+	pending entryHeap // hidden (delayed or in flight), soonest visible first
+	head    *entry    // oldest message (sequence order)
+	tail    *entry
+
+	inFlight      int // pending entries that have been received
+	purgedBelow   uint64
+	totals        Totals
+	lastChange    time.Time
+	defSegment    uint32 // the log segment holding the latest queue record
+	waiters       chan struct{}
+	watchers      map[*Watcher]struct{}
+	timer         *time.Timer
+	timerAt       int64
+	ownerInFlight map[string]int
+}
+
+func newQueueState(e *Engine, id uint32, name string, a Attributes, created int64) *queueState {
+	return &queueState{
+		e:             e,
+		id:            id,
+		name:          name,
+		attrs:         a,
+		created:       created,
+		entries:       map[uint64]*entry{},
+		ready:         entryHeap{less: bySeq},
+		pending:       entryHeap{less: byVisibleAt},
+		waiters:       make(chan struct{}),
+		watchers:      map[*Watcher]struct{}{},
+		ownerInFlight: map[string]int{},
+	}
+}
+
+// insert adds a message to the index, visible or hidden by its visibleAt.
+func (q *queueState) insert(en *entry, now int64) {
+	q.entries[en.seq] = en
+	en.heapIdx = -1
+	// Keep the age list in sequence order: new messages have the highest
+	// sequence, so this is almost always an append.
+	at := q.tail
+	for at != nil && at.seq > en.seq {
+		at = at.prev
+	}
+	en.prev = at
+	if at == nil {
+		en.next = q.head
+		q.head = en
+	} else {
+		en.next = at.next
+		at.next = en
+	}
+	if en.next != nil {
+		en.next.prev = en
+	} else {
+		q.tail = en
+	}
+	q.place(en, now)
+}
+
+// place puts an entry that is in no heap into the right one.
+func (q *queueState) place(en *entry, now int64) {
+	if en.visibleAt <= now {
+		en.pending = false
+		q.ready.push(en)
+		return
+	}
+	en.pending = true
+	q.pending.push(en)
+	if en.recvCount > 0 {
+		q.inFlight++
+		if en.owner != "" {
+			q.ownerInFlight[en.owner]++
+		}
+	}
+}
+
+// unplace takes an entry out of its heap.
+func (q *queueState) unplace(en *entry) {
+	if en.heapIdx < 0 {
+		return
+	}
+	if en.pending {
+		q.pending.remove(en)
+		if en.recvCount > 0 {
+			q.inFlight--
+			if en.owner != "" {
+				if q.ownerInFlight[en.owner]--; q.ownerInFlight[en.owner] <= 0 {
+					delete(q.ownerInFlight, en.owner)
+				}
+			}
+		}
+	} else {
+		q.ready.remove(en)
+	}
+}
+
+// remove deletes a message from the index and the live-bytes account.
+func (q *queueState) remove(en *entry) {
+	q.unplace(en)
+	delete(q.entries, en.seq)
+	if en.prev != nil {
+		en.prev.next = en.next
+	} else {
+		q.head = en.next
+	}
+	if en.next != nil {
+		en.next.prev = en.prev
+	} else {
+		q.tail = en.prev
+	}
+	en.prev, en.next = nil, nil
+	q.e.dropLive(en.pos, en.size)
+}
+
+// advance makes every hidden message whose time has come visible, and
+// reports whether any did.
+func (q *queueState) advance(now int64) bool {
+	moved := false
+	for {
+		en := q.pending.top()
+		if en == nil || en.visibleAt > now {
+			break
+		}
+		q.unplace(en)
+		en.owner = ""
+		q.place(en, now)
+		moved = true
+	}
+	return moved
+}
+
+// changed is called after every change of the queue's contents: it wakes
+// long-polling receivers if messages are visible, notifies watchers and
+// re-arms the timer for the next hidden message.
+func (q *queueState) changed(now int64) {
+	q.lastChange = time.Unix(0, now)
+	if q.ready.len() > 0 {
+		q.wakeWaiters()
+	}
+	for w := range q.watchers {
+		w.notify()
+	}
+	q.armTimer(now)
+}
+
+func (q *queueState) wakeWaiters() {
+	close(q.waiters)
+	q.waiters = make(chan struct{})
+}
+
+// armTimer makes sure a timer fires when the soonest hidden message becomes
+// visible, so that receivers and watchers learn of it without polling.
+func (q *queueState) armTimer(now int64) {
+	top := q.pending.top()
+	if top == nil || q.deleted {
+		q.stopTimer()
+		return
+	}
+	if q.timer != nil && q.timerAt == top.visibleAt {
+		return
+	}
+	q.stopTimer()
+	q.timerAt = top.visibleAt
+	q.timer = time.AfterFunc(time.Duration(top.visibleAt-now), q.onTimer)
+}
+
+func (q *queueState) stopTimer() {
+	if q.timer != nil {
+		q.timer.Stop()
+		q.timer = nil
+		q.timerAt = 0
+	}
+}
+
+func (q *queueState) onTimer() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.timer = nil
+	q.timerAt = 0
+	if q.deleted {
+		return
+	}
+	now := q.e.now().UnixNano()
+	if q.advance(now) {
+		q.changed(now)
+	} else {
+		q.armTimer(now)
+	}
+}

@@ -1,0 +1,369 @@
+package queue
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Record kinds in the log. Their numbers are part of the on-disk format:
+// never renumber, only add.
+const (
+	recCheckpoint  byte = 1 // instance nonce and sequence high-water marks
+	recQueuePut    byte = 2 // a queue created or its attributes changed
+	recQueueDelete byte = 3 // a queue and all its messages removed
+	recMessage     byte = 4 // a message's whole state: a send, or a compaction copy
+	recReceive     byte = 5 // a message received: new count, hidden until
+	recVisibility  byte = 6 // a message's visibility changed
+	recDelete      byte = 7 // a message deleted, expired or purged one by one
+	recMove        byte = 8 // a message moved to another queue (dead-letter, redrive)
+	recPurge       byte = 9 // every message of a queue below a sequence removed
+)
+
+// Why a message left its queue; recorded in recDelete.
+const (
+	reasonDeleted byte = 1
+	reasonExpired byte = 2
+)
+
+var errShortRecord = errors.New("short record")
+
+// enc appends the primitive encodings the records are made of.
+type enc struct{ b []byte }
+
+func (e *enc) byte(v byte)      { e.b = append(e.b, v) }
+func (e *enc) uvarint(v uint64) { e.b = binary.AppendUvarint(e.b, v) }
+func (e *enc) varint(v int64)   { e.b = binary.AppendVarint(e.b, v) }
+func (e *enc) bytes(v []byte)   { e.uvarint(uint64(len(v))); e.b = append(e.b, v...) }
+func (e *enc) string(v string)  { e.uvarint(uint64(len(v))); e.b = append(e.b, v...) }
+
+// dec reads what enc wrote; the first failure sticks in err.
+type dec struct {
+	b   []byte
+	err error
+}
+
+func (d *dec) fail() {
+	if d.err == nil {
+		d.err = errShortRecord
+	}
+	d.b = nil
+}
+
+func (d *dec) byte() byte {
+	if len(d.b) < 1 {
+		d.fail()
+		return 0
+	}
+	v := d.b[0]
+	d.b = d.b[1:]
+	return v
+}
+
+func (d *dec) uvarint() uint64 {
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.fail()
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *dec) varint() int64 {
+	v, n := binary.Varint(d.b)
+	if n <= 0 {
+		d.fail()
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *dec) bytes() []byte {
+	n := d.uvarint()
+	if d.err != nil || uint64(len(d.b)) < n {
+		d.fail()
+		return nil
+	}
+	v := d.b[:n:n]
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *dec) string() string { return string(d.bytes()) }
+
+func (d *dec) dur() time.Duration { return time.Duration(d.varint()) }
+
+// checkpoint carries what must survive when the segments that held it are
+// dropped: the instance nonce (part of message ids and receipts) and the
+// counters that must never go back, so ids and receipts are never reused.
+type checkpoint struct {
+	nonce       uint64
+	nextSeq     uint64
+	nextQueueID uint32
+}
+
+func (c checkpoint) encode() []byte {
+	e := enc{b: make([]byte, 0, 32)}
+	e.byte(recCheckpoint)
+	e.uvarint(c.nonce)
+	e.uvarint(c.nextSeq)
+	e.uvarint(uint64(c.nextQueueID))
+	return e.b
+}
+
+func decodeCheckpoint(d *dec) checkpoint {
+	return checkpoint{nonce: d.uvarint(), nextSeq: d.uvarint(), nextQueueID: uint32(d.uvarint())}
+}
+
+func encodeQueuePut(id uint32, name string, a Attributes, created int64) []byte {
+	e := enc{b: make([]byte, 0, 64+len(name)+len(a.DeadLetter))}
+	e.byte(recQueuePut)
+	e.uvarint(uint64(id))
+	e.string(name)
+	e.varint(created)
+	e.varint(int64(a.VisibilityTimeout))
+	e.varint(int64(a.Retention))
+	e.varint(int64(a.Delay))
+	e.varint(int64(a.ReceiveWait))
+	e.varint(a.MaxMessageSize)
+	e.varint(int64(a.MaxReceives))
+	e.string(a.DeadLetter)
+	return e.b
+}
+
+type queuePut struct {
+	id      uint32
+	name    string
+	created int64
+	attrs   Attributes
+}
+
+func decodeQueuePut(d *dec) queuePut {
+	q := queuePut{id: uint32(d.uvarint()), name: d.string(), created: d.varint()}
+	q.attrs.VisibilityTimeout = d.dur()
+	q.attrs.Retention = d.dur()
+	q.attrs.Delay = d.dur()
+	q.attrs.ReceiveWait = d.dur()
+	q.attrs.MaxMessageSize = d.varint()
+	q.attrs.MaxReceives = int(d.varint())
+	q.attrs.DeadLetter = d.string()
+	return q
+}
+
+// message is the whole durable state of one message; recMessage and recMove
+// carry it.
+type message struct {
+	queue       uint32
+	seq         uint64
+	sentAt      int64 // unix nanoseconds, kept across dead-lettering
+	visibleAt   int64
+	firstRecvAt int64
+	recvCount   uint32
+	source      uint32 // for a dead-lettered message, the queue it came from
+	attrs       []Attr
+	body        []byte
+}
+
+// Attr is one message attribute. SQS typed attributes keep their type in
+// Type ("String", "Number", "Binary" or a custom "String.x"); Docket's own
+// API uses "String".
+type Attr struct {
+	Name  string
+	Type  string
+	Value []byte
+}
+
+func (m *message) encodeTo(e *enc) {
+	e.uvarint(uint64(m.queue))
+	e.uvarint(m.seq)
+	e.varint(m.sentAt)
+	e.varint(m.visibleAt)
+	e.varint(m.firstRecvAt)
+	e.uvarint(uint64(m.recvCount))
+	e.uvarint(uint64(m.source))
+	e.uvarint(uint64(len(m.attrs)))
+	for _, a := range m.attrs {
+		e.string(a.Name)
+		e.string(a.Type)
+		e.bytes(a.Value)
+	}
+	e.bytes(m.body)
+}
+
+func (m *message) encodedSize() int {
+	n := 64 + len(m.body)
+	for _, a := range m.attrs {
+		n += 16 + len(a.Name) + len(a.Type) + len(a.Value)
+	}
+	return n
+}
+
+func encodeMessage(m *message) []byte {
+	e := enc{b: make([]byte, 0, m.encodedSize())}
+	e.byte(recMessage)
+	m.encodeTo(&e)
+	return e.b
+}
+
+// decodeMessage decodes the fields after the kind byte. Body and attribute
+// values alias the record.
+func decodeMessage(d *dec) message {
+	m := message{
+		queue:       uint32(d.uvarint()),
+		seq:         d.uvarint(),
+		sentAt:      d.varint(),
+		visibleAt:   d.varint(),
+		firstRecvAt: d.varint(),
+		recvCount:   uint32(d.uvarint()),
+		source:      uint32(d.uvarint()),
+	}
+	n := d.uvarint()
+	if n > MaxMessageAttributes*4 {
+		d.fail()
+		return m
+	}
+	for i := uint64(0); i < n && d.err == nil; i++ {
+		m.attrs = append(m.attrs, Attr{Name: d.string(), Type: d.string(), Value: d.bytes()})
+	}
+	m.body = d.bytes()
+	return m
+}
+
+// A move takes a message out of one queue and puts it, under a new
+// sequence, into another: to a dead-letter queue after too many receives, or
+// back from one on redrive. The message's body and attributes stay where
+// they are in the log; the moved message points at the same record. One
+// record, so a crash never keeps half a move.
+type move struct {
+	from, to  uint32
+	oldSeq    uint64
+	newSeq    uint64
+	visibleAt int64
+	source    uint32 // the queue a dead-lettered message came from; 0 on redrive
+}
+
+func encodeMoves(ms []move) []byte {
+	e := enc{b: make([]byte, 0, 4+len(ms)*40)}
+	e.byte(recMove)
+	e.uvarint(uint64(len(ms)))
+	for _, m := range ms {
+		e.uvarint(uint64(m.from))
+		e.uvarint(uint64(m.to))
+		e.uvarint(m.oldSeq)
+		e.uvarint(m.newSeq)
+		e.varint(m.visibleAt)
+		e.uvarint(uint64(m.source))
+	}
+	return e.b
+}
+
+func decodeMoves(d *dec) []move {
+	n := d.uvarint()
+	if n > 1<<16 {
+		d.fail()
+		return nil
+	}
+	ms := make([]move, 0, n)
+	for i := uint64(0); i < n && d.err == nil; i++ {
+		ms = append(ms, move{
+			from: uint32(d.uvarint()), to: uint32(d.uvarint()),
+			oldSeq: d.uvarint(), newSeq: d.uvarint(),
+			visibleAt: d.varint(), source: uint32(d.uvarint()),
+		})
+	}
+	return ms
+}
+
+// A receive record holds every message one receive call took: for each,
+// the new receive count and the time it stays hidden until.
+type received struct {
+	seq         uint64
+	count       uint32
+	visibleAt   int64
+	firstRecvAt int64
+}
+
+func encodeReceives(queue uint32, items []received) []byte {
+	e := enc{b: make([]byte, 0, 8+len(items)*24)}
+	e.byte(recReceive)
+	e.uvarint(uint64(queue))
+	e.uvarint(uint64(len(items)))
+	for _, it := range items {
+		e.uvarint(it.seq)
+		e.uvarint(uint64(it.count))
+		e.varint(it.visibleAt)
+		e.varint(it.firstRecvAt)
+	}
+	return e.b
+}
+
+func decodeReceives(d *dec) (uint32, []received) {
+	q := uint32(d.uvarint())
+	n := d.uvarint()
+	if n > 1<<16 {
+		d.fail()
+		return q, nil
+	}
+	items := make([]received, 0, n)
+	for i := uint64(0); i < n && d.err == nil; i++ {
+		items = append(items, received{seq: d.uvarint(), count: uint32(d.uvarint()), visibleAt: d.varint(), firstRecvAt: d.varint()})
+	}
+	return q, items
+}
+
+func encodeVisibility(queue uint32, seq uint64, visibleAt int64) []byte {
+	e := enc{b: make([]byte, 0, 24)}
+	e.byte(recVisibility)
+	e.uvarint(uint64(queue))
+	e.uvarint(seq)
+	e.varint(visibleAt)
+	return e.b
+}
+
+// A delete record removes several messages of one queue for one reason.
+func encodeDeletes(queue uint32, reason byte, seqs []uint64) []byte {
+	e := enc{b: make([]byte, 0, 8+len(seqs)*9)}
+	e.byte(recDelete)
+	e.uvarint(uint64(queue))
+	e.byte(reason)
+	e.uvarint(uint64(len(seqs)))
+	for _, s := range seqs {
+		e.uvarint(s)
+	}
+	return e.b
+}
+
+func decodeDeletes(d *dec) (queue uint32, reason byte, seqs []uint64) {
+	queue = uint32(d.uvarint())
+	reason = d.byte()
+	n := d.uvarint()
+	if n > 1<<20 {
+		d.fail()
+		return
+	}
+	seqs = make([]uint64, 0, n)
+	for i := uint64(0); i < n && d.err == nil; i++ {
+		seqs = append(seqs, d.uvarint())
+	}
+	return
+}
+
+func encodePurge(queue uint32, below uint64) []byte {
+	e := enc{b: make([]byte, 0, 16)}
+	e.byte(recPurge)
+	e.uvarint(uint64(queue))
+	e.uvarint(below)
+	return e.b
+}
+
+func encodeQueueDelete(queue uint32) []byte {
+	e := enc{b: make([]byte, 0, 8)}
+	e.byte(recQueueDelete)
+	e.uvarint(uint64(queue))
+	return e.b
+}
+
+func unknownRecord(kind byte) error { return fmt.Errorf("unknown record kind %d", kind) }

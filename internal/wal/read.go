@@ -1,0 +1,215 @@
+package wal
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"golang.org/x/sys/unix"
+)
+
+// readScratchSize is how much Read fetches with the record header, so that a
+// small record takes one system call.
+const readScratchSize = 4096
+
+// Replay calls fn for every intact record in log order, oldest segment first,
+// with its position. rec is only valid during the call. It must be called at
+// most once, before the first append.
+//
+// The torn tail of the last segment was already cut off by [Open], so Replay
+// ends at the last good record. Damage anywhere else is returned as an error
+// wrapping [ErrCorrupt] that names the segment and offset; an error from fn
+// stops the replay and is returned as is.
+func (l *Log) Replay(fn func(pos Pos, rec []byte) error) error {
+	l.mu.Lock()
+	switch {
+	case l.err != nil:
+		err := l.err
+		l.mu.Unlock()
+		return err
+	case l.closing:
+		l.mu.Unlock()
+		return ErrClosed
+	case l.appended:
+		l.mu.Unlock()
+		return errors.New("wal: Replay called after Append")
+	case l.replayed:
+		l.mu.Unlock()
+		return errors.New("wal: Replay called twice")
+	}
+	l.replayed = true
+	l.mu.Unlock()
+
+	// Nothing but DropBefore and Close change the table before the first
+	// append, and neither may run during Replay.
+	l.segMu.RLock()
+	segs := append([]*segment(nil), l.segs...)
+	active := l.active
+	l.segMu.RUnlock()
+
+	var sc segmentScanner
+	rd := newReader()
+	var tail []byte
+	for _, s := range segs {
+		last := s == active
+		limit := s.fileSize.Load()
+		if last {
+			limit = s.end.Load()
+		}
+		sc.reset(s.f, limit, rd)
+		for sc.Next() {
+			pos := Pos{Segment: s.id, Offset: uint32(sc.Offset())}
+			if err := fn(pos, sc.Record()); err != nil {
+				return err
+			}
+		}
+		if sc.err != nil {
+			return fmt.Errorf("wal: read %s: %w", s.path, sc.err)
+		}
+		end := sc.Offset()
+		if sc.bad != "" {
+			return fmt.Errorf("wal: segment %s offset %d: %s: %w", filepath.Base(s.path), end, sc.bad, ErrCorrupt)
+		}
+		if last {
+			continue
+		}
+		// A finished segment ends at end of file, or at the zeros of an
+		// unreleased preallocated tail; anything else there means a record
+		// header was zeroed.
+		if tail == nil {
+			tail = make([]byte, zeroChunk)
+		}
+		nz, err := lastNonZero(s.f, end, limit, tail)
+		if err != nil {
+			return fmt.Errorf("wal: read %s: %w", s.path, err)
+		}
+		if nz != end {
+			return fmt.Errorf("wal: segment %s offset %d: data after a zero record header: %w",
+				filepath.Base(s.path), end, ErrCorrupt)
+		}
+		s.end.Store(end)
+	}
+	return nil
+}
+
+// Read returns a copy of the record at pos. pos must come from Replay, or
+// from an Append or Enqueue whose commit has completed.
+func (l *Log) Read(pos Pos) ([]byte, error) {
+	sp := l.pool.Get().(*[]byte)
+	defer l.pool.Put(sp)
+	rec, fresh, err := l.read(pos, *sp)
+	if err != nil || fresh {
+		return rec, err
+	}
+	return bytes.Clone(rec), nil
+}
+
+// ReadInto reads the record at pos into buf's capacity and returns it as
+// buf[:len(record)]; a record larger than cap(buf) is returned in a new slice.
+// Reading a record that fits takes a single system call.
+func (l *Log) ReadInto(pos Pos, buf []byte) ([]byte, error) {
+	rec, _, err := l.read(pos, buf)
+	return rec, err
+}
+
+// read reads the record at pos into buf's capacity, or into a new slice
+// (fresh) when it does not fit, and verifies its checksum.
+func (l *Log) read(pos Pos, buf []byte) (rec []byte, fresh bool, err error) {
+	l.segMu.RLock()
+	defer l.segMu.RUnlock()
+	if l.closed {
+		return nil, false, ErrClosed
+	}
+	if len(l.segs) == 0 || pos.Segment > l.segs[len(l.segs)-1].id {
+		return nil, false, fmt.Errorf("wal: read %v: no such segment", pos)
+	}
+	first := l.segs[0].id
+	if pos.Segment < first {
+		return nil, false, fmt.Errorf("wal: read %v: %w", pos, ErrDropped)
+	}
+	s := l.segs[pos.Segment-first]
+	off, end := int64(pos.Offset), s.end.Load()
+	if off < segmentHeaderSize || off+recordHeaderSize > end {
+		return nil, false, fmt.Errorf("wal: read %v: offset outside the segment's %d bytes of records", pos, end)
+	}
+
+	// One preadv fetches the header and, when it fits in buf, the payload.
+	var h [recordHeaderSize]byte
+	buf = buf[:min(int64(cap(buf)), end-off-recordHeaderSize)]
+	n, err := unix.Preadv(s.fd, [][]byte{h[:], buf}, off)
+	if err != nil {
+		return nil, false, &os.PathError{Op: "preadv", Path: s.path, Err: err}
+	}
+	length := int64(binary.LittleEndian.Uint32(h[:4]))
+	if n < recordHeaderSize || length > MaxRecordSize || off+recordHeaderSize+length > end {
+		return nil, false, fmt.Errorf("wal: read %v: no record header there: %w", pos, ErrCorrupt)
+	}
+	got := n - recordHeaderSize
+	if length > int64(len(buf)) {
+		nb := make([]byte, length)
+		copy(nb, buf[:got])
+		buf, fresh = nb, true
+	} else {
+		buf = buf[:length]
+	}
+	for got < int(length) {
+		m, err := unix.Pread(s.fd, buf[got:], off+recordHeaderSize+int64(got))
+		if err != nil {
+			return nil, false, &os.PathError{Op: "pread", Path: s.path, Err: err}
+		}
+		if m == 0 {
+			return nil, false, fmt.Errorf("wal: read %v: unexpected end of file: %w", pos, ErrCorrupt)
+		}
+		got += m
+	}
+	if recordChecksum(buf) != binary.LittleEndian.Uint32(h[4:]) {
+		return nil, false, fmt.Errorf("wal: read %v: record checksum mismatch: %w", pos, ErrCorrupt)
+	}
+	return buf, fresh, nil
+}
+
+// DropBefore deletes every segment numbered below seg, except the active
+// one, and syncs the directory so they stay deleted. The caller guarantees
+// that nothing in them is needed any more; reading their positions then
+// fails with [ErrDropped].
+func (l *Log) DropBefore(seg uint32) error {
+	l.segMu.Lock()
+	if l.closed {
+		l.segMu.Unlock()
+		return ErrClosed
+	}
+	var drop []*segment
+	for len(l.segs) > 0 && l.segs[0].id < seg && l.segs[0] != l.active {
+		drop = append(drop, l.segs[0])
+		l.segs[0] = nil
+		l.segs = l.segs[1:]
+	}
+	// Close under the lock: a Read holding it shared may be using the fd.
+	var errs []error
+	for _, s := range drop {
+		errs = append(errs, s.f.Close())
+	}
+	l.segMu.Unlock()
+	if len(drop) == 0 {
+		return nil
+	}
+	// Oldest first, so a crash part-way leaves consecutive segments.
+	for _, s := range drop {
+		if err := os.Remove(s.path); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		l.size.Add(-s.fileSize.Load())
+	}
+	if err := l.dir.Sync(); err != nil {
+		errs = append(errs, fmt.Errorf("sync directory: %w", err))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("wal: drop segments: %w", err)
+	}
+	l.log.Debug("dropped segments", "first", drop[0].id, "last", drop[len(drop)-1].id)
+	return nil
+}

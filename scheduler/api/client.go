@@ -1,0 +1,162 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/docketd/docket/specs"
+)
+
+// DefaultAddr is where the server listens unless told otherwise, and where
+// the CLI looks for it unless DOCKET_ADDR says otherwise.
+const DefaultAddr = "127.0.0.1:3625"
+
+// Client calls a Docket server's HTTP API.
+type Client struct {
+	base string
+	hc   *http.Client
+}
+
+// NewClient returns a client for the server at addr: "host:port" or a URL.
+func NewClient(addr string) *Client {
+	if addr == "" {
+		addr = DefaultAddr
+	}
+	if !strings.Contains(addr, "://") {
+		addr = "http://" + addr
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConns = 1024
+	tr.MaxIdleConnsPerHost = 1024
+	return &Client{base: strings.TrimRight(addr, "/"), hc: &http.Client{Transport: tr}}
+}
+
+// Addr returns the server's base URL.
+func (c *Client) Addr() string { return c.base }
+
+// Do sends a request with in as its JSON body (none when nil) and decodes a
+// successful response into out (ignored when nil). An error response comes
+// back as an *Error with its status.
+func (c *Client) Do(ctx context.Context, method, path string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
+	if err != nil {
+		return err
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 400 {
+		var er ErrorResponse
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		if err := json.Unmarshal(b, &er); err != nil || er.Error.Code == "" {
+			return &Error{Code: "http_error", Message: fmt.Sprintf("%s: %s", resp.Status, bytes.TrimSpace(b)), Status: resp.StatusCode}
+		}
+		er.Error.Status = resp.StatusCode
+		return &er.Error
+	}
+	if out == nil {
+		_, err := io.Copy(io.Discard, resp.Body)
+		return err
+	}
+	return json.NewDecoder(resp.Body).Decode(out)
+}
+
+func queuePath(name string, rest ...string) string {
+	p := "/v1/queues/" + url.PathEscape(name)
+	for _, r := range rest {
+		p += "/" + r
+	}
+	return p
+}
+
+// Health reports whether the server is up.
+func (c *Client) Health(ctx context.Context) (*Health, error) {
+	var h Health
+	return &h, c.Do(ctx, http.MethodGet, "/v1/health", nil, &h)
+}
+
+// CreateQueue creates a queue, or confirms an identical one exists.
+func (c *Client) CreateQueue(ctx context.Context, s QueueSettings) (*QueueCreated, error) {
+	var out QueueCreated
+	return &out, c.Do(ctx, http.MethodPost, "/v1/queues", s, &out)
+}
+
+// UpdateQueue changes the settings s names and keeps the others.
+func (c *Client) UpdateQueue(ctx context.Context, name string, s QueueSettings) (*Queue, error) {
+	var out Queue
+	return &out, c.Do(ctx, http.MethodPatch, queuePath(name), s, &out)
+}
+
+// Queues lists every queue with its figures.
+func (c *Client) Queues(ctx context.Context) ([]Queue, error) {
+	var out QueueList
+	return out.Queues, c.Do(ctx, http.MethodGet, "/v1/queues", nil, &out)
+}
+
+// Queue describes one queue.
+func (c *Client) Queue(ctx context.Context, name string) (*Queue, error) {
+	var out Queue
+	return &out, c.Do(ctx, http.MethodGet, queuePath(name), nil, &out)
+}
+
+// DeleteQueue removes a queue and its messages.
+func (c *Client) DeleteQueue(ctx context.Context, name string) error {
+	return c.Do(ctx, http.MethodDelete, queuePath(name), nil, nil)
+}
+
+// Send sends up to ten messages; each has its own result.
+func (c *Client) Send(ctx context.Context, queue string, msgs ...SendMessage) ([]SendResult, error) {
+	var out SendResponse
+	return out.Messages, c.Do(ctx, http.MethodPost, queuePath(queue, "messages"), SendRequest{Messages: msgs}, &out)
+}
+
+// Receive receives up to req.Max messages, long-polling up to req.Wait.
+func (c *Client) Receive(ctx context.Context, queue string, req ReceiveRequest) ([]Message, error) {
+	var out ReceiveResponse
+	return out.Messages, c.Do(ctx, http.MethodPost, queuePath(queue, "receive"), req, &out)
+}
+
+// Delete deletes messages by receipt; each receipt has its own result.
+func (c *Client) Delete(ctx context.Context, queue string, receipts ...string) ([]DeleteResult, error) {
+	var out DeleteResponse
+	return out.Results, c.Do(ctx, http.MethodPost, queuePath(queue, "delete"), DeleteRequest{Receipts: receipts}, &out)
+}
+
+// ChangeVisibility hides a received message for timeout from now.
+func (c *Client) ChangeVisibility(ctx context.Context, queue, receipt string, timeout time.Duration) error {
+	return c.Do(ctx, http.MethodPost, queuePath(queue, "visibility"),
+		VisibilityRequest{Receipt: receipt, Timeout: specs.Duration(timeout)}, nil)
+}
+
+// Purge deletes every message of a queue.
+func (c *Client) Purge(ctx context.Context, queue string) (int, error) {
+	var out PurgeResponse
+	return out.Purged, c.Do(ctx, http.MethodPost, queuePath(queue, "purge"), nil, &out)
+}
+
+// Redrive moves up to max messages (all when 0) of a dead-letter queue back
+// to their source queues.
+func (c *Client) Redrive(ctx context.Context, queue string, max int) (int, error) {
+	var out RedriveResponse
+	return out.Moved, c.Do(ctx, http.MethodPost, queuePath(queue, "redrive"), RedriveRequest{Max: max}, &out)
+}

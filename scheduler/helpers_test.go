@@ -1,0 +1,9 @@
+package scheduler
+
+import (
+	"time"
+
+	"github.com/docketd/docket/specs"
+)
+
+func specsDuration(d time.Duration) specs.Duration { return specs.Duration(d) }

@@ -1,0 +1,174 @@
+package scheduler
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/docketd/docket/internal/errdefs"
+	"github.com/docketd/docket/scheduler/api"
+)
+
+// maxRequestBody bounds a JSON request body: ten messages of the largest
+// size, with room for JSON escaping.
+const maxRequestBody = 32 << 20
+
+// decode reads a JSON request body into v, refusing unknown fields and
+// trailing data. An empty body decodes as {} when allowEmpty.
+func decode(w http.ResponseWriter, r *http.Request, v any, allowEmpty bool) error {
+	body := http.MaxBytesReader(w, r.Body, maxRequestBody)
+	data, err := io.ReadAll(body)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return errdefs.New(errdefs.ErrTooLarge, "request_too_large",
+				"request body over %d bytes", mbe.Limit)
+		}
+		return errdefs.New(errdefs.ErrInvalid, "invalid_request", "read request body: %v", err)
+	}
+	if len(strings.TrimSpace(string(data))) == 0 {
+		if allowEmpty {
+			return nil
+		}
+		return errdefs.New(errdefs.ErrInvalid, "invalid_json", "request body is empty, want a JSON object")
+	}
+	dec := json.NewDecoder(strings.NewReader(string(data)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return jsonError(err, data)
+	}
+	if dec.More() {
+		return errdefs.New(errdefs.ErrInvalid, "invalid_json",
+			"unexpected data after the JSON value at offset %d", dec.InputOffset())
+	}
+	return nil
+}
+
+// jsonError turns a decoding failure into an invalid_json error that says
+// where the problem is.
+func jsonError(err error, data []byte) error {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syn):
+		return errdefs.New(errdefs.ErrInvalid, "invalid_json",
+			"malformed JSON at offset %d: %v", syn.Offset, syn)
+	case errors.As(err, &typ):
+		field := typ.Field
+		if field == "" {
+			field = "the body"
+		}
+		return errdefs.New(errdefs.ErrInvalid, "invalid_json",
+			"wrong type at offset %d: %s must be %s, not %s", typ.Offset, field, typ.Type, typ.Value)
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return errdefs.New(errdefs.ErrInvalid, "invalid_json",
+			"malformed JSON: unexpected end at offset %d", len(data))
+	case strings.HasPrefix(err.Error(), "json: unknown field"):
+		return errdefs.New(errdefs.ErrInvalid, "invalid_json", "%s", strings.TrimPrefix(err.Error(), "json: "))
+	default:
+		return errdefs.New(errdefs.ErrInvalid, "invalid_json", "invalid JSON: %s", strings.TrimPrefix(err.Error(), "json: "))
+	}
+}
+
+// writeJSON answers with status and v as the JSON body.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+// writeError answers with err's status and an error body with its code.
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	status := statusOf(err)
+	if status >= 500 {
+		s.logger.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	writeJSON(w, status, api.ErrorResponse{Error: *apiError(err)})
+}
+
+// apiError is err as the API shows it.
+func apiError(err error) *api.Error {
+	return &api.Error{Code: errdefs.Code(err, classCode(err)), Message: err.Error()}
+}
+
+// statusOf maps an error's class onto its HTTP status.
+func statusOf(err error) int {
+	switch {
+	case errors.Is(err, errdefs.ErrInvalid):
+		return http.StatusBadRequest
+	case errors.Is(err, errdefs.ErrNotFound):
+		return http.StatusNotFound
+	case errors.Is(err, errdefs.ErrConflict), errors.Is(err, errdefs.ErrOutdated):
+		return http.StatusConflict
+	case errors.Is(err, errdefs.ErrTooLarge):
+		return http.StatusRequestEntityTooLarge
+	case errors.Is(err, errdefs.ErrUnavailable), errors.Is(err, errdefs.ErrClosed):
+		return http.StatusServiceUnavailable
+	default:
+		return http.StatusInternalServerError
+	}
+}
+
+// classCode is the code of an error that has none of its own.
+func classCode(err error) string {
+	switch statusOf(err) {
+	case http.StatusBadRequest:
+		return "invalid_request"
+	case http.StatusNotFound:
+		return "not_found"
+	case http.StatusConflict:
+		return "conflict"
+	case http.StatusRequestEntityTooLarge:
+		return "too_large"
+	case http.StatusServiceUnavailable:
+		return "unavailable"
+	default:
+		return "internal"
+	}
+}
+
+// jsonNotFound answers requests that match no route, or match one with
+// another method, with a JSON error instead of the mux's plain text.
+func jsonNotFound(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, pattern := mux.Handler(r); pattern != "" {
+			mux.ServeHTTP(w, r)
+			return
+		}
+		probe := &headerRecorder{header: http.Header{}}
+		mux.ServeHTTP(probe, r)
+		if allow := probe.header.Get("Allow"); probe.status == http.StatusMethodNotAllowed {
+			w.Header().Set("Allow", allow)
+			writeJSON(w, http.StatusMethodNotAllowed, api.ErrorResponse{Error: api.Error{
+				Code: "method_not_allowed", Message: fmt.Sprintf("%s is not allowed on %s; allowed: %s", r.Method, r.URL.Path, allow)}})
+			return
+		}
+		writeJSON(w, http.StatusNotFound, api.ErrorResponse{Error: api.Error{
+			Code: "route_not_found", Message: fmt.Sprintf("no route for %s %s", r.Method, r.URL.Path)}})
+	})
+}
+
+// headerRecorder learns the status and headers a handler would answer with
+// and discards its body.
+type headerRecorder struct {
+	header http.Header
+	status int
+}
+
+func (h *headerRecorder) Header() http.Header { return h.header }
+func (h *headerRecorder) WriteHeader(code int) {
+	if h.status == 0 {
+		h.status = code
+	}
+}
+func (h *headerRecorder) Write(b []byte) (int, error) {
+	h.WriteHeader(http.StatusOK)
+	return len(b), nil
+}
+
+func (s *Server) health(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, api.Health{Status: "ok", Version: s.cfg.Version})
+}

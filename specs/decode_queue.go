@@ -1,0 +1,29 @@
+package specs
+
+import "github.com/hashicorp/hcl/v2"
+
+func queueSchema() *hcl.BodySchema {
+	return &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
+		{Name: "visibility_timeout"},
+		{Name: "retention"},
+		{Name: "delay"},
+		{Name: "receive_wait"},
+		{Name: "max_message_size"},
+		{Name: "max_receives"},
+		{Name: "dead_letter"},
+	}}
+}
+
+func (d *decoder) queue(b *hcl.Block, p path) *Queue {
+	d.block(p, b)
+	c := d.content(b, p, queueSchema())
+	q := &Queue{Name: b.Labels[0]}
+	d.duration(c.Attributes, "visibility_timeout", p, &q.VisibilityTimeout)
+	d.duration(c.Attributes, "retention", p, &q.Retention)
+	d.duration(c.Attributes, "delay", p, &q.Delay)
+	d.duration(c.Attributes, "receive_wait", p, &q.ReceiveWait)
+	d.size(c.Attributes, "max_message_size", p, &q.MaxMessageSize)
+	d.integer(c.Attributes, "max_receives", p, &q.MaxReceives)
+	d.str(c.Attributes, "dead_letter", p, &q.DeadLetter)
+	return q
+}

@@ -1,0 +1,146 @@
+package specs
+
+import "time"
+
+// Defaults of the job language. They are constants, so nothing can change
+// them at run time.
+const (
+	DefaultVisibilityTimeout = Duration(30 * time.Second)
+	DefaultRetention         = Duration(4 * day)
+	DefaultMaxMessageSize    = 256 * KiB
+	DefaultJobType           = JobService
+	DefaultPriority          = 50
+	DefaultCount             = 1
+	DefaultMessagesPerTask   = 1
+	DefaultCooldown          = Duration(30 * time.Second)
+	// DefaultDispatchMax caps the concurrent tasks of a dispatch job that has
+	// no scaling block.
+	DefaultDispatchMax   = 10
+	DefaultMaxParallel   = 1
+	DefaultOperator      = "="
+	DefaultSpreadWeight  = 50
+	DefaultKillSignal    = "SIGTERM"
+	DefaultKillTimeout   = Duration(5 * time.Second)
+	DefaultCPU           = 100
+	DefaultMemory        = 128
+	DefaultRestartDelay  = Duration(15 * time.Second)
+	DefaultRetryDelay    = Duration(5 * time.Second)
+	DefaultRetryMaxDelay = Duration(5 * time.Minute)
+)
+
+// fillFunc decides whether a zero field at path p gets its default.
+// zeroValid tells whether zero is itself an accepted value of the field.
+//
+// The two callers differ in what they know. Parse knows which attributes the
+// source set, so it fills exactly the absent ones and an explicit zero stays
+// to be judged by the rules. A JSON model cannot tell an absent field from a
+// zero one, so Validate fills only fields whose zero is not a valid value:
+// where zero is valid (a visibility_timeout of 0s, for instance), zero means
+// zero, which keeps Parse's complete models unchanged by Validate.
+type fillFunc func(p path, zeroValid bool) bool
+
+// fillUnset is the fillFunc of a model decoded from JSON.
+func fillUnset(_ path, zeroValid bool) bool { return !zeroValid }
+
+// applyDefaults fills the zero fields of f that fill selects. It tolerates
+// the nil entries a JSON model may hold; the rules report them.
+func (f *File) applyDefaults(fill fillFunc) {
+	for i, q := range f.Queues {
+		if q != nil {
+			q.applyDefaults(path{}.field("queues").index(i), fill)
+		}
+	}
+	for i, j := range f.Jobs {
+		if j != nil {
+			j.applyDefaults(path{}.field("jobs").index(i), fill)
+		}
+	}
+}
+
+func (q *Queue) applyDefaults(p path, fill fillFunc) {
+	if q.VisibilityTimeout == 0 && fill(p.field("visibility_timeout"), true) {
+		q.VisibilityTimeout = DefaultVisibilityTimeout
+	}
+	if q.Retention == 0 && fill(p.field("retention"), false) {
+		q.Retention = DefaultRetention
+	}
+	if q.MaxMessageSize == 0 && fill(p.field("max_message_size"), false) {
+		q.MaxMessageSize = DefaultMaxMessageSize
+	}
+}
+
+func (j *Job) applyDefaults(p path, fill fillFunc) {
+	if j.Type == "" && fill(p.field("type"), false) {
+		j.Type = DefaultJobType
+	}
+	if j.Priority == 0 && fill(p.field("priority"), false) {
+		j.Priority = DefaultPriority
+	}
+	if j.Scaling == nil && j.Type == JobDispatch {
+		j.Scaling = &Scaling{
+			Max:             DefaultDispatchMax,
+			MessagesPerTask: DefaultMessagesPerTask,
+			Cooldown:        DefaultCooldown,
+		}
+	}
+	if j.Count == 0 && j.Scaling == nil && j.Type != JobDispatch && fill(p.field("count"), false) {
+		j.Count = DefaultCount
+	}
+	if s := j.Scaling; s != nil {
+		sp := p.field("scaling")
+		if s.MessagesPerTask == 0 && fill(sp.field("messages_per_task"), false) {
+			s.MessagesPerTask = DefaultMessagesPerTask
+		}
+		if s.Cooldown == 0 && fill(sp.field("cooldown"), true) {
+			s.Cooldown = DefaultCooldown
+		}
+	}
+	if j.Update.MaxParallel == 0 && fill(p.field("update").field("max_parallel"), false) {
+		j.Update.MaxParallel = DefaultMaxParallel
+	}
+	for i := range j.Constraints {
+		c := &j.Constraints[i]
+		if c.Operator == "" && fill(p.field("constraints").index(i).field("operator"), false) {
+			c.Operator = DefaultOperator
+		}
+	}
+	for i := range j.Spreads {
+		s := &j.Spreads[i]
+		if s.Weight == 0 && fill(p.field("spreads").index(i).field("weight"), false) {
+			s.Weight = DefaultSpreadWeight
+		}
+	}
+	for i, t := range j.Tasks {
+		if t != nil {
+			t.applyDefaults(p.field("tasks").index(i), fill)
+		}
+	}
+}
+
+func (t *Task) applyDefaults(p path, fill fillFunc) {
+	if t.KillSignal == "" && fill(p.field("kill_signal"), false) {
+		t.KillSignal = DefaultKillSignal
+	}
+	if t.KillTimeout == 0 && fill(p.field("kill_timeout"), true) {
+		t.KillTimeout = DefaultKillTimeout
+	}
+	rp := p.field("resources")
+	if t.Resources.CPU == 0 && fill(rp.field("cpu"), false) {
+		t.Resources.CPU = DefaultCPU
+	}
+	if t.Resources.Memory == 0 && fill(rp.field("memory"), false) {
+		t.Resources.Memory = DefaultMemory
+	}
+	if t.Restart.Delay == 0 && fill(p.field("restart").field("delay"), false) {
+		t.Restart.Delay = DefaultRestartDelay
+	}
+	rp = p.field("retry")
+	if t.Retry.Delay == 0 && fill(rp.field("delay"), false) {
+		t.Retry.Delay = DefaultRetryDelay
+	}
+	// A longer delay raises the default ceiling with it, so setting only
+	// delay never makes the block invalid.
+	if t.Retry.MaxDelay == 0 && fill(rp.field("max_delay"), false) {
+		t.Retry.MaxDelay = max(DefaultRetryMaxDelay, t.Retry.Delay)
+	}
+}

@@ -1,0 +1,23 @@
+// Package specs owns Docket's job language: the model of queues and jobs that
+// the rest of the system schedules, the HCL syntax users write it in, and the
+// rules every model must satisfy.
+//
+// A job file holds variable, queue and job blocks. [Parse] reads one file,
+// resolves its variables (defaults, DOCKET_VAR_ environment variables, var
+// files and -var options, in increasing precedence), decodes every block
+// against an explicit schema, fills in defaults and validates the result.
+// Every problem comes back as an [hcl.Diagnostic] whose Subject points at the
+// most precise source range: the value of a bad attribute, the label of a bad
+// or duplicate name, or the block type of a block that lacks something.
+//
+// The same model travels over the HTTP API as JSON. [File.Validate] applies
+// the very same rules to a model that arrives that way; its problems carry a
+// field path such as jobs[0].tasks[1].image instead of a source position.
+// Both paths share one implementation of the rules (rules_*.go) and of the
+// defaults (defaults.go), so a file accepted by [Parse] is accepted by the
+// API and vice versa.
+//
+// The package never touches the filesystem: callers read job files and var
+// files themselves, and expressions only get pure functions (no file or
+// templatefile), so job files sent to a server cannot read the server's disk.
+package specs

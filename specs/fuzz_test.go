@@ -1,0 +1,58 @@
+package specs
+
+import (
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// FuzzParse checks Parse's contract on any input: it never panics, every
+// diagnostic has a position and fits on one line, and it returns either
+// errors and no model, or a model that Validate accepts unchanged and that
+// survives the JSON round trip the API puts it through.
+func FuzzParse(f *testing.F) {
+	for _, pattern := range []string{
+		"testdata/valid/*.hcl",
+		"testdata/invalid/*.hcl",
+		"testdata/invalid/*.vars",
+		"testdata/fmt/*.input",
+		"../examples/*.hcl",
+	} {
+		files, err := filepath.Glob(pattern)
+		if err != nil {
+			f.Fatal(err)
+		}
+		for _, name := range files {
+			f.Add(readFileTB(f, name))
+		}
+	}
+	f.Fuzz(func(t *testing.T, src []byte) {
+		file, diags := Parse("fuzz.hcl", src, ParseOptions{})
+		for _, d := range diags {
+			line := FormatDiagnostic(d)
+			if d.Subject == nil || d.Subject.Filename != "fuzz.hcl" {
+				t.Errorf("diagnostic without a position in the file: %s", line)
+			}
+			if strings.Contains(line, "\n") {
+				t.Errorf("diagnostic on several lines: %q", line)
+			}
+		}
+		if diags.HasErrors() {
+			if file != nil {
+				t.Fatalf("got a model along with errors:\n%s", formatDiagnostics(diags))
+			}
+			return
+		}
+		if file == nil {
+			t.Fatal("got neither a model nor errors")
+		}
+		back := jsonRoundTrip(t, file)
+		if err := back.Validate(ValidateOptions{}); err != nil {
+			t.Fatalf("Validate after a JSON round trip: got %v, want nil", err)
+		}
+		if !reflect.DeepEqual(back, file) {
+			t.Fatalf("after a JSON round trip and Validate got\n%s\nwant\n%s", mustJSON(t, back), mustJSON(t, file))
+		}
+	})
+}

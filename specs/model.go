@@ -1,0 +1,139 @@
+package specs
+
+// The job types. A service runs a fixed or queue-scaled number of long-lived
+// workers, a batch job runs its tasks to completion once, and a dispatch job
+// runs one task per queue message.
+const (
+	JobService  = "service"
+	JobBatch    = "batch"
+	JobDispatch = "dispatch"
+)
+
+// File is everything one job file defines. After [Parse] or a successful
+// [File.Validate] the model is complete: every field holds its effective
+// value, and a zero value means zero, never "use the default".
+type File struct {
+	Queues []*Queue `json:"queues,omitempty"`
+	Jobs   []*Job   `json:"jobs,omitempty"`
+}
+
+// Queue is a durable message queue with SQS semantics.
+type Queue struct {
+	Name string `json:"name"`
+	// VisibilityTimeout is how long a received message stays hidden from
+	// other receivers before it is delivered again.
+	VisibilityTimeout Duration `json:"visibility_timeout"`
+	// Retention is how long an undeleted message is kept.
+	Retention Duration `json:"retention"`
+	// Delay hides every new message for this long after it is sent.
+	Delay Duration `json:"delay"`
+	// ReceiveWait is the default long-poll wait of a receive.
+	ReceiveWait    Duration `json:"receive_wait"`
+	MaxMessageSize Size     `json:"max_message_size"`
+	// MaxReceives is how many receives a message gets before it moves to
+	// DeadLetter; zero means no limit.
+	MaxReceives int    `json:"max_receives"`
+	DeadLetter  string `json:"dead_letter,omitempty"`
+}
+
+// Job is a unit of scheduling: a group of tasks placed together, as many
+// times as its count or its scaling asks for.
+type Job struct {
+	Name string `json:"name"`
+	// Type is one of [JobService], [JobBatch] or [JobDispatch].
+	Type string `json:"type"`
+	// Queue is the queue a dispatch job consumes, or the queue whose backlog
+	// scales a service. Batch jobs have none.
+	Queue    string `json:"queue,omitempty"`
+	Priority int    `json:"priority"`
+	// Count is the fixed number of instances of a service or batch job. It
+	// is zero when Scaling decides the number instead.
+	Count int `json:"count"`
+	// Scaling is set for queue-scaled services and for every dispatch job.
+	Scaling     *Scaling     `json:"scaling,omitempty"`
+	Update      Update       `json:"update"`
+	Constraints []Constraint `json:"constraints,omitempty"`
+	Spreads     []Spread     `json:"spreads,omitempty"`
+	Tasks       []*Task      `json:"tasks"`
+}
+
+// Scaling bounds the number of instances the autoscaler may run.
+type Scaling struct {
+	Min int `json:"min"`
+	// Max caps the instances of a service, and the concurrent per-message
+	// tasks of a dispatch job.
+	Max int `json:"max"`
+	// MessagesPerTask is the backlog a service aims for per running task.
+	MessagesPerTask int `json:"messages_per_task"`
+	// Cooldown is how long the backlog must stay low before scaling in.
+	Cooldown Duration `json:"cooldown"`
+}
+
+// Update says how running instances are replaced when the job changes.
+type Update struct {
+	MaxParallel int `json:"max_parallel"`
+}
+
+// Constraint restricts the nodes a job may be placed on.
+type Constraint struct {
+	// Attribute is node.name, node.class, node.os, node.arch or
+	// node.meta.<key>; it is empty for the distinct_hosts operator.
+	Attribute string `json:"attribute,omitempty"`
+	// Operator is =, !=, in, not_in, regexp or distinct_hosts.
+	Operator string `json:"operator"`
+	// Value is compared with the attribute: a comma-separated list for in
+	// and not_in, a regular expression for regexp.
+	Value string `json:"value,omitempty"`
+}
+
+// Spread asks placement to spread a job's instances over the values of a
+// node attribute.
+type Spread struct {
+	Attribute string `json:"attribute"`
+	Weight    int    `json:"weight"`
+}
+
+// Task is one container of a job.
+type Task struct {
+	Name string `json:"name"`
+	// Image is a registry reference or oci-archive:PATH.
+	Image   string            `json:"image"`
+	Command []string          `json:"command,omitempty"`
+	Args    []string          `json:"args,omitempty"`
+	Env     map[string]string `json:"env,omitempty"`
+	Workdir string            `json:"workdir,omitempty"`
+	User    string            `json:"user,omitempty"`
+	// Timeout is the longest a dispatch or batch task may run; zero means
+	// no limit.
+	Timeout    Duration `json:"timeout"`
+	KillSignal string   `json:"kill_signal"`
+	// KillTimeout is the grace between KillSignal and SIGKILL.
+	KillTimeout Duration  `json:"kill_timeout"`
+	Resources   Resources `json:"resources"`
+	Restart     Restart   `json:"restart"`
+	// Retry is the backoff of a dispatch job's failed messages; other job
+	// types ignore it.
+	Retry Retry `json:"retry"`
+}
+
+// Resources are a task's reserved and enforced limits.
+type Resources struct {
+	// CPU is in millicores: 1000 is one core.
+	CPU int `json:"cpu"`
+	// Memory is in MiB and is a hard limit.
+	Memory int `json:"memory"`
+}
+
+// Restart says how often a failed task is restarted in place before it
+// counts as failed.
+type Restart struct {
+	Attempts int      `json:"attempts"`
+	Delay    Duration `json:"delay"`
+}
+
+// Retry is the exponential backoff before a failed message is delivered to a
+// dispatch job again.
+type Retry struct {
+	Delay    Duration `json:"delay"`
+	MaxDelay Duration `json:"max_delay"`
+}

@@ -1,0 +1,7 @@
+job "nightly" {
+  type = "cron"
+
+  task "main" {
+    image = "busybox"
+  }
+}

@@ -1,0 +1,10 @@
+queue "dead" {
+}
+
+queue "no-max" {
+  dead_letter = "dead"
+}
+
+queue "no-dead" {
+  max_receives = 5
+}

@@ -1,0 +1,7 @@
+job "resize" {
+  type = "dispatch"
+
+  task "main" {
+    image = "busybox"
+  }
+}

@@ -1,0 +1,6 @@
+queue "images" {
+}
+
+queue "images" {
+  retention = "1d"
+}

@@ -1,0 +1,5 @@
+# A file with a variable but nothing to run.
+
+variable "unused" {
+  default = 1
+}

@@ -1,0 +1,10 @@
+variable "image" {
+  default = null
+  type    = string
+}
+
+job "web" {
+  task "main" {
+    image = var.image
+  }
+}

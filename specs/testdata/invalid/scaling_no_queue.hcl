@@ -1,0 +1,10 @@
+job "web" {
+  scaling {
+    min = 1
+    max = 3
+  }
+
+  task "main" {
+    image = "busybox"
+  }
+}

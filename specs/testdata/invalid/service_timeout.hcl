@@ -1,0 +1,6 @@
+job "web" {
+  task "main" {
+    image   = "busybox"
+    timeout = "1h"
+  }
+}

@@ -1,0 +1,6 @@
+job "broken" {
+  task "main" {
+    image = "busybox"
+    command = ["sh", "-c", "echo hi"
+  }
+}

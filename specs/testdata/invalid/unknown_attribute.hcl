@@ -1,0 +1,16 @@
+queue "q" {
+  fifo = true
+}
+
+job "web" {
+  name = "web"
+
+  task "main" {
+    imagee = "busybox"
+    image  = "busybox"
+
+    resources {
+      gpu = 1
+    }
+  }
+}

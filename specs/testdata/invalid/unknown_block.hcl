@@ -1,0 +1,14 @@
+jobs "typo" {
+}
+
+job "web" {
+  group "g" {
+  }
+
+  task "main" {
+    image = "busybox"
+
+    volume "data" {
+    }
+  }
+}
