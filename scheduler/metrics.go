@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/docketd/docket/internal/queue"
+	"github.com/docketd/docket/scheduler/state"
 )
 
 // metrics are the server's own instruments; the queue figures are read at
@@ -17,6 +18,11 @@ type metrics struct {
 	commitDuration  prometheus.Histogram
 	commitRecords   prometheus.Histogram
 	commitBytes     prometheus.Histogram
+
+	stateCommitDuration prometheus.Histogram
+	evaluations         *prometheus.CounterVec
+	evalDuration        prometheus.Histogram
+	planConflicts       prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -41,9 +47,32 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help:    "Bytes written per group commit of the queue log.",
 			Buckets: prometheus.ExponentialBuckets(64, 4, 10),
 		}),
+		stateCommitDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "docket_state_commit_duration_seconds",
+			Help:    "Time to write and fsync one group commit of the control-plane state.",
+			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25},
+		}),
+		evaluations: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "docket_scheduler_evaluations_total",
+			Help: "Evaluations run, by result: complete, blocked or failed.",
+		}, []string{"result"}),
+		evalDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "docket_scheduler_placement_duration_seconds",
+			Help:    "Time from the start of an evaluation to its plan being committed.",
+			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1},
+		}),
+		planConflicts: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "docket_scheduler_plan_conflicts_total",
+			Help: "Plans whose placements lost a race for capacity at commit and were planned again.",
+		}),
 	}
-	reg.MustRegister(m.requestDuration, m.commitDuration, m.commitRecords, m.commitBytes)
+	reg.MustRegister(m.requestDuration, m.commitDuration, m.commitRecords, m.commitBytes,
+		m.stateCommitDuration, m.evaluations, m.evalDuration, m.planConflicts)
 	return m
+}
+
+func (m *metrics) observeStateCommit(_ int, d time.Duration) {
+	m.stateCommitDuration.Observe(d.Seconds())
 }
 
 func (m *metrics) observeCommit(records, bytes int, d time.Duration) {
@@ -144,4 +173,59 @@ func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 		n(c.expired, s.Totals.Expired)
 		n(c.purged, s.Totals.Purged)
 	}
+}
+
+// stateCollector reports node and allocation counts and blocked
+// evaluations at scrape time.
+type stateCollector struct {
+	state   *state.State
+	broker  *broker
+	nodes   *prometheus.Desc
+	allocs  *prometheus.Desc
+	blocked *prometheus.Desc
+}
+
+func newStateCollector(st *state.State, b *broker) *stateCollector {
+	return &stateCollector{
+		state:   st,
+		broker:  b,
+		nodes:   prometheus.NewDesc("docket_nodes", "Nodes by status: ready, down, draining or ineligible.", []string{"status"}, nil),
+		allocs:  prometheus.NewDesc("docket_allocations", "Allocations by client status.", []string{"status"}, nil),
+		blocked: prometheus.NewDesc("docket_scheduler_blocked_evaluations", "Evaluations waiting for capacity.", nil, nil),
+	}
+}
+
+func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.nodes
+	ch <- c.allocs
+	ch <- c.blocked
+}
+
+func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
+	nodes := map[string]int{"ready": 0, "down": 0, "draining": 0, "ineligible": 0}
+	allocs := map[string]int{state.AllocPending: 0, state.AllocRunning: 0, state.AllocComplete: 0, state.AllocFailed: 0, state.AllocLost: 0}
+	c.state.View(func(rd *state.Reader) {
+		for _, n := range rd.Nodes() {
+			switch {
+			case n.Status == state.NodeDown:
+				nodes["down"]++
+			case n.Drain != nil:
+				nodes["draining"]++
+			case !n.Eligible:
+				nodes["ineligible"]++
+			default:
+				nodes["ready"]++
+			}
+		}
+		for status := range allocs {
+			allocs[status] = rd.AllocCount(status)
+		}
+	})
+	for k, v := range nodes {
+		ch <- prometheus.MustNewConstMetric(c.nodes, prometheus.GaugeValue, float64(v), k)
+	}
+	for k, v := range allocs {
+		ch <- prometheus.MustNewConstMetric(c.allocs, prometheus.GaugeValue, float64(v), k)
+	}
+	ch <- prometheus.MustNewConstMetric(c.blocked, prometheus.GaugeValue, float64(c.broker.blockedCount()))
 }

@@ -23,6 +23,26 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /v1/queues/{name}/purge", s.purgeQueue)
 	mux.HandleFunc("POST /v1/queues/{name}/redrive", s.redriveQueue)
 
+	mux.HandleFunc("POST /v1/jobs", s.registerJobs)
+	mux.HandleFunc("GET /v1/jobs", s.listJobs)
+	mux.HandleFunc("GET /v1/jobs/{name}", s.getJob)
+	mux.HandleFunc("DELETE /v1/jobs/{name}", s.stopJob)
+	mux.HandleFunc("POST /v1/jobs/{name}/scale", s.scaleJob)
+
+	mux.HandleFunc("POST /v1/nodes", s.registerNode)
+	mux.HandleFunc("GET /v1/nodes", s.listNodes)
+	mux.HandleFunc("GET /v1/nodes/{id}", s.getNode)
+	mux.HandleFunc("PUT /v1/nodes/{id}/heartbeat", s.heartbeatNode)
+	mux.HandleFunc("POST /v1/nodes/{id}/drain", s.drainNode)
+	mux.HandleFunc("POST /v1/nodes/{id}/eligibility", s.setNodeEligibility)
+	mux.HandleFunc("GET /v1/nodes/{id}/allocations", s.nodeAllocations)
+
+	mux.HandleFunc("GET /v1/allocations", s.listAllocs)
+	mux.HandleFunc("GET /v1/allocations/{id}", s.getAlloc)
+	mux.HandleFunc("PUT /v1/allocations/{id}/status", s.updateAllocStatus)
+
+	mux.HandleFunc("GET /v1/events", s.events)
+
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.cfg.Registry, promhttp.HandlerOpts{
 		Registry: s.cfg.Registry,
 	}))

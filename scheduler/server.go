@@ -7,12 +7,16 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/docketd/docket/internal/queue"
+	"github.com/docketd/docket/internal/store"
+	"github.com/docketd/docket/scheduler/placement"
+	"github.com/docketd/docket/scheduler/state"
 )
 
 // Config configures a [Server]. Zero fields take the defaults noted.
@@ -29,6 +33,12 @@ type Config struct {
 	// QueueSegmentSize is the size of the queue log's segment files;
 	// default 64 MiB.
 	QueueSegmentSize int64
+	// HeartbeatTTL is how often nodes must heartbeat; default 10s. A node
+	// silent for HeartbeatTTL+HeartbeatGrace (default 5s) is marked down.
+	HeartbeatTTL   time.Duration
+	HeartbeatGrace time.Duration
+	// Workers is how many evaluations run at once; default 2.
+	Workers int
 }
 
 // Server is the control plane.
@@ -36,7 +46,19 @@ type Server struct {
 	cfg     Config
 	logger  *slog.Logger
 	queues  *queue.Engine
+	db      *store.DB
+	state   *state.State
+	broker  *broker
+	hb      *heartbeats
 	metrics *metrics
+
+	// evalObserver, if set, learns how long each evaluation took from its
+	// start to its plan being committed (benchmarks set it).
+	evalObserver func(time.Duration)
+
+	snapMu  sync.Mutex // guards the cached placement snapshot
+	snap    *placement.Snapshot
+	snapKey [2]uint64
 }
 
 // New opens the server's data directory and wires its parts. Nothing runs
@@ -51,10 +73,19 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Registry == nil {
 		cfg.Registry = prometheus.NewRegistry()
 	}
+	if cfg.HeartbeatTTL <= 0 {
+		cfg.HeartbeatTTL = 10 * time.Second
+	}
+	if cfg.HeartbeatGrace <= 0 {
+		cfg.HeartbeatGrace = 5 * time.Second
+	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = 2
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("scheduler: %w", err)
 	}
-	s := &Server{cfg: cfg, logger: cfg.Logger.With("component", "server")}
+	s := &Server{cfg: cfg, logger: cfg.Logger.With("component", "server"), broker: newBroker()}
 	s.metrics = newMetrics(cfg.Registry)
 	q, err := queue.Open(queue.Config{
 		Dir:         filepath.Join(cfg.DataDir, "queues"),
@@ -66,7 +97,25 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("scheduler: %w", err)
 	}
 	s.queues = q
-	cfg.Registry.MustRegister(newQueueCollector(q))
+	db, err := store.Open(store.Options{
+		Path:     filepath.Join(cfg.DataDir, "state.db"),
+		Logger:   cfg.Logger.With("component", "store"),
+		OnCommit: s.metrics.observeStateCommit,
+	})
+	if err != nil {
+		q.Close()
+		return nil, fmt.Errorf("scheduler: %w", err)
+	}
+	s.db = db
+	st, err := state.Open(db, nil)
+	if err != nil {
+		db.Close()
+		q.Close()
+		return nil, fmt.Errorf("scheduler: %w", err)
+	}
+	s.state = st
+	s.hb = newHeartbeats(cfg.HeartbeatTTL, cfg.HeartbeatGrace, s.nodeExpired)
+	cfg.Registry.MustRegister(newQueueCollector(q), newStateCollector(st, s.broker))
 	return s, nil
 }
 
@@ -76,21 +125,62 @@ func (s *Server) Registry() *prometheus.Registry { return s.cfg.Registry }
 // Queues returns the server's queue engine, for in-process consumers.
 func (s *Server) Queues() *queue.Engine { return s.queues }
 
+// State returns the server's state, for in-process readers.
+func (s *Server) State() *state.State { return s.state }
+
 // Run drives the server's background loops until ctx ends, then closes the
 // server's stores.
 func (s *Server) Run(ctx context.Context) error {
+	s.recover()
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return s.queues.Run(ctx) })
+	for range s.cfg.Workers {
+		g.Go(func() error { return s.runWorker(ctx) })
+	}
 	err := g.Wait()
+	s.hb.stop()
+	s.broker.stop()
 	if cerr := s.Close(); err == nil {
 		err = cerr
 	}
 	return err
 }
 
+// recover picks up after a restart: every ready node gets a full TTL to
+// heartbeat again, and evaluations that were pending or blocked run again.
+func (s *Server) recover() {
+	var evals []*state.Evaluation
+	s.state.View(func(rd *state.Reader) {
+		for _, n := range rd.Nodes() {
+			if n.Status == state.NodeReady {
+				s.hb.reset(n.ID)
+			}
+			if n.Drain != nil && !n.Drain.Deadline.IsZero() {
+				s.scheduleDrainDeadline(n.ID, n.Drain.Deadline)
+			}
+		}
+		for _, e := range rd.Evals("") {
+			if e.Status == state.EvalPending || e.Status == state.EvalBlocked {
+				evals = append(evals, e)
+			}
+		}
+	})
+	for _, e := range evals {
+		if e.Status == state.EvalBlocked {
+			s.broker.block(e)
+		} else {
+			s.submit(e)
+		}
+	}
+}
+
 // Close closes the server's stores; pending commits finish first.
 func (s *Server) Close() error {
-	return s.queues.Close()
+	err := s.queues.Close()
+	if derr := s.db.Close(); err == nil {
+		err = derr
+	}
+	return err
 }
 
 // now is the server's clock.

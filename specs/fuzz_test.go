@@ -5,6 +5,9 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
 )
 
 // FuzzParse checks Parse's contract on any input: it never panics, every
@@ -28,7 +31,26 @@ func FuzzParse(f *testing.F) {
 		}
 	}
 	f.Fuzz(func(t *testing.T, src []byte) {
-		file, diags := Parse("fuzz.hcl", src, ParseOptions{})
+		// A parse that does not finish is a denial of service for the
+		// server, which parses job files sent over the API: fail with the
+		// input instead of hanging the fuzzer.
+		type parsed struct {
+			file  *File
+			diags hcl.Diagnostics
+		}
+		done := make(chan parsed, 1)
+		go func() {
+			f, d := Parse("fuzz.hcl", src, ParseOptions{})
+			done <- parsed{f, d}
+		}()
+		var file *File
+		var diags hcl.Diagnostics
+		select {
+		case p := <-done:
+			file, diags = p.file, p.diags
+		case <-time.After(10 * time.Second):
+			t.Fatalf("Parse did not finish in 10s on %q", src)
+		}
 		for _, d := range diags {
 			line := FormatDiagnostic(d)
 			if d.Subject == nil || d.Subject.Filename != "fuzz.hcl" {

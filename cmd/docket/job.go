@@ -15,7 +15,14 @@ func newJobCommand(c *cli) *cobra.Command {
 		Use:   "job",
 		Short: "Validate, run and inspect jobs",
 	}
-	cmd.AddCommand(newJobValidateCommand(c))
+	cmd.AddCommand(
+		newJobValidateCommand(c),
+		newJobRunCommand(c),
+		newJobPlanCommand(c),
+		newJobStatusCommand(c),
+		newJobStopCommand(c),
+		newJobScaleCommand(c),
+	)
 	return cmd
 }
 

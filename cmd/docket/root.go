@@ -55,6 +55,8 @@ func newRootCommand(c *cli) *cobra.Command {
 		newFmtCommand(c),
 		newServerCommand(c),
 		newQueueCommand(c),
+		newNodeCommand(c),
+		newAllocCommand(c),
 		newBenchCommand(c),
 	)
 	return root

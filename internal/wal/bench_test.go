@@ -1,6 +1,7 @@
 package wal
 
 import (
+	"errors"
 	"fmt"
 	"path/filepath"
 	"sync"
@@ -71,7 +72,12 @@ func benchAppend(b *testing.B, opts Options, par, batch, size int) {
 	if l.prep != nil && opts.SegmentSize == 0 {
 		// Measure the steady state between segment preparations; the
 		// rolling benchmark covers their cost.
-		waitFor(b, time.Minute, func() bool { return len(l.prep.ready) == 1 })
+		waitFor(b, time.Minute, func() error {
+			if len(l.prep.ready) == 0 {
+				return errors.New("spare segment not ready")
+			}
+			return nil
+		})
 	}
 	recs := make([][]byte, batch)
 	for i := range recs {
@@ -99,5 +105,45 @@ func benchAppend(b *testing.B, opts Options, par, batch, size int) {
 	b.ReportMetric(float64(b.N*batch)/float64(commits.Load()), "records/commit")
 	if err := l.Close(); err != nil {
 		b.Fatal(err)
+	}
+}
+
+// BenchmarkRead measures reading durable records back (from the page
+// cache), as the queue engine does when it delivers a message.
+func BenchmarkRead(b *testing.B) {
+	for _, size := range []int{100, 1024, 8192} {
+		b.Run(fmt.Sprintf("size=%d", size), func(b *testing.B) {
+			l := mustOpen(b, Options{Dir: filepath.Join(b.TempDir(), "wal"), SegmentSize: 16 << 20})
+			recs := make([][]byte, 1000)
+			for i := range recs {
+				recs[i] = payload(uint64(i), size)
+			}
+			pos, err := l.Append(recs...)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.SetBytes(int64(size))
+			b.Run("Read", func(b *testing.B) {
+				b.ReportAllocs()
+				i := 0
+				for b.Loop() {
+					if _, err := l.Read(pos[i%len(pos)]); err != nil {
+						b.Fatal(err)
+					}
+					i++
+				}
+			})
+			b.Run("ReadInto", func(b *testing.B) {
+				b.ReportAllocs()
+				buf := make([]byte, 0, size)
+				i := 0
+				for b.Loop() {
+					if _, err := l.ReadInto(pos[i%len(pos)], buf); err != nil {
+						b.Fatal(err)
+					}
+					i++
+				}
+			})
+		})
 	}
 }

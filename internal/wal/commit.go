@@ -17,14 +17,15 @@ type Commit struct {
 	err  error // written before done is closed
 }
 
-// Wait blocks until the records are durable, or their commit failed.
+// Wait blocks until the records are durable, or their commit failed. It may
+// be called any number of times, from any goroutine.
 func (c *Commit) Wait() error {
 	<-c.done
 	return c.err
 }
 
-// failed returns a Commit that has already failed with err.
-func failed(err error) *Commit {
+// doneCommit returns a Commit that has already completed with err.
+func doneCommit(err error) *Commit {
 	c := &Commit{done: make(chan struct{}), err: err}
 	close(c.done)
 	return c
@@ -69,13 +70,13 @@ func (l *Log) Enqueue(recs ...[]byte) (*Commit, []Pos) {
 	size := int64(0)
 	for _, r := range recs {
 		if len(r) > MaxRecordSize {
-			return failed(fmt.Errorf("wal: record of %d bytes exceeds the %d-byte limit", len(r), MaxRecordSize)), nil
+			return doneCommit(fmt.Errorf("wal: record of %d bytes exceeds the %d-byte limit", len(r), MaxRecordSize)), nil
 		}
 		size += recordHeaderSize + int64(len(r))
-		sums = append(sums, recordChecksum(r))
+		sums = append(sums, payloadChecksum(r))
 	}
 	if size > math.MaxUint32-segmentHeaderSize {
-		return failed(fmt.Errorf("wal: %d bytes in one append exceed the segment offset range", size)), nil
+		return doneCommit(fmt.Errorf("wal: %d bytes in one append exceed the segment offset range", size)), nil
 	}
 	var pos []Pos
 	if len(recs) > 0 {
@@ -85,14 +86,14 @@ func (l *Log) Enqueue(recs ...[]byte) (*Commit, []Pos) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.err != nil {
-		return failed(l.err), nil
+		return doneCommit(l.err), nil
 	}
 	if l.closing {
-		return failed(ErrClosed), nil
+		return doneCommit(ErrClosed), nil
 	}
 	if len(recs) == 0 {
 		if l.last == nil {
-			return failed(nil), nil
+			return doneCommit(nil), nil
 		}
 		return l.last, nil
 	}
@@ -251,15 +252,6 @@ func (l *Log) roll(id uint32) error {
 	if id != old.id+1 {
 		return fmt.Errorf("wal: internal error: roll from segment %d to %d", old.id, id)
 	}
-	// Give back the unused preallocated tail. This needs no sync: if the
-	// crash comes first, the tail is zeros, which read as the end.
-	if end, size := old.end.Load(), old.fileSize.Load(); size > end {
-		if err := old.f.Truncate(end); err != nil {
-			return fmt.Errorf("wal: %w", err)
-		}
-		old.fileSize.Store(end)
-		l.size.Add(end - size)
-	}
 	s, err := l.newSegment(id)
 	if err != nil {
 		return err
@@ -268,6 +260,14 @@ func (l *Log) roll(id uint32) error {
 	l.segs = append(l.segs, s)
 	l.active = s
 	l.segMu.Unlock()
+	// Give back the unused preallocated tail of the old segment.
+	if old.fileSize.Load() > old.end.Load() {
+		if l.prep != nil {
+			l.prep.trimLater(old)
+		} else {
+			l.trim(old) // left by an earlier run with preallocation
+		}
+	}
 	l.log.Debug("rolled to new segment", "segment", id, "previous_bytes", old.end.Load())
 	return nil
 }

@@ -7,7 +7,6 @@ import (
 	"go/token"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -93,10 +92,13 @@ func TestGroupCommitGroups(t *testing.T) {
 				}
 			})
 		}
-		waitFor(t, 10*time.Second, func() bool {
+		waitFor(t, 10*time.Second, func() error {
 			l.mu.Lock()
 			defer l.mu.Unlock()
-			return l.cur != nil && l.cur.records == others
+			if l.cur == nil || l.cur.records != others {
+				return errors.New("appenders not all queued behind the held commit")
+			}
+			return nil
 		})
 		close(release)
 		wg.Wait()
@@ -220,14 +222,20 @@ func TestNoTimers(t *testing.T) {
 	}
 }
 
-// waitFor polls cond until it holds, failing the test after timeout.
-func waitFor(tb testing.TB, timeout time.Duration, cond func() bool) {
+// waitFor polls cond until it returns nil, failing the test with its last
+// error after timeout. The pause between polls only saves CPU; nothing
+// depends on its length.
+func waitFor(tb testing.TB, timeout time.Duration, cond func() error) {
 	tb.Helper()
 	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("condition not met within %v", timeout)
+	for {
+		err := cond()
+		if err == nil {
+			return
 		}
-		runtime.Gosched()
+		if time.Now().After(deadline) {
+			tb.Fatalf("not within %v: %v", timeout, err)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }

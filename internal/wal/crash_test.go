@@ -57,7 +57,7 @@ type ackedRecord struct {
 
 // runCrashHelper starts the helper on opts.Dir, kills it once it has
 // acknowledged kill records, and returns every acknowledgement it printed.
-func runCrashHelper(t *testing.T, opts Options, round, kill int) []ackedRecord {
+func runCrashHelper(t testing.TB, opts Options, round, kill int) []ackedRecord {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashHelper$", "-test.v=false")
 	cmd.Env = append(os.Environ(),
@@ -105,7 +105,7 @@ func runCrashHelper(t *testing.T, opts Options, round, kill int) []ackedRecord {
 }
 
 // segmentIDs opens the log to list its segments.
-func segmentIDs(t *testing.T, opts Options) ([]uint32, uint32) {
+func segmentIDs(t testing.TB, opts Options) ([]uint32, uint32) {
 	t.Helper()
 	l := mustOpen(t, opts)
 	defer l.Close()
@@ -113,7 +113,7 @@ func segmentIDs(t *testing.T, opts Options) ([]uint32, uint32) {
 }
 
 // checkAfterCrash reopens the log and checks the acknowledged records.
-func checkAfterCrash(t *testing.T, opts Options, acked map[Pos]ackedRecord, round int) {
+func checkAfterCrash(t testing.TB, opts Options, acked map[Pos]ackedRecord, round int) {
 	t.Helper()
 	l, err := Open(opts)
 	if err != nil {

@@ -36,20 +36,31 @@ const (
 // it to use the SSE4.2/ARMv8 instructions, so this is cheap to call.
 func castagnoli() *crc32.Table { return crc32.MakeTable(crc32.Castagnoli) }
 
-// recordChecksum is the checksum stored in a record header: CRC-32C over the
-// little-endian length followed by the payload. Covering the length means a
-// zeroed header never verifies and a damaged length is caught even when the
-// damaged payload happens to match.
-func recordChecksum(payload []byte) uint32 {
-	var l [4]byte
-	binary.LittleEndian.PutUint32(l[:], uint32(len(payload)))
-	tab := castagnoli()
-	return crc32.Update(crc32.Update(0, tab, l[:]), tab, payload)
+// The checksum stored in a record header is CRC-32C over the payload
+// followed by the little-endian length. Covering the length means a damaged
+// length is caught even when the shorter or longer payload happens to match,
+// and that a zeroed header never verifies: the checksum of an empty payload
+// with a zero length is not zero. The length goes last so that the payload's
+// part, the only per-byte work of an append, can be computed before taking
+// the log's lock, and so that the length's bytes can be taken from a header
+// already in memory rather than from a temporary that would escape to the
+// heap through hash/crc32's indirect call.
+
+// payloadChecksum is the first part of a record's checksum.
+func payloadChecksum(payload []byte) uint32 {
+	return crc32.Update(0, castagnoli(), payload)
 }
 
-// appendRecord encodes one record with a precomputed checksum.
-func appendRecord(dst, payload []byte, sum uint32) []byte {
+// recordChecksum completes a record's checksum from its payload's and the
+// length field of its encoded header.
+func recordChecksum(payloadSum uint32, lengthField []byte) uint32 {
+	return crc32.Update(payloadSum, castagnoli(), lengthField[:4])
+}
+
+// appendRecord encodes one record given its payload's checksum.
+func appendRecord(dst, payload []byte, payloadSum uint32) []byte {
 	dst = binary.LittleEndian.AppendUint32(dst, uint32(len(payload)))
+	sum := recordChecksum(payloadSum, dst[len(dst)-4:])
 	dst = binary.LittleEndian.AppendUint32(dst, sum)
 	return append(dst, payload...)
 }
@@ -87,8 +98,10 @@ func checkSegmentHeader(h []byte, id uint32) error {
 // either means to its caller.
 type segmentScanner struct {
 	r   *bufio.Reader
-	off int64  // offset of the next record header
-	buf []byte // payload of the last record, reused
+	h   [recordHeaderSize]byte // header of the last record
+	off int64                  // offset of the current record, or of the next one to read
+	adv int64                  // size of the current record, to advance off by
+	buf []byte                 // payload of the last record, reused
 	rec []byte
 	// bad describes the record at off when Next stopped on one; empty after a
 	// clean end.
@@ -100,19 +113,17 @@ type segmentScanner struct {
 // starting at offset segmentHeaderSize and ending at limit.
 func (s *segmentScanner) reset(r io.ReaderAt, limit int64, rd *bufio.Reader) {
 	rd.Reset(io.NewSectionReader(r, segmentHeaderSize, max(limit-segmentHeaderSize, 0)))
-	s.r, s.off, s.rec, s.bad, s.err = rd, segmentHeaderSize, nil, "", nil
+	s.r, s.off, s.adv, s.rec, s.bad, s.err = rd, segmentHeaderSize, 0, nil, "", nil
 }
 
 // Next advances to the next intact record and reports whether there is one.
 // Afterwards Record returns it and Offset its position; when Next returns
 // false, Bad or Err say why (both empty for a clean end).
 func (s *segmentScanner) Next() bool {
-	if s.rec != nil {
-		s.off += int64(recordHeaderSize + len(s.rec))
-		s.rec = nil
-	}
-	var h [recordHeaderSize]byte
-	n, err := io.ReadFull(s.r, h[:])
+	s.off += s.adv
+	s.adv, s.rec = 0, nil
+	h := s.h[:]
+	n, err := io.ReadFull(s.r, h)
 	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
 		s.err = err
 		return false
@@ -142,11 +153,11 @@ func (s *segmentScanner) Next() bool {
 		}
 		return false
 	}
-	if recordChecksum(p) != sum {
+	if recordChecksum(payloadChecksum(p), h) != sum {
 		s.bad = "record checksum mismatch"
 		return false
 	}
-	s.rec = p
+	s.rec, s.adv = p, recordHeaderSize+int64(length)
 	return true
 }
 
@@ -158,21 +169,20 @@ func (s *segmentScanner) Record() []byte { return s.rec }
 func (s *segmentScanner) Offset() int64 { return s.off }
 
 // lastNonZero returns the offset just past the last non-zero byte of r in
-// [from, to), or from when there is none.
+// [from, to), or from when there is none. The file may end before to.
 func lastNonZero(r io.ReaderAt, from, to int64, buf []byte) (int64, error) {
 	end := from
 	for off := from; off < to; {
 		n := int(min(int64(len(buf)), to-off))
 		m, err := r.ReadAt(buf[:n], off)
-		if m < n && err == nil {
-			err = io.ErrUnexpectedEOF
-		}
-		if err != nil && !(errors.Is(err, io.EOF) && m == n) {
+		if err != nil && !errors.Is(err, io.EOF) {
 			return 0, err
 		}
-		chunk := buf[:n]
-		if i := lastNonZeroIndex(chunk); i >= 0 {
+		if i := lastNonZeroIndex(buf[:m]); i >= 0 {
 			end = off + int64(i) + 1
+		}
+		if m < n {
+			break // end of file
 		}
 		off += int64(n)
 	}

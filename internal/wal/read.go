@@ -98,9 +98,9 @@ func (l *Log) Replay(fn func(pos Pos, rec []byte) error) error {
 // Read returns a copy of the record at pos. pos must come from Replay, or
 // from an Append or Enqueue whose commit has completed.
 func (l *Log) Read(pos Pos) ([]byte, error) {
-	sp := l.pool.Get().(*[]byte)
-	defer l.pool.Put(sp)
-	rec, fresh, err := l.read(pos, *sp)
+	rb := l.pool.Get().(*readBuf)
+	defer l.pool.Put(rb)
+	rec, fresh, err := l.read(pos, rb.scratch[:0], rb)
 	if err != nil || fresh {
 		return rec, err
 	}
@@ -111,13 +111,25 @@ func (l *Log) Read(pos Pos) ([]byte, error) {
 // buf[:len(record)]; a record larger than cap(buf) is returned in a new slice.
 // Reading a record that fits takes a single system call.
 func (l *Log) ReadInto(pos Pos, buf []byte) ([]byte, error) {
-	rec, _, err := l.read(pos, buf)
+	rb := l.pool.Get().(*readBuf)
+	defer l.pool.Put(rb)
+	rec, _, err := l.read(pos, buf, rb)
 	return rec, err
 }
 
+// readBuf is the per-call memory of a read, pooled so that reading
+// allocates nothing but what it returns.
+type readBuf struct {
+	h       [recordHeaderSize]byte
+	iov     [2][]byte
+	scratch []byte // Read's buffer for small records
+}
+
+func newReadBuf() any { return &readBuf{scratch: make([]byte, readScratchSize)} }
+
 // read reads the record at pos into buf's capacity, or into a new slice
 // (fresh) when it does not fit, and verifies its checksum.
-func (l *Log) read(pos Pos, buf []byte) (rec []byte, fresh bool, err error) {
+func (l *Log) read(pos Pos, buf []byte, rb *readBuf) (rec []byte, fresh bool, err error) {
 	l.segMu.RLock()
 	defer l.segMu.RUnlock()
 	if l.closed {
@@ -137,9 +149,11 @@ func (l *Log) read(pos Pos, buf []byte) (rec []byte, fresh bool, err error) {
 	}
 
 	// One preadv fetches the header and, when it fits in buf, the payload.
-	var h [recordHeaderSize]byte
+	h := rb.h[:]
 	buf = buf[:min(int64(cap(buf)), end-off-recordHeaderSize)]
-	n, err := unix.Preadv(s.fd, [][]byte{h[:], buf}, off)
+	rb.iov = [2][]byte{h, buf}
+	n, err := unix.Preadv(s.fd, rb.iov[:], off)
+	rb.iov = [2][]byte{}
 	if err != nil {
 		return nil, false, &os.PathError{Op: "preadv", Path: s.path, Err: err}
 	}
@@ -165,7 +179,7 @@ func (l *Log) read(pos Pos, buf []byte) (rec []byte, fresh bool, err error) {
 		}
 		got += m
 	}
-	if recordChecksum(buf) != binary.LittleEndian.Uint32(h[4:]) {
+	if recordChecksum(payloadChecksum(buf), h) != binary.LittleEndian.Uint32(h[4:]) {
 		return nil, false, fmt.Errorf("wal: read %v: record checksum mismatch: %w", pos, ErrCorrupt)
 	}
 	return buf, fresh, nil

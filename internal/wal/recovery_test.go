@@ -122,7 +122,7 @@ func TestTornTail(t *testing.T) {
 
 // checkRecovery opens a damaged log, expects it to replay want, appends to
 // it and checks the result after another reopen.
-func checkRecovery(t *testing.T, opts Options, want []entry, what string) {
+func checkRecovery(t testing.TB, opts Options, want []entry, what string) {
 	t.Helper()
 	l, err := Open(opts)
 	if err != nil {

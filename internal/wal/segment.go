@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
-	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -45,7 +44,7 @@ func segmentPath(dir string, id uint32) string {
 // new log gets segment 1.
 func (l *Log) openSegments() error {
 	dir := l.opts.Dir
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("wal: %w", err)
 	}
 	d, err := os.Open(dir)
@@ -53,6 +52,15 @@ func (l *Log) openSegments() error {
 		return fmt.Errorf("wal: %w", err)
 	}
 	l.dir = d
+	// One process at a time: a second writer would interleave batches.
+	// The lock goes with the descriptor, so it is released on Close or
+	// when the process dies.
+	if err := unix.Flock(int(d.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			return fmt.Errorf("wal: %s is in use by another process or Log", dir)
+		}
+		return fmt.Errorf("wal: lock %s: %w", dir, err)
+	}
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return fmt.Errorf("wal: %w", err)
@@ -242,7 +250,7 @@ func (l *Log) newSegment(id uint32) (*segment, error) {
 	}
 	if f == nil {
 		var err error
-		f, err = os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+		f, err = os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 		if err != nil {
 			return nil, fmt.Errorf("wal: %w", err)
 		}
@@ -299,7 +307,7 @@ func (l *Log) sync(s *segment) error {
 // the commits running beside it fast.
 func preallocate(dir string, id uint32, size int64, stop *atomic.Bool, paced bool) (*os.File, error) {
 	path := filepath.Join(dir, fmt.Sprintf("%08d%s", id, tmpExt))
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("wal: %w", err)
 	}
@@ -339,72 +347,3 @@ func preallocate(dir string, id uint32, size int64, stop *atomic.Bool, paced boo
 }
 
 var errStopped = errors.New("wal: preallocation stopped")
-
-// preparer is the background goroutine that preallocates the next segment
-// while the writer fills the current one. It has at most one request
-// outstanding: the writer asks for segment n+1 as soon as it takes segment n
-// into use.
-type preparer struct {
-	reqs  chan uint32
-	ready chan prepared
-	done  chan struct{}
-	halt  atomic.Bool
-	want  uint32 // the segment requested and not yet taken; writer-owned
-}
-
-type prepared struct {
-	id  uint32
-	f   *os.File
-	err error
-}
-
-func startPreparer(l *Log, first uint32) *preparer {
-	p := &preparer{
-		reqs:  make(chan uint32, 1),
-		ready: make(chan prepared, 1),
-		done:  make(chan struct{}),
-	}
-	go func() {
-		defer close(p.done)
-		for id := range p.reqs {
-			start := time.Now()
-			f, err := preallocate(l.opts.Dir, id, l.opts.SegmentSize, &p.halt, true)
-			if err == nil {
-				l.log.Debug("prepared spare segment", "segment", id, "duration", time.Since(start))
-			}
-			p.ready <- prepared{id: id, f: f, err: err}
-		}
-	}()
-	p.request(first)
-	return p
-}
-
-func (p *preparer) request(id uint32) {
-	p.want = id
-	p.reqs <- id
-}
-
-// take waits for the spare segment id and asks for the one after it.
-func (p *preparer) take(id uint32) (*os.File, error) {
-	if p.want != id {
-		return nil, fmt.Errorf("wal: internal error: segment %d prepared, %d wanted", p.want, id)
-	}
-	r := <-p.ready
-	p.request(id + 1)
-	return r.f, r.err
-}
-
-// stop ends the goroutine and deletes an unused spare segment.
-func (p *preparer) stop() {
-	p.halt.Store(true)
-	close(p.reqs)
-	<-p.done
-	select {
-	case r := <-p.ready:
-		if r.f != nil {
-			r.f.Close()
-			os.Remove(r.f.Name())
-		}
-	default:
-	}
-}

@@ -37,9 +37,10 @@ type Options struct {
 	// SegmentSize is the size at which the log moves to a new segment: a
 	// batch that would take the active segment past it goes to a fresh one
 	// instead (a batch never spans segments, and a single Append larger than
-	// SegmentSize gets a segment of its own). It bounds how much space
-	// [Log.DropBefore] frees at a time. Default [DefaultSegmentSize]; at
-	// most 1 GiB.
+	// SegmentSize gets a segment of its own). It is the granularity at which
+	// [Log.DropBefore] frees space, and with preallocation the size of the
+	// file written ahead of time; tests that open many logs should set it to
+	// a MiB or less. Default [DefaultSegmentSize]; at most 1 GiB.
 	SegmentSize int64
 
 	// NoPreallocate turns off preparing each segment ahead of time as a
@@ -55,9 +56,9 @@ type Options struct {
 
 	// OnCommit, when set, is called by the writer goroutine once per group
 	// commit, after it is durable and before its callers are released, with
-	// the number of records and bytes it made durable and the time taken by
-	// the write and fdatasync. It must be quick (a metrics update): the next
-	// commit waits for it.
+	// the number of records, the bytes written (record headers included) and
+	// the time taken by the write and fdatasync. It must be quick (a
+	// metrics update): the next commit waits for it.
 	OnCommit func(records int, bytes int, d time.Duration)
 }
 
@@ -117,7 +118,7 @@ type Log struct {
 	done  chan struct{} // closed when the writer exits
 	prep  *preparer     // nil without preallocation
 	taken []*batch      // the writer's scratch list of batches
-	pool  sync.Pool     // *[]byte scratch buffers for Read
+	pool  sync.Pool     // *readBuf
 
 	// Hooks for tests to inject failures; the real system calls otherwise.
 	pwrite    func(fd int, p []byte, off int64) (int, error)
@@ -149,7 +150,7 @@ func Open(opts Options) (*Log, error) {
 		pwrite:    unix.Pwrite,
 		fdatasync: unix.Fdatasync,
 	}
-	l.pool.New = func() any { b := make([]byte, readScratchSize); return &b }
+	l.pool.New = newReadBuf
 	if err := l.openSegments(); err != nil {
 		l.closeFiles()
 		return nil, err

@@ -245,3 +245,43 @@ func TestEnqueue(t *testing.T) {
 		checkEntries(t, replayAll(t, l), want)
 	})
 }
+
+// TestExclusive checks that a directory is used by one Log at a time.
+func TestExclusive(t *testing.T) {
+	forEachMode(t, func(t *testing.T, opts Options) {
+		l := openLog(t, opts)
+		if l2, err := Open(opts); err == nil {
+			l2.Close()
+			t.Fatal("second Open of the same directory succeeded")
+		} else if !strings.Contains(err.Error(), "in use") {
+			t.Errorf("got %v, want an in-use error", err)
+		}
+		if err := l.Close(); err != nil {
+			t.Fatal(err)
+		}
+		l = mustOpen(t, opts)
+		if err := l.Close(); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// TestEmptyRecords checks that empty records keep their place.
+func TestEmptyRecords(t *testing.T) {
+	forEachMode(t, func(t *testing.T, opts Options) {
+		l := openLog(t, opts)
+		recs := [][]byte{nil, []byte("a"), {}, {}, []byte("bc"), nil}
+		var want []entry
+		for i := range recs {
+			pos, err := l.Append(recs[:i+1]...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for j, p := range pos {
+				want = append(want, entry{p, recs[j]})
+			}
+		}
+		l = reopen(t, l, opts)
+		checkEntries(t, replayAll(t, l), want)
+	})
+}

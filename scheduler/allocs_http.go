@@ -1,0 +1,131 @@
+package scheduler
+
+import (
+	"net/http"
+	"strconv"
+
+	"github.com/docketd/docket/internal/errdefs"
+	"github.com/docketd/docket/scheduler/api"
+	"github.com/docketd/docket/scheduler/state"
+)
+
+func itoa(n uint64) string { return strconv.FormatUint(n, 10) }
+
+func apiAlloc(a *state.Allocation) api.Allocation {
+	out := api.Allocation{
+		ID: a.ID, Job: a.Job, JobVersion: a.JobVersion, Index: a.Index, NodeID: a.NodeID, EvalID: a.EvalID,
+		CPU: a.CPU, Memory: a.Memory, DesiredStatus: a.DesiredStatus, DesiredReason: a.DesiredReason,
+		ClientStatus: a.ClientStatus, ClientReason: a.ClientReason, PreviousAlloc: a.PreviousAlloc,
+		Failures: a.Failures, FailedAt: a.FailedAt, CreatedAt: a.CreatedAt, ModifiedAt: a.ModifiedAt,
+		CreateIndex: a.CreateIndex, ModifyIndex: a.ModifyIndex,
+	}
+	if len(a.Tasks) > 0 {
+		out.Tasks = make(map[string]*api.TaskState, len(a.Tasks))
+		for name, t := range a.Tasks {
+			out.Tasks[name] = &api.TaskState{State: t.State, ExitCode: t.ExitCode, Reason: t.Reason, Failed: t.Failed,
+				Restarts: t.Restarts, StartedAt: t.StartedAt, FinishedAt: t.FinishedAt}
+		}
+	}
+	return out
+}
+
+var allocStatuses = map[string]bool{
+	state.AllocPending: true, state.AllocRunning: true, state.AllocComplete: true,
+	state.AllocFailed: true, state.AllocLost: true,
+}
+
+func (s *Server) listAllocs(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	job, node, status := q.Get("job"), q.Get("node"), q.Get("status")
+	if status != "" && !allocStatuses[status] {
+		s.writeError(w, r, errdefs.New(errdefs.ErrInvalid, "invalid_status", "status %q: use pending, running, complete, failed or lost", status))
+		return
+	}
+	if _, ok := s.block(w, r, func(rd *state.Reader) uint64 {
+		switch {
+		case job != "":
+			return rd.JobIndex(job)
+		case node != "":
+			return rd.NodeAllocsIndex(node)
+		}
+		return rd.TableIndex(state.TableAllocs)
+	}); !ok {
+		return
+	}
+	out := api.AllocList{Allocations: []api.Allocation{}}
+	s.state.View(func(rd *state.Reader) {
+		for _, a := range rd.Allocs(job, node, status) {
+			out.Allocations = append(out.Allocations, apiAlloc(a))
+		}
+	})
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) getAlloc(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	var out *api.Allocation
+	s.state.View(func(rd *state.Reader) {
+		if a := rd.Alloc(id); a != nil {
+			aa := apiAlloc(a)
+			out = &aa
+		}
+	})
+	if out == nil {
+		s.writeError(w, r, errdefs.New(errdefs.ErrNotFound, "allocation_not_found", "allocation %q does not exist", id))
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// updateAllocStatus records what an agent reports of an allocation. An
+// allocation that failed, was lost or finished re-evaluates its job, which
+// replaces it (or, for batch jobs, counts it done).
+func (s *Server) updateAllocStatus(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	var in api.AllocStatusRequest
+	if err := decode(w, r, &in, false); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if !allocStatuses[in.ClientStatus] {
+		s.writeError(w, r, errdefs.New(errdefs.ErrInvalid, "invalid_status", "client_status %q: use pending, running, complete, failed or lost", in.ClientStatus))
+		return
+	}
+	var old *state.Allocation
+	s.state.View(func(rd *state.Reader) { old = rd.Alloc(id) })
+	if old == nil {
+		s.writeError(w, r, errdefs.New(errdefs.ErrNotFound, "allocation_not_found", "allocation %q does not exist", id))
+		return
+	}
+	u := state.AllocUpdate{ID: id, ClientStatus: in.ClientStatus, ClientReason: in.ClientReason, At: s.now()}
+	if in.Tasks != nil {
+		u.Tasks = make(map[string]*state.TaskState, len(in.Tasks))
+		for name, t := range in.Tasks {
+			if t == nil {
+				continue
+			}
+			u.Tasks[name] = &state.TaskState{State: t.State, ExitCode: t.ExitCode, Reason: t.Reason, Failed: t.Failed,
+				Restarts: t.Restarts, StartedAt: t.StartedAt, FinishedAt: t.FinishedAt}
+		}
+	}
+	var evals []*state.Evaluation
+	becameTerminal := state.Terminal(in.ClientStatus) && !state.Terminal(old.ClientStatus)
+	if becameTerminal || (in.ClientStatus == state.AllocRunning && old.ClientStatus != state.AllocRunning) {
+		// Terminal: replace or count it. Running: a rolling update or a
+		// migration may go on with its next batch.
+		trigger := triggerAllocFailure
+		if in.ClientStatus == state.AllocComplete || in.ClientStatus == state.AllocRunning {
+			trigger = triggerAllocStop
+		}
+		evals = append(evals, newEval(old.Job, trigger, old.NodeID))
+	}
+	if _, err := s.state.Apply(state.UpdateAllocs{Updates: []state.AllocUpdate{u}, Evals: evals}); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.submit(evals...)
+	if becameTerminal {
+		s.broker.unblock(s.now()) // capacity freed
+	}
+	w.WriteHeader(http.StatusNoContent)
+}

@@ -1,0 +1,64 @@
+package api
+
+import "time"
+
+// Allocation is one instance of a job placed on one node.
+type Allocation struct {
+	ID            string                `json:"id"`
+	Job           string                `json:"job"`
+	JobVersion    uint64                `json:"job_version"`
+	Index         int                   `json:"index"`
+	NodeID        string                `json:"node_id"`
+	EvalID        string                `json:"eval_id"`
+	CPU           int64                 `json:"cpu"`
+	Memory        int64                 `json:"memory"`
+	DesiredStatus string                `json:"desired_status"`
+	DesiredReason string                `json:"desired_reason,omitempty"`
+	ClientStatus  string                `json:"client_status"`
+	ClientReason  string                `json:"client_reason,omitempty"`
+	Tasks         map[string]*TaskState `json:"tasks,omitempty"`
+	PreviousAlloc string                `json:"previous_alloc,omitempty"`
+	Failures      int                   `json:"failures,omitempty"`
+	FailedAt      time.Time             `json:"failed_at,omitempty"`
+	CreatedAt     time.Time             `json:"created_at"`
+	ModifiedAt    time.Time             `json:"modified_at"`
+	CreateIndex   uint64                `json:"create_index"`
+	ModifyIndex   uint64                `json:"modify_index"`
+}
+
+// TaskState is what an agent reports of one task.
+type TaskState struct {
+	State      string    `json:"state"`
+	ExitCode   int       `json:"exit_code"`
+	Reason     string    `json:"reason,omitempty"`
+	Failed     bool      `json:"failed"`
+	Restarts   int       `json:"restarts"`
+	StartedAt  time.Time `json:"started_at,omitempty"`
+	FinishedAt time.Time `json:"finished_at,omitempty"`
+}
+
+// AllocList is the answer to GET /v1/allocations.
+type AllocList struct {
+	Allocations []Allocation `json:"allocations"`
+}
+
+// NodeAllocations is the answer to the agents' blocking query
+// GET /v1/nodes/{id}/allocations: every allocation on the node with the
+// job definition each runs.
+type NodeAllocations struct {
+	Allocations []NodeAllocation `json:"allocations"`
+	Index       uint64           `json:"index"`
+}
+
+// NodeAllocation is an allocation with what the agent needs to run it.
+type NodeAllocation struct {
+	Allocation
+	Job *Job `json:"job,omitempty"`
+}
+
+// AllocStatusRequest is the body of PUT /v1/allocations/{id}/status.
+type AllocStatusRequest struct {
+	ClientStatus string                `json:"client_status"`
+	ClientReason string                `json:"client_reason,omitempty"`
+	Tasks        map[string]*TaskState `json:"tasks,omitempty"`
+}

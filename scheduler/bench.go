@@ -1,0 +1,192 @@
+package scheduler
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"runtime"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/docketd/docket/scheduler/state"
+	"github.com/docketd/docket/specs"
+)
+
+// BenchConfig sizes [RunBenchmark].
+type BenchConfig struct {
+	Nodes       int // simulated nodes, default 5000
+	Allocations int // allocations to place in all, default 100000
+	PerJob      int // allocations per job (one evaluation each), default 100
+	Workers     int // scheduler workers, default the server's
+	// DataDir for the server's state; default a temporary directory,
+	// removed afterwards.
+	DataDir string
+}
+
+// BenchResult is what [RunBenchmark] measured.
+type BenchResult struct {
+	Nodes, Placed, Jobs int
+	Elapsed             time.Duration
+	PlacementsPerSecond float64
+	// EvalP50 and EvalP99 are the times from an evaluation's start to its
+	// plan being committed.
+	EvalP50, EvalP99 time.Duration
+	// BytesPerNode is the heap the server holds per registered node.
+	BytesPerNode float64
+}
+
+func (r BenchResult) String() string {
+	return fmt.Sprintf("%d allocations of %d jobs on %d nodes in %s: %.0f placements/s; evaluation to commit p50 %s, p99 %s; %.0f bytes of heap per node",
+		r.Placed, r.Jobs, r.Nodes, r.Elapsed.Round(time.Millisecond), r.PlacementsPerSecond,
+		r.EvalP50.Round(time.Microsecond), r.EvalP99.Round(time.Microsecond), r.BytesPerNode)
+}
+
+// RunBenchmark measures the scheduler with simulated nodes on the real
+// state store and commit path: it registers the nodes (five classes, ten
+// zones), then jobs of PerJob allocations each with a class constraint and
+// a zone spread, and times until every allocation is placed.
+func RunBenchmark(ctx context.Context, cfg BenchConfig) (*BenchResult, error) {
+	if cfg.Nodes <= 0 {
+		cfg.Nodes = 5000
+	}
+	if cfg.Allocations <= 0 {
+		cfg.Allocations = 100000
+	}
+	if cfg.PerJob <= 0 {
+		cfg.PerJob = 100
+	}
+	if cfg.DataDir == "" {
+		dir, err := os.MkdirTemp("", "docket-bench-")
+		if err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(dir)
+		cfg.DataDir = dir
+	}
+	s, err := New(Config{DataDir: cfg.DataDir, Workers: cfg.Workers, HeartbeatTTL: time.Hour})
+	if err != nil {
+		return nil, err
+	}
+	var mu sync.Mutex
+	var evalTimes []time.Duration
+	s.evalObserver = func(d time.Duration) {
+		mu.Lock()
+		evalTimes = append(evalTimes, d)
+		mu.Unlock()
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	heapBefore := heapInUse()
+	if err := benchNodes(s, cfg.Nodes); err != nil {
+		return nil, err
+	}
+	res := &BenchResult{Nodes: cfg.Nodes}
+	res.BytesPerNode = float64(heapInUse()-heapBefore) / float64(cfg.Nodes)
+
+	jobs := (cfg.Allocations + cfg.PerJob - 1) / cfg.PerJob
+	res.Jobs = jobs
+	start := time.Now()
+	for i := 0; i < jobs; i++ {
+		n := min(cfg.PerJob, cfg.Allocations-i*cfg.PerJob)
+		spec := benchJob(fmt.Sprintf("bench-%05d", i), n)
+		eval := newEval(spec.Name, triggerJobRegister, "")
+		if _, err := s.state.Apply(state.RegisterJob{Spec: spec, Eval: eval}); err != nil {
+			return nil, err
+		}
+		s.submit(eval)
+	}
+	for {
+		var placed, blocked int
+		s.state.View(func(rd *state.Reader) {
+			placed = rd.AllocCount(state.AllocPending)
+		})
+		blocked = s.broker.blockedCount()
+		if placed >= cfg.Allocations {
+			res.Placed = placed
+			break
+		}
+		if blocked > 0 {
+			return nil, fmt.Errorf("%d evaluations blocked after placing %d: the nodes are too small", blocked, placed)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	res.Elapsed = time.Since(start)
+	res.PlacementsPerSecond = float64(res.Placed) / res.Elapsed.Seconds()
+	mu.Lock()
+	slices.Sort(evalTimes)
+	if len(evalTimes) > 0 {
+		res.EvalP50 = evalTimes[len(evalTimes)/2]
+		res.EvalP99 = evalTimes[min(len(evalTimes)-1, len(evalTimes)*99/100)]
+	}
+	mu.Unlock()
+	return res, nil
+}
+
+func heapInUse() uint64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapInuse
+}
+
+// benchNodes registers n simulated nodes through the state's commit path,
+// from 32 goroutines so that their commits group as agents' would.
+func benchNodes(s *Server, n int) error {
+	var next atomic.Int64
+	var firstErr error
+	var once sync.Once
+	var wg sync.WaitGroup
+	for range 32 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					return
+				}
+				node := &state.Node{
+					ID:      fmt.Sprintf("node-%05d", i),
+					Name:    fmt.Sprintf("node-%05d", i),
+					Class:   fmt.Sprintf("class-%d", i%5),
+					OS:      "linux",
+					Arch:    "amd64",
+					Meta:    map[string]string{"zone": fmt.Sprintf("zone-%d", i%10), "rack": fmt.Sprintf("rack-%d", i%50)},
+					CPU:     8000 + int64(i%4)*4000,
+					Memory:  16384 + int64(i%4)*8192,
+					Healthy: true,
+					TTL:     time.Hour,
+				}
+				if _, err := s.state.Apply(state.RegisterNode{Node: node}); err != nil {
+					once.Do(func() { firstErr = err })
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return firstErr
+}
+
+func benchJob(name string, count int) *specs.Job {
+	return &specs.Job{
+		Name: name, Type: specs.JobService, Priority: 50, Count: count,
+		Update:      specs.Update{MaxParallel: 1},
+		Constraints: []specs.Constraint{{Attribute: "node.class", Operator: "in", Value: "class-1,class-3"}},
+		Spreads:     []specs.Spread{{Attribute: "node.meta.zone", Weight: 50}},
+		Tasks: []*specs.Task{{
+			Name: "app", Image: "oci-archive:/bench.tar", KillSignal: "SIGTERM",
+			Resources: specs.Resources{CPU: 100, Memory: 64},
+		}},
+	}
+}

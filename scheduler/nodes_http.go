@@ -1,0 +1,288 @@
+package scheduler
+
+import (
+	"net/http"
+	"regexp"
+	"time"
+
+	"github.com/docketd/docket/internal/errdefs"
+	"github.com/docketd/docket/scheduler/api"
+	"github.com/docketd/docket/scheduler/state"
+	"github.com/docketd/docket/specs"
+)
+
+var nodeIDRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`)
+
+// heartbeatInterval is what agents are told: half the TTL, so one lost
+// heartbeat does not mark a node down.
+func (s *Server) heartbeatInterval() time.Duration { return s.cfg.HeartbeatTTL / 2 }
+
+func (s *Server) registerNode(w http.ResponseWriter, r *http.Request) {
+	var in api.RegisterNodeRequest
+	if err := decode(w, r, &in, false); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	switch {
+	case !nodeIDRE.MatchString(in.ID):
+		s.writeError(w, r, errdefs.New(errdefs.ErrInvalid, "invalid_node", "node id %q: use 1 to 128 letters, digits, '.', '_' or '-'", in.ID))
+		return
+	case in.Name == "":
+		s.writeError(w, r, errdefs.New(errdefs.ErrInvalid, "invalid_node", "a node needs a name"))
+		return
+	case in.CPU <= 0 || in.Memory <= 0:
+		s.writeError(w, r, errdefs.New(errdefs.ErrInvalid, "invalid_node", "a node needs positive cpu and memory, got %d and %d", in.CPU, in.Memory))
+		return
+	}
+	n := &state.Node{
+		ID: in.ID, Name: in.Name, Class: in.Class, OS: in.OS, Arch: in.Arch, Kernel: in.Kernel,
+		Meta: in.Meta, Address: in.Address, CPU: in.CPU, Memory: in.Memory,
+		Healthy: true, TTL: s.cfg.HeartbeatTTL,
+	}
+	var evals []*state.Evaluation
+	s.state.View(func(rd *state.Reader) {
+		if old := rd.Node(in.ID); old != nil && old.Status == state.NodeDown {
+			// A node that comes back: its jobs see it again.
+			evals = nodeEvals(rd, in.ID, triggerNodeUpdate)
+		}
+	})
+	res, err := s.state.Apply(state.RegisterNode{Node: n, Evals: evals})
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.hb.reset(in.ID)
+	s.submit(evals...)
+	s.broker.unblock(s.now()) // new capacity
+	s.logger.Info("node registered", "node", in.ID, "name", in.Name, "cpu", in.CPU, "memory_mib", in.Memory)
+	writeJSON(w, http.StatusOK, api.RegisterNodeResponse{Node: apiNode(res.Node), HeartbeatInterval: s.heartbeatInterval()})
+}
+
+func (s *Server) heartbeatNode(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	var in api.HeartbeatRequest
+	if err := decode(w, r, &in, true); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	var node *state.Node
+	s.state.View(func(rd *state.Reader) { node = rd.Node(id) })
+	if node == nil {
+		s.writeError(w, r, errdefs.New(errdefs.ErrNotFound, "node_not_found", "node %q is not registered", id))
+		return
+	}
+	s.hb.reset(id)
+	if node.Status == state.NodeDown {
+		// It missed its TTL and comes back: it must register again, which
+		// marks it ready and re-evaluates its jobs.
+		writeJSON(w, http.StatusOK, api.HeartbeatResponse{HeartbeatInterval: s.heartbeatInterval(), Reregister: true})
+		return
+	}
+	if node.Healthy != in.Healthy || node.HealthReason != in.HealthReason {
+		if _, err := s.state.Apply(state.SetNodeHealth{ID: id, Healthy: in.Healthy, Reason: in.HealthReason}); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, api.HeartbeatResponse{HeartbeatInterval: s.heartbeatInterval()})
+}
+
+// nodeExpired marks a node that missed its heartbeats down and
+// re-evaluates every job with allocations on it.
+func (s *Server) nodeExpired(id string) {
+	var evals []*state.Evaluation
+	var status string
+	s.state.View(func(rd *state.Reader) {
+		if n := rd.Node(id); n != nil {
+			status = n.Status
+			evals = nodeEvals(rd, id, triggerNodeUpdate)
+		}
+	})
+	if status != state.NodeReady {
+		return
+	}
+	if _, err := s.state.Apply(state.SetNodeStatus{ID: id, Status: state.NodeDown, Evals: evals}); err != nil {
+		s.logger.Error("mark node down", "node", id, "err", err)
+		return
+	}
+	s.logger.Warn("node missed its heartbeats: marked down", "node", id, "jobs", len(evals))
+	s.submit(evals...)
+}
+
+func (s *Server) listNodes(w http.ResponseWriter, r *http.Request) {
+	if _, ok := s.block(w, r, func(rd *state.Reader) uint64 { return rd.TableIndex(state.TableNodes) }); !ok {
+		return
+	}
+	var out api.NodeList
+	s.state.View(func(rd *state.Reader) {
+		for _, n := range rd.Nodes() {
+			out.Nodes = append(out.Nodes, nodeStatus(rd, n))
+		}
+	})
+	if out.Nodes == nil {
+		out.Nodes = []api.NodeStatus{}
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func nodeStatus(rd *state.Reader, n *state.Node) api.NodeStatus {
+	cpu, mem := rd.NodeUsage(n.ID)
+	live := 0
+	for _, a := range rd.Allocs("", n.ID, "") {
+		if a.Holds() {
+			live++
+		}
+	}
+	return api.NodeStatus{Node: apiNode(n), UsedCPU: cpu, UsedMemory: mem, Allocations: live}
+}
+
+func apiNode(n *state.Node) api.Node {
+	out := api.Node{
+		ID: n.ID, Name: n.Name, Class: n.Class, OS: n.OS, Arch: n.Arch, Kernel: n.Kernel, Meta: n.Meta,
+		Address: n.Address, CPU: n.CPU, Memory: n.Memory, Status: n.Status, Eligible: n.Eligible,
+		Healthy: n.Healthy, HealthReason: n.HealthReason, TTL: n.TTL, StatusAt: n.StatusAt,
+		RegisteredAt: n.RegisteredAt, CreateIndex: n.CreateIndex, ModifyIndex: n.ModifyIndex,
+	}
+	if n.Drain != nil {
+		out.Drain = &api.Drain{StartedAt: n.Drain.StartedAt, Deadline: n.Drain.Deadline}
+	}
+	return out
+}
+
+func (s *Server) getNode(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	var out *api.NodeStatus
+	s.state.View(func(rd *state.Reader) {
+		if n := rd.Node(id); n != nil {
+			ns := nodeStatus(rd, n)
+			out = &ns
+		}
+	})
+	if out == nil {
+		s.writeError(w, r, errdefs.New(errdefs.ErrNotFound, "node_not_found", "node %q does not exist", id))
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) drainNode(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	var in api.DrainRequest
+	if err := decode(w, r, &in, false); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	var drain *state.Drain
+	if in.Enable {
+		drain = &state.Drain{StartedAt: s.now()}
+		if in.Deadline != "" {
+			d, err := specs.ParseDuration(in.Deadline)
+			if err != nil || d < 0 {
+				s.writeError(w, r, errdefs.New(errdefs.ErrInvalid, "invalid_deadline", "deadline %q is not a duration", in.Deadline))
+				return
+			}
+			if d > 0 {
+				drain.Deadline = drain.StartedAt.Add(d.Std())
+			}
+		}
+	}
+	s.changeNode(w, r, id, triggerNodeDrain, func(evals []*state.Evaluation) state.Command {
+		return state.SetNodeDrain{ID: id, Drain: drain, Eligible: in.MarkEligible, Evals: evals}
+	})
+	if drain != nil && !drain.Deadline.IsZero() {
+		s.scheduleDrainDeadline(id, drain.Deadline)
+	}
+}
+
+func (s *Server) setNodeEligibility(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	var in api.EligibilityRequest
+	if err := decode(w, r, &in, false); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.changeNode(w, r, id, triggerNodeUpdate, func(evals []*state.Evaluation) state.Command {
+		return state.SetNodeEligibility{ID: id, Eligible: in.Eligible, Evals: evals}
+	})
+}
+
+// changeNode applies a node command with an evaluation for every job on
+// the node, and answers with the node.
+func (s *Server) changeNode(w http.ResponseWriter, r *http.Request, id, trigger string, cmd func([]*state.Evaluation) state.Command) {
+	var evals []*state.Evaluation
+	s.state.View(func(rd *state.Reader) { evals = nodeEvals(rd, id, trigger) })
+	res, err := s.state.Apply(cmd(evals))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.submit(evals...)
+	s.broker.unblock(s.now())
+	writeJSON(w, http.StatusOK, apiNode(res.Node))
+}
+
+// scheduleDrainDeadline stops what is still on a draining node when its
+// deadline passes.
+func (s *Server) scheduleDrainDeadline(id string, deadline time.Time) {
+	time.AfterFunc(time.Until(deadline), func() {
+		var stops []state.AllocStop
+		var evals []*state.Evaluation
+		s.state.View(func(rd *state.Reader) {
+			n := rd.Node(id)
+			if n == nil || n.Drain == nil || !n.Drain.Deadline.Equal(deadline) {
+				return // the drain ended or changed
+			}
+			for _, a := range rd.Allocs("", id, "") {
+				if a.Live() {
+					stops = append(stops, state.AllocStop{ID: a.ID, Reason: "drain deadline"})
+				}
+			}
+			evals = nodeEvals(rd, id, triggerNodeDrain)
+		})
+		if len(stops) == 0 {
+			return
+		}
+		if _, err := s.state.Apply(state.ApplyPlan{Stop: stops}); err != nil {
+			s.logger.Error("drain deadline", "node", id, "err", err)
+			return
+		}
+		if _, err := s.state.Apply(state.UpsertEvals{Evals: evals}); err == nil {
+			s.submit(evals...)
+		}
+	})
+}
+
+// nodeAllocations is the agents' blocking query: every allocation on the
+// node, with the job version each runs.
+func (s *Server) nodeAllocations(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	idx, ok := s.block(w, r, func(rd *state.Reader) uint64 { return rd.NodeAllocsIndex(id) })
+	if !ok {
+		return
+	}
+	out := api.NodeAllocations{Index: idx, Allocations: []api.NodeAllocation{}}
+	known := true
+	s.state.View(func(rd *state.Reader) {
+		if rd.Node(id) == nil {
+			known = false
+			return
+		}
+		jobs := map[string]*api.Job{}
+		for _, a := range rd.Allocs("", id, "") {
+			key := a.Job + "/" + itoa(a.JobVersion)
+			j, ok := jobs[key]
+			if !ok {
+				if spec := rd.JobVersion(a.Job, a.JobVersion); spec != nil {
+					j = &api.Job{Name: a.Job, Version: a.JobVersion, Spec: spec}
+				}
+				jobs[key] = j
+			}
+			out.Allocations = append(out.Allocations, api.NodeAllocation{Allocation: apiAlloc(a), Job: j})
+		}
+	})
+	if !known {
+		s.writeError(w, r, errdefs.New(errdefs.ErrNotFound, "node_not_found", "node %q does not exist", id))
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
+}

@@ -1,0 +1,146 @@
+package state
+
+import (
+	"time"
+
+	"github.com/docketd/docket/specs"
+)
+
+// Command is one change to the state. Every change is one of the types
+// below, applied by [State.Apply].
+type Command interface{ command() string }
+
+// RegisterJob registers a job or a new version of it. A spec equal to the
+// current one changes nothing but un-stops a stopped job. Eval, if set, is
+// created in the same change.
+type RegisterJob struct {
+	Spec *specs.Job
+	Eval *Evaluation
+}
+
+// StopJob stops a job's allocations; with Purge the job is removed too.
+type StopJob struct {
+	Name  string
+	Purge bool
+	Eval  *Evaluation
+}
+
+// ScaleJob sets a job's desired count.
+type ScaleJob struct {
+	Name  string
+	Count int
+	Eval  *Evaluation
+}
+
+// RegisterNode adds a node or refreshes what it reports of itself; a node
+// registering again is ready again. Eligibility and drain are kept.
+type RegisterNode struct {
+	Node  *Node
+	Evals []*Evaluation
+}
+
+// SetNodeStatus marks a node ready or down.
+type SetNodeStatus struct {
+	ID     string
+	Status string
+	Evals  []*Evaluation
+}
+
+// SetNodeDrain starts (Drain set) or ends (nil) a node's drain. Ending a
+// drain leaves the node ineligible unless Eligible.
+type SetNodeDrain struct {
+	ID       string
+	Drain    *Drain
+	Eligible bool
+	Evals    []*Evaluation
+}
+
+// SetNodeEligibility makes a node eligible for new allocations or not.
+type SetNodeEligibility struct {
+	ID       string
+	Eligible bool
+	Evals    []*Evaluation
+}
+
+// SetNodeHealth records the agent's view of its own health.
+type SetNodeHealth struct {
+	ID      string
+	Healthy bool
+	Reason  string
+}
+
+// ApplyPlan commits a scheduler's decisions for one evaluation: new
+// allocations and allocations to stop. Each placement is checked again
+// against the node's free capacity at commit time; those that no longer
+// fit are rejected and reported, the rest commit.
+type ApplyPlan struct {
+	EvalID string
+	Place  []*Allocation
+	Stop   []AllocStop
+	// Evals (the evaluation's outcome, a follow-up) are recorded only if
+	// every placement fits, so that an evaluation costs one commit; a plan
+	// with rejections leaves them to the re-plan.
+	Evals []*Evaluation
+}
+
+// AllocStop asks an allocation to stop. ClientStatus, if set, also records
+// a client status (lost, for allocations on a down node).
+type AllocStop struct {
+	ID           string
+	Reason       string
+	ClientStatus string
+}
+
+// UpdateAllocs records what agents report of their allocations.
+type UpdateAllocs struct {
+	Updates []AllocUpdate
+	Evals   []*Evaluation
+}
+
+// AllocUpdate is one allocation's reported status.
+type AllocUpdate struct {
+	ID           string
+	ClientStatus string
+	ClientReason string
+	Tasks        map[string]*TaskState
+	At           time.Time
+}
+
+// UpsertEvals creates or updates evaluations.
+type UpsertEvals struct {
+	Evals []*Evaluation
+}
+
+// DeleteAllocs removes terminal allocations (garbage collection).
+type DeleteAllocs struct {
+	IDs []string
+}
+
+func (RegisterJob) command() string        { return "RegisterJob" }
+func (StopJob) command() string            { return "StopJob" }
+func (ScaleJob) command() string           { return "ScaleJob" }
+func (RegisterNode) command() string       { return "RegisterNode" }
+func (SetNodeStatus) command() string      { return "SetNodeStatus" }
+func (SetNodeDrain) command() string       { return "SetNodeDrain" }
+func (SetNodeEligibility) command() string { return "SetNodeEligibility" }
+func (SetNodeHealth) command() string      { return "SetNodeHealth" }
+func (ApplyPlan) command() string          { return "ApplyPlan" }
+func (UpdateAllocs) command() string       { return "UpdateAllocs" }
+func (UpsertEvals) command() string        { return "UpsertEvals" }
+func (DeleteAllocs) command() string       { return "DeleteAllocs" }
+
+// Result is what applying a command produced.
+type Result struct {
+	Index uint64
+	// Noop reports that the command changed nothing (and took no index).
+	Noop bool
+	// Job is the job after RegisterJob, ScaleJob or StopJob.
+	Job *Job
+	// JobChanged reports whether RegisterJob made a new version.
+	JobChanged bool
+	// Rejected lists the placements of an ApplyPlan that no longer fit,
+	// by allocation ID.
+	Rejected []string
+	// Node is the node after a node command.
+	Node *Node
+}

@@ -1,0 +1,16 @@
+// Package state holds the control plane's records — jobs, nodes,
+// allocations and evaluations — in memory, with their durable copy in
+// [store.DB].
+//
+// Every change is a typed [Command] applied by one function, [State.Apply]:
+// it assigns the next index, changes the in-memory records, and commits the
+// records it touched as one write set. Because the command is a value and
+// its effect depends only on the state it is applied to, a replicated log
+// can wrap Apply later without changing callers. Readers get immutable
+// records: a command replaces a record, it never edits one in place.
+//
+// The index orders every change. Each table, each node's allocations and
+// each job's allocations remember the index of their last change, which
+// serves blocking queries ([State.WaitIndex]) and the event stream
+// ([State.Events]).
+package state

@@ -1,0 +1,272 @@
+package state
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/docketd/docket/internal/errdefs"
+	"github.com/docketd/docket/internal/store"
+	"github.com/docketd/docket/specs"
+)
+
+func openState(t *testing.T, dir string) *State {
+	t.Helper()
+	db, err := store.Open(store.Options{Path: filepath.Join(dir, "state.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	s, err := Open(db, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.check(t) })
+	return s
+}
+
+// check verifies the state's derived indexes against its records: every
+// node's usage is the sum of its unfinished allocations and never exceeds
+// its capacity.
+func (s *State) check(t *testing.T) {
+	t.Helper()
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	sums := map[string]resources{}
+	for _, a := range s.allocs {
+		if s.allocsByNode[a.NodeID][a.ID] != a || s.allocsByJob[a.Job][a.ID] != a {
+			t.Errorf("allocation %s missing from its indexes", a.ID)
+		}
+		if a.Holds() {
+			u := sums[a.NodeID]
+			u.cpu += a.CPU
+			u.memory += a.Memory
+			sums[a.NodeID] = u
+		}
+	}
+	for id, u := range s.usage {
+		if u != sums[id] {
+			t.Errorf("node %s usage %+v, want %+v", id, u, sums[id])
+		}
+		if n := s.nodes[id]; n != nil && (u.cpu > n.CPU || u.memory > n.Memory) {
+			t.Errorf("node %s over-committed: %+v of %d/%d", id, u, n.CPU, n.Memory)
+		}
+	}
+}
+
+func job(name string, count int) *specs.Job {
+	return &specs.Job{Name: name, Type: specs.JobService, Count: count, Priority: 50,
+		Tasks: []*specs.Task{{Name: "t", Image: "img", Resources: specs.Resources{CPU: 100, Memory: 64}}}}
+}
+
+func node(id string, cpu, mem int64) *Node {
+	return &Node{ID: id, Name: id, OS: "linux", Arch: "amd64", CPU: cpu, Memory: mem, Healthy: true}
+}
+
+func mustApply(t *testing.T, s *State, cmd Command) Result {
+	t.Helper()
+	res, err := s.Apply(cmd)
+	if err != nil {
+		t.Fatalf("Apply(%T): %v", cmd, err)
+	}
+	return res
+}
+
+func TestRegisterJobVersions(t *testing.T) {
+	s := openState(t, t.TempDir())
+	r1 := mustApply(t, s, RegisterJob{Spec: job("web", 2), Eval: &Evaluation{ID: "e1", Job: "web", Status: EvalPending}})
+	if !r1.JobChanged || r1.Job.Version != 1 || r1.Job.Count != 2 {
+		t.Fatalf("first register: got %+v", r1)
+	}
+	r2 := mustApply(t, s, RegisterJob{Spec: job("web", 2)})
+	if r2.JobChanged || r2.Job.Version != 1 || r2.Index != r1.Index {
+		t.Fatalf("same spec again: got changed=%v version=%d index=%d, want unchanged at %d", r2.JobChanged, r2.Job.Version, r2.Index, r1.Index)
+	}
+	r3 := mustApply(t, s, RegisterJob{Spec: job("web", 3)})
+	if !r3.JobChanged || r3.Job.Version != 2 || r3.Index <= r1.Index {
+		t.Fatalf("changed spec: got %+v", r3)
+	}
+	mustApply(t, s, StopJob{Name: "web"})
+	s.View(func(r *Reader) {
+		if j := r.Job("web"); !j.Stopped {
+			t.Errorf("job not stopped")
+		}
+		if e := r.Eval("e1"); e == nil || e.CreateIndex != r1.Index {
+			t.Errorf("evaluation e1: got %+v, want created at %d", e, r1.Index)
+		}
+	})
+	r4 := mustApply(t, s, RegisterJob{Spec: job("web", 3)})
+	if r4.Job.Stopped || r4.Job.Version != 2 {
+		t.Fatalf("re-registering a stopped job: got %+v, want running at version 2", r4.Job)
+	}
+	if _, err := s.Apply(ScaleJob{Name: "nope", Count: 1}); !errors.Is(err, errdefs.ErrNotFound) {
+		t.Fatalf("scale unknown job: got %v, want not found", err)
+	}
+}
+
+func TestPlanRechecksCapacity(t *testing.T) {
+	s := openState(t, t.TempDir())
+	mustApply(t, s, RegisterNode{Node: node("n1", 1000, 1024)})
+	mustApply(t, s, RegisterJob{Spec: job("web", 3)})
+	alloc := func(id string, cpu int64) *Allocation {
+		return &Allocation{ID: id, Job: "web", JobVersion: 1, NodeID: "n1", CPU: cpu, Memory: 256}
+	}
+	res := mustApply(t, s, ApplyPlan{EvalID: "e", Place: []*Allocation{alloc("a1", 600), alloc("a2", 600), alloc("a3", 300)}})
+	if fmt.Sprint(res.Rejected) != "[a2]" {
+		t.Fatalf("got rejected %v, want [a2] (600+600 > 1000)", res.Rejected)
+	}
+	s.View(func(r *Reader) {
+		if cpu, mem := r.NodeUsage("n1"); cpu != 900 || mem != 512 {
+			t.Errorf("usage %d/%d, want 900/512", cpu, mem)
+		}
+		if a := r.Alloc("a1"); a.ClientStatus != AllocPending || a.DesiredStatus != DesiredRun || a.EvalID != "e" {
+			t.Errorf("placed allocation %+v", a)
+		}
+	})
+	// A stop alone does not free the node; the client finishing does.
+	mustApply(t, s, ApplyPlan{Stop: []AllocStop{{ID: "a1", Reason: "scale in"}}})
+	if res := mustApply(t, s, ApplyPlan{Place: []*Allocation{alloc("a4", 600)}}); len(res.Rejected) != 1 {
+		t.Fatalf("placement onto resources a stopping allocation still holds: got %v rejected, want 1", res.Rejected)
+	}
+	mustApply(t, s, UpdateAllocs{Updates: []AllocUpdate{{ID: "a1", ClientStatus: AllocComplete}}})
+	if res := mustApply(t, s, ApplyPlan{Place: []*Allocation{alloc("a5", 600)}}); len(res.Rejected) != 0 {
+		t.Fatalf("placement after the stop finished: got %v rejected", res.Rejected)
+	}
+	// An ineligible or down node takes nothing.
+	mustApply(t, s, SetNodeEligibility{ID: "n1", Eligible: false})
+	if res := mustApply(t, s, ApplyPlan{Place: []*Allocation{alloc("a6", 1)}}); len(res.Rejected) != 1 {
+		t.Fatalf("placement on an ineligible node: got %v rejected, want 1", res.Rejected)
+	}
+}
+
+func TestRestartKeepsState(t *testing.T) {
+	dir := t.TempDir()
+	db, err := store.Open(store.Options{Path: filepath.Join(dir, "state.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(db, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustApply(t, s, RegisterNode{Node: node("n1", 1000, 1024)})
+	mustApply(t, s, RegisterJob{Spec: job("web", 1), Eval: &Evaluation{ID: "e1", Job: "web", Status: EvalPending}})
+	mustApply(t, s, ApplyPlan{EvalID: "e1", Place: []*Allocation{{ID: "a1", Job: "web", JobVersion: 1, NodeID: "n1", CPU: 100, Memory: 64}}})
+	mustApply(t, s, UpdateAllocs{Updates: []AllocUpdate{{ID: "a1", ClientStatus: AllocRunning, Tasks: map[string]*TaskState{"t": {State: "running"}}}}})
+	mustApply(t, s, SetNodeDrain{ID: "n1", Drain: &Drain{StartedAt: time.Unix(100, 0).UTC()}})
+	var before struct {
+		idx    uint64
+		jobs   []*Job
+		nodes  []*Node
+		allocs []*Allocation
+		evals  []*Evaluation
+	}
+	s.View(func(r *Reader) {
+		before.idx, before.jobs, before.nodes, before.allocs, before.evals = r.Index(), r.Jobs(), r.Nodes(), r.Allocs("", "", ""), r.Evals("")
+	})
+	db.Close()
+	s2 := openState(t, dir)
+	s2.View(func(r *Reader) {
+		if r.Index() != before.idx {
+			t.Errorf("index %d after restart, want %d", r.Index(), before.idx)
+		}
+		for name, pair := range map[string][2]any{
+			"jobs":   {r.Jobs(), before.jobs},
+			"nodes":  {r.Nodes(), before.nodes},
+			"allocs": {r.Allocs("", "", ""), before.allocs},
+			"evals":  {r.Evals(""), before.evals},
+		} {
+			if fmt.Sprintf("%+v", jsonOf(t, pair[0])) != fmt.Sprintf("%+v", jsonOf(t, pair[1])) {
+				t.Errorf("%s after restart:\n got %s\nwant %s", name, jsonOf(t, pair[0]), jsonOf(t, pair[1]))
+			}
+		}
+		if cpu, _ := r.NodeUsage("n1"); cpu != 100 {
+			t.Errorf("usage after restart %d, want 100", cpu)
+		}
+	})
+}
+
+// TestConcurrentPlansNeverOvercommit applies many plans at once, each
+// placing on the same few nodes, and checks after every commit that no node
+// holds more than its capacity.
+func TestConcurrentPlansNeverOvercommit(t *testing.T) {
+	s := openState(t, t.TempDir())
+	for i := 0; i < 3; i++ {
+		mustApply(t, s, RegisterNode{Node: node(fmt.Sprintf("n%d", i), 2000, 2048)})
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	placed := 0
+	for w := 0; w < 16; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 20; i++ {
+				var p ApplyPlan
+				for k := 0; k < 3; k++ {
+					p.Place = append(p.Place, &Allocation{ID: fmt.Sprintf("w%d-%d-%d", w, i, k), Job: "j",
+						NodeID: fmt.Sprintf("n%d", (w+i+k)%3), CPU: 150, Memory: 100})
+				}
+				res, err := s.Apply(p)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				placed += len(p.Place) - len(res.Rejected)
+				mu.Unlock()
+				s.check(t)
+			}
+		}()
+	}
+	wg.Wait()
+	// 2000 millicores / 150 per allocation = 13 per node.
+	if placed != 39 {
+		t.Fatalf("placed %d allocations, want exactly 39 (13 per node)", placed)
+	}
+}
+
+func TestWaitIndexWakesOnChange(t *testing.T) {
+	s := openState(t, t.TempDir())
+	mustApply(t, s, RegisterNode{Node: node("n1", 1000, 1024)})
+	var since uint64
+	s.View(func(r *Reader) { since = r.NodeAllocsIndex("n1") })
+	got := make(chan uint64, 1)
+	go func() {
+		idx, err := s.WaitIndex(context.Background(), since, func(r *Reader) uint64 { return r.NodeAllocsIndex("n1") })
+		if err != nil {
+			t.Error(err)
+		}
+		got <- idx
+	}()
+	mustApply(t, s, RegisterJob{Spec: job("other", 1)}) // another table: no wake-up for n1
+	res := mustApply(t, s, ApplyPlan{Place: []*Allocation{{ID: "a1", Job: "web", NodeID: "n1", CPU: 1, Memory: 1}}})
+	if idx := <-got; idx != res.Index {
+		t.Fatalf("woke at index %d, want %d (the plan for n1)", idx, res.Index)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
+	defer cancel()
+	if _, err := s.WaitIndex(ctx, res.Index, func(r *Reader) uint64 { return r.NodeAllocsIndex("n1") }); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("waiting with nothing to come: got %v, want deadline exceeded", err)
+	}
+	evs, gap, err := s.Events(context.Background(), 0, func(e Event) bool { return e.Topic == "Allocation" })
+	if err != nil || gap || len(evs) != 1 || evs[0].Key != "a1" || evs[0].Type != "AllocationPlaced" {
+		t.Fatalf("events: %+v gap=%v err=%v", evs, gap, err)
+	}
+}
+
+func jsonOf(t *testing.T, v any) string {
+	t.Helper()
+	b, err := jsonMarshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func jsonMarshal(v any) ([]byte, error) { return json.Marshal(v) }
