@@ -19,6 +19,7 @@ type BenchConfig struct {
 	Nodes       int // simulated nodes, default 5000
 	Allocations int // allocations to place in all, default 100000
 	PerJob      int // allocations per job (one evaluation each), default 100
+	IdleJobs    int // jobs then submitted one at a time for latency, default 200
 	Workers     int // scheduler workers, default the server's
 	// DataDir for the server's state; default a temporary directory,
 	// removed afterwards.
@@ -31,16 +32,20 @@ type BenchResult struct {
 	Elapsed             time.Duration
 	PlacementsPerSecond float64
 	// EvalP50 and EvalP99 are the times from an evaluation's start to its
-	// plan being committed.
+	// plan being committed while the scheduler is saturated.
 	EvalP50, EvalP99 time.Duration
+	// IdleP50 and IdleP99 are the same for one job at a time, once the
+	// allocations are in place: the latency a single submission sees.
+	IdleP50, IdleP99 time.Duration
 	// BytesPerNode is the heap the server holds per registered node.
 	BytesPerNode float64
 }
 
 func (r BenchResult) String() string {
-	return fmt.Sprintf("%d allocations of %d jobs on %d nodes in %s: %.0f placements/s; evaluation to commit p50 %s, p99 %s; %.0f bytes of heap per node",
+	return fmt.Sprintf("%d allocations of %d jobs on %d nodes in %s: %.0f placements/s; evaluation to commit p50 %s, p99 %s saturated, p50 %s, p99 %s one job at a time; %.0f bytes of heap per node",
 		r.Placed, r.Jobs, r.Nodes, r.Elapsed.Round(time.Millisecond), r.PlacementsPerSecond,
-		r.EvalP50.Round(time.Microsecond), r.EvalP99.Round(time.Microsecond), r.BytesPerNode)
+		r.EvalP50.Round(time.Microsecond), r.EvalP99.Round(time.Microsecond),
+		r.IdleP50.Round(time.Microsecond), r.IdleP99.Round(time.Microsecond), r.BytesPerNode)
 }
 
 // RunBenchmark measures the scheduler with simulated nodes on the real
@@ -56,6 +61,9 @@ func RunBenchmark(ctx context.Context, cfg BenchConfig) (*BenchResult, error) {
 	}
 	if cfg.PerJob <= 0 {
 		cfg.PerJob = 100
+	}
+	if cfg.IdleJobs <= 0 {
+		cfg.IdleJobs = 200
 	}
 	if cfg.DataDir == "" {
 		dir, err := os.MkdirTemp("", "docket-bench-")
@@ -123,13 +131,44 @@ func RunBenchmark(ctx context.Context, cfg BenchConfig) (*BenchResult, error) {
 	res.Elapsed = time.Since(start)
 	res.PlacementsPerSecond = float64(res.Placed) / res.Elapsed.Seconds()
 	mu.Lock()
-	slices.Sort(evalTimes)
-	if len(evalTimes) > 0 {
-		res.EvalP50 = evalTimes[len(evalTimes)/2]
-		res.EvalP99 = evalTimes[min(len(evalTimes)-1, len(evalTimes)*99/100)]
+	res.EvalP50, res.EvalP99 = percentiles(evalTimes)
+	evalTimes = nil
+	mu.Unlock()
+
+	// One job at a time: submit, wait for its plan, submit the next.
+	for i := 0; i < cfg.IdleJobs; i++ {
+		spec := benchJob(fmt.Sprintf("idle-%05d", i), cfg.PerJob)
+		eval := newEval(spec.Name, triggerJobRegister, "")
+		if _, err := s.state.Apply(state.RegisterJob{Spec: spec, Eval: eval}); err != nil {
+			return nil, err
+		}
+		s.submit(eval)
+		for {
+			mu.Lock()
+			n := len(evalTimes)
+			mu.Unlock()
+			if n > i {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			case <-time.After(200 * time.Microsecond):
+			}
+		}
 	}
+	mu.Lock()
+	res.IdleP50, res.IdleP99 = percentiles(evalTimes)
 	mu.Unlock()
 	return res, nil
+}
+
+func percentiles(d []time.Duration) (p50, p99 time.Duration) {
+	if len(d) == 0 {
+		return 0, 0
+	}
+	slices.Sort(d)
+	return d[len(d)/2], d[min(len(d)-1, len(d)*99/100)]
 }
 
 func heapInUse() uint64 {

@@ -77,5 +77,6 @@ func BenchmarkScheduler(b *testing.B) {
 	}
 	b.ReportMetric(res.PlacementsPerSecond, "placements/s")
 	b.ReportMetric(float64(res.EvalP99.Microseconds()), "p99-eval-µs")
+	b.ReportMetric(float64(res.IdleP99.Microseconds()), "p99-idle-eval-µs")
 	b.ReportMetric(res.BytesPerNode, "bytes/node")
 }

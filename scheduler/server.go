@@ -56,9 +56,10 @@ type Server struct {
 	// start to its plan being committed (benchmarks set it).
 	evalObserver func(time.Duration)
 
-	snapMu  sync.Mutex // guards the cached placement snapshot
-	snap    *placement.Snapshot
-	snapKey [2]uint64
+	snapMu   sync.Mutex          // guards the cached placement snapshots
+	snapBase *placement.Snapshot // the nodes, without usage
+	snap     *placement.Snapshot // snapBase with the usage of snapKey's state
+	snapKey  [2]uint64           // nodes and allocations table indexes of snap
 }
 
 // New opens the server's data directory and wires its parts. Nothing runs

@@ -245,26 +245,29 @@ func (s *Server) ask(rd *state.Reader, j *state.Job, allocs []*state.Allocation,
 	return ask
 }
 
-// snapshot returns the placement view of the nodes as they are now,
-// rebuilt only when nodes or allocations changed since the last one.
+// snapshot returns the placement view of the nodes as they are now. The
+// attribute index is rebuilt only when nodes change; when only allocations
+// changed, the last one is reused with fresh usage figures.
 func (s *Server) snapshot(rd *state.Reader) *placement.Snapshot {
-	key := [2]uint64{rd.TableIndex(state.TableNodes), rd.TableIndex(state.TableAllocs)}
+	nodesIdx, allocsIdx := rd.TableIndex(state.TableNodes), rd.TableIndex(state.TableAllocs)
 	s.snapMu.Lock()
 	defer s.snapMu.Unlock()
-	if s.snap != nil && s.snapKey == key {
+	if s.snap != nil && s.snapKey == [2]uint64{nodesIdx, allocsIdx} {
 		return s.snap
 	}
-	nodes := rd.Nodes()
-	pn := make([]placement.Node, 0, len(nodes))
-	for _, n := range nodes {
-		cpu, mem := rd.NodeUsage(n.ID)
-		pn = append(pn, placement.Node{
-			ID: n.ID, Name: n.Name, Class: n.Class, OS: n.OS, Arch: n.Arch, Meta: n.Meta,
-			Eligible: n.Status == state.NodeReady && n.Eligible && n.Drain == nil && n.Healthy,
-			CPU:      n.CPU, Memory: n.Memory, UsedCPU: cpu, UsedMemory: mem,
-		})
+	if s.snapBase == nil || s.snapKey[0] != nodesIdx {
+		nodes := rd.Nodes()
+		pn := make([]placement.Node, 0, len(nodes))
+		for _, n := range nodes {
+			pn = append(pn, placement.Node{
+				ID: n.ID, Name: n.Name, Class: n.Class, OS: n.OS, Arch: n.Arch, Meta: n.Meta,
+				Eligible: n.Status == state.NodeReady && n.Eligible && n.Drain == nil && n.Healthy,
+				CPU:      n.CPU, Memory: n.Memory,
+			})
+		}
+		s.snapBase = placement.NewSnapshot(pn)
 	}
-	s.snap, s.snapKey = placement.NewSnapshot(pn), key
+	s.snap, s.snapKey = s.snapBase.WithUsage(rd.NodeUsage), [2]uint64{nodesIdx, allocsIdx}
 	return s.snap
 }
 

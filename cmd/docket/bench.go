@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/docketd/docket/scheduler"
 	"github.com/docketd/docket/scheduler/api"
 	"github.com/docketd/docket/specs"
 )
@@ -23,7 +24,7 @@ func newBenchCommand(c *cli) *cobra.Command {
 		Use:   "bench",
 		Short: "Measure a running server",
 	}
-	cmd.AddCommand(newBenchQueueCommand(c))
+	cmd.AddCommand(newBenchQueueCommand(c), newBenchSchedulerCommand(c))
 	return cmd
 }
 
@@ -257,4 +258,37 @@ func (b *queueBench) latency(ctx context.Context, w io.Writer) error {
 	sendL.row(w, "send")
 	deliverL.row(w, "send→receive")
 	return nil
+}
+
+func newBenchSchedulerCommand(c *cli) *cobra.Command {
+	var cfg scheduler.BenchConfig
+	cmd := &cobra.Command{
+		Use:   "scheduler",
+		Short: "Measure placement: simulated nodes, the real state store and commit path",
+		Long: "Bench scheduler runs a control plane in this process on a temporary data\n" +
+			"directory, registers simulated nodes (five classes, ten zones), then jobs\n" +
+			"of --per-job allocations each with a class constraint and a zone spread,\n" +
+			"and times until every allocation is placed and committed.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			res, err := scheduler.RunBenchmark(cmd.Context(), cfg)
+			if err != nil {
+				return err
+			}
+			return output(cmd, c.stdout, res, func(w io.Writer) {
+				fmt.Fprintf(w, "scheduler: %d nodes, %d allocations in jobs of %d\n", res.Nodes, res.Placed, cfg.PerJob)
+				fmt.Fprintf(w, "  throughput           %.0f placements/s (%s)\n", res.PlacementsPerSecond, res.Elapsed.Round(time.Millisecond))
+				fmt.Fprintf(w, "  evaluation→commit    p50=%s p99=%s saturated\n", res.EvalP50.Round(time.Microsecond), res.EvalP99.Round(time.Microsecond))
+				fmt.Fprintf(w, "  evaluation→commit    p50=%s p99=%s one %d-allocation job at a time (%d jobs)\n",
+					res.IdleP50.Round(time.Microsecond), res.IdleP99.Round(time.Microsecond), cfg.PerJob, cfg.IdleJobs)
+				fmt.Fprintf(w, "  memory per node      %.0f bytes of heap\n", res.BytesPerNode)
+			})
+		},
+	}
+	cmd.Flags().IntVar(&cfg.Nodes, "nodes", 5000, "simulated nodes")
+	cmd.Flags().IntVar(&cfg.Allocations, "allocations", 100000, "allocations to place")
+	cmd.Flags().IntVar(&cfg.PerJob, "per-job", 100, "allocations per job (one evaluation each)")
+	cmd.Flags().IntVar(&cfg.Workers, "workers", 0, "scheduler workers (default 2)")
+	cmd.Flags().IntVar(&cfg.IdleJobs, "latency-jobs", 200, "jobs submitted one at a time afterwards, for latency")
+	return cmd
 }

@@ -88,9 +88,12 @@ func Open(opts Options) (*DB, error) {
 		return nil, err
 	}
 	b, err := bolt.Open(opts.Path, 0o600, &bolt.Options{
-		Timeout:        time.Second,
-		NoFreelistSync: true,
-		FreelistType:   bolt.FreelistMapType,
+		Timeout: time.Second,
+		// Reserve address space up front: growing the map later blocks
+		// every transaction while bbolt remaps.
+		InitialMmapSize: 1 << 30,
+		NoFreelistSync:  true,
+		FreelistType:    bolt.FreelistMapType,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", opts.Path, err)

@@ -171,6 +171,9 @@ func TestWriteErrorPoisons(t *testing.T) {
 				t.Errorf("%s after failure: got %v, want the EIO failure", what, err)
 			}
 		}
+		if _, err := l.Append([]byte("closed")); !errors.Is(err, ErrClosed) {
+			t.Errorf("Append after Close of a failed log: got %v, want ErrClosed", err)
+		}
 		l = mustOpen(t, opts)
 		got := replayAll(t, l)
 		// The failed write did reach the page cache, so the record may be

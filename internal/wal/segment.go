@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -44,7 +45,7 @@ func segmentPath(dir string, id uint32) string {
 // new log gets segment 1.
 func (l *Log) openSegments() error {
 	dir := l.opts.Dir
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := mkdirDurable(dir); err != nil {
 		return fmt.Errorf("wal: %w", err)
 	}
 	d, err := os.Open(dir)
@@ -347,3 +348,42 @@ func preallocate(dir string, id uint32, size int64, stop *atomic.Bool, paced boo
 }
 
 var errStopped = errors.New("wal: preallocation stopped")
+
+// mkdirDurable creates dir and any missing parents, and syncs the directory
+// holding each one it created: a segment synced into a directory whose own
+// entry is not durable can vanish with it in a crash.
+func mkdirDurable(dir string) error {
+	var created []string
+	for p := filepath.Clean(dir); ; p = filepath.Dir(p) {
+		if _, err := os.Stat(p); err == nil {
+			break
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		created = append(created, p)
+		if filepath.Dir(p) == p {
+			break
+		}
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	for _, p := range created {
+		if err := syncDir(filepath.Dir(p)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func syncDir(path string) error {
+	d, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("sync directory %s: %w", path, err)
+	}
+	return nil
+}

@@ -181,9 +181,7 @@ func (l *Log) Close() error {
 
 	l.mu.Lock()
 	poison := l.err
-	if poison == nil {
-		l.err = ErrClosed
-	}
+	l.err = ErrClosed
 	l.mu.Unlock()
 
 	if l.prep != nil {

@@ -149,3 +149,19 @@ func (b *columnBuilder) set(node int, value string) {
 	b.col.of[node] = id
 	b.last, b.lastID = value, id
 }
+
+// WithUsage returns a snapshot of the same nodes with the capacity their
+// allocations use now, as used reports it by node ID. It shares everything
+// but the free-capacity columns with s, so the scheduler can follow
+// allocations coming and going at the cost of one pass over the nodes,
+// and rebuild the attribute index only when nodes change.
+func (s *Snapshot) WithUsage(used func(id string) (cpu, memory int64)) *Snapshot {
+	out := *s
+	out.freeCPU = make([]int64, len(s.ids))
+	out.freeMemory = make([]int64, len(s.ids))
+	for i, id := range s.ids {
+		c, m := used(id)
+		out.freeCPU[i], out.freeMemory[i] = s.cpu[i]-c, s.memory[i]-m
+	}
+	return &out
+}

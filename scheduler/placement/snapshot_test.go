@@ -51,3 +51,23 @@ func TestSnapshotIsACopy(t *testing.T) {
 		t.Errorf("got %s, want %s", got, want)
 	}
 }
+
+func TestWithUsageSharesNodesAndReplacesUsage(t *testing.T) {
+	nodes := []Node{
+		{ID: "a", Eligible: true, CPU: 1000, Memory: 1000, UsedCPU: 900, UsedMemory: 900},
+		{ID: "b", Eligible: true, CPU: 1000, Memory: 1000},
+	}
+	base := NewSnapshot(nodes)
+	ask := Ask{Job: "j", CPU: 500, Memory: 500, Count: 1}
+	if got := base.Place(ask).Placements; len(got) != 1 || got[0] != "b" {
+		t.Fatalf("base snapshot: got %v, want [b] (a is nearly full)", got)
+	}
+	used := map[string][2]int64{"b": {1000, 1000}}
+	next := base.WithUsage(func(id string) (int64, int64) { u := used[id]; return u[0], u[1] })
+	if got := next.Place(ask).Placements; len(got) != 1 || got[0] != "a" {
+		t.Fatalf("after usage moved: got %v, want [a] (b is full, a empty)", got)
+	}
+	if got := base.Place(ask).Placements; got[0] != "b" {
+		t.Fatalf("WithUsage changed the base snapshot: got %v", got)
+	}
+}
