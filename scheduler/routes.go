@@ -40,6 +40,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /v1/allocations", s.listAllocs)
 	mux.HandleFunc("GET /v1/allocations/{id}", s.getAlloc)
 	mux.HandleFunc("PUT /v1/allocations/{id}/status", s.updateAllocStatus)
+	mux.HandleFunc("GET /v1/allocations/{id}/logs", s.allocLogs)
 
 	mux.HandleFunc("GET /v1/events", s.events)
 

@@ -226,8 +226,37 @@ func newNodeEligibilityCommand(c *cli) *cobra.Command {
 	return cmd
 }
 
+func newAllocLogsCommand(c *cli) *cobra.Command {
+	var o api.LogsOptions
+	cmd := &cobra.Command{
+		Use:   "logs ALLOC [TASK]",
+		Short: "Print a task's stdout (or stderr), and with -f follow it",
+		Args:  cobra.RangeArgs(1, 2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 2 {
+				o.Task = args[1]
+			}
+			rc, err := c.client(cmd).Logs(cmd.Context(), args[0], o)
+			if err != nil {
+				return err
+			}
+			defer rc.Close()
+			_, err = io.Copy(c.stdout, rc)
+			if cmd.Context().Err() != nil {
+				return nil // interrupted while following
+			}
+			return err
+		},
+	}
+	cmd.Flags().BoolVarP(&o.Follow, "follow", "f", false, "keep printing what the task writes")
+	cmd.Flags().BoolVar(&o.Stderr, "stderr", false, "print stderr instead of stdout")
+	cmd.Flags().IntVar(&o.Tail, "tail", -1, "print only the last N lines")
+	return cmd
+}
+
 func newAllocCommand(c *cli) *cobra.Command {
 	cmd := &cobra.Command{Use: "alloc", Short: "Inspect allocations"}
+	cmd.AddCommand(newAllocLogsCommand(c))
 	cmd.AddCommand(&cobra.Command{
 		Use:   "status ID",
 		Short: "Show an allocation and its tasks",

@@ -213,3 +213,41 @@ func (c *Client) NodeAllocations(ctx context.Context, id string, q QueryOptions)
 	}
 	return &out, err
 }
+
+// LogsOptions select a task's log stream.
+type LogsOptions struct {
+	Task   string
+	Stderr bool
+	Follow bool
+	Tail   int // lines; negative: everything
+}
+
+// Logs streams a task's stdout or stderr; the caller closes the reader.
+func (c *Client) Logs(ctx context.Context, alloc string, o LogsOptions) (io.ReadCloser, error) {
+	q := url.Values{}
+	if o.Task != "" {
+		q.Set("task", o.Task)
+	}
+	if o.Stderr {
+		q.Set("stream", "stderr")
+	}
+	if o.Follow {
+		q.Set("follow", "true")
+	}
+	if o.Tail >= 0 {
+		q.Set("tail", strconv.Itoa(o.Tail))
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+withQuery("/v1/allocations/"+url.PathEscape(alloc)+"/logs", q), nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode >= 400 {
+		defer resp.Body.Close()
+		return nil, decodeError(resp)
+	}
+	return resp.Body, nil
+}

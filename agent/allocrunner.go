@@ -1,0 +1,518 @@
+package agent
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/docketd/docket/scheduler/api"
+	"github.com/docketd/docket/specs"
+)
+
+// finishedFile marks an allocation directory whose allocation ended; its
+// modification time starts the log retention.
+const finishedFile = "finished"
+
+// allocRunner runs one allocation's tasks and reports their state. Its
+// mutex guards every field below it.
+type allocRunner struct {
+	a    *Agent
+	id   string
+	spec *specs.Job
+	dir  string
+
+	stopCh   chan struct{} // closed when the allocation must stop
+	stopOnce sync.Once
+	reportCh chan struct{} // signalled when there is news to report
+
+	mu         sync.Mutex
+	alloc      api.NodeAllocation
+	existing   map[string]Container
+	tasks      map[string]*api.TaskState
+	status     string
+	reason     string
+	stopReason string
+	detached   bool // the agent is shutting down: leave the containers be
+}
+
+func newAllocRunner(a *Agent, na api.NodeAllocation, existing []Container) *allocRunner {
+	r := &allocRunner{
+		a:        a,
+		id:       na.ID,
+		spec:     na.Job.Spec,
+		dir:      filepath.Join(a.cfg.DataDir, "allocs", na.ID),
+		stopCh:   make(chan struct{}),
+		reportCh: make(chan struct{}, 1),
+		alloc:    na,
+		existing: map[string]Container{},
+		tasks:    map[string]*api.TaskState{},
+		status:   "pending",
+	}
+	for _, c := range existing {
+		r.existing[c.Labels[labelTask]] = c
+	}
+	for _, t := range r.spec.Tasks {
+		r.tasks[t.Name] = &api.TaskState{State: "pending"}
+	}
+	r.loadRestarts()
+	return r
+}
+
+// update hands the runner the server's latest view of its allocation.
+func (r *allocRunner) update(na api.NodeAllocation) {
+	r.mu.Lock()
+	r.alloc = na
+	r.mu.Unlock()
+	if na.DesiredStatus == "stop" {
+		reason := na.DesiredReason
+		if reason == "" {
+			reason = "stopped by the server"
+		}
+		r.stop(reason)
+	}
+}
+
+// stop asks every task of the allocation to stop.
+func (r *allocRunner) stop(reason string) {
+	r.stopOnce.Do(func() {
+		r.mu.Lock()
+		r.stopReason = reason
+		r.mu.Unlock()
+		close(r.stopCh)
+	})
+}
+
+func (r *allocRunner) stopping() bool {
+	select {
+	case <-r.stopCh:
+		return true
+	default:
+		return false
+	}
+}
+
+// detach makes the runner let go of its tasks without stopping them: the
+// agent is shutting down and its containers keep running.
+func (r *allocRunner) detach() {
+	r.mu.Lock()
+	r.detached = true
+	r.mu.Unlock()
+}
+
+// containerID is the container of one task: the allocation ID and the task
+// name, or a hash of the name where the pair would not be a valid
+// containerd identifier (at most 76 characters, no doubled separators).
+func containerID(alloc, task string) string {
+	id := alloc + "-" + task
+	if len(id) <= 76 && cleanID.MatchString(id) {
+		return id
+	}
+	sum := sha256.Sum256([]byte(task))
+	return alloc + "-" + hex.EncodeToString(sum[:8])
+}
+
+var cleanID = regexp.MustCompile(`^[A-Za-z0-9]+(?:[._-][A-Za-z0-9]+)*$`)
+
+// run runs the allocation to its end, or until the agent shuts down.
+func (r *allocRunner) run(ctx context.Context) {
+	log := r.a.logger.With("alloc", r.id, "job", r.spec.Name)
+	r.mu.Lock()
+	na := r.alloc
+	r.mu.Unlock()
+	if na.DesiredStatus == "stop" || terminal(na.ClientStatus) {
+		r.stop(na.DesiredReason)
+	}
+	if err := os.MkdirAll(r.dir, 0o755); err != nil {
+		log.Error("allocation directory", "err", err)
+	}
+	reporterCtx, stopReporter := context.WithCancel(ctx)
+	defer stopReporter()
+	go r.reporter(reporterCtx)
+
+	kill := make(chan struct{}) // closed when one task failed for good
+	var killOnce sync.Once
+	var wg sync.WaitGroup
+	for i, t := range r.spec.Tasks {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if failed := r.runTask(ctx, i, t, kill); failed {
+				killOnce.Do(func() { close(kill) })
+			}
+		}()
+	}
+	wg.Wait()
+	r.mu.Lock()
+	detached := r.detached || ctx.Err() != nil
+	r.mu.Unlock()
+	if detached {
+		return // the agent stops; the containers run on
+	}
+	r.finish(ctx, na)
+	log.Info("allocation finished", "status", r.status, "reason", r.reason)
+}
+
+// finish reports the allocation's final status, then removes its
+// containers and starts the retention of its logs.
+func (r *allocRunner) finish(ctx context.Context, initial api.NodeAllocation) {
+	r.mu.Lock()
+	status, reason := "complete", r.stopReason
+	for _, t := range r.spec.Tasks {
+		ts := r.tasks[t.Name]
+		if ts.Failed {
+			status, reason = "failed", fmt.Sprintf("task %s: %s", t.Name, ts.Reason)
+			break
+		}
+	}
+	if terminal(initial.ClientStatus) {
+		status = initial.ClientStatus // already reported before a restart
+	}
+	r.status, r.reason = status, reason
+	r.mu.Unlock()
+	if !terminal(initial.ClientStatus) {
+		r.reportNow(ctx)
+	}
+	for _, t := range r.spec.Tasks {
+		if err := r.a.cfg.Runtime.Remove(ctx, containerID(r.id, t.Name)); err != nil {
+			r.a.logger.Warn("remove container", "alloc", r.id, "task", t.Name, "err", err)
+		}
+	}
+	os.WriteFile(filepath.Join(r.dir, finishedFile), nil, 0o644)
+	r.a.metrics.finished(status)
+}
+
+// runTask runs one task through its restarts and reports whether it
+// failed for good.
+func (r *allocRunner) runTask(ctx context.Context, index int, t *specs.Task, kill <-chan struct{}) (failed bool) {
+	cid := containerID(r.id, t.Name)
+	log := r.a.logger.With("alloc", r.id, "task", t.Name)
+	r.mu.Lock()
+	existing, reattach := r.existing[t.Name]
+	r.mu.Unlock()
+	for {
+		if !reattach {
+			if r.stopping() {
+				r.setTask(t.Name, func(ts *api.TaskState) {
+					if ts.State == "pending" {
+						ts.State = "dead"
+					}
+				})
+				return false
+			}
+			start := time.Now()
+			err := r.a.cfg.Runtime.Start(ctx, r.taskSpec(cid, index, t))
+			r.a.metrics.started(time.Since(start), err)
+			if errors.Is(err, ErrExists) {
+				err = nil // started before a crash of ours: adopt it
+			}
+			if err != nil {
+				if ctx.Err() != nil {
+					return false
+				}
+				log.Warn("task failed to start", "err", err)
+				exit := Exit{Code: -1, At: time.Now(), Reason: err.Error()}
+				if again := r.afterExit(ctx, t, exit, false, kill); !again {
+					return true
+				}
+				continue
+			}
+			r.setTask(t.Name, func(ts *api.TaskState) {
+				ts.State, ts.StartedAt, ts.FinishedAt, ts.ExitCode, ts.Reason, ts.Failed = "running", time.Now().UTC(), time.Time{}, 0, "", false
+			})
+		} else {
+			reattach = false
+			if existing.Running || existing.Exit == nil {
+				log.Info("reattached to running task", "container", cid)
+				r.setTask(t.Name, func(ts *api.TaskState) {
+					ts.State = "running"
+					if ts.StartedAt.IsZero() {
+						ts.StartedAt = time.Now().UTC()
+					}
+				})
+			}
+		}
+		exit, how := r.waitTask(ctx, cid, t, kill)
+		switch how {
+		case waitDetached:
+			return false
+		case waitStopped:
+			r.setTask(t.Name, func(ts *api.TaskState) {
+				ts.State, ts.ExitCode, ts.FinishedAt = "dead", exit.Code, exit.At.UTC()
+				ts.Reason = "stopped"
+			})
+			return false
+		case waitTimedOut:
+			r.setTask(t.Name, func(ts *api.TaskState) {
+				ts.State, ts.ExitCode, ts.FinishedAt, ts.Failed = "dead", exit.Code, exit.At.UTC(), true
+				ts.Reason = fmt.Sprintf("timeout: ran longer than %s", t.Timeout)
+			})
+			return true
+		}
+		if again := r.afterExit(ctx, t, exit, true, kill); !again {
+			r.mu.Lock()
+			f := r.tasks[t.Name].Failed
+			r.mu.Unlock()
+			return f
+		}
+		if err := r.a.cfg.Runtime.Remove(ctx, cid); err != nil && ctx.Err() == nil {
+			log.Warn("remove before restart", "err", err)
+		}
+	}
+}
+
+// afterExit records an exit (or a failed start) and decides whether the
+// task runs again: batch and dispatch tasks that succeed are done; other
+// exits restart in place while the restart block allows, after its delay.
+func (r *allocRunner) afterExit(ctx context.Context, t *specs.Task, exit Exit, started bool, kill <-chan struct{}) bool {
+	ok := exit.Code == 0 && !exit.OOMKilled && started
+	reason := exit.Reason
+	switch {
+	case exit.OOMKilled:
+		reason = "oom-killed"
+	case reason == "" && started:
+		reason = "exit code " + strconv.Itoa(exit.Code)
+	}
+	done := ok && r.spec.Type != specs.JobService
+	r.mu.Lock()
+	ts := r.tasks[t.Name]
+	canRestart := !done && ts.Restarts < t.Restart.Attempts
+	ts.ExitCode, ts.FinishedAt, ts.Reason = exit.Code, exit.At.UTC(), reason
+	if canRestart {
+		ts.State = "restarting"
+		ts.Restarts++
+	} else {
+		ts.State, ts.Failed = "dead", !done
+	}
+	restarts := ts.Restarts
+	r.mu.Unlock()
+	r.saveRestarts()
+	r.notify()
+	if !canRestart {
+		return false
+	}
+	r.a.logger.Info("restarting task", "alloc", r.id, "task", t.Name, "reason", reason, "restart", restarts, "of", t.Restart.Attempts)
+	select {
+	case <-time.After(t.Restart.Delay.Std()):
+		return true
+	case <-r.stopCh:
+		r.setTask(t.Name, func(ts *api.TaskState) { ts.State = "dead" })
+		return false
+	case <-kill:
+		r.setTask(t.Name, func(ts *api.TaskState) { ts.State = "dead" })
+		return false
+	case <-ctx.Done():
+		return false
+	}
+}
+
+type waitOutcome int
+
+const (
+	waitExited waitOutcome = iota
+	waitStopped
+	waitTimedOut
+	waitDetached
+)
+
+// waitTask waits for the task to exit, stopping it when the allocation
+// stops, another task failed, or its timeout passes.
+func (r *allocRunner) waitTask(ctx context.Context, cid string, t *specs.Task, kill <-chan struct{}) (Exit, waitOutcome) {
+	type result struct {
+		exit Exit
+		err  error
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	exited := make(chan result, 1)
+	go func() {
+		e, err := r.a.cfg.Runtime.Wait(wctx, cid)
+		exited <- result{e, err}
+	}()
+	var timeout <-chan time.Time
+	if d := t.Timeout.Std(); d > 0 && r.spec.Type != specs.JobService {
+		r.mu.Lock()
+		started := r.tasks[t.Name].StartedAt
+		r.mu.Unlock()
+		if !started.IsZero() {
+			timeout = time.After(max(d-time.Since(started), 0))
+		}
+	}
+	stop := func(how waitOutcome) (Exit, waitOutcome) {
+		sctx := context.WithoutCancel(ctx)
+		e, err := r.a.cfg.Runtime.Stop(sctx, cid, t.KillSignal, t.KillTimeout.Std())
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			r.a.logger.Warn("stop task", "alloc", r.id, "task", t.Name, "err", err)
+		}
+		return e, how
+	}
+	select {
+	case res := <-exited:
+		if res.err != nil {
+			if ctx.Err() != nil {
+				return Exit{}, waitDetached
+			}
+			return Exit{Code: -1, At: time.Now(), Reason: "lost track of the task: " + res.err.Error()}, waitExited
+		}
+		return res.exit, waitExited
+	case <-r.stopCh:
+		return stop(waitStopped)
+	case <-kill:
+		return stop(waitStopped)
+	case <-timeout:
+		return stop(waitTimedOut)
+	case <-ctx.Done():
+		return Exit{}, waitDetached
+	}
+}
+
+// taskSpec is what the runtime needs to run task t of this allocation.
+func (r *allocRunner) taskSpec(cid string, index int, t *specs.Task) TaskSpec {
+	r.mu.Lock()
+	na := r.alloc
+	r.mu.Unlock()
+	env := map[string]string{}
+	for k, v := range t.Env {
+		env[k] = v
+	}
+	env["DOCKET_ALLOC_ID"] = r.id
+	env["DOCKET_ALLOC_INDEX"] = strconv.Itoa(na.Index)
+	env["DOCKET_JOB"] = r.spec.Name
+	env["DOCKET_TASK"] = t.Name
+	env["DOCKET_NODE_ID"] = r.a.nodeID
+	return TaskSpec{
+		ID: cid,
+		Labels: map[string]string{
+			labelAlloc: r.id, labelTask: t.Name, labelJob: r.spec.Name, labelNode: r.a.nodeID,
+		},
+		Image:       t.Image,
+		Command:     t.Command,
+		Args:        t.Args,
+		Env:         env,
+		Workdir:     t.Workdir,
+		User:        t.User,
+		CPU:         t.Resources.CPU,
+		Memory:      t.Resources.Memory,
+		LogDir:      filepath.Join(r.dir, t.Name),
+		LogMaxBytes: r.a.cfg.LogMaxBytes,
+		LogMaxFiles: r.a.cfg.LogMaxFiles,
+	}
+}
+
+func (r *allocRunner) setTask(name string, change func(*api.TaskState)) {
+	r.mu.Lock()
+	change(r.tasks[name])
+	if r.status == "pending" {
+		all := true
+		for _, ts := range r.tasks {
+			if ts.State != "running" {
+				all = false
+			}
+		}
+		if all {
+			r.status = "running"
+		}
+	}
+	r.mu.Unlock()
+	r.notify()
+}
+
+func (r *allocRunner) notify() {
+	select {
+	case r.reportCh <- struct{}{}:
+	default:
+	}
+}
+
+// statusRequest is the allocation's state as the server is told it.
+func (r *allocRunner) statusRequest() api.AllocStatusRequest {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	tasks := make(map[string]*api.TaskState, len(r.tasks))
+	for k, v := range r.tasks {
+		c := *v
+		tasks[k] = &c
+	}
+	return api.AllocStatusRequest{ClientStatus: r.status, ClientReason: r.reason, Tasks: tasks}
+}
+
+// reporter sends the latest state whenever it changes, retrying until the
+// server has it.
+func (r *allocRunner) reporter(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-r.reportCh:
+		}
+		r.send(ctx)
+	}
+}
+
+// reportNow sends the final state and returns once the server has it (or
+// the allocation is gone from the server, or ctx ends).
+func (r *allocRunner) reportNow(ctx context.Context) { r.send(ctx) }
+
+func (r *allocRunner) send(ctx context.Context) {
+	delay := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		err := r.a.client.UpdateAllocStatus(ctx, r.id, r.statusRequest())
+		var apiErr *api.Error
+		if err == nil || errors.As(err, &apiErr) && apiErr.Status < http.StatusInternalServerError {
+			if err != nil {
+				r.a.logger.Warn("report allocation status", "alloc", r.id, "err", err)
+			}
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(delay):
+		}
+		delay = min(delay*2, 5*time.Second)
+	}
+}
+
+// The restart counts of an allocation's tasks survive agent restarts in
+// the allocation directory, so a crash-looping task does not get its
+// attempts back.
+func (r *allocRunner) restartsFile() string { return filepath.Join(r.dir, "restarts.json") }
+
+func (r *allocRunner) loadRestarts() {
+	b, err := os.ReadFile(r.restartsFile())
+	if err != nil {
+		return
+	}
+	var m map[string]int
+	if json.Unmarshal(b, &m) != nil {
+		return
+	}
+	for name, n := range m {
+		if ts := r.tasks[name]; ts != nil {
+			ts.Restarts = n
+		}
+	}
+}
+
+func (r *allocRunner) saveRestarts() {
+	r.mu.Lock()
+	m := make(map[string]int, len(r.tasks))
+	for name, ts := range r.tasks {
+		m[name] = ts.Restarts
+	}
+	r.mu.Unlock()
+	b, _ := json.Marshal(m)
+	os.MkdirAll(r.dir, 0o755)
+	if err := os.WriteFile(r.restartsFile()+".tmp", b, 0o644); err == nil {
+		os.Rename(r.restartsFile()+".tmp", r.restartsFile())
+	}
+}
