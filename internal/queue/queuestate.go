@@ -32,7 +32,12 @@ type queueState struct {
 	watchers      map[*Watcher]struct{}
 	timer         *time.Timer
 	timerAt       int64
-	ownerInFlight map[string]int
+	// owners names the receivers that said who they are (worker
+	// allocations), so an entry keeps a small number instead of a string;
+	// ownerInFlight counts their in-flight messages.
+	owners        map[string]uint32
+	ownerNames    []string
+	ownerInFlight map[uint32]int
 }
 
 func newQueueState(e *Engine, id uint32, name string, a Attributes, created int64) *queueState {
@@ -47,7 +52,9 @@ func newQueueState(e *Engine, id uint32, name string, a Attributes, created int6
 		pending:       entryHeap{less: byVisibleAt},
 		waiters:       make(chan struct{}),
 		watchers:      map[*Watcher]struct{}{},
-		ownerInFlight: map[string]int{},
+		owners:        map[string]uint32{},
+		ownerNames:    []string{""},
+		ownerInFlight: map[uint32]int{},
 	}
 }
 
@@ -88,7 +95,7 @@ func (q *queueState) place(en *entry, now int64) {
 	q.pending.push(en)
 	if en.recvCount > 0 {
 		q.inFlight++
-		if en.owner != "" {
+		if en.owner != 0 {
 			q.ownerInFlight[en.owner]++
 		}
 	}
@@ -103,7 +110,7 @@ func (q *queueState) unplace(en *entry) {
 		q.pending.remove(en)
 		if en.recvCount > 0 {
 			q.inFlight--
-			if en.owner != "" {
+			if en.owner != 0 {
 				if q.ownerInFlight[en.owner]--; q.ownerInFlight[en.owner] <= 0 {
 					delete(q.ownerInFlight, en.owner)
 				}
@@ -142,7 +149,7 @@ func (q *queueState) advance(now int64) bool {
 			break
 		}
 		q.unplace(en)
-		en.owner = ""
+		en.owner = 0
 		q.place(en, now)
 		moved = true
 	}
@@ -206,4 +213,19 @@ func (q *queueState) onTimer() {
 	} else {
 		q.armTimer(now)
 	}
+}
+
+// ownerID returns the number standing for a receiver's name, assigning one
+// the first time; "" is 0.
+func (q *queueState) ownerID(name string) uint32 {
+	if name == "" {
+		return 0
+	}
+	id, ok := q.owners[name]
+	if !ok {
+		id = uint32(len(q.ownerNames))
+		q.owners[name] = id
+		q.ownerNames = append(q.ownerNames, name)
+	}
+	return id
 }

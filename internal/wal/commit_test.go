@@ -92,7 +92,7 @@ func TestGroupCommitGroups(t *testing.T) {
 				}
 			})
 		}
-		waitFor(t, 10*time.Second, func() error {
+		waitFor(t, 30*time.Second, func() error {
 			l.mu.Lock()
 			defer l.mu.Unlock()
 			if l.cur == nil || l.cur.records != others {

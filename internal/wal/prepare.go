@@ -81,7 +81,16 @@ func (p *preparer) take(id uint32) (*os.File, error) {
 	if p.want != id {
 		return nil, fmt.Errorf("wal: internal error: segment %d prepared, %d wanted", p.want, id)
 	}
-	r := <-p.ready
+	var r prepared
+	select {
+	case r = <-p.ready:
+	default:
+		// Appends are outrunning preallocation; everyone waits.
+		start := time.Now()
+		r = <-p.ready
+		p.l.log.Info("waited for the next segment to be preallocated",
+			"segment", id, "wait", time.Since(start))
+	}
 	p.request(id + 1)
 	return r.f, r.err
 }

@@ -147,7 +147,7 @@ func TestSize(t *testing.T) {
 		// the background, so poll until Size and the files agree.
 		check := func(when string) {
 			t.Helper()
-			waitFor(t, 10*time.Second, func() error {
+			waitFor(t, 30*time.Second, func() error {
 				var total int64
 				ids, _ := l.Segments()
 				for _, id := range ids {
