@@ -23,15 +23,15 @@ type queueState struct {
 	head    *entry    // oldest message (sequence order)
 	tail    *entry
 
-	inFlight      int // pending entries that have been received
-	purgedBelow   uint64
-	totals        Totals
-	lastChange    time.Time
-	defSegment    uint32 // the log segment holding the latest queue record
-	waiters       chan struct{}
-	watchers      map[*Watcher]struct{}
-	timer         *time.Timer
-	timerAt       int64
+	inFlight    int // pending entries that have been received
+	purgedBelow uint64
+	totals      Totals
+	lastChange  time.Time
+	defSegment  uint32 // the log segment holding the latest queue record
+	waiters     chan struct{}
+	watchers    map[*Watcher]struct{}
+	timer       *time.Timer
+	timerAt     int64
 	// owners names the receivers that said who they are (worker
 	// allocations), so an entry keeps a small number instead of a string;
 	// ownerInFlight counts their in-flight messages.
