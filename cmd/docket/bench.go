@@ -99,6 +99,7 @@ func newBenchQueueCommand(c *cli) *cobra.Command {
 			}
 			b.cl = c.client(cmd)
 			ctx := cmd.Context()
+			go tuneGC(ctx)
 			if _, err := b.cl.CreateQueue(ctx, api.QueueSettings{Name: b.queue}); err != nil {
 				return err
 			}

@@ -7,8 +7,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
-	"runtime/debug"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -25,6 +25,7 @@ func newServerCommand(c *cli) *cobra.Command {
 		dataDir  string
 		httpAddr string
 		logLevel string
+		pprof    bool
 	)
 	cmd := &cobra.Command{
 		Use:   "server",
@@ -35,12 +36,13 @@ func newServerCommand(c *cli) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return runServer(cmd.Context(), logger, dataDir, httpAddr, nil)
+			return runServer(cmd.Context(), logger, serverOptions{dataDir: dataDir, httpAddr: httpAddr, pprof: pprof})
 		},
 	}
 	cmd.Flags().StringVar(&dataDir, "data-dir", "docket-data", "directory for the server's state and queues")
 	cmd.Flags().StringVar(&httpAddr, "http-addr", api.DefaultAddr, "address the HTTP API listens on")
 	cmd.Flags().StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	cmd.Flags().BoolVar(&pprof, "pprof", false, "serve Go's profiler under /debug/pprof/ on the API address")
 	return cmd
 }
 
@@ -53,14 +55,23 @@ func newLogger(c *cli, level string) (*slog.Logger, error) {
 	return slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: l})), nil
 }
 
-// runServer runs the control plane until ctx ends. ready, if set, receives
-// the address the API listens on once it accepts connections.
-func runServer(ctx context.Context, logger *slog.Logger, dataDir, httpAddr string, ready chan<- string) error {
-	tuneGC()
+// serverOptions are the server command's settings.
+type serverOptions struct {
+	dataDir  string
+	httpAddr string
+	pprof    bool
+	// ready, if set, receives the address the API listens on once it
+	// accepts connections.
+	ready chan<- string
+}
+
+// runServer runs the control plane until ctx ends.
+func runServer(ctx context.Context, logger *slog.Logger, o serverOptions) error {
+	go tuneGC(ctx)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	srv, err := scheduler.New(scheduler.Config{
-		DataDir:  dataDir,
+		DataDir:  o.dataDir,
 		Logger:   logger,
 		Registry: reg,
 		Version:  version,
@@ -68,15 +79,24 @@ func runServer(ctx context.Context, logger *slog.Logger, dataDir, httpAddr strin
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", httpAddr)
+	ln, err := net.Listen("tcp", o.httpAddr)
 	if err != nil {
 		srv.Close()
 		return err
 	}
-	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
-	logger.Info("server listening", "addr", ln.Addr().String(), "data_dir", dataDir, "pid", os.Getpid())
-	if ready != nil {
-		ready <- ln.Addr().String()
+	handler := srv.Handler()
+	if o.pprof {
+		mux := http.NewServeMux()
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		mux.Handle("/", handler)
+		handler = mux
+	}
+	hs := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	logger.Info("server listening", "addr", ln.Addr().String(), "data_dir", o.dataDir, "pid", os.Getpid())
+	if o.ready != nil {
+		o.ready <- ln.Addr().String()
 	}
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return srv.Run(ctx) })
@@ -93,15 +113,4 @@ func runServer(ctx context.Context, logger *slog.Logger, dataDir, httpAddr strin
 		return hs.Shutdown(sctx)
 	})
 	return g.Wait()
-}
-
-// tuneGC makes the collector run at half the heap growth Go defaults to,
-// unless GOGC says otherwise: the server's heap is mostly the queue index,
-// live for as long as messages wait, and collecting earlier keeps resident
-// memory within about 1.5 times of it (a million queued messages: about
-// 250 MB instead of 400 MB) for a little more CPU.
-func tuneGC() {
-	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(50)
-	}
 }

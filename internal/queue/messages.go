@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/docketd/docket/internal/errdefs"
+	"github.com/docketd/docket/internal/wal"
 )
 
 // SendInput is one message to send.
@@ -291,12 +292,16 @@ type waiter interface{ Wait() error }
 // from the log.
 func (e *Engine) readMessages(q *queueState, got []taken) ([]Message, error) {
 	out := make([]Message, 0, len(got))
-	for _, t := range got {
-		rec, err := e.log.Read(t.en.pos)
-		if err != nil {
-			return nil, fmt.Errorf("%w: read message %d: %v", errdefs.ErrInternal, t.en.seq, err)
-		}
-		d := dec{b: rec}
+	positions := make([]wal.Pos, len(got))
+	for i, t := range got {
+		positions[i] = t.en.pos
+	}
+	recs, err := e.log.ReadBatch(positions)
+	if err != nil {
+		return nil, fmt.Errorf("%w: read messages: %v", errdefs.ErrInternal, err)
+	}
+	for i, t := range got {
+		d := dec{b: recs[i]}
 		kind := d.byte()
 		if kind != recMessage {
 			return nil, fmt.Errorf("%w: message %d: record kind %d at %v", errdefs.ErrInternal, t.en.seq, kind, t.en.pos)
