@@ -1,0 +1,101 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/docketd/docket/scheduler/api"
+)
+
+// startServer runs `docket server` in-process on a loopback port and
+// returns the environment that points the CLI at it.
+func startServer(t *testing.T) []string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- runServer(ctx, slog.New(slog.DiscardHandler), serverOptions{dataDir: t.TempDir(), httpAddr: "127.0.0.1:0", ready: ready})
+	}()
+	var addr string
+	select {
+	case addr = <-ready:
+	case err := <-done:
+		t.Fatalf("server: %v", err)
+	}
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("server: %v", err)
+		}
+	})
+	return []string{"DOCKET_ADDR=" + addr}
+}
+
+func TestQueueCommands(t *testing.T) {
+	env := startServer(t)
+	mustRun := func(want int, args ...string) string {
+		t.Helper()
+		out, errOut, code := runCLI(t, env, args...)
+		if code != want {
+			t.Fatalf("docket %s: exit %d, want %d\n%s%s", strings.Join(args, " "), code, want, out, errOut)
+		}
+		return out + errOut
+	}
+	mustRun(0, "queue", "create", "dead")
+	if out := mustRun(0, "queue", "create", "work", "--max-receives", "1", "--dead-letter", "dead", "--visibility-timeout", "1h"); !strings.Contains(out, "queue work created") {
+		t.Fatalf("create said %q", out)
+	}
+	if out := mustRun(1, "queue", "create", "work", "--visibility-timeout", "5s"); !strings.Contains(out, "queue_exists") {
+		t.Fatalf("conflicting create said %q", out)
+	}
+	mustRun(0, "queue", "send", "work", "hello", "--attr", "kind=greeting")
+	var sent []api.SendResult
+	json.Unmarshal([]byte(mustRun(0, "queue", "send", "work", "--lines", "-o", "json", "--file", writeTemp(t, "a\nb\n\nc\n"))), &sent)
+	if len(sent) != 3 {
+		t.Fatalf("--lines sent %d messages, want 3 (blank lines skipped)", len(sent))
+	}
+	var got []api.Message
+	json.Unmarshal([]byte(mustRun(0, "queue", "receive", "work", "-n", "10", "-o", "json")), &got)
+	if len(got) != 4 || got[0].Body != "hello" || got[0].Attributes["kind"] != "greeting" {
+		t.Fatalf("received %+v, want hello (kind=greeting), a, b, c", got)
+	}
+	mustRun(0, "queue", "delete", "work", "--receipt", got[0].Receipt)
+	if out := mustRun(1, "queue", "delete", "work", "--receipt", "garbage"); !strings.Contains(out, "invalid_receipt") {
+		t.Fatalf("bad receipt said %q", out)
+	}
+	var q api.Queue
+	json.Unmarshal([]byte(mustRun(0, "queue", "status", "work", "-o", "json")), &q)
+	if q.Stats.InFlight != 3 || q.Stats.Deleted != 1 || q.DeadLetter != "dead" {
+		t.Fatalf("status %+v", q)
+	}
+	if out := mustRun(0, "queue", "list"); !strings.Contains(out, "work") || !strings.Contains(out, "dead") {
+		t.Fatalf("list said %q", out)
+	}
+	if out := mustRun(0, "queue", "purge", "work"); !strings.Contains(out, "purged 3") {
+		t.Fatalf("purge said %q", out)
+	}
+	if out := mustRun(1, "queue", "delete", "dead"); !strings.Contains(out, "queue_in_use") {
+		t.Fatalf("deleting a dead-letter target said %q", out)
+	}
+	if out := mustRun(0, "queue", "redrive", "dead"); !strings.Contains(out, "moved 0") {
+		t.Fatalf("redrive said %q", out)
+	}
+	mustRun(0, "queue", "delete", "work")
+	if out := mustRun(1, "queue", "status", "work"); !strings.Contains(out, "queue_not_found") {
+		t.Fatalf("status of a deleted queue said %q", out)
+	}
+}
+
+func writeTemp(t *testing.T, content string) string {
+	t.Helper()
+	f := t.TempDir() + "/body"
+	if err := os.WriteFile(f, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
