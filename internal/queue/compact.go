@@ -112,12 +112,10 @@ func (e *Engine) copyForward(q *queueState, seg uint32) (int, error) {
 				q.mu.Unlock()
 				return copied, fmt.Errorf("%w: compact: read message %d: %v", errdefs.ErrInternal, en.seq, err)
 			}
-			d := dec{b: rec}
-			d.byte()
-			m := decodeMessage(&d)
-			if d.err != nil {
+			m, err := decodeMessageRecord(rec)
+			if err != nil {
 				q.mu.Unlock()
-				return copied, fmt.Errorf("%w: compact: message %d: %v", errdefs.ErrInternal, en.seq, d.err)
+				return copied, fmt.Errorf("%w: compact: message %d: %v", errdefs.ErrInternal, en.seq, err)
 			}
 			m.queue, m.seq, m.sentAt, m.visibleAt = q.id, en.seq, en.sentAt, en.visibleAt
 			m.firstRecvAt, m.recvCount, m.source = en.firstRecvAt, en.recvCount, en.source

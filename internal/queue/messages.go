@@ -301,14 +301,9 @@ func (e *Engine) readMessages(q *queueState, got []taken) ([]Message, error) {
 		return nil, fmt.Errorf("%w: read messages: %v", errdefs.ErrInternal, err)
 	}
 	for i, t := range got {
-		d := dec{b: recs[i]}
-		kind := d.byte()
-		if kind != recMessage {
-			return nil, fmt.Errorf("%w: message %d: record kind %d at %v", errdefs.ErrInternal, t.en.seq, kind, t.en.pos)
-		}
-		m := decodeMessage(&d)
-		if d.err != nil {
-			return nil, fmt.Errorf("%w: message %d: %v", errdefs.ErrInternal, t.en.seq, d.err)
+		m, err := decodeMessageRecord(recs[i])
+		if err != nil {
+			return nil, fmt.Errorf("%w: message %d at %v: %v", errdefs.ErrInternal, t.en.seq, t.en.pos, err)
 		}
 		msg := Message{
 			ID:              e.messageID(t.en.seq),

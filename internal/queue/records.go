@@ -19,6 +19,9 @@ const (
 	recDelete      byte = 7 // a message deleted, expired or purged one by one
 	recMove        byte = 8 // a message moved to another queue (dead-letter, redrive)
 	recPurge       byte = 9 // every message of a queue below a sequence removed
+	// recDeadLetter: a message leaves its queue and arrives whole, with
+	// added attributes, in the dead-letter queue.
+	recDeadLetter byte = 10
 )
 
 // Why a message left its queue; recorded in recDelete.
@@ -367,3 +370,28 @@ func encodeQueueDelete(queue uint32) []byte {
 }
 
 func unknownRecord(kind byte) error { return fmt.Errorf("unknown record kind %d", kind) }
+
+func encodeDeadLetterCopy(from uint32, oldSeq uint64, m *message) []byte {
+	e := enc{b: make([]byte, 0, m.encodedSize()+16)}
+	e.byte(recDeadLetter)
+	e.uvarint(uint64(from))
+	e.uvarint(oldSeq)
+	m.encodeTo(&e)
+	return e.b
+}
+
+// decodeMessageRecord decodes a record that holds a whole message: a
+// message record, or a dead-letter copy.
+func decodeMessageRecord(rec []byte) (message, error) {
+	d := dec{b: rec}
+	switch kind := d.byte(); kind {
+	case recMessage:
+	case recDeadLetter:
+		d.uvarint()
+		d.uvarint()
+	default:
+		return message{}, fmt.Errorf("record kind %d holds no message", kind)
+	}
+	m := decodeMessage(&d)
+	return m, d.err
+}

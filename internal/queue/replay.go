@@ -89,6 +89,23 @@ func (e *Engine) apply(pos wal.Pos, rec []byte, now int64) error {
 		}
 		q.insert(en, now)
 		e.addLive(pos, en.size)
+	case recDeadLetter:
+		from, oldSeq := uint32(d.uvarint()), d.uvarint()
+		m := decodeMessage(&d)
+		if d.err != nil {
+			return d.err
+		}
+		e.bumpSeq(m.seq)
+		if q := e.byID[from]; q != nil {
+			if en := q.entries[oldSeq]; en != nil {
+				q.remove(en)
+			}
+		}
+		if q := e.byID[m.queue]; q != nil {
+			q.insert(&entry{seq: m.seq, pos: pos, size: uint32(len(rec)), sentAt: m.sentAt,
+				visibleAt: m.visibleAt, source: m.source}, now)
+			e.addLive(pos, uint32(len(rec)))
+		}
 	case recReceive:
 		id, items := decodeReceives(&d)
 		if d.err != nil {
