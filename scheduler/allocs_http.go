@@ -19,6 +19,9 @@ func apiAlloc(a *state.Allocation) api.Allocation {
 		Failures: a.Failures, FailedAt: a.FailedAt, CreatedAt: a.CreatedAt, ModifiedAt: a.ModifiedAt,
 		CreateIndex: a.CreateIndex, ModifyIndex: a.ModifyIndex,
 	}
+	if d := a.Dispatch; d != nil {
+		out.Dispatch = &api.Dispatch{Queue: d.Queue, MessageID: d.MessageID, Receipt: d.Receipt, ReceiveCount: d.ReceiveCount, Settled: d.Settled}
+	}
 	if len(a.Tasks) > 0 {
 		out.Tasks = make(map[string]*api.TaskState, len(a.Tasks))
 		for name, t := range a.Tasks {

@@ -23,6 +23,14 @@ type metrics struct {
 	evaluations         *prometheus.CounterVec
 	evalDuration        prometheus.Histogram
 	planConflicts       prometheus.Counter
+
+	desired         *prometheus.GaugeVec
+	decisions       *prometheus.CounterVec
+	reaction        prometheus.Histogram
+	messageStart    prometheus.Histogram
+	dispatched      *prometheus.CounterVec
+	dispatchBlocked *prometheus.CounterVec
+	settled         *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -65,9 +73,40 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "docket_scheduler_plan_conflicts_total",
 			Help: "Plans whose placements lost a race for capacity at commit and were planned again.",
 		}),
+		desired: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "docket_autoscale_desired",
+			Help: "The count the autoscaler wants for a queue-scaled job.",
+		}, []string{"job"}),
+		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "docket_autoscale_decisions_total",
+			Help: "Autoscaler decisions that changed a job's count, by direction (in or out).",
+		}, []string{"job", "direction"}),
+		reaction: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "docket_autoscale_reaction_seconds",
+			Help:    "Time from the queue event that changed the backlog to the autoscaler's decision.",
+			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1},
+		}),
+		messageStart: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "docket_dispatch_message_to_start_seconds",
+			Help:    "Time from a message being sent to the dispatch task that processes it running.",
+			Buckets: []float64{.025, .05, .1, .15, .2, .3, .4, .6, .8, 1, 1.5, 2, 5, 10, 30},
+		}),
+		dispatched: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "docket_dispatch_allocations_total",
+			Help: "Allocations created for messages of a dispatch job.",
+		}, []string{"job"}),
+		dispatchBlocked: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "docket_dispatch_blocked_total",
+			Help: "Times a dispatch job had messages waiting and room to run them but no node with capacity.",
+		}, []string{"job"}),
+		settled: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "docket_dispatch_messages_settled_total",
+			Help: "Messages of ended dispatch allocations, by outcome: deleted, retried, dead-lettered or released.",
+		}, []string{"job", "outcome"}),
 	}
 	reg.MustRegister(m.requestDuration, m.commitDuration, m.commitRecords, m.commitBytes,
-		m.stateCommitDuration, m.evaluations, m.evalDuration, m.planConflicts)
+		m.stateCommitDuration, m.evaluations, m.evalDuration, m.planConflicts,
+		m.desired, m.decisions, m.reaction, m.messageStart, m.dispatched, m.dispatchBlocked, m.settled)
 	return m
 }
 

@@ -277,7 +277,14 @@ func (s *Server) nodeAllocations(w http.ResponseWriter, r *http.Request) {
 				}
 				jobs[key] = j
 			}
-			out.Allocations = append(out.Allocations, api.NodeAllocation{Allocation: apiAlloc(a), Job: j})
+			na := api.NodeAllocation{Allocation: apiAlloc(a), Job: j}
+			if j != nil && j.Spec.Queue != "" && j.Spec.Type == specs.JobService {
+				na.QueueToken = s.queueToken(a.ID)
+			}
+			if a.Dispatch != nil && a.Live() {
+				na.Message = s.dispatchMessage(a.Dispatch)
+			}
+			out.Allocations = append(out.Allocations, na)
 		}
 	})
 	if !known {
@@ -285,4 +292,21 @@ func (s *Server) nodeAllocations(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// dispatchMessage is the message a dispatch allocation processes, as its
+// task gets it; nil if the message is gone (deleted meanwhile).
+func (s *Server) dispatchMessage(d *state.Dispatch) *api.DispatchMessage {
+	m, err := s.queues.Peek(d.Queue, d.Receipt)
+	if err != nil {
+		return nil
+	}
+	out := &api.DispatchMessage{ID: m.ID, Queue: d.Queue, ReceiveCount: m.ReceiveCount, Body: string(m.Body)}
+	if len(m.Attributes) > 0 {
+		out.Attributes = make(map[string]string, len(m.Attributes))
+		for _, a := range m.Attributes {
+			out.Attributes[a.Name] = string(a.Value)
+		}
+	}
+	return out
 }

@@ -3,6 +3,7 @@ package scheduler
 import (
 	"net/http"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/docketd/docket/internal/errdefs"
@@ -223,6 +224,14 @@ func (s *Server) receiveMessages(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	opts := queue.ReceiveOptions{Max: req.Max}
+	if token := requestToken(r); token != "" {
+		owner, ok := s.tokenOwner(token)
+		if !ok {
+			s.writeError(w, r, errdefs.New(errdefs.ErrInvalid, "invalid_token", "the queue token is not valid"))
+			return
+		}
+		opts.Owner = owner
+	}
 	if req.Wait != nil {
 		d := req.Wait.Std()
 		opts.Wait = &d
@@ -316,4 +325,16 @@ func (s *Server) redriveQueue(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, api.RedriveResponse{Moved: n})
+}
+
+// requestToken returns the worker token a request carries, in
+// X-Docket-Token or as a bearer token.
+func requestToken(r *http.Request) string {
+	if t := r.Header.Get("X-Docket-Token"); t != "" {
+		return t
+	}
+	if t, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
+		return t
+	}
+	return ""
 }

@@ -56,6 +56,12 @@ type Server struct {
 	// start to its plan being committed (benchmarks set it).
 	evalObserver func(time.Duration)
 
+	secret []byte // signs queue workers' tokens
+
+	driversMu sync.Mutex // guards drivers
+	drivers   map[string]*driver
+	startSeen sync.Map // dispatch allocations whose start was timed
+
 	snapMu   sync.Mutex          // guards the cached placement snapshots
 	snapBase *placement.Snapshot // the nodes, without usage
 	snap     *placement.Snapshot // snapBase with the usage of snapKey's state
@@ -86,7 +92,12 @@ func New(cfg Config) (*Server, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("scheduler: %w", err)
 	}
-	s := &Server{cfg: cfg, logger: cfg.Logger.With("component", "server"), broker: newBroker()}
+	s := &Server{cfg: cfg, logger: cfg.Logger.With("component", "server"), broker: newBroker(), drivers: map[string]*driver{}}
+	secret, err := loadSecret(cfg.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("scheduler: %w", err)
+	}
+	s.secret = secret
 	s.metrics = newMetrics(cfg.Registry)
 	q, err := queue.Open(queue.Config{
 		Dir:         filepath.Join(cfg.DataDir, "queues"),
@@ -138,6 +149,7 @@ func (s *Server) Run(ctx context.Context) error {
 	for range s.cfg.Workers {
 		g.Go(func() error { return s.runWorker(ctx) })
 	}
+	g.Go(func() error { return s.runQueueJobs(ctx) })
 	err := g.Wait()
 	s.hb.stop()
 	s.broker.stop()

@@ -161,11 +161,15 @@ func (s *Server) computePlan(rd *state.Reader, name string, j *state.Job, now ti
 			Restart: restartBackoff(j.Spec),
 		}
 	}
+	var busy map[string]int
+	if j != nil && j.Spec.Queue != "" && j.Spec.Type == specs.JobService {
+		busy, _ = s.queues.InFlightByOwner(j.Spec.Queue)
+	}
 	for _, a := range allocs {
 		in.Allocs = append(in.Allocs, reconcile.Alloc{
 			ID: a.ID, Index: a.Index, NodeID: a.NodeID, JobVersion: a.JobVersion,
 			DesiredStatus: a.DesiredStatus, ClientStatus: a.ClientStatus,
-			FailedAt: a.FailedAt, Failures: a.Failures,
+			FailedAt: a.FailedAt, Failures: a.Failures, Busy: busy[a.ID] > 0,
 		})
 		if _, ok := in.Nodes[a.NodeID]; !ok {
 			in.Nodes[a.NodeID] = reconcile.Node{ID: a.NodeID, Status: reconcileNodeStatus(rd.Node(a.NodeID))}

@@ -18,6 +18,7 @@ type Allocation struct {
 	ClientReason  string                `json:"client_reason,omitempty"`
 	Tasks         map[string]*TaskState `json:"tasks,omitempty"`
 	PreviousAlloc string                `json:"previous_alloc,omitempty"`
+	Dispatch      *Dispatch             `json:"dispatch,omitempty"`
 	Failures      int                   `json:"failures,omitempty"`
 	FailedAt      time.Time             `json:"failed_at,omitempty"`
 	CreatedAt     time.Time             `json:"created_at"`
@@ -54,6 +55,29 @@ type NodeAllocations struct {
 type NodeAllocation struct {
 	Allocation
 	Job *Job `json:"job,omitempty"`
+	// Message is the queue message a dispatch allocation processes, with
+	// its body, while the allocation runs.
+	Message *DispatchMessage `json:"message,omitempty"`
+	// QueueToken identifies a queue worker on the queue API (DOCKET_TOKEN).
+	QueueToken string `json:"queue_token,omitempty"`
+}
+
+// Dispatch is the queue message a dispatch allocation was created for.
+type Dispatch struct {
+	Queue        string `json:"queue"`
+	MessageID    string `json:"message_id"`
+	Receipt      string `json:"receipt"`
+	ReceiveCount int    `json:"receive_count"`
+	Settled      bool   `json:"settled,omitempty"`
+}
+
+// DispatchMessage is a dispatch allocation's message as its task gets it.
+type DispatchMessage struct {
+	ID           string            `json:"id"`
+	Queue        string            `json:"queue"`
+	ReceiveCount int               `json:"receive_count"`
+	Body         string            `json:"body"`
+	Attributes   map[string]string `json:"attributes,omitempty"`
 }
 
 // AllocStatusRequest is the body of PUT /v1/allocations/{id}/status.

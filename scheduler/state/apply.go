@@ -306,6 +306,21 @@ func (tx *applyTx) apply(cmd Command) (Result, error) {
 		tx.setEvals(c.Evals)
 		return Result{}, nil
 
+	case SettleDispatch:
+		for _, id := range c.IDs {
+			old := s.allocs[id]
+			if old == nil || old.Dispatch == nil || old.Dispatch.Settled {
+				continue
+			}
+			a := *old
+			d := *old.Dispatch
+			d.Settled = true
+			a.Dispatch = &d
+			a.ModifyIndex, a.ModifiedAt = tx.index, tx.now
+			tx.setAlloc(&a, "AllocationUpdated")
+		}
+		return Result{}, nil
+
 	case DeleteAllocs:
 		for _, id := range c.IDs {
 			tx.deleteAlloc(id)

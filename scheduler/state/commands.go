@@ -111,6 +111,12 @@ type UpsertEvals struct {
 	Evals []*Evaluation
 }
 
+// SettleDispatch records that the messages of ended dispatch allocations
+// were dealt with.
+type SettleDispatch struct {
+	IDs []string
+}
+
 // DeleteAllocs removes terminal allocations (garbage collection).
 type DeleteAllocs struct {
 	IDs []string
@@ -128,6 +134,7 @@ func (ApplyPlan) command() string          { return "ApplyPlan" }
 func (UpdateAllocs) command() string       { return "UpdateAllocs" }
 func (UpsertEvals) command() string        { return "UpsertEvals" }
 func (DeleteAllocs) command() string       { return "DeleteAllocs" }
+func (SettleDispatch) command() string     { return "SettleDispatch" }
 
 // Result is what applying a command produced.
 type Result struct {

@@ -103,6 +103,8 @@ type Allocation struct {
 	ClientReason  string                `json:"client_reason,omitempty"`
 	Tasks         map[string]*TaskState `json:"tasks,omitempty"`
 	PreviousAlloc string                `json:"previous_alloc,omitempty"`
+	// Dispatch is the message a dispatch job's allocation processes.
+	Dispatch *Dispatch `json:"dispatch,omitempty"`
 	// Failures counts consecutive failures of this name index, for backoff.
 	Failures    int       `json:"failures,omitempty"`
 	FailedAt    time.Time `json:"failed_at,omitzero"`
@@ -159,4 +161,18 @@ type Evaluation struct {
 	CreatedAt     time.Time `json:"created_at,omitzero"`
 	CreateIndex   uint64    `json:"create_index"`
 	ModifyIndex   uint64    `json:"modify_index"`
+}
+
+// Dispatch is the queue message a dispatch allocation was created for.
+type Dispatch struct {
+	Queue        string `json:"queue"`
+	MessageID    string `json:"message_id"`
+	Receipt      string `json:"receipt"`
+	ReceiveCount int    `json:"receive_count"`
+	// SentAt is when the message was sent, for the message-to-start
+	// latency.
+	SentAt time.Time `json:"sent_at,omitzero"`
+	// Settled is set once the message was dealt with after the allocation
+	// ended: deleted, made visible again for a retry, or dead-lettered.
+	Settled bool `json:"settled,omitempty"`
 }
