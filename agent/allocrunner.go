@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -63,6 +64,15 @@ func newAllocRunner(a *Agent, na api.NodeAllocation, existing []Container) *allo
 	}
 	for _, t := range r.spec.Tasks {
 		r.tasks[t.Name] = &api.TaskState{State: "pending"}
+		if ts := na.Tasks[t.Name]; ts != nil && len(existing) > 0 {
+			// Reattaching after a restart: carry on from what the server
+			// was last told (start time, restarts).
+			c := *ts
+			r.tasks[t.Name] = &c
+		}
+	}
+	if len(existing) > 0 && na.ClientStatus == "running" {
+		r.status = "running"
 	}
 	r.loadRestarts()
 	return r
@@ -389,6 +399,29 @@ func (r *allocRunner) taskSpec(cid string, index int, t *specs.Task) TaskSpec {
 	env["DOCKET_JOB"] = r.spec.Name
 	env["DOCKET_TASK"] = t.Name
 	env["DOCKET_NODE_ID"] = r.a.nodeID
+	var mounts []Mount
+	if m := na.Message; m != nil {
+		// A dispatch task gets its message as a read-only file and in
+		// its environment.
+		path := filepath.Join(r.dir, "message")
+		if err := writeMessage(path, m.Body); err != nil {
+			r.a.logger.Error("write message file", "alloc", r.id, "err", err)
+		}
+		mounts = append(mounts, Mount{Source: path, Target: MessagePath, ReadOnly: true})
+		env["DOCKET_MESSAGE_ID"] = m.ID
+		env["DOCKET_QUEUE"] = m.Queue
+		env["DOCKET_RECEIVE_COUNT"] = strconv.Itoa(m.ReceiveCount)
+		env["DOCKET_MESSAGE_FILE"] = MessagePath
+		for k, v := range m.Attributes {
+			env["DOCKET_ATTR_"+envName(k)] = v
+		}
+	}
+	if na.QueueToken != "" {
+		// A queue worker gets what it needs to use the queue API.
+		env["DOCKET_ADDR"] = r.a.cfg.ServerAddrForTasks
+		env["DOCKET_QUEUE"] = r.spec.Queue
+		env["DOCKET_TOKEN"] = na.QueueToken
+	}
 	return TaskSpec{
 		ID: cid,
 		Labels: map[string]string{
@@ -399,6 +432,7 @@ func (r *allocRunner) taskSpec(cid string, index int, t *specs.Task) TaskSpec {
 		Args:        t.Args,
 		Env:         env,
 		Workdir:     t.Workdir,
+		Mounts:      mounts,
 		User:        t.User,
 		CPU:         t.Resources.CPU,
 		Memory:      t.Resources.Memory,
@@ -515,4 +549,34 @@ func (r *allocRunner) saveRestarts() {
 	if err := os.WriteFile(r.restartsFile()+".tmp", b, 0o644); err == nil {
 		os.Rename(r.restartsFile()+".tmp", r.restartsFile())
 	}
+}
+
+// MessagePath is where a dispatch task finds its message's body.
+const MessagePath = "/docket/message"
+
+// writeMessage writes a message body for a task to read, once: a task
+// restarted in place reads the same message.
+func writeMessage(path, body string) error {
+	if _, err := os.Stat(path); err == nil {
+		return nil
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	if err := os.WriteFile(path+".tmp", []byte(body), 0o444); err != nil {
+		return err
+	}
+	return os.Rename(path+".tmp", path)
+}
+
+// envName turns a message attribute name into the suffix of its
+// DOCKET_ATTR_ variable: upper case, anything but letters and digits as _.
+func envName(name string) string {
+	b := []byte(strings.ToUpper(name))
+	for i, c := range b {
+		if !(c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
+			b[i] = '_'
+		}
+	}
+	return string(b)
 }

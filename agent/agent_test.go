@@ -1,0 +1,309 @@
+package agent_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/docketd/docket/agent"
+	"github.com/docketd/docket/agent/runtimetest"
+	"github.com/docketd/docket/internal/ocibuild"
+	"github.com/docketd/docket/scheduler"
+	"github.com/docketd/docket/scheduler/api"
+	"github.com/docketd/docket/specs"
+)
+
+func waitFor(t *testing.T, timeout time.Duration, cond func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := cond()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up after %s: %v", timeout, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// cluster is a real server and one agent on a fake runtime.
+type cluster struct {
+	t       *testing.T
+	cl      *api.Client
+	url     string
+	fake    *runtimetest.Fake
+	dataDir string
+	stop    func() // stops the agent (its tasks keep running)
+	agent   *agent.Agent
+}
+
+func newCluster(t *testing.T) *cluster {
+	t.Helper()
+	srv, err := scheduler.New(scheduler.Config{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	hs := httptest.NewServer(srv.Handler())
+	c := &cluster{t: t, cl: api.NewClient(hs.URL), url: hs.URL, dataDir: t.TempDir(),
+		fake: runtimetest.NewFake(runtimetest.FakeConfig{Images: map[string]ocibuild.Image{"img": runtimetest.TestProgImage(t, "img")}})}
+	t.Cleanup(func() {
+		if c.stop != nil {
+			c.stop()
+		}
+		c.fake.Shutdown()
+		hs.Close()
+		cancel()
+		<-done
+	})
+	c.startAgent(c.fake)
+	return c
+}
+
+func (c *cluster) startAgent(rt *runtimetest.Fake) {
+	c.t.Helper()
+	a, err := agent.New(agent.Config{
+		Server: c.url, DataDir: c.dataDir, Name: "node-1", Runtime: rt, Inspector: rt,
+		Fingerprint: func(context.Context) (agent.Fingerprint, error) {
+			return agent.Fingerprint{Hostname: "host", OS: "linux", Arch: "amd64", CPU: 4000, Memory: 4096}, nil
+		},
+	})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	c.agent = a
+	c.stop = func() {
+		cancel()
+		if err := <-done; err != nil {
+			c.t.Errorf("agent: %v", err)
+		}
+		c.stop = nil
+	}
+	waitFor(c.t, 5*time.Second, func() error {
+		_, err := c.cl.Node(context.Background(), a.NodeID())
+		return err
+	})
+}
+
+func (c *cluster) run(src string) {
+	c.t.Helper()
+	f, diags := specs.Parse("job.hcl", []byte(src), specs.ParseOptions{})
+	if diags.HasErrors() {
+		c.t.Fatal(diags.Error())
+	}
+	if _, err := c.cl.RegisterJobs(context.Background(), f); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+// alloc waits for the job's allocation to reach status and returns it.
+func (c *cluster) alloc(job, status string) api.Allocation {
+	c.t.Helper()
+	var out api.Allocation
+	waitFor(c.t, 10*time.Second, func() error {
+		allocs, _, err := c.cl.Allocations(context.Background(), job, "", "", api.QueryOptions{})
+		if err != nil {
+			return err
+		}
+		for _, a := range allocs {
+			if a.ClientStatus == status {
+				out = a
+				return nil
+			}
+		}
+		return fmt.Errorf("no %s allocation of %s: %+v", status, job, allocs)
+	})
+	return out
+}
+
+func (c *cluster) logs(id string, o api.LogsOptions) string {
+	c.t.Helper()
+	rc, err := c.cl.Logs(context.Background(), id, o)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer rc.Close()
+	b, _ := io.ReadAll(rc)
+	return string(b)
+}
+
+func job(name, typ, args string, extra string) string {
+	return fmt.Sprintf(`
+job %q {
+  type = %q
+  task "main" {
+    image = "img"
+    args  = [%s]
+    kill_timeout = "2s"
+    %s
+  }
+}
+`, name, typ, args, extra)
+}
+
+func TestRunsTaskAndServesItsLogs(t *testing.T) {
+	c := newCluster(t)
+	c.run(job("web", "service", `"echo", "hello from docket", ";", "stderr", "oops", ";", "sleep", "1h"`, ""))
+	a := c.alloc("web", "running")
+	if a.Tasks["main"] == nil || a.Tasks["main"].State != "running" {
+		t.Fatalf("task state %+v", a.Tasks)
+	}
+	waitFor(t, 5*time.Second, func() error {
+		if got := c.logs(a.ID, api.LogsOptions{Tail: -1}); got != "hello from docket\n" {
+			return fmt.Errorf("stdout %q", got)
+		}
+		return nil
+	})
+	if got := c.logs(a.ID, api.LogsOptions{Stderr: true, Tail: 1}); got != "oops\n" {
+		t.Fatalf("stderr %q", got)
+	}
+	// Stopping the job stops the task and reports the allocation complete.
+	if _, err := c.cl.StopJob(context.Background(), "web", false); err != nil {
+		t.Fatal(err)
+	}
+	done := c.alloc("web", "complete")
+	if done.Tasks["main"].State != "dead" {
+		t.Fatalf("task after stop: %+v", done.Tasks["main"])
+	}
+	waitFor(t, 5*time.Second, func() error {
+		cs, _ := c.fake.List(context.Background())
+		if len(cs) != 0 {
+			return fmt.Errorf("containers left after the allocation ended: %+v", cs)
+		}
+		return nil
+	})
+}
+
+func TestRestartPolicyThenFailed(t *testing.T) {
+	c := newCluster(t)
+	c.run(job("crash", "batch", `"stderr", "bad", ";", "exit", "3"`, `restart {
+      attempts = 2
+      delay    = "1s"
+    }`))
+	a := c.alloc("crash", "failed")
+	ts := a.Tasks["main"]
+	if ts.Restarts != 2 || ts.ExitCode != 3 || !ts.Failed || ts.Reason != "exit code 3" {
+		t.Fatalf("task %+v, want 2 restarts then failed with exit code 3", ts)
+	}
+	if !strings.Contains(a.ClientReason, "exit code 3") {
+		t.Fatalf("allocation reason %q", a.ClientReason)
+	}
+}
+
+func TestBatchCompletes(t *testing.T) {
+	c := newCluster(t)
+	c.run(job("once", "batch", `"echo", "done"`, ""))
+	a := c.alloc("once", "complete")
+	if a.Tasks["main"].ExitCode != 0 || a.Tasks["main"].Failed {
+		t.Fatalf("task %+v", a.Tasks["main"])
+	}
+}
+
+func TestAgentRestartReattachesAndDoesNotStartTwice(t *testing.T) {
+	c := newCluster(t)
+	c.run(job("long", "service", `"echo", "started once", ";", "sleep", "2s", ";", "exit", "0"`, ""))
+	a := c.alloc("long", "running")
+	started := a.Tasks["main"].StartedAt
+	// The agent goes away while the task runs, and comes back.
+	c.stop()
+	cs, err := c.fake.List(context.Background())
+	if err != nil || len(cs) != 1 || !cs[0].Running {
+		t.Fatalf("containers while the agent is down: %+v, %v; want the task still running", cs, err)
+	}
+	c.startAgent(c.fake.Reopen())
+	// The task ends while the new agent watches it: one start in all, and
+	// the exit (exit 0 of a service with no restarts) reported as failed.
+	done := c.alloc("long", "failed")
+	if got := strings.Count(c.logs(a.ID, api.LogsOptions{Tail: -1}), "started once"); got != 1 {
+		t.Fatalf("the task started %d times, want once", got)
+	}
+	if !done.Tasks["main"].StartedAt.Equal(started) || done.Tasks["main"].Restarts != 0 {
+		t.Fatalf("task after reattach %+v, want the original start and no restart", done.Tasks["main"])
+	}
+}
+
+func TestExitWhileAgentAwayIsReported(t *testing.T) {
+	c := newCluster(t)
+	c.run(job("quick", "batch", `"sleep", "500ms", ";", "exit", "4"`, ""))
+	c.alloc("quick", "running")
+	c.stop()
+	waitFor(t, 5*time.Second, func() error {
+		cs, _ := c.fake.List(context.Background())
+		if len(cs) != 1 || cs[0].Running {
+			return fmt.Errorf("containers %+v, want one that exited", cs)
+		}
+		return nil
+	})
+	c.startAgent(c.fake.Reopen())
+	a := c.alloc("quick", "failed")
+	if a.Tasks["main"].ExitCode != 4 {
+		t.Fatalf("task %+v, want exit code 4 reported after the restart", a.Tasks["main"])
+	}
+}
+
+func TestOrphansRemovedAtStart(t *testing.T) {
+	c := newCluster(t)
+	c.stop()
+	orphan := agent.TaskSpec{ID: "orphan-task", Labels: map[string]string{"docket.alloc": "gone", "docket.task": "main"},
+		Image: "img", Args: []string{"sleep", "1h"}, LogDir: t.TempDir()}
+	if err := c.fake.Start(context.Background(), orphan); err != nil {
+		t.Fatal(err)
+	}
+	c.startAgent(c.fake.Reopen())
+	waitFor(t, 5*time.Second, func() error {
+		cs, _ := c.fake.List(context.Background())
+		if len(cs) != 0 {
+			return fmt.Errorf("containers %+v, want the orphan removed", cs)
+		}
+		return nil
+	})
+}
+
+func TestDispatchTaskGetsItsMessage(t *testing.T) {
+	c := newCluster(t)
+	c.run(`
+queue "in" {}
+
+job "d" {
+  type  = "dispatch"
+  queue = "in"
+  task "main" {
+    image = "img"
+    args  = ["cat", "/docket/message", ";", "env"]
+  }
+}
+`)
+	res, err := c.cl.Send(context.Background(), "in", api.SendMessage{Body: "the body", Attributes: map[string]string{"trace-id": "abc"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := c.alloc("d", "complete")
+	out := c.logs(a.ID, api.LogsOptions{Tail: -1})
+	for _, want := range []string{"the body", "DOCKET_MESSAGE_ID=" + res[0].ID, "DOCKET_QUEUE=in", "DOCKET_RECEIVE_COUNT=1",
+		"DOCKET_MESSAGE_FILE=/docket/message", "DOCKET_ATTR_TRACE_ID=abc"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("task output lacks %q:\n%s", want, out)
+		}
+	}
+	waitFor(t, 5*time.Second, func() error {
+		q, err := c.cl.Queue(context.Background(), "in")
+		if err != nil {
+			return err
+		}
+		if q.Stats.Deleted != 1 {
+			return fmt.Errorf("queue %+v, want the message deleted after exit 0", q.Stats)
+		}
+		return nil
+	})
+}

@@ -1,0 +1,178 @@
+package containerd
+
+import (
+	"context"
+	"fmt"
+	"syscall"
+	"time"
+
+	"github.com/containerd/containerd"
+	"github.com/containerd/containerd/errdefs"
+
+	"github.com/docketd/docket/agent"
+)
+
+// ReasonOOMKilled is the [agent.Exit] Reason of a task the kernel killed
+// for exceeding its memory limit.
+const ReasonOOMKilled = "oom-killed"
+
+// defaultStopSignal is what Stop sends when it is given no signal.
+const defaultStopSignal = syscall.SIGTERM
+
+// exitWatch is the exit of a task this Runtime started, received from the
+// wait Start registered before starting the task.
+type exitWatch struct {
+	done   chan struct{} // closed once status is set
+	status containerd.ExitStatus
+	cancel context.CancelFunc // ends the wait
+}
+
+// watchExit records the exit that exitC will deliver for id.
+func (r *Runtime) watchExit(id string, exitC <-chan containerd.ExitStatus, cancel context.CancelFunc) {
+	w := &exitWatch{done: make(chan struct{}), cancel: cancel}
+	r.mu.Lock()
+	if old := r.exits[id]; old != nil {
+		old.cancel()
+	}
+	r.exits[id] = w
+	r.mu.Unlock()
+	r.watchers.Add(1)
+	go func() {
+		defer r.watchers.Done()
+		w.status = <-exitC // delivered once, then closed, also when cancelled
+		close(w.done)
+	}()
+}
+
+// exitWatchOf returns id's exit watch, or nil.
+func (r *Runtime) exitWatchOf(id string) *exitWatch {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.exits[id]
+}
+
+// forgetExit ends and drops id's exit watch, if any.
+func (r *Runtime) forgetExit(id string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if w := r.exits[id]; w != nil {
+		w.cancel()
+		delete(r.exits, id)
+	}
+}
+
+// Wait blocks until the task exits and returns how it ended; at once for a
+// task that has exited. It works for tasks started by another Runtime, such
+// as the agent's before a restart.
+func (r *Runtime) Wait(ctx context.Context, id string) (agent.Exit, error) {
+	if w := r.exitWatchOf(id); w != nil {
+		select {
+		case <-w.done:
+			if code, at, err := w.status.Result(); err == nil {
+				return r.exit(ctx, id, code, at), nil
+			}
+			// The watch ended without an exit (a lost connection):
+			// containerd still knows.
+		case <-ctx.Done():
+			return agent.Exit{}, ctx.Err()
+		}
+	}
+	task, err := r.loadTask(ctx, id)
+	if err != nil {
+		return agent.Exit{}, fmt.Errorf("wait: %w", err)
+	}
+	exitC, err := task.Wait(ctx)
+	if err != nil {
+		return agent.Exit{}, fmt.Errorf("wait %s: %w", id, err)
+	}
+	return r.received(ctx, id, <-exitC)
+}
+
+// Stop sends signal ("SIGTERM", "TERM", "15"; SIGTERM when empty) to the
+// task, waits up to timeout for it to exit, then kills it with SIGKILL, and
+// returns how it ended. Stopping a task that has exited returns its exit.
+func (r *Runtime) Stop(ctx context.Context, id, signal string, timeout time.Duration) (agent.Exit, error) {
+	sig := defaultStopSignal
+	if signal != "" {
+		var err error
+		if sig, err = containerd.ParseSignal(signal); err != nil {
+			return agent.Exit{}, fmt.Errorf("stop %s: %w", id, err)
+		}
+	}
+	task, err := r.loadTask(ctx, id)
+	if err != nil {
+		return agent.Exit{}, fmt.Errorf("stop: %w", err)
+	}
+	// Wait before signalling, so the exit cannot be missed.
+	exitC, err := task.Wait(ctx)
+	if err != nil {
+		return agent.Exit{}, fmt.Errorf("stop %s: %w", id, err)
+	}
+	// A task that has exited answers NotFound ("process already
+	// finished"); its exit is on exitC all the same.
+	if err := task.Kill(ctx, sig); err != nil && !errdefs.IsNotFound(err) {
+		return agent.Exit{}, fmt.Errorf("stop %s: signal %v: %w", id, sig, err)
+	}
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	select {
+	case status := <-exitC:
+		return r.received(ctx, id, status)
+	case <-timer.C:
+	}
+	if err := task.Kill(ctx, syscall.SIGKILL); err != nil && !errdefs.IsNotFound(err) {
+		return agent.Exit{}, fmt.Errorf("stop %s: kill: %w", id, err)
+	}
+	r.log.Debug("task killed after its stop timeout", "id", id, "signal", sig, "timeout", timeout)
+	return r.received(ctx, id, <-exitC)
+}
+
+// received turns the status a task wait delivered into an exit.
+func (r *Runtime) received(ctx context.Context, id string, status containerd.ExitStatus) (agent.Exit, error) {
+	code, at, err := status.Result()
+	if err != nil {
+		if ctx.Err() != nil {
+			return agent.Exit{}, ctx.Err()
+		}
+		if errdefs.IsNotFound(err) {
+			return agent.Exit{}, fmt.Errorf("wait %s: %w: %w", id, agent.ErrNotFound, err)
+		}
+		return agent.Exit{}, fmt.Errorf("wait %s: %w", id, err)
+	}
+	return r.exit(ctx, id, code, at), nil
+}
+
+// exit builds the exit of task id, which ended with code at at, and finds
+// whether the kernel killed it for its memory.
+func (r *Runtime) exit(ctx context.Context, id string, code uint32, at time.Time) agent.Exit {
+	e := agent.Exit{Code: int(code), At: at}
+	oom, err := r.oomKilled(ctx, id)
+	if err != nil {
+		r.log.Warn("cannot tell whether the task was OOM-killed", "id", id, "error", err)
+	}
+	if oom {
+		e.OOMKilled = true
+		e.Reason = ReasonOOMKilled
+	}
+	return e
+}
+
+// loadTask returns the task of container id, without attaching its I/O:
+// the log driver owns it.
+func (r *Runtime) loadTask(ctx context.Context, id string) (containerd.Task, error) {
+	ctr, err := r.client.LoadContainer(ctx, id)
+	if errdefs.IsNotFound(err) {
+		return nil, fmt.Errorf("%s: %w", id, agent.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", id, err)
+	}
+	task, err := ctr.Task(ctx, nil)
+	if errdefs.IsNotFound(err) {
+		return nil, fmt.Errorf("%s: no task: %w", id, agent.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", id, err)
+	}
+	return task, nil
+}
