@@ -8,7 +8,7 @@ LDFLAGS  := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 # Debian packages the containers need: the daemon, the OCI runtime, CNI plugins.
 HOST_PKGS := containerd runc containernetworking-plugins
 
-.PHONY: all build test vet deps fuzz bench fmt clean
+.PHONY: all build test vet deps fuzz bench fmt clean images containerd dev
 
 all: build
 
@@ -42,6 +42,29 @@ vet:
 # containerd (they need root; with CI set they fail instead of skipping).
 test: deps vet
 	$(GO) test -count=1 -timeout 20m ./...
+
+# images builds the example workers' OCI archives into examples/images.
+images:
+	$(GO) run ./examples/cmd/build-images
+
+# containerd starts the system containerd when it is not running (as root);
+# docket dev and docket agent talk to its socket.
+CONTAINERD_SOCK ?= /run/containerd/containerd.sock
+containerd: deps
+	@if ! ctr --address $(CONTAINERD_SOCK) version >/dev/null 2>&1; then \
+		echo "starting containerd (log: /var/log/docket-containerd.log)"; \
+		mkdir -p /run/containerd; \
+		nohup containerd >>/var/log/docket-containerd.log 2>&1 & \
+		for i in $$(seq 1 100); do ctr --address $(CONTAINERD_SOCK) version >/dev/null 2>&1 && break; sleep 0.1; done; \
+	fi
+	@ctr --address $(CONTAINERD_SOCK) version >/dev/null
+
+# dev is the quick start: a server and an agent in one process on the
+# system containerd, the example dispatch job registered and a few
+# messages sent to it. Ctrl-C stops it and removes its containers.
+DEMO ?= 5
+dev: build images containerd
+	$(BIN) dev --run examples/hello.hcl --demo $(DEMO)
 
 # fuzz runs the job-language fuzzer; FUZZTIME=10m for a long run.
 FUZZTIME ?= 60s

@@ -187,9 +187,12 @@ func monitorJob(ctx context.Context, w io.Writer, cl *api.Client, reg api.Regist
 	}
 }
 
+// short abbreviates an ID to its last eight characters: Docket's IDs
+// begin with a timestamp (allocations, evaluations) or a per-server prefix
+// (messages), so their ends tell them apart.
 func short(id string) string {
 	if len(id) > 8 {
-		return id[:8]
+		return id[len(id)-8:]
 	}
 	return id
 }

@@ -1,0 +1,127 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/spf13/cobra"
+
+	"github.com/docketd/docket/agent"
+	agentcontainerd "github.com/docketd/docket/agent/containerd"
+	"github.com/docketd/docket/scheduler/api"
+)
+
+// agentOptions are the agent command's settings.
+type agentOptions struct {
+	server        string
+	dataDir       string
+	containerd    string
+	name          string
+	class         string
+	meta          stringMap
+	reserveCPU    int64
+	reserveMemory int64
+	httpAddr      string
+}
+
+func (o *agentOptions) register(cmd *cobra.Command, withServer bool) {
+	f := cmd.Flags()
+	if withServer {
+		f.StringVar(&o.server, "server", "", "the server's address (default $DOCKET_ADDR or "+api.DefaultAddr+")")
+		f.StringVar(&o.dataDir, "data-dir", "docket-agent", "directory for the node ID, task logs and messages")
+		f.StringVar(&o.httpAddr, "http-addr", "127.0.0.1:0", "address the agent serves task logs and metrics on")
+	}
+	f.StringVar(&o.containerd, "containerd", agentcontainerd.DefaultAddress, "containerd's socket")
+	f.StringVar(&o.name, "name", "", "node name (default the hostname)")
+	f.StringVar(&o.class, "class", "", "node class, for constraints")
+	o.meta = stringMap{}
+	f.Var(o.meta, "meta", "node metadata `key=value`, for constraints and spreads (repeatable)")
+	f.Int64Var(&o.reserveCPU, "reserve-cpu", 0, "millicores kept back from allocations")
+	f.Int64Var(&o.reserveMemory, "reserve-memory", 0, "MiB kept back from allocations")
+}
+
+func newAgentCommand(c *cli) *cobra.Command {
+	var o agentOptions
+	var logLevel string
+	cmd := &cobra.Command{
+		Use:   "agent",
+		Short: "Run the node daemon: run the server's allocations as containers",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			logger, err := newLogger(c, logLevel)
+			if err != nil {
+				return err
+			}
+			if o.server == "" {
+				o.server = c.getenv("DOCKET_ADDR")
+			}
+			if o.server == "" {
+				o.server = api.DefaultAddr
+			}
+			a, rt, err := newAgent(cmd.Context(), logger, o)
+			if err != nil {
+				return err
+			}
+			defer rt.Close()
+			return a.Run(cmd.Context())
+		},
+	}
+	o.register(cmd, true)
+	cmd.Flags().StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	return cmd
+}
+
+// newAgent connects to containerd and wires an agent.
+func newAgent(ctx context.Context, logger *slog.Logger, o agentOptions) (*agent.Agent, *agentcontainerd.Runtime, error) {
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	rt, err := agentcontainerd.New(cctx, agentcontainerd.Config{
+		Address: o.containerd,
+		Logger:  logger.With("component", "containerd"),
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("containerd at %s: %w", o.containerd, err)
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	server := o.server
+	if server != "" && !hasScheme(server) {
+		server = "http://" + server
+	}
+	a, err := agent.New(agent.Config{
+		Server: server, DataDir: o.dataDir, Name: o.name, Class: o.class, Meta: o.meta,
+		ReserveCPU: o.reserveCPU, ReserveMemory: o.reserveMemory, HTTPAddr: o.httpAddr,
+		Runtime: rt, Inspector: rt, Logger: logger, Registry: reg,
+	})
+	if err != nil {
+		rt.Close()
+		return nil, nil, err
+	}
+	return a, rt, nil
+}
+
+func hasScheme(addr string) bool { return strings.Contains(addr, "://") }
+
+// newLoggerCommand is the hidden log driver containerd's shim runs for
+// every task: it copies the task's output into rotated files.
+func newLoggerCommand(c *cli) *cobra.Command {
+	return &cobra.Command{
+		Use:    "logger OPTIONS",
+		Short:  "Log driver run by containerd's shim (internal)",
+		Hidden: true,
+		Args:   cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := agentcontainerd.RunLogger(args); err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				return exitError{code: 1}
+			}
+			return nil
+		},
+	}
+}

@@ -1,0 +1,207 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/docketd/docket/scheduler/api"
+)
+
+func newDevCommand(c *cli) *cobra.Command {
+	var (
+		o        agentOptions
+		dataDir  string
+		httpAddr string
+		logLevel string
+		runFiles []string
+		vars     varFlags
+		demo     int
+	)
+	cmd := &cobra.Command{
+		Use:   "dev",
+		Short: "Run a server and an agent in one process, for a laptop or a single host",
+		Long: "Dev runs the control plane and a node agent in one process with a persistent\n" +
+			"data directory, against the system's containerd. With --run it registers job\n" +
+			"files once both are up, and with --demo N it sends N messages to the queue of\n" +
+			"the first queue-driven job, then shows the allocations come and go. Ctrl-C\n" +
+			"stops it and removes its containers.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			logger, err := newLogger(c, logLevel)
+			if err != nil {
+				return err
+			}
+			if dataDir == "" {
+				home, err := os.UserHomeDir()
+				if err != nil {
+					return err
+				}
+				dataDir = filepath.Join(home, ".local", "share", "docket", "dev")
+			}
+			fmt.Fprintf(c.stdout, "docket dev: data in %s\n", dataDir)
+			ctx := cmd.Context()
+			g, ctx := errgroup.WithContext(ctx)
+			ready := make(chan string, 1)
+			g.Go(func() error {
+				return runServer(ctx, logger, serverOptions{dataDir: filepath.Join(dataDir, "server"), httpAddr: httpAddr, ready: ready})
+			})
+			var addr string
+			select {
+			case addr = <-ready:
+			case <-ctx.Done():
+				return g.Wait()
+			}
+			o.server, o.dataDir, o.httpAddr = "http://"+addr, filepath.Join(dataDir, "agent"), "127.0.0.1:0"
+			a, rt, err := newAgent(ctx, logger, o)
+			if err != nil {
+				return err
+			}
+			defer rt.Close()
+			g.Go(func() error { return a.Run(ctx) })
+			cl := api.NewClient(addr)
+			fmt.Fprintf(c.stdout, "docket dev: server on http://%s, node %s\n", addr, short(a.NodeID()))
+			g.Go(func() error {
+				err := devSession(ctx, c, cl, a.NodeID(), &vars, runFiles, demo)
+				if err != nil && ctx.Err() == nil {
+					fmt.Fprintf(c.stderr, "docket dev: %v\n", err)
+				}
+				return nil
+			})
+			err = g.Wait()
+			// Leave nothing behind: stop and remove this node's containers.
+			cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			removed := 0
+			if cs, lerr := rt.List(cctx); lerr == nil {
+				for _, ct := range cs {
+					if ct.Labels["docket.node"] != a.NodeID() {
+						continue
+					}
+					if ct.Running {
+						rt.Stop(cctx, ct.ID, "SIGTERM", 5*time.Second)
+					}
+					if rt.Remove(cctx, ct.ID) == nil {
+						removed++
+					}
+				}
+			}
+			fmt.Fprintf(c.stdout, "docket dev: stopped; removed %d containers\n", removed)
+			if errors.Is(err, context.Canceled) {
+				return nil
+			}
+			return err
+		},
+	}
+	o.register(cmd, false)
+	vars.register(cmd)
+	cmd.Flags().StringVar(&dataDir, "data-dir", "", "directory for all state (default ~/.local/share/docket/dev)")
+	cmd.Flags().StringVar(&httpAddr, "http-addr", api.DefaultAddr, "address the API listens on")
+	cmd.Flags().StringVar(&logLevel, "log-level", "warn", "debug, info, warn or error")
+	cmd.Flags().StringArrayVar(&runFiles, "run", nil, "register this job `file` once up (repeatable)")
+	cmd.Flags().IntVar(&demo, "demo", 0, "send this many messages to the first queue-driven job's queue")
+	return cmd
+}
+
+// devSession registers the job files, sends the demo messages and prints
+// what happens to allocations until ctx ends.
+func devSession(ctx context.Context, c *cli, cl *api.Client, node string, vars *varFlags, files []string, demo int) error {
+	// Wait for the agent's node to register.
+	for {
+		if _, err := cl.Node(ctx, node); err == nil {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	var demoQueue string
+	for _, name := range files {
+		f, err := loadJobFile(ctx, c, cl, vars, name)
+		if err != nil {
+			return err
+		}
+		if _, err := cl.RegisterJobs(ctx, f); err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		for _, j := range f.Jobs {
+			fmt.Fprintf(c.stdout, "docket dev: job %s (%s) registered from %s\n", j.Name, j.Type, name)
+			if demoQueue == "" && j.Queue != "" {
+				demoQueue = j.Queue
+			}
+		}
+	}
+	if demo > 0 && demoQueue != "" {
+		for i := 1; i <= demo; i++ {
+			if _, err := cl.Send(ctx, demoQueue, api.SendMessage{Body: fmt.Sprintf("message %d of %d", i, demo)}); err != nil {
+				return err
+			}
+		}
+		fmt.Fprintf(c.stdout, "docket dev: sent %d messages to queue %s\n", demo, demoQueue)
+	}
+	if demoQueue != "" {
+		fmt.Fprintf(c.stdout, "docket dev: send more with: DOCKET_ADDR=%s docket queue send %s \"your message\"\n", cl.Addr(), demoQueue)
+	}
+	fmt.Fprintln(c.stdout, "docket dev: press Ctrl-C to stop")
+	return followAllocations(ctx, c.stdout, cl)
+}
+
+// followAllocations prints allocation changes from the event stream, one
+// line each.
+func followAllocations(ctx context.Context, w io.Writer, cl *api.Client) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, cl.Addr()+"/v1/events?topic=Allocation", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	last := map[string]string{}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 0, 64<<10), 8<<20)
+	for sc.Scan() {
+		var ev struct {
+			Type    string         `json:"type"`
+			Payload api.Allocation `json:"payload"`
+		}
+		if json.Unmarshal(sc.Bytes(), &ev) != nil || ev.Payload.ID == "" {
+			continue
+		}
+		a := ev.Payload
+		state := a.ClientStatus
+		if a.DesiredStatus == "stop" && !terminalStatus(state) {
+			state = "stopping"
+		}
+		if last[a.ID] == state {
+			continue
+		}
+		last[a.ID] = state
+		what := ""
+		if a.Dispatch != nil {
+			what = fmt.Sprintf(" (message %s, receive %d)", short(a.Dispatch.MessageID), a.Dispatch.ReceiveCount)
+		}
+		reason := ""
+		if a.ClientReason != "" {
+			reason = ": " + a.ClientReason
+		}
+		fmt.Fprintf(w, "%s  %s[%d] %s %s%s%s\n", time.Now().Format("15:04:05.000"), a.Job, a.Index, short(a.ID), state, what, reason)
+	}
+	return sc.Err()
+}
+
+func terminalStatus(s string) bool { return s == "complete" || s == "failed" || s == "lost" }
+
