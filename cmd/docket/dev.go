@@ -204,4 +204,3 @@ func followAllocations(ctx context.Context, w io.Writer, cl *api.Client) error {
 }
 
 func terminalStatus(s string) bool { return s == "complete" || s == "failed" || s == "lost" }
-
