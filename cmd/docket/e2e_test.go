@@ -1,0 +1,484 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os/exec"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/docketd/docket/internal/containerdtest"
+	"github.com/docketd/docket/internal/imagetest"
+	"github.com/docketd/docket/scheduler/api"
+	"github.com/docketd/docket/specs"
+)
+
+// The end-to-end tests drive the real binary: `docket server` and `docket
+// agent` run as their own processes, the agent on a real containerd
+// (started by the test on its own socket), the tasks in images the tests
+// build. Nothing is faked.
+
+// e2e is one cluster: a server, an agent, a containerd.
+type e2e struct {
+	t        *testing.T
+	bin      string
+	ctd      *containerdtest.Daemon
+	addr     string
+	cl       *api.Client
+	agentDir string
+	agent    *exec.Cmd
+	agentLog *syncBuffer
+	image    string // oci-archive: reference to testprog
+}
+
+// syncBuffer collects a process's output for failure reports.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func startE2E(t *testing.T) *e2e {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("end-to-end test skipped in -short mode")
+	}
+	ctd := containerdtest.Start(t)
+	e := &e2e{t: t, ctd: ctd, bin: imagetest.GoBinary(t, "github.com/docketd/docket/cmd/docket"), agentDir: t.TempDir()}
+	e.image = "oci-archive:" + imagetest.TestProgArchive(t, "docket.test/e2e:latest")
+
+	serverLog := &syncBuffer{}
+	server := exec.Command(e.bin, "server", "--data-dir", t.TempDir(), "--http-addr", "127.0.0.1:0", "--log-level", "info")
+	pr, pw := io.Pipe()
+	server.Stderr = io.MultiWriter(serverLog, pw)
+	if err := server.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		server.Process.Signal(syscall.SIGTERM)
+		server.Wait()
+		if t.Failed() {
+			t.Logf("server log:\n%s", tail(serverLog.String(), 40))
+		}
+	})
+	addrRE := regexp.MustCompile(`msg="server listening" addr=(\S+)`)
+	sc := bufio.NewScanner(pr)
+	for sc.Scan() {
+		if m := addrRE.FindStringSubmatch(sc.Text()); m != nil {
+			e.addr = m[1]
+			break
+		}
+	}
+	go io.Copy(io.Discard, pr)
+	if e.addr == "" {
+		t.Fatalf("the server did not start:\n%s", serverLog.String())
+	}
+	e.cl = api.NewClient(e.addr)
+	e.startAgent()
+	return e
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// startAgent starts `docket agent` and waits for its node to be ready.
+func (e *e2e) startAgent() {
+	e.t.Helper()
+	e.agentLog = &syncBuffer{}
+	e.agent = exec.Command(e.bin, "agent", "--server", "http://"+e.addr, "--data-dir", e.agentDir,
+		"--containerd", e.ctd.Address, "--name", "e2e-node", "--log-level", "info")
+	e.agent.Stdout, e.agent.Stderr = e.agentLog, e.agentLog
+	if err := e.agent.Start(); err != nil {
+		e.t.Fatal(err)
+	}
+	agent, log := e.agent, e.agentLog
+	e.t.Cleanup(func() {
+		agent.Process.Signal(syscall.SIGTERM)
+		agent.Wait()
+		if e.t.Failed() {
+			e.t.Logf("agent log:\n%s", tail(log.String(), 40))
+		}
+	})
+	e.waitFor(30*time.Second, func() error {
+		nodes, _, err := e.cl.Nodes(context.Background(), api.QueryOptions{})
+		if err != nil {
+			return err
+		}
+		for _, n := range nodes {
+			if n.Name == "e2e-node" && n.Status == "ready" && n.Healthy {
+				return nil
+			}
+		}
+		return fmt.Errorf("no ready node yet: %+v", nodes)
+	})
+}
+
+// killAgent ends the agent with SIGKILL: its containers run on.
+func (e *e2e) killAgent() {
+	e.t.Helper()
+	e.agent.Process.Signal(syscall.SIGKILL)
+	e.agent.Wait()
+}
+
+func (e *e2e) waitFor(timeout time.Duration, cond func() error) {
+	e.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := cond()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("gave up after %s: %v", timeout, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// run registers a job file, with IMAGE replaced by the test image.
+func (e *e2e) run(src string) {
+	e.t.Helper()
+	src = strings.ReplaceAll(src, "IMAGE", e.image)
+	f, diags := specs.Parse("e2e.hcl", []byte(src), specs.ParseOptions{})
+	if diags.HasErrors() {
+		e.t.Fatal(diags.Error())
+	}
+	if _, err := e.cl.RegisterJobs(context.Background(), f); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+func (e *e2e) allocs(job string) []api.Allocation {
+	e.t.Helper()
+	as, _, err := e.cl.Allocations(context.Background(), job, "", "", api.QueryOptions{})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return as
+}
+
+func (e *e2e) logs(alloc string) string {
+	e.t.Helper()
+	rc, err := e.cl.Logs(context.Background(), alloc, api.LogsOptions{Tail: -1})
+	if err != nil {
+		return ""
+	}
+	defer rc.Close()
+	b, _ := io.ReadAll(rc)
+	return string(b)
+}
+
+func (e *e2e) queue(name string) api.QueueStats {
+	e.t.Helper()
+	q, err := e.cl.Queue(context.Background(), name)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return q.Stats
+}
+
+func (e *e2e) send(queue string, bodies ...string) {
+	e.t.Helper()
+	for start := 0; start < len(bodies); start += 10 {
+		var msgs []api.SendMessage
+		for _, b := range bodies[start:min(start+10, len(bodies))] {
+			msgs = append(msgs, api.SendMessage{Body: b})
+		}
+		if _, err := e.cl.Send(context.Background(), queue, msgs...); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+}
+
+// TestE2EDispatchHundredMessages: 100 messages to a dispatch job give
+// exactly 100 successful allocations, an empty queue, and each body seen by
+// its own container.
+func TestE2EDispatchHundredMessages(t *testing.T) {
+	e := startE2E(t)
+	e.run(`
+queue "in" {}
+
+job "echo" {
+  type  = "dispatch"
+  queue = "in"
+  scaling {
+    max = 8
+  }
+  task "main" {
+    image = "IMAGE"
+    args  = ["cat", "/docket/message"]
+    resources {
+      cpu    = 50
+      memory = 32
+    }
+  }
+}
+`)
+	var bodies []string
+	for i := 0; i < 100; i++ {
+		bodies = append(bodies, fmt.Sprintf("body-%03d", i))
+	}
+	e.send("in", bodies...)
+	e.waitFor(3*time.Minute, func() error {
+		q := e.queue("in")
+		if q.Deleted != 100 {
+			return fmt.Errorf("%d messages deleted, %d visible, %d in flight", q.Deleted, q.Visible, q.InFlight)
+		}
+		return nil
+	})
+	allocs := e.allocs("echo")
+	seen := map[string]string{}
+	complete := 0
+	for _, a := range allocs {
+		if a.ClientStatus != "complete" {
+			t.Errorf("allocation %s is %s (%s), want complete", a.ID, a.ClientStatus, a.ClientReason)
+			continue
+		}
+		complete++
+		body := strings.TrimSpace(e.logs(a.ID))
+		if other, dup := seen[body]; dup {
+			t.Errorf("body %q seen by %s and %s", body, other, a.ID)
+		}
+		seen[body] = a.ID
+	}
+	if complete != 100 || len(allocs) != 100 {
+		t.Fatalf("%d allocations, %d complete; want exactly 100", len(allocs), complete)
+	}
+	for _, b := range bodies {
+		if seen[b] == "" {
+			t.Errorf("no container saw %q", b)
+		}
+	}
+	if q := e.queue("in"); q.Visible+q.InFlight+q.Delayed != 0 {
+		t.Fatalf("queue not empty: %+v", q)
+	}
+}
+
+// TestE2EFailingMessageDeadLetters: a message the task always fails is
+// retried max_receives times with backoff, then dead-lettered with the
+// failure.
+func TestE2EFailingMessageDeadLetters(t *testing.T) {
+	e := startE2E(t)
+	e.run(`
+queue "in" {
+  max_receives = 3
+  dead_letter  = "dead"
+}
+queue "dead" {}
+
+job "fail" {
+  type  = "dispatch"
+  queue = "in"
+  task "main" {
+    image = "IMAGE"
+    args  = ["stderr", "cannot do it", ";", "exit", "7"]
+    retry {
+      delay     = "1s"
+      max_delay = "2s"
+    }
+  }
+}
+`)
+	start := time.Now()
+	e.send("in", "poison")
+	e.waitFor(time.Minute, func() error {
+		if q := e.queue("dead"); q.Visible != 1 {
+			return fmt.Errorf("dead-letter queue %+v", q)
+		}
+		return nil
+	})
+	// Backoff: 1s after the first failure, 2s after the second.
+	if took := time.Since(start); took < 3*time.Second {
+		t.Errorf("dead-lettered after %s, want at least the 1s+2s of backoff", took)
+	}
+	allocs := e.allocs("fail")
+	if len(allocs) != 3 {
+		t.Fatalf("%d attempts, want max_receives = 3", len(allocs))
+	}
+	zero := specs.Duration(0)
+	msgs, err := e.cl.Receive(context.Background(), "dead", api.ReceiveRequest{Wait: &zero})
+	if err != nil || len(msgs) != 1 {
+		t.Fatal(msgs, err)
+	}
+	m := msgs[0]
+	if m.Body != "poison" || m.Attributes["docket.failure.exit_code"] != "7" || !strings.Contains(m.Attributes["docket.failure.reason"], "exit code 7") {
+		t.Fatalf("dead-lettered %+v, want the exit code 7 failure", m)
+	}
+}
+
+// TestE2ELongTaskNotDuplicated: a task that runs longer than the
+// visibility timeout keeps its message; nothing else receives it.
+func TestE2ELongTaskNotDuplicated(t *testing.T) {
+	e := startE2E(t)
+	e.run(`
+queue "in" {
+  visibility_timeout = "3s"
+}
+
+job "slow" {
+  type  = "dispatch"
+  queue = "in"
+  task "main" {
+    image = "IMAGE"
+    args  = ["sleep", "8s", ";", "echo", "done"]
+  }
+}
+`)
+	e.send("in", "slow one")
+	e.waitFor(time.Minute, func() error {
+		if q := e.queue("in"); q.Deleted != 1 {
+			return fmt.Errorf("queue %+v", q)
+		}
+		return nil
+	})
+	if allocs := e.allocs("slow"); len(allocs) != 1 || allocs[0].Dispatch.ReceiveCount != 1 {
+		t.Fatalf("allocations %+v, want one, with the message received once", allocs)
+	}
+	if q := e.queue("in"); q.Received != 1 {
+		t.Fatalf("the message was received %d times, want once", q.Received)
+	}
+}
+
+// TestE2EAgentKilledMidRun: SIGKILL the agent while dispatch tasks run; on
+// restart nothing is lost and nothing runs twice.
+func TestE2EAgentKilledMidRun(t *testing.T) {
+	e := startE2E(t)
+	e.run(`
+queue "in" {}
+
+job "work" {
+  type  = "dispatch"
+  queue = "in"
+  scaling {
+    max = 4
+  }
+  task "main" {
+    image = "IMAGE"
+    args  = ["cat", "/docket/message", ";", "sleep", "3s", ";", "echo", "finished"]
+  }
+}
+`)
+	e.send("in", "a", "b", "c", "d")
+	e.waitFor(time.Minute, func() error {
+		running := 0
+		for _, a := range e.allocs("work") {
+			if a.ClientStatus == "running" {
+				running++
+			}
+		}
+		if running != 4 {
+			return fmt.Errorf("%d running", running)
+		}
+		return nil
+	})
+	e.killAgent()
+	time.Sleep(500 * time.Millisecond)
+	e.startAgent()
+	e.waitFor(time.Minute, func() error {
+		if q := e.queue("in"); q.Deleted != 4 {
+			return fmt.Errorf("queue %+v", q)
+		}
+		return nil
+	})
+	allocs := e.allocs("work")
+	if len(allocs) != 4 {
+		t.Fatalf("%d allocations, want 4: a task ran twice or a message was redelivered", len(allocs))
+	}
+	for _, a := range allocs {
+		out := e.logs(a.ID)
+		if a.ClientStatus != "complete" || strings.Count(out, "finished") != 1 || a.Tasks["main"].Restarts != 0 {
+			t.Errorf("allocation %s: %s, restarts %d, output %q; want complete, once", a.ID, a.ClientStatus, a.Tasks["main"].Restarts, out)
+		}
+	}
+}
+
+// TestE2EServiceScalesToZeroAndBack: a queue-scaled service goes from 0
+// to N with a backlog and back to 0 once it drains; the workers are real
+// containers using the queue API with their tokens.
+func TestE2EServiceScalesToZeroAndBack(t *testing.T) {
+	e := startE2E(t)
+	worker := imagetest.GoBinary(t, "github.com/docketd/docket/examples/workers/worker")
+	archive := imagetest.Archive(t, "docket.test/worker:latest", map[string]string{"/worker": worker}, "/worker")
+	e.run(strings.ReplaceAll(`
+queue "jobs" {
+  visibility_timeout = "1m"
+}
+
+job "workers" {
+  type  = "service"
+  queue = "jobs"
+  scaling {
+    min               = 0
+    max               = 3
+    messages_per_task = 10
+    cooldown          = "2s"
+  }
+  task "w" {
+    image = "oci-archive:WORKER"
+    args  = ["work", "--batch", "5", "--work", "20ms"]
+    kill_timeout = "5s"
+  }
+}
+`, "WORKER", archive))
+	live := func() int {
+		n := 0
+		for _, a := range e.allocs("workers") {
+			if a.DesiredStatus == "run" && (a.ClientStatus == "pending" || a.ClientStatus == "running") {
+				n++
+			}
+		}
+		return n
+	}
+	if n := live(); n != 0 {
+		t.Fatalf("%d workers before any message, want 0", n)
+	}
+	var bodies []string
+	for i := 0; i < 60; i++ {
+		bodies = append(bodies, fmt.Sprint(i))
+	}
+	e.send("jobs", bodies...)
+	peak := 0
+	e.waitFor(2*time.Minute, func() error {
+		peak = max(peak, live())
+		if q := e.queue("jobs"); q.Deleted != 60 {
+			return fmt.Errorf("queue %+v, %d workers", q, live())
+		}
+		return nil
+	})
+	if peak < 2 {
+		t.Errorf("at most %d workers for 60 messages, want the backlog to scale out", peak)
+	}
+	e.waitFor(time.Minute, func() error {
+		if n := live(); n != 0 {
+			return fmt.Errorf("%d workers after the queue drained", n)
+		}
+		return nil
+	})
+	for _, a := range e.allocs("workers") {
+		if a.ClientStatus == "failed" {
+			t.Errorf("worker %s failed: %s", a.ID, a.ClientReason)
+		}
+	}
+}
