@@ -5,8 +5,9 @@ BIN      := bin/docket
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT   ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS  := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
-# Debian packages the containers need: the daemon, the OCI runtime, CNI plugins.
-HOST_PKGS := containerd runc containernetworking-plugins
+# Debian packages the tests need: containerd, the OCI runtime, CNI plugins,
+# and Prometheus (with promtool) for the metrics end-to-end test.
+HOST_PKGS := containerd runc containernetworking-plugins prometheus
 
 .PHONY: all build test vet deps fuzz bench fmt clean images containerd dev
 
@@ -19,7 +20,7 @@ build:
 # missing and this is a root shell on Debian; elsewhere it says what to do.
 deps:
 	@missing=""; \
-	for b in containerd runc containerd-shim-runc-v2; do \
+	for b in containerd runc containerd-shim-runc-v2 prometheus promtool; do \
 		command -v $$b >/dev/null 2>&1 || missing="$$missing $$b"; \
 	done; \
 	[ -d /usr/lib/cni ] || missing="$$missing cni-plugins"; \
