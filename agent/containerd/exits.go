@@ -143,9 +143,14 @@ func (r *Runtime) received(ctx context.Context, id string, status containerd.Exi
 }
 
 // exit builds the exit of task id, which ended with code at at, and finds
-// whether the kernel killed it for its memory.
+// whether the kernel killed it for its memory. As in containerd's CRI, a
+// task that exits with 0 was not OOM-killed, whatever happened to its
+// children.
 func (r *Runtime) exit(ctx context.Context, id string, code uint32, at time.Time) agent.Exit {
 	e := agent.Exit{Code: int(code), At: at}
+	if code == 0 {
+		return e
+	}
 	oom, err := r.oomKilled(ctx, id)
 	if err != nil {
 		r.log.Warn("cannot tell whether the task was OOM-killed", "id", id, "error", err)

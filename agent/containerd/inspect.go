@@ -20,7 +20,7 @@ import (
 // List returns every container of the runtime's namespace with its labels,
 // whether its task runs, and, once it has exited, how it ended. It asks
 // containerd for all containers and all tasks at once, then for the
-// cgroup counters of the exited ones.
+// cgroup counters of the tasks that failed.
 func (r *Runtime) List(ctx context.Context) ([]agent.Container, error) {
 	ctrs, err := r.client.Containers(ctx)
 	if err != nil {
@@ -36,7 +36,7 @@ func (r *Runtime) List(ctx context.Context) ([]agent.Container, error) {
 	}
 
 	out := make([]agent.Container, 0, len(ctrs))
-	var stopped []string
+	var failed []string
 	for _, ctr := range ctrs {
 		info, err := ctr.Info(ctx, containerd.WithoutRefreshedMetadata)
 		if err != nil {
@@ -47,7 +47,9 @@ func (r *Runtime) List(ctx context.Context) ([]agent.Container, error) {
 			switch p.Status {
 			case tasktypes.Status_STOPPED:
 				c.Exit = &agent.Exit{Code: int(p.ExitStatus), At: p.ExitedAt.AsTime()}
-				stopped = append(stopped, ctr.ID())
+				if p.ExitStatus != 0 { // see Runtime.exit
+					failed = append(failed, ctr.ID())
+				}
 			case tasktypes.Status_RUNNING, tasktypes.Status_PAUSED, tasktypes.Status_PAUSING:
 				c.Running = true
 			}
@@ -55,8 +57,8 @@ func (r *Runtime) List(ctx context.Context) ([]agent.Container, error) {
 		out = append(out, c)
 	}
 
-	if len(stopped) > 0 {
-		oom, err := r.oomKills(ctx, stopped...)
+	if len(failed) > 0 {
+		oom, err := r.oomKills(ctx, failed...)
 		if err != nil {
 			r.log.Warn("cannot tell whether exited tasks were OOM-killed", "error", err)
 		}

@@ -157,17 +157,21 @@ func copyLogs(opts loggerOptions, stdout, stderr io.Reader, ready func() error, 
 	return nil
 }
 
-// rotatingFile is one stream's log file. Before a write would take it past
-// maxBytes, it renames path to path.1, path.1 to path.2 and so on, dropping
-// path.maxFiles, and starts an empty path. It splits writes at line ends
-// where it can, so that lines stay whole in one file; a line longer than
-// maxBytes is cut.
+// rotatingFile is one stream's log file. When it has reached maxBytes, it
+// renames path to path.1, path.1 to path.2 and so on, dropping
+// path.maxFiles, and starts an empty path. It rotates between lines: a
+// write that would take the file past maxBytes is split after its last
+// line that fits, and a line the task wrote in pieces is finished in the
+// file it began in, which may take that file past maxBytes by less than a
+// line. A line longer than maxBytes is cut into pieces of maxBytes.
 type rotatingFile struct {
 	path     string
 	maxBytes int64 // 0: no rotation
 	maxFiles int
 	f        *os.File
 	size     int64
+	// lineLen is the length of the unfinished line the file ends with.
+	lineLen int64
 	// failed holds the last write error, for tests; the logger cannot
 	// report it (its output goes nowhere) and does not stop for it.
 	failed error
@@ -206,31 +210,66 @@ func (rf *rotatingFile) copyFrom(r io.Reader) {
 // pipe keeps draining; a failed rotation lets the file grow past its limit
 // rather than lose output.
 func (rf *rotatingFile) write(p []byte) {
+	if rf.maxBytes == 0 {
+		rf.put(p)
+		return
+	}
 	for len(p) > 0 {
-		n := len(p)
-		if rf.maxBytes > 0 && rf.size+int64(n) > rf.maxBytes {
-			room := max(rf.maxBytes-rf.size, 0)
-			n = bytes.LastIndexByte(p[:room], '\n') + 1
+		room := rf.maxBytes - rf.size
+		var n int
+		if rf.lineLen > 0 {
+			// Finish the file's last line here, unless the line is longer
+			// than a file.
+			rest := len(p)
+			if i := bytes.IndexByte(p, '\n'); i >= 0 {
+				rest = i + 1
+			}
 			switch {
-			case n > 0:
-			case rf.size > 0:
-				if rf.rotate() { // the next line starts a file
-					continue
+			case rf.lineLen+int64(rest) <= rf.maxBytes:
+				n = rest
+			case room > 0:
+				n = int(min(room, int64(rest)))
+			default:
+				if !rf.rotate() {
+					n = len(p)
 				}
+			}
+		} else {
+			switch {
+			case int64(len(p)) <= room:
 				n = len(p)
-			default: // a line longer than a whole file is cut
-				n = int(min(rf.maxBytes, int64(len(p))))
+			case room > 0 && bytes.LastIndexByte(p[:room], '\n') >= 0:
+				n = bytes.LastIndexByte(p[:room], '\n') + 1 // the lines that fit
+			case rf.size > 0:
+				if !rf.rotate() { // the next line starts a file
+					n = len(p)
+				}
+			default:
+				n = int(min(rf.maxBytes, int64(len(p)))) // a line longer than a file
 			}
 		}
-		written, err := rf.f.Write(p[:n])
-		rf.size += int64(written)
-		if err != nil {
-			rf.failed = err
+		if n == 0 {
+			continue // rotated
 		}
+		rf.put(p[:n])
 		p = p[n:]
-		if rf.maxBytes > 0 && rf.size >= rf.maxBytes {
+		if rf.size >= rf.maxBytes && rf.lineLen == 0 {
 			rf.rotate()
 		}
+	}
+}
+
+// put writes p to the file and keeps count.
+func (rf *rotatingFile) put(p []byte) {
+	written, err := rf.f.Write(p)
+	if err != nil {
+		rf.failed = err
+	}
+	rf.size += int64(written)
+	if i := bytes.LastIndexByte(p[:written], '\n'); i >= 0 {
+		rf.lineLen = int64(written - i - 1)
+	} else {
+		rf.lineLen += int64(written)
 	}
 }
 
@@ -243,7 +282,7 @@ func (rf *rotatingFile) rotate() bool {
 			rf.failed = err
 			return false
 		}
-		rf.size = 0
+		rf.size, rf.lineLen = 0, 0
 		return true
 	}
 	os.Remove(rf.path + "." + strconv.Itoa(rf.maxFiles))
@@ -264,7 +303,7 @@ func (rf *rotatingFile) rotate() bool {
 		return false
 	}
 	rf.f.Close()
-	rf.f, rf.size = f, 0
+	rf.f, rf.size, rf.lineLen = f, 0, 0
 	return true
 }
 

@@ -176,7 +176,8 @@ func resolveSnapshotter(ctx context.Context, client *containerd.Client, name str
 
 // Close ends the runtime's connection to containerd, after cancelling the
 // image imports and pulls in flight. Containers keep running, and their
-// logs keep being written.
+// logs keep being written. No other method may be running or called
+// afterwards.
 func (r *Runtime) Close() error {
 	r.images.close()
 	r.mu.Lock()

@@ -4,6 +4,8 @@ import (
 	"context"
 	"log/slog"
 	"os"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -74,4 +76,36 @@ func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Helper()
 	w.t.Log(string(p))
 	return len(p), nil
+}
+
+func TestNewConfig(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		cfg  Config
+		want string
+	}{
+		{"relative log driver", Config{LoggerBinary: "docket"}, "not an absolute path"},
+		{"two log driver arguments", Config{LoggerBinary: "/bin/docket", LoggerArgs: []string{"internal", "logger"}}, "want exactly one"},
+		{"empty log driver argument", Config{LoggerBinary: "/bin/docket", LoggerArgs: []string{""}}, "want exactly one"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := New(context.Background(), tc.cfg); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("got %v, want an error with %q", err, tc.want)
+			}
+		})
+	}
+
+	t.Run("defaults", func(t *testing.T) {
+		d := containerdtest.Start(t)
+		r, err := New(context.Background(), Config{Address: d.Address})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		exe, _ := os.Executable()
+		if r.cfg.Namespace != DefaultNamespace || r.cfg.LoggerBinary != exe ||
+			!slices.Equal(r.cfg.LoggerArgs, []string{"logger"}) || r.snapshotter != d.Snapshotter {
+			t.Errorf("got config %+v and snapshotter %s, want the defaults and %s", r.cfg, r.snapshotter, d.Snapshotter)
+		}
+	})
 }

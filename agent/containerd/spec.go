@@ -2,6 +2,7 @@ package containerd
 
 import (
 	"context"
+	"fmt"
 	"maps"
 	"slices"
 	"strconv"
@@ -84,10 +85,13 @@ func cpuLimits(millicores int) (quota int64, shares uint64) {
 func withUser(user string) oci.SpecOpts {
 	return func(ctx context.Context, client oci.Client, c *containers.Container, s *oci.Spec) error {
 		if err := oci.WithUser(user)(ctx, client, c, s); err != nil {
-			return err
+			return fmt.Errorf("user %q: %w", user, err)
 		}
 		uid := strconv.FormatUint(uint64(s.Process.User.UID), 10)
-		return oci.WithAdditionalGIDs(uid)(ctx, client, c, s)
+		if err := oci.WithAdditionalGIDs(uid)(ctx, client, c, s); err != nil {
+			return fmt.Errorf("user %q: groups: %w", user, err)
+		}
+		return nil
 	}
 }
 

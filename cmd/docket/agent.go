@@ -83,7 +83,7 @@ func newAgent(ctx context.Context, logger *slog.Logger, o agentOptions) (*agent.
 	defer cancel()
 	rt, err := agentcontainerd.New(cctx, agentcontainerd.Config{
 		Address: o.containerd,
-		Logger:  logger.With("component", "containerd"),
+		Logger:  logger,
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("containerd at %s: %w", o.containerd, err)
