@@ -281,6 +281,7 @@ func newBenchSchedulerCommand(c *cli) *cobra.Command {
 			"and times until every allocation is placed and committed.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			go tuneGC(cmd.Context()) // as the server does
 			res, err := scheduler.RunBenchmark(cmd.Context(), cfg)
 			if err != nil {
 				return err
