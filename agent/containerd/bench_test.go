@@ -1,9 +1,7 @@
 package containerd
 
 import (
-	"bufio"
 	"context"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -13,8 +11,6 @@ import (
 	"time"
 
 	"github.com/containerd/containerd"
-	"github.com/containerd/containerd/cio"
-	"github.com/containerd/containerd/oci"
 
 	"github.com/docketd/docket/agent"
 	"github.com/docketd/docket/internal/containerdtest"
@@ -105,43 +101,7 @@ func benchSpec(b testing.TB, image string) agent.TaskSpec {
 // floorStart runs "echo x" with the bare containerd client and returns the
 // time until its line is read; the removal is not timed.
 func floorStart(b *testing.B, d *containerdtest.Daemon, client *containerd.Client, img containerd.Image) time.Duration {
-	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
-	defer cancel()
-	id := containerdtest.UniqueID(b)
-	pr, pw := io.Pipe()
-	defer pr.Close()
-	began := time.Now()
-	ctr, err := client.NewContainer(ctx, id,
-		containerd.WithImage(img),
-		containerd.WithNewSnapshot(id, img),
-		containerd.WithNewSpec(oci.WithImageConfigArgs(img, []string{"echo", "x"})))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer func() {
-		if err := removeContainer(ctx, ctr); err != nil {
-			b.Error(err)
-		}
-	}()
-	task, err := ctr.NewTask(ctx, cio.NewCreator(cio.WithStreams(nil, pw, io.Discard), cio.WithFIFODir(d.FIFODir)))
-	if err != nil {
-		b.Fatal(err)
-	}
-	exitC, err := task.Wait(ctx)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := task.Start(ctx); err != nil {
-		b.Fatal(err)
-	}
-	line, err := bufio.NewReader(pr).ReadString('\n')
-	took := time.Since(began)
-	if err != nil || line != "x\n" {
-		b.Fatalf("got %q, %v, want x", line, err)
-	}
-	go io.Copy(io.Discard, pr) // whatever else comes, until the task is deleted
-	<-exitC
-	return took
+	return containerdtest.ColdStart(b, d, client, img, "echo", "x").FirstLine
 }
 
 // runtimeStart runs "echo x" with r.Start and returns the time until its

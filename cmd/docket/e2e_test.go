@@ -26,7 +26,7 @@ import (
 
 // e2e is one cluster: a server, an agent, a containerd.
 type e2e struct {
-	t        *testing.T
+	t        testing.TB
 	bin      string
 	ctd      *containerdtest.Daemon
 	addr     string
@@ -55,7 +55,7 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func startE2E(t *testing.T) *e2e {
+func startE2E(t testing.TB) *e2e {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("end-to-end test skipped in -short mode")

@@ -33,6 +33,7 @@ func main() {
 	fs := flag.NewFlagSet("work", flag.ExitOnError)
 	batch := fs.Int("batch", 10, "messages per receive")
 	work := fs.Duration("work", 100*time.Millisecond, "time spent on each message")
+	quiet := fs.Bool("quiet", false, "do not print each message")
 	fs.Parse(os.Args[2:])
 	addr, queue, token := os.Getenv("DOCKET_ADDR"), os.Getenv("DOCKET_QUEUE"), os.Getenv("DOCKET_TOKEN")
 	if !strings.Contains(addr, "://") {
@@ -54,8 +55,12 @@ func main() {
 		}
 		receipts := make([]string, 0, len(out.Messages))
 		for _, m := range out.Messages {
-			time.Sleep(*work)
-			fmt.Printf("processed %s: %s\n", m.ID, m.Body)
+			if *work > 0 {
+				time.Sleep(*work)
+			}
+			if !*quiet {
+				fmt.Printf("processed %s: %s\n", m.ID, m.Body)
+			}
 			receipts = append(receipts, m.Receipt)
 		}
 		if len(receipts) > 0 {

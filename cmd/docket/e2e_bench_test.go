@@ -1,0 +1,207 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/containerd/containerd"
+
+	"github.com/docketd/docket/internal/containerdtest"
+	"github.com/docketd/docket/internal/imagetest"
+	"github.com/docketd/docket/scheduler/api"
+)
+
+// BenchmarkE2EDispatch measures dispatch on the real binary and a real
+// containerd, each figure beside its floor from the bare containerd client
+// in the same run:
+//
+//   - idle latency: one message at a time to an idle dispatch job, from the
+//     send to the task's process running (the agent's start time), against
+//     the floor's create-start-first-line (targets p50 <= 300 ms, p99 <=
+//     600 ms);
+//   - sustained cold throughput: a burst of messages, one container each,
+//     at most 4 at once, against the bare client creating, running and
+//     removing the same container 4 at a time (target >= 80 %).
+func BenchmarkE2EDispatch(b *testing.B) {
+	e := startE2E(b)
+	client := e.ctd.Client(b)
+	img := containerdtest.Import(b, client, strings.TrimPrefix(e.image, "oci-archive:"))
+	const rounds, burst, parallel = 30, 60, 4
+
+	var floor []time.Duration
+	for i := 0; i < rounds; i++ {
+		floor = append(floor, containerdtest.ColdStart(b, e.ctd, client, img, "echo", "x").FirstLine)
+	}
+	floorRate := floorThroughput(b, e.ctd, client, img, burst, parallel)
+
+	e.run(fmt.Sprintf(`
+queue "in" {}
+
+job "echo" {
+  type  = "dispatch"
+  queue = "in"
+  scaling {
+    max = %d
+  }
+  task "main" {
+    image = "IMAGE"
+    args  = ["echo", "x"]
+    resources {
+      cpu    = 50
+      memory = 32
+    }
+  }
+}
+`, parallel))
+	b.ResetTimer()
+	var latency []time.Duration
+	for i := 0; i < rounds; i++ {
+		began := time.Now()
+		res, err := e.cl.Send(context.Background(), "in", api.SendMessage{Body: fmt.Sprint(i)})
+		if err != nil {
+			b.Fatal(err)
+		}
+		started := e.startedAt(res[0].ID)
+		latency = append(latency, started.Sub(began))
+		e.waitFor(time.Minute, func() error {
+			if q := e.queue("in"); q.Deleted != uint64(i+1) {
+				return fmt.Errorf("queue %+v", q)
+			}
+			return nil
+		})
+	}
+	var bodies []string
+	for i := 0; i < burst; i++ {
+		bodies = append(bodies, fmt.Sprint("burst ", i))
+	}
+	began := time.Now()
+	e.send("in", bodies...)
+	e.waitFor(5*time.Minute, func() error {
+		if q := e.queue("in"); q.Deleted != uint64(rounds+burst) {
+			return fmt.Errorf("queue %+v", q)
+		}
+		return nil
+	})
+	rate := float64(burst) / time.Since(began).Seconds()
+	b.StopTimer()
+
+	slices.Sort(latency)
+	slices.Sort(floor)
+	b.ReportMetric(ms(latency[len(latency)/2]), "p50-ms")
+	b.ReportMetric(ms(latency[len(latency)*99/100]), "p99-ms")
+	b.ReportMetric(ms(floor[len(floor)/2]), "floor-p50-ms")
+	b.ReportMetric(rate, "dispatch/s")
+	b.ReportMetric(floorRate, "floor-runs/s")
+	b.ReportMetric(100*rate/floorRate, "%-of-floor")
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// floorThroughput runs n create-run-remove cycles with the bare client,
+// parallel at a time, and returns cycles per second.
+func floorThroughput(b *testing.B, d *containerdtest.Daemon, client *containerd.Client, img containerd.Image, n, parallel int) float64 {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	began := time.Now()
+	for range parallel {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for next.Add(1) <= int64(n) {
+				containerdtest.ColdStart(b, d, client, img, "echo", "x")
+			}
+		}()
+	}
+	wg.Wait()
+	return float64(n) / time.Since(began).Seconds()
+}
+
+// startedAt waits for the dispatch allocation of a message to report its
+// task running and returns when it started.
+func (e *e2e) startedAt(messageID string) time.Time {
+	var at time.Time
+	var index uint64
+	for at.IsZero() {
+		allocs, idx, err := e.cl.Allocations(context.Background(), "", "", "", api.QueryOptions{Index: index, Wait: 10 * time.Second})
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		index = idx
+		for _, a := range allocs {
+			if a.Dispatch != nil && a.Dispatch.MessageID == messageID && a.Tasks["main"] != nil && !a.Tasks["main"].StartedAt.IsZero() {
+				at = a.Tasks["main"].StartedAt
+			}
+		}
+	}
+	return at
+}
+
+// BenchmarkE2EWarmWorkers measures warm service workers (the example
+// worker image, real containers) doing no-op work through the HTTP queue
+// API in batches of 10, fed by producers in this process: messages
+// received and deleted per second end to end (target >= 20,000).
+func BenchmarkE2EWarmWorkers(b *testing.B) {
+	e := startE2E(b)
+	worker := imagetest.GoBinary(b, "github.com/docketd/docket/examples/workers/worker")
+	archive := imagetest.Archive(b, "docket.test/worker:latest", map[string]string{"/worker": worker}, "/worker")
+	e.run(strings.ReplaceAll(`
+queue "jobs" {}
+
+job "workers" {
+  type  = "service"
+  queue = "jobs"
+  count = 8
+  task "w" {
+    image = "oci-archive:WORKER"
+    args  = ["work", "--batch", "10", "--work", "0s", "--quiet"]
+    env   = { GOGC = "400" }
+    resources {
+      cpu    = 100
+      memory = 64
+    }
+  }
+}
+`, "WORKER", archive))
+	e.waitFor(time.Minute, func() error {
+		n := 0
+		for _, a := range e.allocs("workers") {
+			if a.ClientStatus == "running" {
+				n++
+			}
+		}
+		if n != 8 {
+			return fmt.Errorf("%d workers running", n)
+		}
+		return nil
+	})
+	const duration = 5 * time.Second
+	msgs := make([]api.SendMessage, 10)
+	for i := range msgs {
+		msgs[i] = api.SendMessage{Body: "noop"}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), duration)
+	defer cancel()
+	start := e.queue("jobs").Deleted
+	b.ResetTimer()
+	began := time.Now()
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				e.cl.Send(ctx, "jobs", msgs...)
+			}
+		}()
+	}
+	wg.Wait()
+	deleted := e.queue("jobs").Deleted - start
+	b.StopTimer()
+	b.ReportMetric(float64(deleted)/time.Since(began).Seconds(), "msgs/s")
+}
