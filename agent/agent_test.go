@@ -12,25 +12,13 @@ import (
 	"github.com/docketd/docket/agent"
 	"github.com/docketd/docket/agent/runtimetest"
 	"github.com/docketd/docket/internal/ocibuild"
+	"github.com/docketd/docket/internal/polltest"
 	"github.com/docketd/docket/scheduler"
 	"github.com/docketd/docket/scheduler/api"
 	"github.com/docketd/docket/specs"
 )
 
-func waitFor(t *testing.T, timeout time.Duration, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up after %s: %v", timeout, err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
+var waitFor = polltest.WaitFor
 
 // cluster is a real server and one agent on a fake runtime.
 type cluster struct {

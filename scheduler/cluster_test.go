@@ -12,26 +12,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/docketd/docket/internal/polltest"
 	"github.com/docketd/docket/scheduler/api"
 	"github.com/docketd/docket/scheduler/state"
 	"github.com/docketd/docket/specs"
 )
 
-// waitFor polls cond until it returns nil or the timeout passes.
-func waitFor(t testing.TB, timeout time.Duration, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up after %s: %v", timeout, err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
+var waitFor = polltest.WaitFor
 
 // newCluster starts a server with the given config on a loopback port.
 func newCluster(t testing.TB, cfg Config) (*Server, *api.Client, string) {

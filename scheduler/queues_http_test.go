@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -17,22 +16,7 @@ import (
 // newTestServer starts a Server with its real handler on a loopback port.
 func newTestServer(t testing.TB) (*Server, *api.Client, string) {
 	t.Helper()
-	s, err := New(Config{DataDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	hs := httptest.NewServer(s.Handler())
-	t.Cleanup(func() {
-		hs.Close()
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	})
-	return s, api.NewClient(hs.URL), hs.URL
+	return newCluster(t, Config{})
 }
 
 // call sends a raw request and returns the status and body.

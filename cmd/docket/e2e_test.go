@@ -15,6 +15,7 @@ import (
 
 	"github.com/docketd/docket/internal/containerdtest"
 	"github.com/docketd/docket/internal/imagetest"
+	"github.com/docketd/docket/internal/polltest"
 	"github.com/docketd/docket/scheduler/api"
 	"github.com/docketd/docket/specs"
 )
@@ -144,17 +145,7 @@ func (e *e2e) killAgent() {
 
 func (e *e2e) waitFor(timeout time.Duration, cond func() error) {
 	e.t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			e.t.Fatalf("gave up after %s: %v", timeout, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	polltest.WaitFor(e.t, timeout, cond)
 }
 
 // run registers a job file, with IMAGE replaced by the test image.
