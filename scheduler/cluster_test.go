@@ -532,3 +532,100 @@ func parseFile(t testing.TB, src string, vars map[string]string) *specs.File {
 	}
 	return f
 }
+
+// TestRollingUpdate changes a job and checks that its allocations are
+// replaced update.max_parallel at a time, each batch only after the
+// previous one runs.
+func TestRollingUpdate(t *testing.T) {
+	_, cl, _ := newCluster(t, Config{})
+	startNode(t, cl, "a1", 16000, 16384, map[string]string{"zone": "a"}, "general")
+	src := strings.Replace(webJob, `  task "app" {`, "  update {\n    max_parallel = 2\n  }\n\n  task \"app\" {", 1)
+	if _, err := cl.RegisterJobs(context.Background(), parseFile(t, src, map[string]string{"n": "5"})); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, func() error {
+		if n := total(liveAllocs(t, cl, "web")); n != 5 {
+			return fmt.Errorf("%d live", n)
+		}
+		return nil
+	})
+	runAll(t, cl, "web")
+	changed := strings.Replace(src, "cpu    = 500", "cpu    = 400", 1)
+	if _, err := cl.RegisterJobs(context.Background(), parseFile(t, changed, map[string]string{"n": "5"})); err != nil {
+		t.Fatal(err)
+	}
+	batches := 0
+	for round := 0; ; round++ {
+		if round > 10 {
+			t.Fatal("the update did not finish in 10 rounds")
+		}
+		var allocs []api.Allocation
+		// Wait for the scheduler to place this round's batch.
+		waitFor(t, 5*time.Second, func() error {
+			var err error
+			allocs, _, err = cl.Allocations(context.Background(), "web", "", "", api.QueryOptions{})
+			if err != nil {
+				return err
+			}
+			pending := 0
+			for _, a := range allocs {
+				if a.DesiredStatus == "run" && a.ClientStatus == "pending" {
+					pending++
+				}
+			}
+			if pending == 0 && round > 0 {
+				return fmt.Errorf("no new allocations placed in round %d", round)
+			}
+			return nil
+		})
+		oldRunning, newPending, stopping := 0, 0, 0
+		for _, a := range allocs {
+			switch {
+			case a.DesiredStatus == "run" && a.JobVersion == 1 && a.ClientStatus == "running":
+				oldRunning++
+			case a.DesiredStatus == "run" && a.JobVersion == 2 && a.ClientStatus == "pending":
+				newPending++
+			case a.DesiredStatus == "stop" && a.ClientStatus == "running":
+				stopping++
+			}
+		}
+		if newPending > 0 {
+			batches++
+		}
+		if newPending > 2 || stopping > 2 {
+			t.Fatalf("round %d: %d new pending and %d old stopping at once, want at most max_parallel = 2", round, newPending, stopping)
+		}
+		if oldRunning == 0 && newPending == 0 {
+			break
+		}
+		// The agent's part: old ones finish, new ones run.
+		for _, a := range allocs {
+			if a.DesiredStatus == "stop" && a.ClientStatus == "running" {
+				cl.UpdateAllocStatus(context.Background(), a.ID, api.AllocStatusRequest{ClientStatus: "complete"})
+			}
+		}
+		runAll(t, cl, "web")
+		if oldRunning == 0 {
+			break
+		}
+	}
+	waitFor(t, 5*time.Second, func() error {
+		allocs, _, _ := cl.Allocations(context.Background(), "web", "", "", api.QueryOptions{})
+		live := 0
+		for _, a := range allocs {
+			if a.DesiredStatus == "run" && !strings.Contains("complete failed lost", a.ClientStatus) {
+				if a.JobVersion != 2 {
+					return fmt.Errorf("allocation %s still at version %d", a.ID, a.JobVersion)
+				}
+				live++
+			}
+		}
+		if live != 5 {
+			return fmt.Errorf("%d live allocations, want 5 of version 2", live)
+		}
+		return nil
+	})
+	if batches < 3 {
+		t.Fatalf("the update went in %d batches, want at least 3 (5 allocations, 2 at a time)", batches)
+	}
+}
