@@ -2,10 +2,14 @@ package agent_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -294,4 +298,165 @@ job "d" {
 		}
 		return nil
 	})
+}
+
+// brokenInspector answers List with an error while broken is set, as a
+// containerd that went away would.
+type brokenInspector struct {
+	*runtimetest.Fake
+	broken atomic.Bool
+}
+
+func (b *brokenInspector) List(ctx context.Context) ([]agent.Container, error) {
+	if b.broken.Load() {
+		return nil, errors.New("connection refused")
+	}
+	return b.Fake.List(ctx)
+}
+
+// TestUnreachableRuntimeMakesTheNodeUnhealthy: while the runtime does not
+// answer, the agent keeps running and reports the node unhealthy, so the
+// server places nothing there; once it answers again the node is healthy.
+func TestUnreachableRuntimeMakesTheNodeUnhealthy(t *testing.T) {
+	srv, err := scheduler.New(scheduler.Config{DataDir: t.TempDir(), HeartbeatTTL: 400 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	hs := httptest.NewServer(srv.Handler())
+	defer func() { hs.Close(); cancel(); <-done }()
+	fake := runtimetest.NewFake(runtimetest.FakeConfig{})
+	defer fake.Shutdown()
+	rt := &brokenInspector{Fake: fake}
+	a, err := agent.New(agent.Config{Server: hs.URL, DataDir: t.TempDir(), Runtime: rt, Inspector: rt,
+		Fingerprint: func(context.Context) (agent.Fingerprint, error) {
+			return agent.Fingerprint{Hostname: "h", OS: "linux", Arch: "amd64", CPU: 1000, Memory: 1024}, nil
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	actx, acancel := context.WithCancel(context.Background())
+	adone := make(chan error, 1)
+	go func() { adone <- a.Run(actx) }()
+	defer func() { acancel(); <-adone }()
+	cl := api.NewClient(hs.URL)
+	health := func(want bool) {
+		t.Helper()
+		waitFor(t, 10*time.Second, func() error {
+			n, err := cl.Node(context.Background(), a.NodeID())
+			if err != nil {
+				return err
+			}
+			if n.Healthy != want || n.Status != "ready" {
+				return fmt.Errorf("node healthy=%v status=%s (%s), want healthy=%v and ready", n.Healthy, n.Status, n.HealthReason, want)
+			}
+			if !want && !strings.Contains(n.HealthReason, "connection refused") {
+				return fmt.Errorf("health reason %q", n.HealthReason)
+			}
+			return nil
+		})
+	}
+	health(true)
+	rt.broken.Store(true)
+	health(false)
+	rt.broken.Store(false)
+	health(true)
+	select {
+	case err := <-adone:
+		t.Fatalf("the agent stopped: %v", err)
+	default:
+	}
+}
+
+// TestServerRestartAgentResumes: the server goes away and comes back on
+// the same address and data; the agent reconnects, keeps its running task
+// and runs new work.
+func TestServerRestartAgentResumes(t *testing.T) {
+	dataDir := t.TempDir()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	serve := func(ln net.Listener) func() {
+		srv, err := scheduler.New(scheduler.Config{DataDir: dataDir})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- srv.Run(ctx) }()
+		hs := &http.Server{Handler: srv.Handler()}
+		go hs.Serve(ln)
+		return func() { hs.Close(); cancel(); <-done }
+	}
+	stopServer := serve(ln)
+	fake := runtimetest.NewFake(runtimetest.FakeConfig{Images: map[string]ocibuild.Image{"img": runtimetest.TestProgImage(t, "img")}})
+	defer fake.Shutdown()
+	c := &cluster{t: t, cl: api.NewClient(addr), url: "http://" + addr, fake: fake, dataDir: t.TempDir()}
+	c.startAgent(fake)
+	defer func() {
+		if c.stop != nil {
+			c.stop()
+		}
+	}()
+	c.run(job("before", "service", `"echo", "up", ";", "sleep", "1h"`, ""))
+	first := c.alloc("before", "running")
+
+	stopServer()
+	ln2, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopServer = serve(ln2)
+	defer stopServer()
+
+	c.run(job("after", "batch", `"echo", "after the restart"`, ""))
+	c.alloc("after", "complete")
+	again := c.alloc("before", "running")
+	if again.ID != first.ID || again.Tasks["main"].Restarts != 0 {
+		t.Fatalf("the running task was disturbed by the server restart: %+v", again)
+	}
+	if cs, _ := fake.List(context.Background()); len(cs) != 1 {
+		t.Fatalf("containers %+v, want only the service's", cs)
+	}
+}
+
+// TestMissingImageFailsWithItsReasonWithoutTightLoop: an image that cannot
+// be had fails the allocation with that reason, and the replacement waits
+// for the restart backoff instead of looping.
+func TestMissingImageFailsWithItsReasonWithoutTightLoop(t *testing.T) {
+	c := newCluster(t)
+	c.run(`
+job "noimage" {
+  task "main" {
+    image = "oci-archive:/nonexistent/image.tar"
+    restart {
+      attempts = 1
+      delay    = "2s"
+    }
+  }
+}
+`)
+	failed := c.alloc("noimage", "failed")
+	ts := failed.Tasks["main"]
+	if !strings.Contains(ts.Reason, "/nonexistent/image.tar") || !strings.Contains(ts.Reason, "no such file") || ts.Restarts != 1 {
+		t.Fatalf("task %+v, want the image error as the reason after 1 restart", ts)
+	}
+	// The scheduler replaces it only after the backoff (2s doubling).
+	time.Sleep(500 * time.Millisecond)
+	if n := len(c.allocsOf("noimage")); n != 1 {
+		t.Fatalf("%d allocations within 500 ms of the failure, want 1 (backoff)", n)
+	}
+}
+
+func (c *cluster) allocsOf(job string) []api.Allocation {
+	c.t.Helper()
+	as, _, err := c.cl.Allocations(context.Background(), job, "", "", api.QueryOptions{})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return as
 }

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/containerd/containerd"
 	"github.com/containerd/containerd/archive/compression"
@@ -54,6 +55,7 @@ type imageStore struct {
 	snapshotter string
 	log         *slog.Logger
 	resolver    remotes.Resolver
+	onFetch     func(ImageFetch) // may be nil
 
 	// mu guards ready and fetches.
 	mu sync.Mutex
@@ -69,6 +71,14 @@ type imageStore struct {
 	imports atomic.Int64
 }
 
+// ImageFetch describes one import or pull, for metrics.
+type ImageFetch struct {
+	Ref  string
+	Kind string // "import" (oci-archive) or "pull" (registry)
+	Took time.Duration
+	Err  error
+}
+
 // fetch is one import or pull, shared by every caller who wants its image
 // while it runs. It is cancelled when the last of them gives up.
 type fetch struct {
@@ -79,11 +89,12 @@ type fetch struct {
 	cancel  context.CancelFunc
 }
 
-func newImageStore(client *containerd.Client, snapshotter string, log *slog.Logger) *imageStore {
+func newImageStore(client *containerd.Client, snapshotter string, log *slog.Logger, onFetch func(ImageFetch)) *imageStore {
 	return &imageStore{
 		client:      client,
 		snapshotter: snapshotter,
 		log:         log,
+		onFetch:     onFetch,
 		// Plain HTTP only for registries on this host, such as a local
 		// mirror or a test's registry; anything else is HTTPS.
 		resolver: docker.NewResolver(docker.ResolverOptions{
@@ -117,7 +128,15 @@ func (s *imageStore) get(ctx context.Context, ref string) (containerd.Image, err
 		go func() {
 			defer s.running.Done()
 			defer cancel()
+			began := time.Now()
 			img, err := run(fctx)
+			if s.onFetch != nil {
+				kind := "pull"
+				if strings.HasPrefix(ref, archivePrefix) {
+					kind = "import"
+				}
+				s.onFetch(ImageFetch{Ref: ref, Kind: kind, Took: time.Since(began), Err: err})
+			}
 			s.mu.Lock()
 			defer s.mu.Unlock()
 			f.img, f.err = img, err

@@ -76,6 +76,9 @@ type Config struct {
 	// Snapshotter unpacks images and holds container filesystems; empty
 	// means containerd's default for the namespace.
 	Snapshotter string
+	// OnImageFetch, if set, is called after every image import or pull
+	// (not for images already at hand), for metrics.
+	OnImageFetch func(ImageFetch)
 }
 
 // Runtime runs tasks as containerd containers. It is safe for concurrent
@@ -147,7 +150,7 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 		cfg:         cfg,
 		log:         log,
 		client:      client,
-		images:      newImageStore(client, snapshotter, log),
+		images:      newImageStore(client, snapshotter, log, cfg.OnImageFetch),
 		snapshotter: snapshotter,
 		exits:       make(map[string]*exitWatch),
 	}, nil

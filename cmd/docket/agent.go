@@ -79,17 +79,36 @@ func newAgentCommand(c *cli) *cobra.Command {
 
 // newAgent connects to containerd and wires an agent.
 func newAgent(ctx context.Context, logger *slog.Logger, o agentOptions) (*agent.Agent, *agentcontainerd.Runtime, error) {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	pulls := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "docket_agent_image_pulls_total",
+		Help: "Image imports (oci-archive) and registry pulls, by kind and result.",
+	}, []string{"kind", "result"})
+	pullTime := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "docket_agent_image_pull_duration_seconds",
+		Help:    "Time to import or pull and unpack an image.",
+		Buckets: []float64{.05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120},
+	}, []string{"kind"})
+	reg.MustRegister(pulls, pullTime)
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	rt, err := agentcontainerd.New(cctx, agentcontainerd.Config{
 		Address: o.containerd,
 		Logger:  logger,
+		OnImageFetch: func(f agentcontainerd.ImageFetch) {
+			result := "ok"
+			if f.Err != nil {
+				result = "error"
+			} else {
+				pullTime.WithLabelValues(f.Kind).Observe(f.Took.Seconds())
+			}
+			pulls.WithLabelValues(f.Kind, result).Inc()
+		},
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("containerd at %s: %w", o.containerd, err)
 	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	server := o.server
 	if server != "" && !hasScheme(server) {
 		server = "http://" + server

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/http"
 	"os/exec"
 	"regexp"
 	"strings"
@@ -265,6 +266,37 @@ job "echo" {
 	if q := e.queue("in"); q.Visible+q.InFlight+q.Delayed != 0 {
 		t.Fatalf("queue not empty: %+v", q)
 	}
+	// The image was imported once for the hundred containers.
+	if m := e.agentMetrics(); !strings.Contains(m, `docket_agent_image_pulls_total{kind="import",result="ok"} 1`+"\n") ||
+		!strings.Contains(m, "docket_agent_task_starts_total{result=\"ok\"} 100\n") {
+		t.Errorf("agent metrics lack one import and 100 starts:\n%s", grepLines(m, "docket_agent_"))
+	}
+}
+
+// agentMetrics reads the agent's /metrics at the address its node registered.
+func (e *e2e) agentMetrics() string {
+	e.t.Helper()
+	nodes, _, err := e.cl.Nodes(context.Background(), api.QueryOptions{})
+	if err != nil || len(nodes) != 1 {
+		e.t.Fatalf("nodes %+v, %v", nodes, err)
+	}
+	resp, err := http.Get("http://" + nodes[0].Address + "/metrics")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
+func grepLines(s, prefix string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.HasPrefix(l, prefix) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }
 
 // TestE2EFailingMessageDeadLetters: a message the task always fails is
