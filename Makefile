@@ -13,8 +13,11 @@ HOST_PKGS := containerd runc containernetworking-plugins prometheus
 
 all: build
 
+# build makes bin/docket and, beside it, bin/docket-logger: the small log
+# driver containerd runs for every task (docket finds it next to itself).
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/docket
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -o $(BIN)-logger ./cmd/docket-logger
 
 # deps installs the host packages the integration tests need when they are
 # missing and this is a root shell on Debian; elsewhere it says what to do.

@@ -204,7 +204,7 @@ func TestBatchCompletes(t *testing.T) {
 
 func TestAgentRestartReattachesAndDoesNotStartTwice(t *testing.T) {
 	c := newCluster(t)
-	c.run(job("long", "service", `"echo", "started once", ";", "sleep", "2s", ";", "exit", "0"`, ""))
+	c.run(job("long", "service", `"echo", "started once", ";", "sleep", "5s", ";", "exit", "0"`, ""))
 	a := c.alloc("long", "running")
 	started := a.Tasks["main"].StartedAt
 	// The agent goes away while the task runs, and comes back.
@@ -227,7 +227,7 @@ func TestAgentRestartReattachesAndDoesNotStartTwice(t *testing.T) {
 
 func TestExitWhileAgentAwayIsReported(t *testing.T) {
 	c := newCluster(t)
-	c.run(job("quick", "batch", `"sleep", "500ms", ";", "exit", "4"`, ""))
+	c.run(job("quick", "batch", `"sleep", "2s", ";", "exit", "4"`, ""))
 	c.alloc("quick", "running")
 	c.stop()
 	waitFor(t, 5*time.Second, func() error {

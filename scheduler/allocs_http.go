@@ -113,7 +113,10 @@ func (s *Server) updateAllocStatus(w http.ResponseWriter, r *http.Request) {
 	}
 	var evals []*state.Evaluation
 	becameTerminal := state.Terminal(in.ClientStatus) && !state.Terminal(old.ClientStatus)
-	if becameTerminal || (in.ClientStatus == state.AllocRunning && old.ClientStatus != state.AllocRunning) {
+	// A dispatch allocation's end is settled by its job's driver, which
+	// the change wakes; reconciling the job would find nothing to do.
+	dispatch := old.Dispatch != nil
+	if !dispatch && (becameTerminal || (in.ClientStatus == state.AllocRunning && old.ClientStatus != state.AllocRunning)) {
 		// Terminal: replace or count it. Running: a rolling update or a
 		// migration may go on with its next batch.
 		trigger := triggerAllocFailure

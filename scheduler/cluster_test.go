@@ -377,9 +377,16 @@ func TestNodeLossReplacesAllocations(t *testing.T) {
 		t.Fatalf("heartbeat of a down node: %+v, %v; want a re-register request", hb, err)
 	}
 	startNode(t, cl, "a1", 2000, 2048, map[string]string{"zone": "a"}, "general")
+	// Its old allocation, lost and replaced, is no longer in its list: the
+	// agent stops and removes containers of allocations it does not find.
 	na, err := cl.NodeAllocations(context.Background(), "a1", api.QueryOptions{})
-	if err != nil || len(na.Allocations) != 1 || na.Allocations[0].DesiredStatus != "stop" {
-		t.Fatalf("returning node's allocations: %+v, %v; want its old one with desired stop", na, err)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range na.Allocations {
+		if a.ID == lost[0].ID || a.DesiredStatus == "run" && a.ClientStatus == "lost" {
+			t.Fatalf("returning node's allocations carry the lost one: %+v", na.Allocations)
+		}
 	}
 }
 
@@ -627,5 +634,43 @@ func TestRollingUpdate(t *testing.T) {
 	})
 	if batches < 3 {
 		t.Fatalf("the update went in %d batches, want at least 3 (5 allocations, 2 at a time)", batches)
+	}
+}
+
+func TestGarbageCollectionKeepsWhatStillMatters(t *testing.T) {
+	s, cl, _ := newCluster(t, Config{})
+	startNode(t, cl, "a1", 8000, 8192, map[string]string{"zone": "a"}, "general")
+	if _, err := cl.RegisterJobs(context.Background(), parseFile(t, webJob, map[string]string{"n": "2"})); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, func() error {
+		if n := total(liveAllocs(t, cl, "web")); n != 2 {
+			return fmt.Errorf("%d live", n)
+		}
+		return nil
+	})
+	allocs, _, _ := cl.Allocations(context.Background(), "web", "", "", api.QueryOptions{})
+	if err := cl.UpdateAllocStatus(context.Background(), allocs[0].ID, api.AllocStatusRequest{ClientStatus: "failed"}); err != nil {
+		t.Fatal(err)
+	}
+	// Nothing is old enough yet.
+	if n, err := s.collect(time.Now().Add(-time.Hour)); err != nil || n != 0 {
+		t.Fatalf("collect with an hour's age: %d, %v; want 0", n, err)
+	}
+	n, err := s.collect(time.Now().Add(time.Second))
+	if err != nil || n != 1 {
+		t.Fatalf("collect: %d, %v; want the failed allocation", n, err)
+	}
+	if _, err := cl.Allocation(context.Background(), allocs[0].ID); err == nil {
+		t.Fatal("the collected allocation still answers")
+	}
+	if _, err := cl.Allocation(context.Background(), allocs[1].ID); err != nil {
+		t.Fatalf("a running allocation was collected: %v", err)
+	}
+	na, _ := cl.NodeAllocations(context.Background(), "a1", api.QueryOptions{})
+	for _, a := range na.Allocations {
+		if a.ClientStatus == "failed" || a.ClientStatus == "complete" {
+			t.Errorf("the node's list carries ended allocation %s", a.ID)
+		}
 	}
 }

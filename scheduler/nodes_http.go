@@ -269,6 +269,11 @@ func (s *Server) nodeAllocations(w http.ResponseWriter, r *http.Request) {
 		}
 		jobs := map[string]*api.Job{}
 		for _, a := range rd.Allocs("", id, "") {
+			if state.Terminal(a.ClientStatus) {
+				// Ended: nothing for the agent to do but what it does for
+				// any container it does not find here (stop and remove).
+				continue
+			}
 			key := a.Job + "/" + itoa(a.JobVersion)
 			j, ok := jobs[key]
 			if !ok {

@@ -39,6 +39,9 @@ type Config struct {
 	HeartbeatGrace time.Duration
 	// Workers is how many evaluations run at once; default 2.
 	Workers int
+	// GCAge is how long ended allocations and evaluations are kept;
+	// default 1h.
+	GCAge time.Duration
 }
 
 // Server is the control plane.
@@ -88,6 +91,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.Workers <= 0 {
 		cfg.Workers = 2
+	}
+	if cfg.GCAge <= 0 {
+		cfg.GCAge = time.Hour
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("scheduler: %w", err)
@@ -150,6 +156,7 @@ func (s *Server) Run(ctx context.Context) error {
 		g.Go(func() error { return s.runWorker(ctx) })
 	}
 	g.Go(func() error { return s.runQueueJobs(ctx) })
+	g.Go(func() error { return s.runGC(ctx) })
 	err := g.Wait()
 	s.hb.stop()
 	s.broker.stop()

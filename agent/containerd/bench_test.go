@@ -14,6 +14,7 @@ import (
 
 	"github.com/docketd/docket/agent"
 	"github.com/docketd/docket/internal/containerdtest"
+	"github.com/docketd/docket/internal/imagetest"
 )
 
 // BenchmarkColdStart measures how long a container takes from nothing to
@@ -37,7 +38,14 @@ func BenchmarkColdStart(b *testing.B) {
 	client := d.Client(b)
 	const imageName = "docket.test/testprog:bench"
 	image := testImage(b, imageName)
-	r := newRuntime(b, d)
+	// The log driver as production runs it: the small docket-logger.
+	cfg := testConfig(b, d)
+	cfg.LoggerBinary = imagetest.GoBinary(b, "github.com/docketd/docket/cmd/docket-logger")
+	cfg.LoggerArgs = []string{"logger"}
+	r, err := New(context.Background(), cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
 	b.Cleanup(func() { r.Close() })
 
 	// Import and unpack the image through the runtime, outside the timing.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/docketd/docket/agent/logdriver"
 	"log/slog"
 	"maps"
 	"os"
@@ -62,7 +63,8 @@ type Config struct {
 	// LoggerBinary is the absolute path of the program containerd's shim
 	// runs, once per task, to write the task's output to files: a program
 	// that calls [RunLogger] when its arguments are LoggerArgs followed by
-	// one more. Empty means os.Executable(): the docket binary.
+	// one more. Empty means docket-logger next to the running executable
+	// if it is there, else the running executable (docket logger).
 	LoggerBinary string
 	// LoggerArgs are the arguments placed before the log driver's own, by
 	// default ["logger"]: the shim runs "LoggerBinary logger OPTIONS", and
@@ -122,6 +124,11 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 			return nil, fmt.Errorf("containerd: log driver: %w", err)
 		}
 		cfg.LoggerBinary = exe
+		// The small docket-logger next to the executable starts ten times
+		// faster than the docket binary, on every container start's path.
+		if small := filepath.Join(filepath.Dir(exe), "docket-logger"); isExecutable(small) {
+			cfg.LoggerBinary = small
+		}
 	}
 	if !filepath.IsAbs(cfg.LoggerBinary) {
 		return nil, fmt.Errorf("containerd: log driver %q is not an absolute path", cfg.LoggerBinary)
@@ -269,8 +276,8 @@ func (r *Runtime) taskIO(spec agent.TaskSpec) cio.Creator {
 	if spec.LogDir == "" {
 		return cio.NullIO
 	}
-	opts := loggerOptions{Dir: spec.LogDir, MaxBytes: spec.LogMaxBytes, MaxFiles: spec.LogMaxFiles}
-	return cio.BinaryIO(r.cfg.LoggerBinary, map[string]string{r.cfg.LoggerArgs[0]: opts.encode()})
+	opts := logdriver.Options{Dir: spec.LogDir, MaxBytes: spec.LogMaxBytes, MaxFiles: spec.LogMaxFiles}
+	return cio.BinaryIO(r.cfg.LoggerBinary, map[string]string{r.cfg.LoggerArgs[0]: opts.Encode()})
 }
 
 // cleanup removes what a failed Start created, even if its context is
@@ -334,4 +341,9 @@ func (r *Runtime) removeSnapshot(id string) {
 	if err != nil && !errdefs.IsNotFound(err) {
 		r.log.Warn("removing the snapshot of a failed start", "id", id, "error", err)
 	}
+}
+
+func isExecutable(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o111 != 0
 }

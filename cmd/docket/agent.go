@@ -28,6 +28,7 @@ type agentOptions struct {
 	reserveCPU    int64
 	reserveMemory int64
 	httpAddr      string
+	logger        string
 }
 
 func (o *agentOptions) register(cmd *cobra.Command, withServer bool) {
@@ -38,6 +39,7 @@ func (o *agentOptions) register(cmd *cobra.Command, withServer bool) {
 		f.StringVar(&o.httpAddr, "http-addr", "127.0.0.1:0", "address the agent serves task logs and metrics on")
 	}
 	f.StringVar(&o.containerd, "containerd", agentcontainerd.DefaultAddress, "containerd's socket")
+	f.StringVar(&o.logger, "logger", "", "the tasks' log driver executable (default docket-logger next to docket, else docket itself)")
 	f.StringVar(&o.name, "name", "", "node name (default the hostname)")
 	f.StringVar(&o.class, "class", "", "node class, for constraints")
 	o.meta = stringMap{}
@@ -94,8 +96,9 @@ func newAgent(ctx context.Context, logger *slog.Logger, o agentOptions) (*agent.
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	rt, err := agentcontainerd.New(cctx, agentcontainerd.Config{
-		Address: o.containerd,
-		Logger:  logger,
+		Address:      o.containerd,
+		Logger:       logger,
+		LoggerBinary: o.logger,
 		OnImageFetch: func(f agentcontainerd.ImageFetch) {
 			result := "ok"
 			if f.Err != nil {

@@ -30,6 +30,7 @@ import (
 type e2e struct {
 	t        testing.TB
 	bin      string
+	logger   string // docket-logger, as make build puts it beside docket
 	ctd      *containerdtest.Daemon
 	addr     string
 	cl       *api.Client
@@ -63,7 +64,8 @@ func startE2E(t testing.TB) *e2e {
 		t.Skip("end-to-end test skipped in -short mode")
 	}
 	ctd := containerdtest.Start(t)
-	e := &e2e{t: t, ctd: ctd, bin: imagetest.GoBinary(t, "github.com/docketd/docket/cmd/docket"), agentDir: t.TempDir()}
+	e := &e2e{t: t, ctd: ctd, bin: imagetest.GoBinary(t, "github.com/docketd/docket/cmd/docket"),
+		logger: imagetest.GoBinary(t, "github.com/docketd/docket/cmd/docket-logger"), agentDir: t.TempDir()}
 	e.image = "oci-archive:" + imagetest.TestProgArchive(t, "docket.test/e2e:latest")
 
 	serverLog := &syncBuffer{}
@@ -110,7 +112,7 @@ func (e *e2e) startAgent() {
 	e.t.Helper()
 	e.agentLog = &syncBuffer{}
 	e.agent = exec.Command(e.bin, "agent", "--server", "http://"+e.addr, "--data-dir", e.agentDir,
-		"--containerd", e.ctd.Address, "--name", "e2e-node", "--log-level", "info")
+		"--containerd", e.ctd.Address, "--logger", e.logger, "--name", "e2e-node", "--log-level", "info")
 	e.agent.Stdout, e.agent.Stderr = e.agentLog, e.agentLog
 	if err := e.agent.Start(); err != nil {
 		e.t.Fatal(err)

@@ -321,6 +321,17 @@ func (tx *applyTx) apply(cmd Command) (Result, error) {
 		}
 		return Result{}, nil
 
+	case DeleteEvals:
+		for _, id := range c.IDs {
+			if e := s.evals[id]; e != nil {
+				s.dropEval(e)
+				tx.undo = append(tx.undo, func() { s.putEval(e) })
+				tx.ws.Delete(bucketEvals, id)
+				tx.touch(TableEvals)
+			}
+		}
+		return Result{}, nil
+
 	case DeleteAllocs:
 		for _, id := range c.IDs {
 			tx.deleteAlloc(id)

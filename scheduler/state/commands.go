@@ -117,6 +117,11 @@ type SettleDispatch struct {
 	IDs []string
 }
 
+// DeleteEvals removes finished evaluations (garbage collection).
+type DeleteEvals struct {
+	IDs []string
+}
+
 // DeleteAllocs removes terminal allocations (garbage collection).
 type DeleteAllocs struct {
 	IDs []string
@@ -135,6 +140,7 @@ func (UpdateAllocs) command() string       { return "UpdateAllocs" }
 func (UpsertEvals) command() string        { return "UpsertEvals" }
 func (DeleteAllocs) command() string       { return "DeleteAllocs" }
 func (SettleDispatch) command() string     { return "SettleDispatch" }
+func (DeleteEvals) command() string        { return "DeleteEvals" }
 
 // Result is what applying a command produced.
 type Result struct {

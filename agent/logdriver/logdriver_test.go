@@ -1,4 +1,4 @@
-package containerd
+package logdriver
 
 import (
 	"errors"
@@ -15,8 +15,8 @@ import (
 )
 
 func TestLoggerOptions(t *testing.T) {
-	want := loggerOptions{Dir: "/var/lib/docket/logs/a b&c=d%", MaxBytes: 10 << 20, MaxFiles: 3}
-	got, err := parseLoggerOptions([]string{want.encode()})
+	want := Options{Dir: "/var/lib/docket/logs/a b&c=d%", MaxBytes: 10 << 20, MaxFiles: 3}
+	got, err := parseOptions([]string{want.Encode()})
 	if err != nil || got != want {
 		t.Errorf("round trip: got %+v, %v, want %+v", got, err, want)
 	}
@@ -36,7 +36,7 @@ func TestLoggerOptions(t *testing.T) {
 		{"bad query", []string{"dir=%zz"}, "invalid URL escape"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if _, err := parseLoggerOptions(tc.args); err == nil || !strings.Contains(err.Error(), tc.want) {
+			if _, err := parseOptions(tc.args); err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("got %v, want an error containing %q", err, tc.want)
 			}
 		})
@@ -209,7 +209,7 @@ func TestCopyLogs(t *testing.T) {
 			done := make(chan error, 1)
 			go func() {
 				ready := func() error { close(readyC); return nil }
-				done <- copyLogs(loggerOptions{Dir: dir}, outR, errR, ready, stop, 10*time.Millisecond)
+				done <- copyLogs(Options{Dir: dir}, outR, errR, ready, stop, 10*time.Millisecond)
 			}()
 			select {
 			case <-readyC:
@@ -242,9 +242,9 @@ func TestCopyLogs(t *testing.T) {
 	}
 }
 
-// TestRunLoggerProtocol runs the test binary as the shim runs the log
+// TestRunProtocol runs the test binary as the shim runs the log
 // driver: the streams on file descriptors 3 and 4, readiness on 5.
-func TestRunLoggerProtocol(t *testing.T) {
+func TestRunProtocol(t *testing.T) {
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
@@ -253,8 +253,8 @@ func TestRunLoggerProtocol(t *testing.T) {
 	outR, outW := pipe(t)
 	errR, errW := pipe(t)
 	readyR, readyW := pipe(t)
-	opts := loggerOptions{Dir: dir, MaxBytes: 16, MaxFiles: 1}
-	cmd := exec.Command(exe, testLoggerArg, opts.encode())
+	opts := Options{Dir: dir, MaxBytes: 16, MaxFiles: 1}
+	cmd := exec.Command(exe, testLoggerArg, opts.Encode())
 	cmd.ExtraFiles = []*os.File{outR, errR, readyW}
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
@@ -296,8 +296,8 @@ func TestRunLoggerProtocol(t *testing.T) {
 	}
 }
 
-func TestRunLoggerWithoutShim(t *testing.T) {
-	err := RunLogger([]string{"dir=relative"})
+func TestRunWithoutShim(t *testing.T) {
+	err := Run([]string{"dir=relative"})
 	if err == nil || !strings.Contains(err.Error(), "absolute") {
 		t.Errorf("got %v, want an error about the directory", err)
 	}
@@ -333,4 +333,20 @@ func waitFile(t *testing.T, path, want string) {
 		}
 		<-tick.C
 	}
+}
+
+// testLoggerArg makes the test binary the log driver for TestRunProtocol.
+const testLoggerArg = "docket-test-logger"
+
+const testTimeout = time.Minute
+
+func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == testLoggerArg {
+		if err := Run(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
 }
