@@ -56,6 +56,8 @@ type Config struct {
 	// ServerAddrForTasks is the server URL as containers see it, given to
 	// queue workers as DOCKET_ADDR; default Server.
 	ServerAddrForTasks string
+	// Pprof serves Go's profiler under /debug/pprof/ on HTTPAddr.
+	Pprof bool
 }
 
 // Agent is the node daemon.

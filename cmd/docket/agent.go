@@ -29,6 +29,7 @@ type agentOptions struct {
 	reserveMemory int64
 	httpAddr      string
 	logger        string
+	pprof         bool
 }
 
 func (o *agentOptions) register(cmd *cobra.Command, withServer bool) {
@@ -37,6 +38,7 @@ func (o *agentOptions) register(cmd *cobra.Command, withServer bool) {
 		f.StringVar(&o.server, "server", "", "the server's address (default $DOCKET_ADDR or "+api.DefaultAddr+")")
 		f.StringVar(&o.dataDir, "data-dir", "docket-agent", "directory for the node ID, task logs and messages")
 		f.StringVar(&o.httpAddr, "http-addr", "127.0.0.1:0", "address the agent serves task logs and metrics on")
+		f.BoolVar(&o.pprof, "pprof", false, "serve Go's profiler under /debug/pprof/ on the agent's address")
 	}
 	f.StringVar(&o.containerd, "containerd", agentcontainerd.DefaultAddress, "containerd's socket")
 	f.StringVar(&o.logger, "logger", "", "the tasks' log driver executable (default docket-logger next to docket, else docket itself)")
@@ -119,7 +121,7 @@ func newAgent(ctx context.Context, logger *slog.Logger, o agentOptions) (*agent.
 	a, err := agent.New(agent.Config{
 		Server: server, DataDir: o.dataDir, Name: o.name, Class: o.class, Meta: o.meta,
 		ReserveCPU: o.reserveCPU, ReserveMemory: o.reserveMemory, HTTPAddr: o.httpAddr,
-		Runtime: rt, Inspector: rt, Logger: logger, Registry: reg,
+		Runtime: rt, Inspector: rt, Logger: logger, Registry: reg, Pprof: o.pprof,
 	})
 	if err != nil {
 		rt.Close()
