@@ -280,6 +280,7 @@ func (a *Agent) heartbeat(ctx context.Context, interval time.Duration) error {
 		cpuUsed, memUsed := hostUsage(ctx)
 		res, err := a.client.Heartbeat(ctx, a.nodeID, api.HeartbeatRequest{
 			Healthy: healthy, HealthReason: reason, UsedCPU: cpuUsed, UsedMemory: memUsed,
+			Tasks: a.taskUsage(ctx),
 		})
 		var apiErr *api.Error
 		switch {
@@ -300,6 +301,29 @@ func (a *Agent) heartbeat(ctx context.Context, interval time.Duration) error {
 		}
 		t.Reset(interval)
 	}
+}
+
+// taskUsage measures every running task of the node's allocations.
+func (a *Agent) taskUsage(ctx context.Context) []api.TaskUsage {
+	cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	cs, err := a.cfg.Inspector.List(cctx)
+	if err != nil {
+		return nil
+	}
+	var out []api.TaskUsage
+	for _, c := range cs {
+		if !c.Running || c.Labels[labelAlloc] == "" {
+			continue
+		}
+		u, err := a.cfg.Inspector.Stats(cctx, c.ID)
+		if err != nil {
+			continue
+		}
+		out = append(out, api.TaskUsage{AllocID: c.Labels[labelAlloc], Task: c.Labels[labelTask],
+			CPUSeconds: u.CPUSeconds, MemoryBytes: u.MemoryBytes})
+	}
+	return out
 }
 
 // checkHealth asks the runtime a cheap question to learn whether it

@@ -37,7 +37,7 @@ type cluster struct {
 
 func newCluster(t *testing.T) *cluster {
 	t.Helper()
-	srv, err := scheduler.New(scheduler.Config{DataDir: t.TempDir()})
+	srv, err := scheduler.New(scheduler.Config{DataDir: t.TempDir(), HeartbeatTTL: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -419,9 +419,13 @@ func TestServerRestartAgentResumes(t *testing.T) {
 	if again.ID != first.ID || again.Tasks["main"].Restarts != 0 {
 		t.Fatalf("the running task was disturbed by the server restart: %+v", again)
 	}
-	if cs, _ := fake.List(context.Background()); len(cs) != 1 {
-		t.Fatalf("containers %+v, want only the service's", cs)
-	}
+	// The batch task's container goes once its end is reported.
+	waitFor(t, 5*time.Second, func() error {
+		if cs, _ := fake.List(context.Background()); len(cs) != 1 {
+			return fmt.Errorf("containers %+v, want only the service's", cs)
+		}
+		return nil
+	})
 }
 
 // TestMissingImageFailsWithItsReasonWithoutTightLoop: an image that cannot
@@ -459,4 +463,27 @@ func (c *cluster) allocsOf(job string) []api.Allocation {
 		c.t.Fatal(err)
 	}
 	return as
+}
+
+// TestHeartbeatsCarryTaskUse: the agent measures its running tasks and the
+// server shows the figures with the node.
+func TestHeartbeatsCarryTaskUse(t *testing.T) {
+	c := newCluster(t)
+	c.run(job("mem", "service", `"alloc-mem", "8", ";", "sleep", "1h"`, ""))
+	a := c.alloc("mem", "running")
+	waitFor(t, 10*time.Second, func() error {
+		n, err := c.cl.Node(context.Background(), c.agent.NodeID())
+		if err != nil {
+			return err
+		}
+		if n.Measured == nil {
+			return fmt.Errorf("no measured use yet")
+		}
+		for _, u := range n.Measured.Tasks {
+			if u.AllocID == a.ID && u.Task == "main" && u.MemoryBytes >= 8<<20 && u.CPUSeconds > 0 {
+				return nil
+			}
+		}
+		return fmt.Errorf("measured %+v, want main of %s using at least 8 MiB", n.Measured.Tasks, a.ID)
+	})
 }

@@ -72,6 +72,9 @@ func (s *Server) heartbeatNode(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.hb.reset(id)
+	s.usageMu.Lock()
+	s.usage[id] = &api.NodeUsage{At: s.now().UTC(), CPU: in.UsedCPU, Memory: in.UsedMemory, Tasks: in.Tasks}
+	s.usageMu.Unlock()
 	if node.Status == state.NodeDown {
 		// It missed its TTL and comes back: it must register again, which
 		// marks it ready and re-evaluates its jobs.
@@ -116,7 +119,7 @@ func (s *Server) listNodes(w http.ResponseWriter, r *http.Request) {
 	var out api.NodeList
 	s.state.View(func(rd *state.Reader) {
 		for _, n := range rd.Nodes() {
-			out.Nodes = append(out.Nodes, nodeStatus(rd, n))
+			out.Nodes = append(out.Nodes, s.nodeStatus(rd, n))
 		}
 	})
 	if out.Nodes == nil {
@@ -125,7 +128,7 @@ func (s *Server) listNodes(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-func nodeStatus(rd *state.Reader, n *state.Node) api.NodeStatus {
+func (s *Server) nodeStatus(rd *state.Reader, n *state.Node) api.NodeStatus {
 	cpu, mem := rd.NodeUsage(n.ID)
 	live := 0
 	for _, a := range rd.Allocs("", n.ID, "") {
@@ -133,7 +136,10 @@ func nodeStatus(rd *state.Reader, n *state.Node) api.NodeStatus {
 			live++
 		}
 	}
-	return api.NodeStatus{Node: apiNode(n), UsedCPU: cpu, UsedMemory: mem, Allocations: live}
+	s.usageMu.Lock()
+	measured := s.usage[n.ID]
+	s.usageMu.Unlock()
+	return api.NodeStatus{Node: apiNode(n), UsedCPU: cpu, UsedMemory: mem, Allocations: live, Measured: measured}
 }
 
 func apiNode(n *state.Node) api.Node {
@@ -154,7 +160,7 @@ func (s *Server) getNode(w http.ResponseWriter, r *http.Request) {
 	var out *api.NodeStatus
 	s.state.View(func(rd *state.Reader) {
 		if n := rd.Node(id); n != nil {
-			ns := nodeStatus(rd, n)
+			ns := s.nodeStatus(rd, n)
 			out = &ns
 		}
 	})

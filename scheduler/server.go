@@ -15,6 +15,7 @@ import (
 
 	"github.com/docketd/docket/internal/queue"
 	"github.com/docketd/docket/internal/store"
+	"github.com/docketd/docket/scheduler/api"
 	"github.com/docketd/docket/scheduler/placement"
 	"github.com/docketd/docket/scheduler/state"
 )
@@ -65,6 +66,11 @@ type Server struct {
 	drivers   map[string]*driver
 	startSeen sync.Map // dispatch allocations whose start was timed
 
+	usageMu sync.Mutex // guards usage
+	// usage is each node's measured use from its latest heartbeat: kept in
+	// memory only, like the heartbeats themselves.
+	usage map[string]*api.NodeUsage
+
 	snapMu   sync.Mutex          // guards the cached placement snapshots
 	snapBase *placement.Snapshot // the nodes, without usage
 	snap     *placement.Snapshot // snapBase with the usage of snapKey's state
@@ -98,7 +104,7 @@ func New(cfg Config) (*Server, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("scheduler: %w", err)
 	}
-	s := &Server{cfg: cfg, logger: cfg.Logger.With("component", "server"), broker: newBroker(), drivers: map[string]*driver{}}
+	s := &Server{cfg: cfg, logger: cfg.Logger.With("component", "server"), broker: newBroker(), drivers: map[string]*driver{}, usage: map[string]*api.NodeUsage{}}
 	secret, err := loadSecret(cfg.DataDir)
 	if err != nil {
 		return nil, fmt.Errorf("scheduler: %w", err)

@@ -170,9 +170,24 @@ func newNodeStatusCommand(c *cli) *cobra.Command {
 				for _, k := range keys {
 					fmt.Fprintf(w, "meta.%s\t%s\n", k, n.Meta[k])
 				}
-				fmt.Fprintln(w, "\nALLOCATION\tJOB\tINDEX\tDESIRED\tSTATUS")
+				if m := n.Measured; m != nil {
+					fmt.Fprintf(w, "Measured\t%d millicores, %d MiB in use (%s ago)\n", m.CPU, m.Memory, time.Since(m.At).Round(time.Second))
+				}
+				use := map[string]api.TaskUsage{}
+				if n.Measured != nil {
+					for _, u := range n.Measured.Tasks {
+						use[u.AllocID+"/"+u.Task] = u
+					}
+				}
+				fmt.Fprintln(w, "\nALLOCATION\tJOB\tINDEX\tDESIRED\tSTATUS\tCPU SECONDS\tMEMORY")
 				for _, a := range allocs {
-					fmt.Fprintf(w, "%s\t%s\t%d\t%s\t%s\n", short(a.ID), a.Job, a.Index, a.DesiredStatus, a.ClientStatus)
+					cpu, mem := "-", "-"
+					for name := range a.Tasks {
+						if u, ok := use[a.ID+"/"+name]; ok {
+							cpu, mem = fmt.Sprintf("%.1f", u.CPUSeconds), fmt.Sprintf("%.1f MiB", float64(u.MemoryBytes)/(1<<20))
+						}
+					}
+					fmt.Fprintf(w, "%s\t%s\t%d\t%s\t%s\t%s\t%s\n", short(a.ID), a.Job, a.Index, a.DesiredStatus, a.ClientStatus, cpu, mem)
 				}
 			})
 		},

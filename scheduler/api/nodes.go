@@ -32,12 +32,14 @@ type Drain struct {
 	Deadline  time.Time `json:"deadline,omitempty"`
 }
 
-// NodeStatus is a node with what its allocations use.
+// NodeStatus is a node with what its allocations reserve and, from its
+// latest heartbeat, what is measured in use.
 type NodeStatus struct {
 	Node
-	UsedCPU     int64 `json:"used_cpu"`
-	UsedMemory  int64 `json:"used_memory"`
-	Allocations int   `json:"allocations"`
+	UsedCPU     int64      `json:"used_cpu"`
+	UsedMemory  int64      `json:"used_memory"`
+	Allocations int        `json:"allocations"`
+	Measured    *NodeUsage `json:"measured,omitempty"`
 }
 
 // NodeList is the answer to GET /v1/nodes.
@@ -73,6 +75,24 @@ type HeartbeatRequest struct {
 	// Usage is the node's measured resource use, for operators.
 	UsedCPU    int64 `json:"used_cpu,omitempty"`
 	UsedMemory int64 `json:"used_memory,omitempty"`
+	// Tasks is the measured use of each running task.
+	Tasks []TaskUsage `json:"tasks,omitempty"`
+}
+
+// TaskUsage is what one running task uses, as its agent measured it.
+type TaskUsage struct {
+	AllocID     string  `json:"alloc_id"`
+	Task        string  `json:"task"`
+	CPUSeconds  float64 `json:"cpu_seconds"`
+	MemoryBytes uint64  `json:"memory_bytes"`
+}
+
+// NodeUsage is a node's measured use from its latest heartbeat.
+type NodeUsage struct {
+	At     time.Time   `json:"at"`
+	CPU    int64       `json:"cpu"`    // millicores in use on the host
+	Memory int64       `json:"memory"` // MiB in use on the host
+	Tasks  []TaskUsage `json:"tasks,omitempty"`
 }
 
 // HeartbeatResponse tells the agent when to heartbeat next.
