@@ -3,11 +3,11 @@ package containerd
 import (
 	"context"
 	"fmt"
+	"github.com/docketd/docket/internal/polltest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/docketd/docket/agent"
 	"github.com/docketd/docket/agent/runtimetest"
@@ -66,19 +66,7 @@ func waitExit(t testing.TB, r agent.Runtime, id string) agent.Exit {
 // after testTimeout.
 func waitFor(t testing.TB, cond func() error) {
 	t.Helper()
-	deadline := time.Now().Add(testTimeout)
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %v: %v", testTimeout, err)
-		}
-		<-tick.C
-	}
+	polltest.WaitFor(t, testTimeout, cond)
 }
 
 // waitLog polls until the log file name in dir holds want.

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"github.com/docketd/docket/internal/polltest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -234,19 +235,7 @@ func checkExit(t *testing.T, got agent.Exit, wantCode int, wantOOM bool) {
 // after timeout.
 func waitFor(t *testing.T, cond func() error) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %v: %v", timeout, err)
-		}
-		<-tick.C
-	}
+	polltest.WaitFor(t, timeout, cond)
 }
 
 // readLog returns a log file's content, empty if it does not exist yet.
