@@ -32,7 +32,7 @@ func BenchmarkE2EDispatch(b *testing.B) {
 	e := startE2E(b)
 	client := e.ctd.Client(b)
 	img := containerdtest.Import(b, client, strings.TrimPrefix(e.image, "oci-archive:"))
-	const rounds, burst, parallel = 30, 60, 4
+	const rounds, burst, parallel = 30, 200, 4
 
 	var floor []time.Duration
 	for i := 0; i < rounds; i++ {
