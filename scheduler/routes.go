@@ -4,6 +4,8 @@ import (
 	"net/http"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/docketd/docket/scheduler/sqs"
 )
 
 // Handler returns the server's whole HTTP API. Every route is here.
@@ -47,5 +49,18 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.cfg.Registry, promhttp.HandlerOpts{
 		Registry: s.cfg.Registry,
 	}))
-	return s.metrics.instrument(jsonNotFound(mux))
+	// The SQS-compatible endpoint shares the address: AWS SDKs POST to "/"
+	// with X-Amz-Target: AmazonSQS.<Action>.
+	sqsHandler := sqs.New(sqs.Config{
+		Engine: s.queues, Keys: s.cfg.SQSKeys, AllowUnsigned: s.cfg.SQSAllowUnsigned,
+		Region: s.cfg.SQSRegion, AccountID: s.cfg.SQSAccountID, Logger: s.logger.With("component", "sqs"),
+	})
+	native := jsonNotFound(mux)
+	return s.metrics.instrument(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && r.URL.Path == "/" && sqs.IsSQSRequest(r) {
+			sqsHandler.ServeHTTP(w, r)
+			return
+		}
+		native.ServeHTTP(w, r)
+	}))
 }

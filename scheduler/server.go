@@ -17,6 +17,7 @@ import (
 	"github.com/docketd/docket/internal/store"
 	"github.com/docketd/docket/scheduler/api"
 	"github.com/docketd/docket/scheduler/placement"
+	"github.com/docketd/docket/scheduler/sqs"
 	"github.com/docketd/docket/scheduler/state"
 )
 
@@ -43,6 +44,15 @@ type Config struct {
 	// GCAge is how long ended allocations and evaluations are kept;
 	// default 1h.
 	GCAge time.Duration
+	// SQSKeys are the access keys the SQS-compatible endpoint verifies
+	// SigV4 signatures with. Without keys it refuses every request unless
+	// SQSAllowUnsigned, which only an explicit operator flag sets.
+	SQSKeys          sqs.KeyStore
+	SQSAllowUnsigned bool
+	// SQSRegion and SQSAccountID appear in queue ARNs; defaults us-east-1
+	// and 000000000000.
+	SQSRegion    string
+	SQSAccountID string
 }
 
 // Server is the control plane.

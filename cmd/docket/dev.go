@@ -3,6 +3,9 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,12 +13,14 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/docketd/docket/scheduler/api"
+	"github.com/docketd/docket/scheduler/sqs"
 )
 
 func newDevCommand(c *cli) *cobra.Command {
@@ -52,9 +57,13 @@ func newDevCommand(c *cli) *cobra.Command {
 			fmt.Fprintf(c.stdout, "docket dev: data in %s\n", dataDir)
 			ctx := cmd.Context()
 			g, ctx := errgroup.WithContext(ctx)
+			keys, key, err := devSQSKey(dataDir)
+			if err != nil {
+				return err
+			}
 			ready := make(chan string, 1)
 			g.Go(func() error {
-				return runServer(ctx, logger, serverOptions{dataDir: filepath.Join(dataDir, "server"), httpAddr: httpAddr, ready: ready})
+				return runServer(ctx, logger, serverOptions{dataDir: filepath.Join(dataDir, "server"), httpAddr: httpAddr, ready: ready, sqsKeys: keys})
 			})
 			var addr string
 			select {
@@ -71,6 +80,7 @@ func newDevCommand(c *cli) *cobra.Command {
 			g.Go(func() error { return a.Run(ctx) })
 			cl := api.NewClient(addr)
 			fmt.Fprintf(c.stdout, "docket dev: server on http://%s, node %s\n", addr, short(a.NodeID()))
+			fmt.Fprintf(c.stdout, "docket dev: SQS endpoint: AWS_ENDPOINT_URL_SQS=http://%s AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=%s AWS_SECRET_ACCESS_KEY=%s\n", addr, key.ID, key.Secret)
 			g.Go(func() error {
 				err := devSession(ctx, c, cl, a.NodeID(), &vars, runFiles, demo)
 				if err != nil && ctx.Err() == nil {
@@ -204,3 +214,30 @@ func followAllocations(ctx context.Context, w io.Writer, cl *api.Client) error {
 }
 
 func terminalStatus(s string) bool { return s == "complete" || s == "failed" || s == "lost" }
+
+// devSQSKey returns the dev server's SQS access key, made once and kept in
+// the data directory so that the printed credentials stay valid across runs.
+func devSQSKey(dir string) (sqs.StaticKeys, sqs.Key, error) {
+	path := filepath.Join(dir, "sqs-keys")
+	if keys, err := sqs.LoadKeyFile(path); err == nil {
+		for _, k := range keys {
+			return keys, k, nil
+		}
+	}
+	id := make([]byte, 8)
+	secret := make([]byte, 30)
+	if _, err := rand.Read(id); err != nil {
+		return nil, sqs.Key{}, err
+	}
+	if _, err := rand.Read(secret); err != nil {
+		return nil, sqs.Key{}, err
+	}
+	k := sqs.Key{ID: "AKID" + strings.ToUpper(hex.EncodeToString(id)), Secret: base64.RawURLEncoding.EncodeToString(secret)}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, sqs.Key{}, err
+	}
+	if err := os.WriteFile(path, []byte("# docket dev's SQS access key: KEY_ID SECRET\n"+k.ID+" "+k.Secret+"\n"), 0o600); err != nil {
+		return nil, sqs.Key{}, err
+	}
+	return sqs.StaticKeys{k.ID: k}, k, nil
+}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/docketd/docket/scheduler"
 	"github.com/docketd/docket/scheduler/api"
+	"github.com/docketd/docket/scheduler/sqs"
 )
 
 func newServerCommand(c *cli) *cobra.Command {
@@ -26,6 +27,8 @@ func newServerCommand(c *cli) *cobra.Command {
 		httpAddr string
 		logLevel string
 		pprof    bool
+		sqsKeys  string
+		unsigned bool
 	)
 	cmd := &cobra.Command{
 		Use:   "server",
@@ -36,13 +39,23 @@ func newServerCommand(c *cli) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return runServer(cmd.Context(), logger, serverOptions{dataDir: dataDir, httpAddr: httpAddr, pprof: pprof})
+			o := serverOptions{dataDir: dataDir, httpAddr: httpAddr, pprof: pprof, sqsAllowUnsigned: unsigned}
+			if sqsKeys != "" {
+				keys, err := sqs.LoadKeyFile(sqsKeys)
+				if err != nil {
+					return err
+				}
+				o.sqsKeys = keys
+			}
+			return runServer(cmd.Context(), logger, o)
 		},
 	}
 	cmd.Flags().StringVar(&dataDir, "data-dir", "docket-data", "directory for the server's state and queues")
 	cmd.Flags().StringVar(&httpAddr, "http-addr", api.DefaultAddr, "address the HTTP API listens on")
 	cmd.Flags().StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	cmd.Flags().BoolVar(&pprof, "pprof", false, "serve Go's profiler under /debug/pprof/ on the API address")
+	cmd.Flags().StringVar(&sqsKeys, "sqs-keys", "", "`file` of SQS access keys: lines of \"KEY_ID SECRET [queue,queue...]\"")
+	cmd.Flags().BoolVar(&unsigned, "sqs-allow-unsigned", false, "accept SQS requests without a signature (for trusted networks only)")
 	return cmd
 }
 
@@ -63,6 +76,9 @@ type serverOptions struct {
 	// ready, if set, receives the address the API listens on once it
 	// accepts connections.
 	ready chan<- string
+	// sqsKeys and sqsAllowUnsigned configure the SQS-compatible endpoint.
+	sqsKeys          sqs.KeyStore
+	sqsAllowUnsigned bool
 }
 
 // runServer runs the control plane until ctx ends.
@@ -71,10 +87,12 @@ func runServer(ctx context.Context, logger *slog.Logger, o serverOptions) error 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	srv, err := scheduler.New(scheduler.Config{
-		DataDir:  o.dataDir,
-		Logger:   logger,
-		Registry: reg,
-		Version:  version,
+		DataDir:          o.dataDir,
+		Logger:           logger,
+		Registry:         reg,
+		Version:          version,
+		SQSKeys:          o.sqsKeys,
+		SQSAllowUnsigned: o.sqsAllowUnsigned,
 	})
 	if err != nil {
 		return err

@@ -1,0 +1,351 @@
+package sqs
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"maps"
+	"net/url"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/docketd/docket/internal/queue"
+)
+
+// The SQS queue attributes, as named in requests and answers.
+const (
+	attrVisibilityTimeout = "VisibilityTimeout"
+	attrRetention         = "MessageRetentionPeriod"
+	attrDelay             = "DelaySeconds"
+	attrReceiveWait       = "ReceiveMessageWaitTimeSeconds"
+	attrMaxMessageSize    = "MaximumMessageSize"
+	attrRedrivePolicy     = "RedrivePolicy"
+	attrFifoQueue         = "FifoQueue"
+	attrSSE               = "SqsManagedSseEnabled"
+	attrQueueArn          = "QueueArn"
+	attrCreated           = "CreatedTimestamp"
+	attrVisible           = "ApproximateNumberOfMessages"
+	attrNotVisible        = "ApproximateNumberOfMessagesNotVisible"
+	attrDelayed           = "ApproximateNumberOfMessagesDelayed"
+)
+
+// readableAttrs are the queue attributes GetQueueAttributes knows, in
+// the order "All" lists them.
+var readableAttrs = []string{
+	attrVisible, attrNotVisible, attrDelayed, attrCreated, attrQueueArn,
+	attrVisibilityTimeout, attrRetention, attrDelay, attrReceiveWait,
+	attrMaxMessageSize, attrRedrivePolicy, attrSSE,
+}
+
+// arnRE matches a queue ARN: arn:PARTITION:sqs:REGION:ACCOUNT:NAME.
+var arnRE = regexp.MustCompile(`^arn:[a-z-]+:sqs:[a-z0-9-]*:([0-9A-Za-z]+):([A-Za-z0-9_-]{1,80})$`)
+
+func (h *Handler) queueURL(c *call, name string) string {
+	return c.host + "/" + h.cfg.AccountID + "/" + name
+}
+
+func (h *Handler) queueARN(name string) string {
+	return "arn:aws:sqs:" + h.cfg.Region + ":" + h.cfg.AccountID + ":" + name
+}
+
+// queueName returns the name of the queue a URL names, after checking the
+// caller's key may use it. Any host is accepted: clients reach a server
+// under many names.
+func (h *Handler) queueName(c *call, rawURL string) (string, error) {
+	if rawURL == "" {
+		return "", newError(kindMissingParameter, "The request must contain the parameter QueueUrl.")
+	}
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return "", newError(kindInvalidAddress, "The address %q is not valid for this endpoint.", rawURL)
+	}
+	parts := strings.Split(strings.Trim(u.Path, "/"), "/")
+	if len(parts) != 2 {
+		return "", newError(kindInvalidAddress, "The address %q is not valid for this endpoint.", rawURL)
+	}
+	if parts[0] != h.cfg.AccountID || queue.ValidateName(parts[1]) != nil {
+		return "", newError(kindQueueDoesNotExist, "The specified queue does not exist.")
+	}
+	return parts[1], h.authorize(c, parts[1])
+}
+
+// authorize reports whether the caller's key may use the queue.
+func (h *Handler) authorize(c *call, name string) error {
+	if !c.key.allows(name) {
+		return newError(kindAccessDenied, "Access to the resource %s is denied.", h.queueARN(name))
+	}
+	return nil
+}
+
+func (h *Handler) createQueue(c *call, in *createQueueRequest) (any, error) {
+	if in.QueueName == "" {
+		return nil, newError(kindMissingParameter, "The request must contain the parameter QueueName.")
+	}
+	if err := queue.ValidateName(in.QueueName); err != nil {
+		return nil, newError(kindInvalidParameterValue, "Can only include alphanumeric characters, hyphens, or underscores. 1 to 80 in length")
+	}
+	if err := h.authorize(c, in.QueueName); err != nil {
+		return nil, err
+	}
+	if len(in.Tags) > 0 {
+		return nil, newError(kindUnsupportedOperation, "queue tags are not supported by this server yet")
+	}
+	// An existing queue is returned when the attributes given match its
+	// own; the ones not given are not compared, as SQS does.
+	if info, err := h.engine.Queue(in.QueueName); err == nil {
+		a, err := h.applyAttributes(c, info.Attributes, in.Attributes)
+		if err != nil {
+			return nil, err
+		}
+		if a != info.Attributes {
+			return nil, newError(kindQueueNameExists, "A queue already exists with the same name and a different value for attribute(s) %s", strings.Join(slices.Sorted(maps.Keys(in.Attributes)), ", "))
+		}
+		return queueURLResponse{QueueUrl: h.queueURL(c, in.QueueName)}, nil
+	}
+	a, err := h.applyAttributes(c, queue.DefaultAttributes(), in.Attributes)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := h.engine.CreateQueue(in.QueueName, a); err != nil {
+		return nil, err
+	}
+	return queueURLResponse{QueueUrl: h.queueURL(c, in.QueueName)}, nil
+}
+
+// applyAttributes returns a with the SQS attributes set replaced.
+func (h *Handler) applyAttributes(c *call, a queue.Attributes, set map[string]string) (queue.Attributes, error) {
+	seconds := func(name, v string, min, max time.Duration) (time.Duration, error) {
+		n, err := strconv.ParseInt(v, 10, 64)
+		d := time.Duration(n) * time.Second
+		if err != nil || d < min || d > max {
+			return 0, newError(kindInvalidAttributeValue, "Invalid value for the parameter %s: %q is not an integer from %d to %d.", name, v, int64(min/time.Second), int64(max/time.Second))
+		}
+		return d, nil
+	}
+	var err error
+	for _, name := range slices.Sorted(maps.Keys(set)) {
+		v := set[name]
+		switch name {
+		case attrVisibilityTimeout:
+			a.VisibilityTimeout, err = seconds(name, v, 0, queue.MaxVisibilityTimeout)
+		case attrRetention:
+			a.Retention, err = seconds(name, v, queue.MinRetention, queue.MaxRetention)
+		case attrDelay:
+			a.Delay, err = seconds(name, v, 0, queue.MaxDelay)
+		case attrReceiveWait:
+			a.ReceiveWait, err = seconds(name, v, 0, queue.MaxReceiveWait)
+		case attrMaxMessageSize:
+			n, perr := strconv.ParseInt(v, 10, 64)
+			if perr != nil || n < queue.MinMessageSize || n > queue.MaxMessageSize {
+				err = newError(kindInvalidAttributeValue, "Invalid value for the parameter %s: %q is not an integer from %d to %d.", name, v, queue.MinMessageSize, queue.MaxMessageSize)
+			}
+			a.MaxMessageSize = n
+		case attrRedrivePolicy:
+			a.DeadLetter, a.MaxReceives, err = h.parseRedrivePolicy(c, v)
+		case attrFifoQueue:
+			if v != "false" {
+				err = newError(kindInvalidAttributeValue, "FIFO queues are not supported by this server")
+			}
+		case attrSSE:
+			if v != "false" {
+				err = newError(kindInvalidAttributeValue, "server-side encryption is not supported by this server")
+			}
+		default:
+			err = newError(kindInvalidAttributeName, "Unknown Attribute %s.", name)
+		}
+		if err != nil {
+			return a, err
+		}
+	}
+	return a, nil
+}
+
+// redrivePolicy is the JSON of the RedrivePolicy attribute. SQS takes
+// maxReceiveCount as a string or a number.
+type redrivePolicy struct {
+	DeadLetterTargetArn string          `json:"deadLetterTargetArn"`
+	MaxReceiveCount     json.RawMessage `json:"maxReceiveCount"`
+}
+
+// parseRedrivePolicy returns the dead-letter queue and receive count of a
+// RedrivePolicy; "" clears it.
+func (h *Handler) parseRedrivePolicy(c *call, v string) (string, int, error) {
+	if v == "" {
+		return "", 0, nil
+	}
+	bad := func(why string) (string, int, error) {
+		return "", 0, newError(kindInvalidAttributeValue, "Invalid value for the parameter RedrivePolicy. Reason: %s.", why)
+	}
+	var p redrivePolicy
+	if err := json.Unmarshal([]byte(v), &p); err != nil {
+		return bad("Redrive policy is not a valid JSON map")
+	}
+	m := arnRE.FindStringSubmatch(p.DeadLetterTargetArn)
+	if m == nil {
+		return bad("Dead letter target ARN is not a valid SQS queue ARN")
+	}
+	if m[1] != h.cfg.AccountID {
+		return bad("Dead letter target owner is not this account")
+	}
+	raw := strings.Trim(string(p.MaxReceiveCount), `"`)
+	n, err := strconv.Atoi(raw)
+	if err != nil || n < 1 || n > queue.MaxMaxReceives {
+		return bad("Invalid value for maxReceiveCount: " + raw + ", valid values are from 1 to 1000 both inclusive")
+	}
+	if err := h.authorize(c, m[2]); err != nil {
+		return "", 0, err
+	}
+	return m[2], n, nil
+}
+
+func (h *Handler) getQueueURL(c *call, in *getQueueURLRequest) (any, error) {
+	if in.QueueName == "" {
+		return nil, newError(kindMissingParameter, "The request must contain the parameter QueueName.")
+	}
+	if in.QueueOwnerAWSAccountId != "" && in.QueueOwnerAWSAccountId != h.cfg.AccountID {
+		return nil, newError(kindQueueDoesNotExist, "The specified queue does not exist.")
+	}
+	if err := h.authorize(c, in.QueueName); err != nil {
+		return nil, err
+	}
+	if _, err := h.engine.Queue(in.QueueName); err != nil {
+		return nil, err
+	}
+	return queueURLResponse{QueueUrl: h.queueURL(c, in.QueueName)}, nil
+}
+
+// listQueues lists the queues the caller's key may use, by name; a
+// NextToken is the base64 of the last name of the previous page.
+func (h *Handler) listQueues(c *call, in *listQueuesRequest) (any, error) {
+	limit := 1000
+	if in.MaxResults != nil {
+		if *in.MaxResults < 1 || *in.MaxResults > 1000 {
+			return nil, newError(kindInvalidParameterValue, "Value %d for parameter MaxResults is invalid. Reason: must be between 1 and 1000.", *in.MaxResults)
+		}
+		limit = int(*in.MaxResults)
+	}
+	var after string
+	if in.NextToken != "" {
+		b, err := base64.RawURLEncoding.DecodeString(in.NextToken)
+		if err != nil {
+			return nil, newError(kindInvalidParameterValue, "Invalid NextToken value.")
+		}
+		after = string(b)
+	}
+	out := listQueuesResponse{QueueUrls: []string{}}
+	infos := h.engine.Queues() // sorted by name
+	last := ""
+	for _, info := range infos {
+		if !strings.HasPrefix(info.Name, in.QueueNamePrefix) || info.Name <= after && after != "" || !c.key.allows(info.Name) {
+			continue
+		}
+		if len(out.QueueUrls) == limit {
+			if in.MaxResults != nil {
+				out.NextToken = base64.RawURLEncoding.EncodeToString([]byte(last))
+			}
+			break
+		}
+		out.QueueUrls = append(out.QueueUrls, h.queueURL(c, info.Name))
+		last = info.Name
+	}
+	return out, nil
+}
+
+func (h *Handler) deleteQueue(c *call, in *queueURLRequest) (any, error) {
+	name, err := h.queueName(c, in.QueueUrl)
+	if err != nil {
+		return nil, err
+	}
+	return empty{}, h.engine.DeleteQueue(name)
+}
+
+func (h *Handler) purgeQueue(c *call, in *queueURLRequest) (any, error) {
+	name, err := h.queueName(c, in.QueueUrl)
+	if err != nil {
+		return nil, err
+	}
+	_, err = h.engine.Purge(name)
+	return empty{}, err
+}
+
+func (h *Handler) getQueueAttributes(c *call, in *getQueueAttributesRequest) (any, error) {
+	name, err := h.queueName(c, in.QueueUrl)
+	if err != nil {
+		return nil, err
+	}
+	want := map[string]bool{}
+	for _, n := range in.AttributeNames {
+		switch {
+		case n == "All":
+			for _, a := range readableAttrs {
+				want[a] = true
+			}
+		case slices.Contains(readableAttrs, n):
+			want[n] = true
+		case n == attrFifoQueue:
+			// Standard queues do not report FifoQueue, as in SQS.
+		default:
+			return nil, newError(kindInvalidAttributeName, "Unknown Attribute %s.", n)
+		}
+	}
+	info, err := h.engine.Queue(name)
+	if err != nil {
+		return nil, err
+	}
+	all := h.queueAttributes(info)
+	out := attributesResponse{Attributes: map[string]string{}}
+	for n := range want {
+		if v, ok := all[n]; ok {
+			out.Attributes[n] = v
+		}
+	}
+	return out, nil
+}
+
+// queueAttributes are a queue's SQS attributes.
+func (h *Handler) queueAttributes(info queue.Info) map[string]string {
+	a := info.Attributes
+	secs := func(d time.Duration) string { return strconv.FormatInt(int64(d/time.Second), 10) }
+	m := map[string]string{
+		attrVisible:           strconv.Itoa(info.Stats.Visible),
+		attrNotVisible:        strconv.Itoa(info.Stats.InFlight),
+		attrDelayed:           strconv.Itoa(info.Stats.Delayed),
+		attrCreated:           strconv.FormatInt(info.CreatedAt.Unix(), 10),
+		attrQueueArn:          h.queueARN(info.Name),
+		attrVisibilityTimeout: secs(a.VisibilityTimeout),
+		attrRetention:         secs(a.Retention),
+		attrDelay:             secs(a.Delay),
+		attrReceiveWait:       secs(a.ReceiveWait),
+		attrMaxMessageSize:    strconv.FormatInt(a.MaxMessageSize, 10),
+		attrSSE:               "false",
+	}
+	if a.DeadLetter != "" {
+		b, _ := json.Marshal(struct {
+			DeadLetterTargetArn string `json:"deadLetterTargetArn"`
+			MaxReceiveCount     int    `json:"maxReceiveCount"`
+		}{h.queueARN(a.DeadLetter), a.MaxReceives})
+		m[attrRedrivePolicy] = string(b)
+	}
+	return m
+}
+
+func (h *Handler) setQueueAttributes(c *call, in *setQueueAttributesRequest) (any, error) {
+	name, err := h.queueName(c, in.QueueUrl)
+	if err != nil {
+		return nil, err
+	}
+	if len(in.Attributes) == 0 {
+		return nil, newError(kindMissingParameter, "The request must contain the parameter Attributes.")
+	}
+	info, err := h.engine.Queue(name)
+	if err != nil {
+		return nil, err
+	}
+	a, err := h.applyAttributes(c, info.Attributes, in.Attributes)
+	if err != nil {
+		return nil, err
+	}
+	return empty{}, h.engine.SetAttributes(name, a)
+}

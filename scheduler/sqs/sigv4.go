@@ -1,0 +1,250 @@
+package sqs
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Signature Version 4, verified from the AWS specification: the request is
+// put in canonical form, hashed into a string to sign together with the
+// date and the credential scope, and signed with a key derived from the
+// secret by an HMAC chain over the scope. The server computes the same
+// signature and compares in constant time.
+const (
+	sigAlgorithm = "AWS4-HMAC-SHA256"
+	sigService   = "sqs"
+	sigTerminal  = "aws4_request"
+	amzDateFmt   = "20060102T150405Z"
+	// maxSkew is how far a request's date may be from the server's clock.
+	maxSkew = 15 * time.Minute
+)
+
+// authorization is the parsed Authorization header.
+type authorization struct {
+	keyID         string
+	date          string // yyyymmdd of the credential scope
+	region        string
+	service       string
+	signedHeaders []string
+	signature     string
+}
+
+// parseAuthorization parses
+//
+//	AWS4-HMAC-SHA256 Credential=ID/DATE/REGION/SERVICE/aws4_request, SignedHeaders=a;b, Signature=hex
+func parseAuthorization(h string) (authorization, *Error) {
+	var a authorization
+	rest, ok := strings.CutPrefix(h, sigAlgorithm+" ")
+	if !ok {
+		return a, newError(kindIncompleteSignature, "Authorization header must use %s", sigAlgorithm)
+	}
+	var cred, signed string
+	for part := range strings.SplitSeq(rest, ",") {
+		k, v, ok := strings.Cut(strings.TrimSpace(part), "=")
+		if !ok {
+			return a, newError(kindIncompleteSignature, "malformed Authorization header component %q", part)
+		}
+		switch k {
+		case "Credential":
+			cred = v
+		case "SignedHeaders":
+			signed = v
+		case "Signature":
+			a.signature = v
+		}
+	}
+	if cred == "" || signed == "" || a.signature == "" {
+		return a, newError(kindIncompleteSignature, "Authorization header needs Credential, SignedHeaders and Signature")
+	}
+	parts := strings.Split(cred, "/")
+	if len(parts) != 5 || parts[0] == "" || parts[4] != sigTerminal {
+		return a, newError(kindIncompleteSignature, "malformed credential %q: want ID/DATE/REGION/SERVICE/aws4_request", cred)
+	}
+	a.keyID, a.date, a.region, a.service = parts[0], parts[1], parts[2], parts[3]
+	a.signedHeaders = strings.Split(signed, ";")
+	if !slices.Contains(a.signedHeaders, "host") {
+		return a, newError(kindIncompleteSignature, "the host header must be signed")
+	}
+	return a, nil
+}
+
+// verifier checks signatures against a key store and a clock.
+type verifier struct {
+	keys KeyStore
+	now  func() time.Time
+}
+
+// verify checks r's signature over body and returns the key that signed
+// it. The region of the credential is taken as given: SDKs sign with the
+// region they are configured for, and a Docket server answers for any.
+func (v verifier) verify(r *http.Request, body []byte) (Key, *Error) {
+	h := r.Header.Get("Authorization")
+	if h == "" {
+		return Key{}, newError(kindMissingAuth, "Request is missing Authentication Token")
+	}
+	a, serr := parseAuthorization(h)
+	if serr != nil {
+		return Key{}, serr
+	}
+	key, ok := v.keys.Lookup(a.keyID)
+	if !ok {
+		return Key{}, newError(kindInvalidClientTokenID, "The security token included in the request is invalid.")
+	}
+	if a.service != sigService {
+		return Key{}, newError(kindSignatureDoesNotMatch, "credential should be scoped to service %q, not %q", sigService, a.service)
+	}
+	stamp := r.Header.Get("X-Amz-Date")
+	t, err := time.Parse(amzDateFmt, stamp)
+	if err != nil {
+		if t, err = http.ParseTime(r.Header.Get("Date")); err != nil {
+			return Key{}, newError(kindIncompleteSignature, "the request needs a valid X-Amz-Date or Date header")
+		}
+		stamp = t.UTC().Format(amzDateFmt)
+	}
+	if now := v.now(); t.Before(now.Add(-maxSkew)) || t.After(now.Add(maxSkew)) {
+		return Key{}, newError(kindRequestExpired, "Signature expired: %s is now earlier than %s or later than %s",
+			stamp, now.Add(-maxSkew).UTC().Format(amzDateFmt), now.Add(maxSkew).UTC().Format(amzDateFmt))
+	}
+	if a.date != stamp[:8] {
+		return Key{}, newError(kindSignatureDoesNotMatch, "credential date %q does not match request date %q", a.date, stamp[:8])
+	}
+	payload := sha256Hex(body)
+	if claimed := r.Header.Get("X-Amz-Content-Sha256"); claimed != "" && claimed != payload {
+		// UNSIGNED-PAYLOAD lands here too: an SQS request's body is its
+		// whole meaning, so it must be signed.
+		return Key{}, newError(kindSignatureDoesNotMatch, "the payload hash does not match the body")
+	}
+	creq := canonicalRequest(r, a.signedHeaders, payload)
+	scope := a.date + "/" + a.region + "/" + a.service + "/" + sigTerminal
+	want := signature(key.Secret, a.date, a.region, a.service, stringToSign(stamp, scope, creq))
+	got, err := hex.DecodeString(a.signature)
+	if err != nil || !hmac.Equal(got, want) {
+		return Key{}, newError(kindSignatureDoesNotMatch, "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method.")
+	}
+	return key, nil
+}
+
+// canonicalRequest builds the canonical form of r that SigV4 signs.
+func canonicalRequest(r *http.Request, signedHeaders []string, payloadHash string) string {
+	var b strings.Builder
+	b.WriteString(r.Method)
+	b.WriteByte('\n')
+	path := r.URL.EscapedPath()
+	if path == "" {
+		path = "/"
+	}
+	// Every service but S3 encodes the already-encoded path once more.
+	b.WriteString(uriEncode(path, false))
+	b.WriteByte('\n')
+	b.WriteString(canonicalQuery(r.URL.Query()))
+	b.WriteByte('\n')
+	for _, name := range signedHeaders {
+		b.WriteString(name)
+		b.WriteByte(':')
+		b.WriteString(headerValue(r, name))
+		b.WriteByte('\n')
+	}
+	b.WriteByte('\n')
+	b.WriteString(strings.Join(signedHeaders, ";"))
+	b.WriteByte('\n')
+	b.WriteString(payloadHash)
+	return b.String()
+}
+
+// headerValue is the canonical value of a signed header: every value,
+// trimmed, inner runs of spaces collapsed, joined by commas. Go moves Host
+// out of the header map, and the client's Content-Length is the request's.
+func headerValue(r *http.Request, name string) string {
+	var values []string
+	switch name {
+	case "host":
+		values = []string{r.Host}
+	case "content-length":
+		values = r.Header.Values("Content-Length")
+		if len(values) == 0 {
+			values = []string{strconv.FormatInt(r.ContentLength, 10)}
+		}
+	default:
+		values = r.Header.Values(name)
+	}
+	out := make([]string, len(values))
+	for i, v := range values {
+		out[i] = strings.Join(strings.Fields(v), " ")
+	}
+	return strings.Join(out, ",")
+}
+
+// canonicalQuery sorts the query parameters by name, then value, with
+// names and values URI-encoded.
+func canonicalQuery(q url.Values) string {
+	type pair struct{ k, v string }
+	var pairs []pair
+	for k, vs := range q {
+		for _, v := range vs {
+			pairs = append(pairs, pair{uriEncode(k, true), uriEncode(v, true)})
+		}
+	}
+	slices.SortFunc(pairs, func(a, b pair) int {
+		if c := strings.Compare(a.k, b.k); c != 0 {
+			return c
+		}
+		return strings.Compare(a.v, b.v)
+	})
+	parts := make([]string, len(pairs))
+	for i, p := range pairs {
+		parts[i] = p.k + "=" + p.v
+	}
+	return strings.Join(parts, "&")
+}
+
+// uriEncode percent-encodes every byte but the unreserved characters
+// (A-Z a-z 0-9 - _ . ~), and '/' unless encodeSlash.
+func uriEncode(s string, encodeSlash bool) string {
+	const hexDigits = "0123456789ABCDEF"
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case 'A' <= c && c <= 'Z', 'a' <= c && c <= 'z', '0' <= c && c <= '9',
+			c == '-', c == '_', c == '.', c == '~', c == '/' && !encodeSlash:
+			b.WriteByte(c)
+		default:
+			b.WriteByte('%')
+			b.WriteByte(hexDigits[c>>4])
+			b.WriteByte(hexDigits[c&15])
+		}
+	}
+	return b.String()
+}
+
+func stringToSign(stamp, scope, canonical string) string {
+	return sigAlgorithm + "\n" + stamp + "\n" + scope + "\n" + sha256Hex([]byte(canonical))
+}
+
+// signature derives the signing key from the secret and the scope, and
+// signs s with it.
+func signature(secret, date, region, service, s string) []byte {
+	k := hmacSHA256([]byte("AWS4"+secret), date)
+	k = hmacSHA256(k, region)
+	k = hmacSHA256(k, service)
+	k = hmacSHA256(k, sigTerminal)
+	return hmacSHA256(k, s)
+}
+
+func hmacSHA256(key []byte, data string) []byte {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(data))
+	return m.Sum(nil)
+}
+
+func sha256Hex(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}

@@ -1,0 +1,161 @@
+package sqs
+
+import (
+	"encoding/hex"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/docketd/docket/internal/queue"
+)
+
+func newTestServer(t *testing.T, h http.Handler) string {
+	t.Helper()
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// The digests of other implementations, computed independently.
+func TestMD5OfAttributes(t *testing.T) {
+	tests := []struct {
+		name  string
+		attrs []queue.Attr
+		want  string
+	}{
+		{"localstack vector", []queue.Attr{{Name: "timestamp", Type: "Number", Value: []byte("1493147359900")}}, "235c5c510d26fb653d073faed50ae77c"},
+		{"sqslite vector", []queue.Attr{
+			{Name: "ordinal", Type: "Number", Value: []byte("1")},
+			{Name: "category", Type: "String", Value: []byte("test")},
+		}, "d21ae90c49061e927f57df5f5d72be1f"},
+		{"none", nil, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := md5OfAttributes(tt.attrs); got != tt.want {
+				t.Errorf("md5OfAttributes = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+// The get-vanilla case of AWS's SigV4 test suite.
+func TestSignatureVanilla(t *testing.T) {
+	r := httptest.NewRequest(http.MethodGet, "http://example.amazonaws.com/", nil)
+	r.Header.Set("X-Amz-Date", "20150830T123600Z")
+	creq := canonicalRequest(r, []string{"host", "x-amz-date"}, sha256Hex(nil))
+	const wantCreq = "GET\n/\n\nhost:example.amazonaws.com\nx-amz-date:20150830T123600Z\n\nhost;x-amz-date\ne3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+	if creq != wantCreq {
+		t.Fatalf("canonical request =\n%s\nwant\n%s", creq, wantCreq)
+	}
+	sts := stringToSign("20150830T123600Z", "20150830/us-east-1/service/aws4_request", creq)
+	got := hex.EncodeToString(signature("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", "20150830", "us-east-1", "service", sts))
+	if want := "5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31"; got != want {
+		t.Errorf("signature = %s, want %s", got, want)
+	}
+}
+
+func TestCanonicalQueryAndPath(t *testing.T) {
+	r := httptest.NewRequest(http.MethodPost, "http://h/a%20b/c?b=2&a=z&a=y&sp=x%20y", nil)
+	creq := canonicalRequest(r, []string{"host"}, "P")
+	lines := strings.Split(creq, "\n")
+	if lines[1] != "/a%2520b/c" {
+		t.Errorf("canonical path = %q, want the path encoded twice", lines[1])
+	}
+	if lines[2] != "a=y&a=z&b=2&sp=x%20y" {
+		t.Errorf("canonical query = %q, want sorted and encoded", lines[2])
+	}
+}
+
+func TestParseAuthorization(t *testing.T) {
+	tests := []struct {
+		name, header, code string
+	}{
+		{"ok", "AWS4-HMAC-SHA256 Credential=K/20240101/us-east-1/sqs/aws4_request, SignedHeaders=host;x-amz-date, Signature=ab", ""},
+		{"other algorithm", "AWS4-HMAC-SHA1 Credential=K/20240101/us-east-1/sqs/aws4_request, SignedHeaders=host, Signature=ab", "IncompleteSignature"},
+		{"short credential", "AWS4-HMAC-SHA256 Credential=K/20240101/sqs/aws4_request, SignedHeaders=host, Signature=ab", "IncompleteSignature"},
+		{"host unsigned", "AWS4-HMAC-SHA256 Credential=K/20240101/us-east-1/sqs/aws4_request, SignedHeaders=x-amz-date, Signature=ab", "IncompleteSignature"},
+		{"no signature", "AWS4-HMAC-SHA256 Credential=K/20240101/us-east-1/sqs/aws4_request, SignedHeaders=host", "IncompleteSignature"},
+		{"junk", "AWS4-HMAC-SHA256 ,,,", "IncompleteSignature"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := parseAuthorization(tt.header)
+			got := ""
+			if err != nil {
+				got = err.Code
+			}
+			if got != tt.code {
+				t.Errorf("code = %q, want %q", got, tt.code)
+			}
+		})
+	}
+}
+
+func TestValidText(t *testing.T) {
+	tests := []struct {
+		s    string
+		want bool
+	}{
+		{"plain", true}, {"tab\tnl\ncr\r", true}, {"ünï ✓ 𝄞", true}, {"\ufffd", true},
+		{"nul\x00", false}, {"bell\x07", false}, {"\ufffe", false}, {"\uffff", false}, {"bad \xff utf8", false},
+	}
+	for _, tt := range tests {
+		if got := validText(tt.s); got != tt.want {
+			t.Errorf("validText(%q) = %v, want %v", tt.s, got, tt.want)
+		}
+	}
+}
+
+func TestLoadKeyFile(t *testing.T) {
+	tests := []struct {
+		name, content string
+		want          StaticKeys
+		wantErr       bool
+	}{
+		{"keys", "# comment\n\nK1 s1\nK2 s2 a,b\n", StaticKeys{
+			"K1": {ID: "K1", Secret: "s1"},
+			"K2": {ID: "K2", Secret: "s2", Queues: []string{"a", "b"}},
+		}, false},
+		{"missing secret", "K1\n", nil, true},
+		{"too many fields", "K1 s a b\n", nil, true},
+		{"duplicate", "K1 s\nK1 t\n", nil, true},
+		{"empty queue", "K1 s a,,b\n", nil, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "keys")
+			if err := os.WriteFile(path, []byte(tt.content), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			got, err := LoadKeyFile(path)
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("err = %v, want error %v", err, tt.wantErr)
+			}
+			if !tt.wantErr && !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("keys = %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+	if _, err := LoadKeyFile(filepath.Join(t.TempDir(), "absent")); err == nil {
+		t.Error("LoadKeyFile(absent) succeeded, want an error")
+	}
+}
+
+func TestIsSQSRequest(t *testing.T) {
+	tests := []struct {
+		target string
+		want   bool
+	}{{"AmazonSQS.SendMessage", true}, {"AmazonSQS.", true}, {"DynamoDB_20120810.GetItem", false}, {"", false}}
+	for _, tt := range tests {
+		r := httptest.NewRequest(http.MethodPost, "/", nil)
+		r.Header.Set("X-Amz-Target", tt.target)
+		if got := IsSQSRequest(r); got != tt.want {
+			t.Errorf("IsSQSRequest(%q) = %v, want %v", tt.target, got, tt.want)
+		}
+	}
+}
