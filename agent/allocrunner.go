@@ -422,6 +422,14 @@ func (r *allocRunner) taskSpec(cid string, index int, t *specs.Task) TaskSpec {
 		env["DOCKET_QUEUE"] = r.spec.Queue
 		env["DOCKET_TOKEN"] = na.QueueToken
 	}
+	if k := na.SQS; k != nil {
+		// And what a worker written for SQS needs, unchanged: the AWS SDKs
+		// read these.
+		env["AWS_ENDPOINT_URL_SQS"] = r.a.cfg.ServerAddrForTasks
+		env["AWS_REGION"] = k.Region
+		env["AWS_ACCESS_KEY_ID"] = k.AccessKeyID
+		env["AWS_SECRET_ACCESS_KEY"] = k.SecretAccessKey
+	}
 	return TaskSpec{
 		ID: cid,
 		Labels: map[string]string{

@@ -291,6 +291,8 @@ func (s *Server) nodeAllocations(w http.ResponseWriter, r *http.Request) {
 			na := api.NodeAllocation{Allocation: apiAlloc(a), Job: j}
 			if j != nil && j.Spec.Queue != "" && j.Spec.Type == specs.JobService {
 				na.QueueToken = s.queueToken(a.ID)
+				key := s.jobKey(j.Spec)
+				na.SQS = &api.SQSCredentials{Region: s.sqsRegion(), AccessKeyID: key.ID, SecretAccessKey: key.Secret}
 			}
 			if a.Dispatch != nil && a.Live() {
 				na.Message = s.dispatchMessage(a.Dispatch)
@@ -320,4 +322,12 @@ func (s *Server) dispatchMessage(d *state.Dispatch) *api.DispatchMessage {
 		}
 	}
 	return out
+}
+
+// sqsRegion is the region tasks' AWS SDKs are told to use.
+func (s *Server) sqsRegion() string {
+	if s.cfg.SQSRegion != "" {
+		return s.cfg.SQSRegion
+	}
+	return "us-east-1"
 }

@@ -52,7 +52,7 @@ func (s *Server) Handler() http.Handler {
 	// The SQS-compatible endpoint shares the address: AWS SDKs POST to "/"
 	// with X-Amz-Target: AmazonSQS.<Action>.
 	sqsHandler := sqs.New(sqs.Config{
-		Engine: s.queues, Keys: s.cfg.SQSKeys, AllowUnsigned: s.cfg.SQSAllowUnsigned,
+		Engine: s.queues, Keys: &keyStore{s: s, static: s.cfg.SQSKeys}, AllowUnsigned: s.cfg.SQSAllowUnsigned,
 		Region: s.cfg.SQSRegion, AccountID: s.cfg.SQSAccountID, Logger: s.logger.With("component", "sqs"),
 	})
 	native := jsonNotFound(mux)

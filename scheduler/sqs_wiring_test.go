@@ -2,6 +2,8 @@ package scheduler
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -48,5 +50,53 @@ func TestSQSEndpointSharesTheServer(t *testing.T) {
 	// The native API is unaffected by the SQS routing.
 	if h, err := cl.Health(ctx); err != nil || h.Status != "ok" {
 		t.Fatalf("health: %+v, %v", h, err)
+	}
+}
+
+// TestJobKeysReachTheirQueueOnly: a worker allocation of a service on a
+// queue gets an access key from the server; with it an AWS SDK reaches
+// the job's queue, and no other.
+func TestJobKeysReachTheirQueueOnly(t *testing.T) {
+	_, cl, base := newCluster(t, Config{})
+	startNode(t, cl, "n1", 8000, 8192, nil, "")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := cl.CreateQueue(ctx, api.QueueSettings{Name: "elsewhere"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.RegisterJobs(ctx, parseFile(t, scaledJob, nil)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.ScaleJob(ctx, "workers", 1); err != nil {
+		t.Fatal(err)
+	}
+	var creds *api.SQSCredentials
+	waitFor(t, 5*time.Second, func() error {
+		na, err := cl.NodeAllocations(ctx, "n1", api.QueryOptions{})
+		if err != nil {
+			return err
+		}
+		for _, a := range na.Allocations {
+			if a.Allocation.Job == "workers" && a.SQS != nil {
+				creds = a.SQS
+				return nil
+			}
+		}
+		return fmt.Errorf("no worker allocation with SQS credentials: %+v", na.Allocations)
+	})
+	c := awssqs.New(awssqs.Options{
+		Region: creds.Region, BaseEndpoint: aws.String(base), RetryMaxAttempts: 1,
+		Credentials: credentials.NewStaticCredentialsProvider(creds.AccessKeyID, creds.SecretAccessKey, ""),
+	})
+	url, err := c.GetQueueUrl(ctx, &awssqs.GetQueueUrlInput{QueueName: aws.String("jobs")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.SendMessage(ctx, &awssqs.SendMessageInput{QueueUrl: url.QueueUrl, MessageBody: aws.String("from a worker")}); err != nil {
+		t.Fatalf("send to the job's own queue: %v", err)
+	}
+	other := strings.Replace(*url.QueueUrl, "/jobs", "/elsewhere", 1)
+	if _, err := c.SendMessage(ctx, &awssqs.SendMessageInput{QueueUrl: aws.String(other), MessageBody: aws.String("x")}); err == nil || !strings.Contains(err.Error(), "AccessDenied") {
+		t.Fatalf("send to another queue with the job's key: got %v, want AccessDenied", err)
 	}
 }

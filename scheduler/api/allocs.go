@@ -54,12 +54,24 @@ type NodeAllocations struct {
 // NodeAllocation is an allocation with what the agent needs to run it.
 type NodeAllocation struct {
 	Allocation
-	Job *Job `json:"job,omitempty"`
+	// Job is the job version the allocation runs (sent as job_definition:
+	// the allocation's own "job" is its name).
+	Job *Job `json:"job_definition,omitempty"`
 	// Message is the queue message a dispatch allocation processes, with
 	// its body, while the allocation runs.
 	Message *DispatchMessage `json:"message,omitempty"`
 	// QueueToken identifies a queue worker on the queue API (DOCKET_TOKEN).
 	QueueToken string `json:"queue_token,omitempty"`
+	// SQS is the access key a queue worker uses on the SQS-compatible
+	// endpoint (AWS_ACCESS_KEY_ID and friends), scoped to its job's queue.
+	SQS *SQSCredentials `json:"sqs,omitempty"`
+}
+
+// SQSCredentials are what an AWS SDK in a task needs to reach its queue.
+type SQSCredentials struct {
+	Region          string `json:"region"`
+	AccessKeyID     string `json:"access_key_id"`
+	SecretAccessKey string `json:"secret_access_key"`
 }
 
 // Dispatch is the queue message a dispatch allocation was created for.
