@@ -8,6 +8,7 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -15,6 +16,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/spf13/cobra"
 
 	"github.com/docketd/docket/scheduler"
@@ -70,11 +75,14 @@ func (l *latencies) row(w io.Writer, name string) {
 
 func newBenchQueueCommand(c *cli) *cobra.Command {
 	var (
-		b        queueBench
-		mode     string
-		keep     bool
-		sizeS    string
-		messages int
+		b         queueBench
+		mode      string
+		keep      bool
+		sizeS     string
+		messages  int
+		protocol  string
+		sqsKeyID  string
+		sqsSecret string
 	)
 	cmd := &cobra.Command{
 		Use:   "queue",
@@ -111,7 +119,26 @@ func newBenchQueueCommand(c *cli) *cobra.Command {
 			}
 			switch mode {
 			case "cycle":
-				return b.cycle(ctx, c.stdout)
+				native := &nativeOps{cl: b.cl, queue: b.queue}
+				for range b.batch {
+					native.msgs = append(native.msgs, api.SendMessage{Body: strings.Repeat("x", b.size)})
+				}
+				nativeRate, err := b.cycle(ctx, c.stdout, native, "native API")
+				if err != nil || protocol == "native" {
+					return err
+				}
+				if protocol != "sqs" {
+					return fmt.Errorf("unknown --protocol %q: use native or sqs", protocol)
+				}
+				ops, err := b.newSQSOps(ctx, sqsKeyID, sqsSecret)
+				if err != nil {
+					return err
+				}
+				sqsRate, err := b.cycle(ctx, c.stdout, ops, "SQS endpoint, AWS SDK")
+				if err == nil {
+					fmt.Fprintf(c.stdout, "SQS endpoint / native API: %.2f\n", sqsRate/nativeRate)
+				}
+				return err
 			case "latency":
 				return b.latency(ctx, c.stdout)
 			case "fill":
@@ -130,15 +157,117 @@ func newBenchQueueCommand(c *cli) *cobra.Command {
 	f.StringVar(&mode, "mode", "cycle", "cycle or latency")
 	f.BoolVar(&keep, "keep", false, "keep the queue afterwards")
 	f.IntVar(&messages, "messages", 1000000, "with --mode fill: how many messages to leave queued")
+	f.StringVar(&protocol, "protocol", "native", "with --mode cycle: native, or sqs to run the native API and then the SQS endpoint (AWS SDK) in the same run")
+	f.StringVar(&sqsKeyID, "sqs-key-id", "", "access key for --protocol sqs (default $AWS_ACCESS_KEY_ID)")
+	f.StringVar(&sqsSecret, "sqs-secret", "", "secret for --protocol sqs (default $AWS_SECRET_ACCESS_KEY)")
 	return cmd
 }
 
-func (b *queueBench) cycle(ctx context.Context, w io.Writer) error {
-	body := strings.Repeat("x", b.size)
-	msgs := make([]api.SendMessage, b.batch)
-	for i := range msgs {
-		msgs[i] = api.SendMessage{Body: body}
+// queueOps are the three calls of the cycle, over one protocol.
+type queueOps interface {
+	// send sends one batch.
+	send(ctx context.Context) error
+	// receive receives up to max messages and returns their receipts.
+	receive(ctx context.Context, max int) ([]string, error)
+	delete(ctx context.Context, receipts []string) error
+}
+
+// nativeOps is the cycle over Docket's own API.
+type nativeOps struct {
+	cl    *api.Client
+	queue string
+	msgs  []api.SendMessage
+}
+
+func (o *nativeOps) send(ctx context.Context) error {
+	_, err := o.cl.Send(ctx, o.queue, o.msgs...)
+	return err
+}
+
+func (o *nativeOps) receive(ctx context.Context, max int) ([]string, error) {
+	wait := specs.Duration(time.Second)
+	ms, err := o.cl.Receive(ctx, o.queue, api.ReceiveRequest{Max: max, Wait: &wait})
+	receipts := make([]string, len(ms))
+	for i, m := range ms {
+		receipts[i] = m.Receipt
 	}
+	return receipts, err
+}
+
+func (o *nativeOps) delete(ctx context.Context, receipts []string) error {
+	_, err := o.cl.Delete(ctx, o.queue, receipts...)
+	return err
+}
+
+// sqsOps is the cycle through the SQS-compatible endpoint with the AWS SDK,
+// as an unchanged SQS producer and worker would run it.
+type sqsOps struct {
+	c       *awssqs.Client
+	url     *string
+	entries []sqstypes.SendMessageBatchRequestEntry
+}
+
+func (o *sqsOps) send(ctx context.Context) error {
+	out, err := o.c.SendMessageBatch(ctx, &awssqs.SendMessageBatchInput{QueueUrl: o.url, Entries: o.entries})
+	if err == nil && len(out.Failed) > 0 {
+		err = fmt.Errorf("%d entries failed: %s", len(out.Failed), aws.ToString(out.Failed[0].Message))
+	}
+	return err
+}
+
+func (o *sqsOps) receive(ctx context.Context, max int) ([]string, error) {
+	out, err := o.c.ReceiveMessage(ctx, &awssqs.ReceiveMessageInput{QueueUrl: o.url, MaxNumberOfMessages: int32(max), WaitTimeSeconds: 1})
+	if err != nil {
+		return nil, err
+	}
+	receipts := make([]string, len(out.Messages))
+	for i, m := range out.Messages {
+		receipts[i] = aws.ToString(m.ReceiptHandle)
+	}
+	return receipts, nil
+}
+
+func (o *sqsOps) delete(ctx context.Context, receipts []string) error {
+	entries := make([]sqstypes.DeleteMessageBatchRequestEntry, len(receipts))
+	for i, r := range receipts {
+		entries[i] = sqstypes.DeleteMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), ReceiptHandle: aws.String(r)}
+	}
+	out, err := o.c.DeleteMessageBatch(ctx, &awssqs.DeleteMessageBatchInput{QueueUrl: o.url, Entries: entries})
+	if err == nil && len(out.Failed) > 0 {
+		err = fmt.Errorf("%d deletes failed: %s", len(out.Failed), aws.ToString(out.Failed[0].Message))
+	}
+	return err
+}
+
+// newSQSOps connects an AWS SDK client to the server's SQS endpoint with
+// the given key (default: the AWS_* variables).
+func (b *queueBench) newSQSOps(ctx context.Context, keyID, secret string) (*sqsOps, error) {
+	if keyID == "" {
+		keyID, secret = os.Getenv("AWS_ACCESS_KEY_ID"), os.Getenv("AWS_SECRET_ACCESS_KEY")
+	}
+	if keyID == "" {
+		return nil, fmt.Errorf("--protocol sqs needs an access key: --sqs-key-id and --sqs-secret, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (docket dev prints one)")
+	}
+	c := awssqs.New(awssqs.Options{
+		Region:       "us-east-1",
+		BaseEndpoint: aws.String(b.cl.Addr()),
+		Credentials:  credentials.NewStaticCredentialsProvider(keyID, secret, ""),
+	})
+	url, err := c.GetQueueUrl(ctx, &awssqs.GetQueueUrlInput{QueueName: aws.String(b.queue)})
+	if err != nil {
+		return nil, err
+	}
+	body := strings.Repeat("x", b.size)
+	o := &sqsOps{c: c, url: url.QueueUrl}
+	for i := 0; i < b.batch; i++ {
+		o.entries = append(o.entries, sqstypes.SendMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), MessageBody: aws.String(body)})
+	}
+	return o, nil
+}
+
+// cycle runs the send-receive-delete cycle over ops and returns messages
+// per second.
+func (b *queueBench) cycle(ctx context.Context, w io.Writer, ops queueOps, label string) (float64, error) {
 	var sendL, recvL, delL latencies
 	var done atomic.Int64
 	ctx, cancel := context.WithTimeout(ctx, b.duration)
@@ -152,35 +281,30 @@ func (b *queueBench) cycle(ctx context.Context, w io.Writer) error {
 			defer wg.Done()
 			for ctx.Err() == nil {
 				t := time.Now()
-				if _, err := b.cl.Send(ctx, b.queue, msgs...); err != nil {
+				if err := ops.send(ctx); err != nil {
 					errc <- err
 					return
 				}
 				sendL.add(time.Since(t))
 				for got := 0; got < b.batch; {
-					wait := specs.Duration(time.Second)
 					t = time.Now()
-					ms, err := b.cl.Receive(ctx, b.queue, api.ReceiveRequest{Max: b.batch - got, Wait: &wait})
+					receipts, err := ops.receive(ctx, b.batch-got)
 					if err != nil {
 						errc <- err
 						return
 					}
 					recvL.add(time.Since(t))
-					if len(ms) == 0 {
+					if len(receipts) == 0 {
 						continue
 					}
-					receipts := make([]string, len(ms))
-					for i, m := range ms {
-						receipts[i] = m.Receipt
-					}
 					t = time.Now()
-					if _, err := b.cl.Delete(ctx, b.queue, receipts...); err != nil {
+					if err := ops.delete(ctx, receipts); err != nil {
 						errc <- err
 						return
 					}
 					delL.add(time.Since(t))
-					got += len(ms)
-					done.Add(int64(len(ms)))
+					got += len(receipts)
+					done.Add(int64(len(receipts)))
 				}
 			}
 		}()
@@ -190,16 +314,17 @@ func (b *queueBench) cycle(ctx context.Context, w io.Writer) error {
 	close(errc)
 	for err := range errc {
 		if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
-			return err
+			return 0, err
 		}
 	}
 	n := done.Load()
-	fmt.Fprintf(w, "queue cycle: %d clients, batches of %d, %d-byte bodies, %s\n", b.clients, b.batch, b.size, elapsed.Round(time.Millisecond))
-	fmt.Fprintf(w, "  throughput     %.0f messages/s (%d messages sent, received and deleted)\n", float64(n)/elapsed.Seconds(), n)
+	rate := float64(n) / elapsed.Seconds()
+	fmt.Fprintf(w, "queue cycle (%s): %d clients, batches of %d, %d-byte bodies, %s\n", label, b.clients, b.batch, b.size, elapsed.Round(time.Millisecond))
+	fmt.Fprintf(w, "  throughput     %.0f messages/s (%d messages sent, received and deleted)\n", rate, n)
 	sendL.row(w, "send")
 	recvL.row(w, "receive")
 	delL.row(w, "delete")
-	return nil
+	return rate, nil
 }
 
 func (b *queueBench) latency(ctx context.Context, w io.Writer) error {
