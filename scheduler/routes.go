@@ -50,14 +50,15 @@ func (s *Server) Handler() http.Handler {
 		Registry: s.cfg.Registry,
 	}))
 	// The SQS-compatible endpoint shares the address: AWS SDKs POST to "/"
-	// with X-Amz-Target: AmazonSQS.<Action>.
+	// with X-Amz-Target: AmazonSQS.<Action> (JSON protocol), older clients
+	// POST forms with Action=... to "/" or a queue URL (query protocol).
 	sqsHandler := sqs.New(sqs.Config{
 		Engine: s.queues, Keys: &keyStore{s: s, static: s.cfg.SQSKeys}, AllowUnsigned: s.cfg.SQSAllowUnsigned,
-		Region: s.cfg.SQSRegion, AccountID: s.cfg.SQSAccountID, Logger: s.logger.With("component", "sqs"),
+		Region: s.cfg.SQSRegion, AccountID: s.cfg.SQSAccountID, Logger: s.cfg.Logger,
 	})
 	native := jsonNotFound(mux)
 	return s.metrics.instrument(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodPost && r.URL.Path == "/" && sqs.IsSQSRequest(r) {
+		if r.Method == http.MethodPost && sqs.IsSQSRequest(r) {
 			sqsHandler.ServeHTTP(w, r)
 			return
 		}

@@ -1,15 +1,23 @@
 // Package sqs serves Docket's queue engine ([queue.Engine]) over the
-// Amazon SQS JSON protocol, so that AWS SDKs and the AWS CLI work against a
-// Docket server unchanged: a client sets its endpoint to the server and
-// sends POST / with X-Amz-Target: AmazonSQS.<Action>.
+// Amazon SQS APIs, so that AWS SDKs and the AWS CLI work against a Docket
+// server unchanged. It speaks both of SQS's protocols:
+//
+//   - the JSON protocol of current SDKs: POST / with X-Amz-Target:
+//     AmazonSQS.<Action> and an application/x-amz-json-1.0 body;
+//   - the older query protocol of AWS CLI v1 and older boto3: a form POST
+//     of Action=<Action>&Version=2012-11-05 and flattened parameters to /
+//     or to a queue's URL, answered in XML (query.go).
+//
+// Each action has one implementation, which takes and returns the shapes
+// of wire.go; each protocol is a codec around them.
 //
 // # What it owns
 //
-//   - decoding the JSON protocol (application/x-amz-json-1.0) and encoding
-//     its answers, including SQS's MD5 digests of bodies and message
-//     attributes, which SDKs verify;
-//   - verifying AWS Signature Version 4 against a [KeyStore] of access keys,
-//     each optionally limited to some queues;
+//   - decoding both protocols and encoding their answers, including SQS's
+//     MD5 digests of bodies and message attributes, which SDKs verify;
+//   - verifying AWS Signature Version 4 (in the Authorization header)
+//     against a [KeyStore] of access keys, each optionally limited to some
+//     queues;
 //   - mapping the engine's error classes ([errdefs]) onto SQS's error codes,
 //     with errors.Is and error codes, never by matching messages.
 //
@@ -17,6 +25,12 @@
 // the request, so a client configured with the server's address gets URLs
 // that lead back to it.
 //
-// Standard queues only: FIFO queues, tags, permissions and message move
-// tasks are not implemented yet and answer UnsupportedOperation.
+// Message move tasks run to completion inside StartMessageMoveTask, on
+// [queue.Engine.Redrive]; the handler remembers the last few per queue
+// for ListMessageMoveTasks until it restarts.
+//
+// Standard queues only: FIFO queues, tags (the engine cannot store them
+// yet), permissions, move tasks to a DestinationArn and presigned
+// (query-string) signatures are not implemented and answer
+// UnsupportedOperation, or MissingAuthenticationToken.
 package sqs

@@ -3,6 +3,7 @@ package sqs
 import (
 	"context"
 	"encoding/json"
+	"encoding/xml"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -59,6 +60,56 @@ func FuzzDecode(f *testing.F) {
 		}
 		if !json.Valid(w.Body.Bytes()) {
 			t.Fatalf("%s %q: answer is not JSON: %q", action, body, w.Body)
+		}
+	})
+}
+
+// FuzzQueryDecode sends arbitrary forms through the query protocol's
+// decoder and the whole handler: whatever the form, the answer is XML in
+// the protocol's namespace, never a server error or a panic.
+func FuzzQueryDecode(f *testing.F) {
+	const q = "QueueUrl=http%3A%2F%2Fh%2F000000000000%2Fq"
+	seeds := []string{
+		"Action=CreateQueue&QueueName=n&Attribute.1.Name=VisibilityTimeout&Attribute.1.Value=5&Tag.1.Key=a&Tag.1.Value=b",
+		"Action=GetQueueAttributes&" + q + "&AttributeName.1=All",
+		"Action=SendMessage&" + q + "&MessageBody=hi&MessageAttribute.1.Name=s&MessageAttribute.1.Value.DataType=String&MessageAttribute.1.Value.StringValue=v" +
+			"&MessageAttribute.2.Name=b&MessageAttribute.2.Value.DataType=Binary&MessageAttribute.2.Value.BinaryValue=AAE%3D",
+		"Action=SendMessageBatch&" + q + "&SendMessageBatchRequestEntry.1.Id=a&SendMessageBatchRequestEntry.1.MessageBody=x&SendMessageBatchRequestEntry.02.Id=b",
+		"Action=ReceiveMessage&" + q + "&MaxNumberOfMessages=10&WaitTimeSeconds=0&AttributeName.1=All&MessageAttributeName.1=All&MessageSystemAttributeName.1=SenderId",
+		"Action=DeleteMessageBatch&" + q + "&DeleteMessageBatchRequestEntry.1.Id=a&DeleteMessageBatchRequestEntry.1.ReceiptHandle=x",
+		"Action=ChangeMessageVisibilityBatch&" + q + "&ChangeMessageVisibilityBatchRequestEntry.1.Id=a&ChangeMessageVisibilityBatchRequestEntry.1.ReceiptHandle=x&ChangeMessageVisibilityBatchRequestEntry.1.VisibilityTimeout=1",
+		"Action=ListQueues&MaxResults=1",
+		"Action=ListDeadLetterSourceQueues&" + q,
+		"Action=StartMessageMoveTask&SourceArn=arn%3Aaws%3Asqs%3Aus-east-1%3A000000000000%3Aq",
+		"Action=CancelMessageMoveTask&TaskHandle=eyJ9",
+		"Action=%zz",
+		"Action=SetQueueAttributes&" + q + "&Attribute.1.Value=1&Attribute.-1.Name=x",
+	}
+	for _, s := range seeds {
+		f.Add(s)
+	}
+	e, err := queue.Open(queue.Config{Dir: f.TempDir()})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { e.Close() })
+	if _, err := e.CreateQueue("q", queue.DefaultAttributes()); err != nil {
+		f.Fatal(err)
+	}
+	h := New(Config{Engine: e, AllowUnsigned: true})
+	f.Fuzz(func(t *testing.T, form string) {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+		defer cancel()
+		r := httptest.NewRequestWithContext(ctx, http.MethodPost, "/", strings.NewReader(form))
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		if w.Code >= 500 && w.Code != http.StatusServiceUnavailable {
+			t.Fatalf("%q: status %d: %s", form, w.Code, w.Body)
+		}
+		var root struct{ XMLName xml.Name }
+		if err := xml.Unmarshal(w.Body.Bytes(), &root); err != nil || root.XMLName.Space != queryNamespace {
+			t.Fatalf("%q: answer is not XML of the query protocol (%v): %q", form, err, w.Body)
 		}
 	})
 }

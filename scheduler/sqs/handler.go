@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -45,13 +46,14 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// Handler serves the SQS JSON protocol: POST / with X-Amz-Target:
-// AmazonSQS.<Action>.
+// Handler serves the SQS JSON protocol (POST / with X-Amz-Target:
+// AmazonSQS.<Action>) and the older query protocol (form POSTs).
 type Handler struct {
 	cfg    Config
 	engine *queue.Engine
 	logger *slog.Logger
 	verify verifier
+	tasks  moveTasks
 }
 
 var _ http.Handler = (*Handler)(nil)
@@ -78,10 +80,18 @@ func New(cfg Config) *Handler {
 	}
 }
 
-// IsSQSRequest reports whether r is a request of the SQS JSON protocol,
-// which the server routes to a [Handler].
+// IsSQSRequest reports whether r is an SQS request, which the server
+// routes to a [Handler]: one of the JSON protocol (X-Amz-Target:
+// AmazonSQS.<Action>), or a form POST of the query protocol to / or to a
+// queue's /ACCOUNT/NAME whose Action is an SQS action. Docket's own API
+// never posts forms, so the two cannot be confused. To find the Action of
+// a form, IsSQSRequest reads the body and puts it back in r.Body.
 func IsSQSRequest(r *http.Request) bool {
-	return strings.HasPrefix(r.Header.Get("X-Amz-Target"), targetPrefix)
+	if strings.HasPrefix(r.Header.Get("X-Amz-Target"), targetPrefix) {
+		return true
+	}
+	_, ok := queryAction(r)
+	return ok
 }
 
 // call is one request being served: who made it, for which host.
@@ -91,45 +101,32 @@ type call struct {
 	host string // the scheme and host that queue URLs lead back to
 }
 
-// ServeHTTP authenticates the request, decodes it and runs its action.
+// ServeHTTP authenticates the request, decodes it and runs its action:
+// requests with an X-Amz-Target header are of the JSON protocol, form
+// POSTs without one of the query protocol.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Header.Get("X-Amz-Target") == "" && isFormPost(r) {
+		h.serveQuery(w, r)
+		return
+	}
+	fail := func(e *Error) { h.writeError(w, r, e) }
 	if r.Method != http.MethodPost {
-		h.writeError(w, r, newError(kindInvalidAction, "the SQS JSON protocol takes POST, not %s", r.Method))
+		fail(newError(kindInvalidAction, "the SQS JSON protocol takes POST, not %s", r.Method))
 		return
 	}
 	action, ok := strings.CutPrefix(r.Header.Get("X-Amz-Target"), targetPrefix)
 	if !ok {
-		h.writeError(w, r, newError(kindInvalidAction, "missing X-Amz-Target header %s<Action>", targetPrefix))
+		fail(newError(kindInvalidAction, "missing X-Amz-Target header %s<Action>", targetPrefix))
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxRequestBody))
+	body, c, serr := h.begin(w, r)
+	if serr != nil {
+		fail(serr)
+		return
+	}
+	out, err := h.dispatch(c, action, func(v any) *Error { return decodeJSON(body, v) })
 	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			h.writeError(w, r, newError(kindRequestTooLarge, "request body over %d bytes", mbe.Limit))
-			return
-		}
-		h.writeError(w, r, newError(kindSerialization, "read request body: %v", err))
-		return
-	}
-	c := &call{ctx: r.Context(), host: requestHost(r)}
-	switch {
-	case h.cfg.AllowUnsigned && r.Header.Get("Authorization") == "":
-		// Unsigned, with every queue.
-	case h.cfg.Keys == nil:
-		h.writeError(w, r, newError(kindMissingAuth, "this server has no access keys configured"))
-		return
-	default:
-		key, serr := h.verify.verify(r, body)
-		if serr != nil {
-			h.writeError(w, r, serr)
-			return
-		}
-		c.key = key
-	}
-	out, err := h.dispatch(c, action, body)
-	if err != nil {
-		h.writeError(w, r, engineError(err))
+		fail(engineError(err))
 		return
 	}
 	w.Header().Set("Content-Type", "application/x-amz-json-1.0")
@@ -137,6 +134,60 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err := json.NewEncoder(w).Encode(out); err != nil {
 		h.logger.Debug("write response", "action", action, "err", err)
 	}
+}
+
+// serveQuery serves a request of the query protocol.
+func (h *Handler) serveQuery(w http.ResponseWriter, r *http.Request) {
+	body, c, serr := h.begin(w, r)
+	var vals url.Values
+	if serr == nil {
+		vals, serr = queryForm(r, body, c.host)
+	}
+	action := vals.Get("Action")
+	if serr == nil && action == "" {
+		serr = newError(kindMissingParameter, "The request must contain the parameter Action.")
+	}
+	if serr != nil {
+		h.logInternal(action, serr)
+		writeQueryError(w, serr)
+		return
+	}
+	out, err := h.dispatch(c, action, newQueryDecoder(vals, action).decode)
+	if err != nil {
+		e := engineError(err)
+		h.logInternal(action, e)
+		writeQueryError(w, e)
+		return
+	}
+	if err := writeQueryResult(w, action, out); err != nil {
+		h.logger.Debug("write response", "action", action, "err", err)
+	}
+}
+
+// begin reads the body of a request and authenticates it.
+func (h *Handler) begin(w http.ResponseWriter, r *http.Request) ([]byte, *call, *Error) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxRequestBody))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, nil, newError(kindRequestTooLarge, "request body over %d bytes", mbe.Limit)
+		}
+		return nil, nil, newError(kindSerialization, "read request body: %v", err)
+	}
+	c := &call{ctx: r.Context(), host: requestHost(r)}
+	switch {
+	case h.cfg.AllowUnsigned && r.Header.Get("Authorization") == "":
+		// Unsigned, with every queue.
+	case h.cfg.Keys == nil:
+		return nil, nil, newError(kindMissingAuth, "this server has no access keys configured")
+	default:
+		key, serr := h.verify.verify(r, body)
+		if serr != nil {
+			return nil, nil, serr
+		}
+		c.key = key
+	}
+	return body, c, nil
 }
 
 // requestHost is the base of the queue URLs a request is answered with.
@@ -151,17 +202,49 @@ func requestHost(r *http.Request) string {
 // empty is the answer of actions that return nothing.
 type empty struct{}
 
-// run decodes body into a new In and calls fn with it.
-func run[In any](body []byte, fn func(*In) (any, error)) (any, error) {
+// decoder fills a request shape, given as a pointer, from a request of
+// either protocol.
+type decoder func(v any) *Error
+
+// run decodes a new In and calls fn with it.
+func run[In any](dec decoder, fn func(*In) (any, error)) (any, error) {
 	in := new(In)
-	if err := decodeJSON(body, in); err != nil {
+	if err := dec(in); err != nil {
 		return nil, err
 	}
 	return fn(in)
 }
 
-// dispatch runs one action.
-func (h *Handler) dispatch(c *call, action string, body []byte) (any, error) {
+// actions are the actions of the SQS API, those this server serves and
+// those it does not; read only.
+var actions = map[string]struct{}{
+	"CreateQueue":                  {},
+	"GetQueueUrl":                  {},
+	"ListQueues":                   {},
+	"DeleteQueue":                  {},
+	"GetQueueAttributes":           {},
+	"SetQueueAttributes":           {},
+	"PurgeQueue":                   {},
+	"SendMessage":                  {},
+	"SendMessageBatch":             {},
+	"ReceiveMessage":               {},
+	"DeleteMessage":                {},
+	"DeleteMessageBatch":           {},
+	"ChangeMessageVisibility":      {},
+	"ChangeMessageVisibilityBatch": {},
+	"AddPermission":                {},
+	"RemovePermission":             {},
+	"TagQueue":                     {},
+	"UntagQueue":                   {},
+	"ListQueueTags":                {},
+	"ListDeadLetterSourceQueues":   {},
+	"StartMessageMoveTask":         {},
+	"CancelMessageMoveTask":        {},
+	"ListMessageMoveTasks":         {},
+}
+
+// dispatch runs one action, whichever protocol it came in.
+func (h *Handler) dispatch(c *call, action string, body decoder) (any, error) {
 	switch action {
 	case "CreateQueue":
 		return run(body, func(in *createQueueRequest) (any, error) { return h.createQueue(c, in) })
@@ -191,8 +274,15 @@ func (h *Handler) dispatch(c *call, action string, body []byte) (any, error) {
 		return run(body, func(in *changeVisibilityRequest) (any, error) { return h.changeVisibility(c, in) })
 	case "ChangeMessageVisibilityBatch":
 		return run(body, func(in *receiptBatchRequest) (any, error) { return h.changeVisibilityBatch(c, in) })
-	case "AddPermission", "RemovePermission", "TagQueue", "UntagQueue", "ListQueueTags",
-		"ListDeadLetterSourceQueues", "StartMessageMoveTask", "CancelMessageMoveTask", "ListMessageMoveTasks":
+	case "ListDeadLetterSourceQueues":
+		return run(body, func(in *listDeadLetterSourcesRequest) (any, error) { return h.listDeadLetterSources(c, in) })
+	case "StartMessageMoveTask":
+		return run(body, func(in *startMoveTaskRequest) (any, error) { return h.startMoveTask(c, in) })
+	case "ListMessageMoveTasks":
+		return run(body, func(in *listMoveTasksRequest) (any, error) { return h.listMoveTasks(c, in) })
+	case "CancelMessageMoveTask":
+		return run(body, func(in *cancelMoveTaskRequest) (any, error) { return h.cancelMoveTask(c, in) })
+	case "AddPermission", "RemovePermission", "TagQueue", "UntagQueue", "ListQueueTags":
 		return nil, newError(kindUnsupportedOperation, "%s is not supported by this server yet", action)
 	default:
 		return nil, newError(kindInvalidAction, "The action %s is not valid for this endpoint.", action)
@@ -208,9 +298,7 @@ type errorBody struct {
 // writeError answers with an SQS error. Internal errors are logged here
 // and nowhere else.
 func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, e *Error) {
-	if e.Status >= 500 {
-		h.logger.Error("sqs request failed", "target", r.Header.Get("X-Amz-Target"), "err", e, "cause", e.cause)
-	}
+	h.logInternal(r.Header.Get("X-Amz-Target"), e)
 	ns := e.Namespace
 	if ns == "" {
 		ns = "com.amazonaws.sqs"
@@ -225,4 +313,12 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, e *Error) {
 	w.Header().Set("Content-Type", "application/x-amz-json-1.0")
 	w.WriteHeader(e.Status)
 	json.NewEncoder(w).Encode(errorBody{Type: ns + "#" + e.Code, Message: e.Message})
+}
+
+// logInternal logs an internal error, and only those: the others are the
+// client's to see.
+func (h *Handler) logInternal(action string, e *Error) {
+	if e.Status >= 500 {
+		h.logger.Error("sqs request failed", "action", action, "err", e, "cause", e.cause)
+	}
 }

@@ -258,7 +258,11 @@ func (h *Handler) deleteQueue(c *call, in *queueURLRequest) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return empty{}, h.engine.DeleteQueue(name)
+	if err := h.engine.DeleteQueue(name); err != nil {
+		return nil, err
+	}
+	h.tasks.forget(name)
+	return empty{}, nil
 }
 
 func (h *Handler) purgeQueue(c *call, in *queueURLRequest) (any, error) {

@@ -7,13 +7,20 @@ import (
 	"io"
 )
 
-// The JSON protocol's request and response shapes, field names as in the
+// The request and response shapes of both protocols, field names as in the
 // SQS API model. Integers are pointers where "not given" differs from 0.
+//
+// The query tags name a field in the query protocol where its flattened
+// name differs: lists and maps repeat an element named by the singular
+// ("AttributeName.1", "Attribute.1.Name"), ",Key" names a map's keys Key
+// rather than Name, and "*Entry" stands for the action's own entry element
+// ("SendMessageBatchRequestEntry", "DeleteMessageBatchResultEntry"). See
+// query.go.
 
 type createQueueRequest struct {
 	QueueName  string
-	Attributes map[string]string
-	Tags       map[string]string `json:"tags"`
+	Attributes map[string]string `query:"Attribute"`
+	Tags       map[string]string `json:"tags" query:"Tag,Key"`
 }
 
 type queueURLResponse struct {
@@ -32,8 +39,8 @@ type listQueuesRequest struct {
 }
 
 type listQueuesResponse struct {
-	QueueUrls []string
-	NextToken string `json:",omitempty"`
+	QueueUrls []string `query:"QueueUrl"`
+	NextToken string   `json:",omitempty"`
 }
 
 type queueURLRequest struct {
@@ -42,16 +49,16 @@ type queueURLRequest struct {
 
 type getQueueAttributesRequest struct {
 	QueueUrl       string
-	AttributeNames []string
+	AttributeNames []string `query:"AttributeName"`
 }
 
 type attributesResponse struct {
-	Attributes map[string]string `json:",omitempty"`
+	Attributes map[string]string `json:",omitempty" query:"Attribute"`
 }
 
 type setQueueAttributesRequest struct {
 	QueueUrl   string
-	Attributes map[string]string
+	Attributes map[string]string `query:"Attribute"`
 }
 
 // messageAttributeValue is one message attribute on the wire; BinaryValue
@@ -60,16 +67,16 @@ type messageAttributeValue struct {
 	DataType         string
 	StringValue      *string  `json:",omitempty"`
 	BinaryValue      []byte   `json:",omitempty"`
-	StringListValues []string `json:",omitempty"`
-	BinaryListValues [][]byte `json:",omitempty"`
+	StringListValues []string `json:",omitempty" query:"StringListValue"`
+	BinaryListValues [][]byte `json:",omitempty" query:"BinaryListValue"`
 }
 
 type sendMessageRequest struct {
 	QueueUrl                string
 	MessageBody             *string
 	DelaySeconds            *int64
-	MessageAttributes       map[string]messageAttributeValue
-	MessageSystemAttributes map[string]messageAttributeValue
+	MessageAttributes       map[string]messageAttributeValue `query:"MessageAttribute"`
+	MessageSystemAttributes map[string]messageAttributeValue `query:"MessageSystemAttribute"`
 	MessageDeduplicationId  string
 	MessageGroupId          string
 }
@@ -84,15 +91,15 @@ type sendMessageBatchEntry struct {
 	Id                      string
 	MessageBody             *string
 	DelaySeconds            *int64
-	MessageAttributes       map[string]messageAttributeValue
-	MessageSystemAttributes map[string]messageAttributeValue
+	MessageAttributes       map[string]messageAttributeValue `query:"MessageAttribute"`
+	MessageSystemAttributes map[string]messageAttributeValue `query:"MessageSystemAttribute"`
 	MessageDeduplicationId  string
 	MessageGroupId          string
 }
 
 type sendMessageBatchRequest struct {
 	QueueUrl string
-	Entries  []sendMessageBatchEntry
+	Entries  []sendMessageBatchEntry `query:"*Entry"`
 }
 
 type sendMessageBatchResult struct {
@@ -110,15 +117,15 @@ type batchResultErrorEntry struct {
 }
 
 type sendMessageBatchResponse struct {
-	Successful []sendMessageBatchResult
-	Failed     []batchResultErrorEntry
+	Successful []sendMessageBatchResult `query:"*Entry"`
+	Failed     []batchResultErrorEntry  `query:"BatchResultErrorEntry"`
 }
 
 type receiveMessageRequest struct {
 	QueueUrl                    string
-	AttributeNames              []string
-	MessageSystemAttributeNames []string
-	MessageAttributeNames       []string
+	AttributeNames              []string `query:"AttributeName"`
+	MessageSystemAttributeNames []string `query:"MessageSystemAttributeName"`
+	MessageAttributeNames       []string `query:"MessageAttributeName"`
 	MaxNumberOfMessages         *int64
 	VisibilityTimeout           *int64
 	WaitTimeSeconds             *int64
@@ -130,13 +137,13 @@ type message struct {
 	ReceiptHandle          string
 	MD5OfBody              string
 	Body                   string
-	Attributes             map[string]string                `json:",omitempty"`
+	Attributes             map[string]string                `json:",omitempty" query:"Attribute"`
 	MD5OfMessageAttributes string                           `json:",omitempty"`
-	MessageAttributes      map[string]messageAttributeValue `json:",omitempty"`
+	MessageAttributes      map[string]messageAttributeValue `json:",omitempty" query:"MessageAttribute"`
 }
 
 type receiveMessageResponse struct {
-	Messages []message `json:",omitempty"`
+	Messages []message `json:",omitempty" query:"Message"`
 }
 
 type deleteMessageRequest struct {
@@ -152,7 +159,7 @@ type receiptBatchEntry struct {
 
 type receiptBatchRequest struct {
 	QueueUrl string
-	Entries  []receiptBatchEntry
+	Entries  []receiptBatchEntry `query:"*Entry"`
 }
 
 type batchResultEntry struct {
@@ -160,8 +167,8 @@ type batchResultEntry struct {
 }
 
 type receiptBatchResponse struct {
-	Successful []batchResultEntry
-	Failed     []batchResultErrorEntry
+	Successful []batchResultEntry      `query:"*Entry"`
+	Failed     []batchResultErrorEntry `query:"BatchResultErrorEntry"`
 }
 
 type changeVisibilityRequest struct {

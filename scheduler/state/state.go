@@ -362,8 +362,11 @@ func (r *Reader) Node(id string) *Node { return r.s.nodes[id] }
 
 // Nodes returns every node, by ID. The slice is shared: do not modify it.
 func (r *Reader) Nodes() []*Node {
-	if r.s.sortedNodes != nil {
-		return r.s.sortedNodes
+	r.s.nodesOnce.Lock()
+	cached := r.s.sortedNodes
+	r.s.nodesOnce.Unlock()
+	if cached != nil {
+		return cached
 	}
 	out := make([]*Node, 0, len(r.s.nodes))
 	for _, n := range r.s.nodes {
