@@ -507,3 +507,51 @@ job "workers" {
 		}
 	}
 }
+
+// TestE2ESQSWorkerUnchanged: a worker written for SQS with aws-sdk-go-v2
+// (receive, process, delete) runs as a backlog-scaled service and drains
+// its queue with the endpoint and access key Docket gives it.
+func TestE2ESQSWorkerUnchanged(t *testing.T) {
+	e := startE2E(t)
+	worker := imagetest.GoBinary(t, "github.com/docketd/docket/examples/workers/sqsworker")
+	archive := imagetest.Archive(t, "docket.test/sqsworker:latest", map[string]string{"/sqsworker": worker}, "/sqsworker")
+	e.run(strings.ReplaceAll(`
+queue "orders" {}
+
+job "sqs-workers" {
+  type  = "service"
+  queue = "orders"
+  scaling {
+    min               = 0
+    max               = 2
+    messages_per_task = 20
+    cooldown          = "2s"
+  }
+  task "w" {
+    image = "oci-archive:WORKER"
+    kill_timeout = "5s"
+  }
+}
+`, "WORKER", archive))
+	var bodies []string
+	for i := 0; i < 40; i++ {
+		bodies = append(bodies, fmt.Sprint("order ", i))
+	}
+	e.send("orders", bodies...)
+	e.waitFor(2*time.Minute, func() error {
+		if q := e.queue("orders"); q.Deleted != 40 {
+			return fmt.Errorf("queue %+v", q)
+		}
+		return nil
+	})
+	processed := 0
+	for _, a := range e.allocs("sqs-workers") {
+		processed += strings.Count(e.logs(a.ID), "processed ")
+		if a.ClientStatus == "failed" {
+			t.Errorf("worker %s failed: %s", a.ID, a.ClientReason)
+		}
+	}
+	if processed != 40 {
+		t.Errorf("the SQS workers logged %d messages processed, want 40", processed)
+	}
+}
