@@ -168,18 +168,7 @@ job "workers" {
   }
 }
 `, "WORKER", archive))
-	e.waitFor(time.Minute, func() error {
-		n := 0
-		for _, a := range e.allocs("workers") {
-			if a.ClientStatus == "running" {
-				n++
-			}
-		}
-		if n != 8 {
-			return fmt.Errorf("%d workers running", n)
-		}
-		return nil
-	})
+	e.waitRunning("workers", 8)
 	const duration = 5 * time.Second
 	msgs := make([]api.SendMessage, 10)
 	for i := range msgs {

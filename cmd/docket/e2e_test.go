@@ -173,6 +173,23 @@ func (e *e2e) allocs(job string) []api.Allocation {
 	return as
 }
 
+// waitRunning waits until n allocations of job report running.
+func (e *e2e) waitRunning(job string, n int) {
+	e.t.Helper()
+	e.waitFor(time.Minute, func() error {
+		running := 0
+		for _, a := range e.allocs(job) {
+			if a.ClientStatus == "running" {
+				running++
+			}
+		}
+		if running != n {
+			return fmt.Errorf("%d allocations of %s running, want %d", running, job, n)
+		}
+		return nil
+	})
+}
+
 func (e *e2e) logs(alloc string) string {
 	e.t.Helper()
 	rc, err := e.cl.Logs(context.Background(), alloc, api.LogsOptions{Tail: -1})
@@ -406,18 +423,7 @@ job "work" {
 }
 `)
 	e.send("in", "a", "b", "c", "d")
-	e.waitFor(time.Minute, func() error {
-		running := 0
-		for _, a := range e.allocs("work") {
-			if a.ClientStatus == "running" {
-				running++
-			}
-		}
-		if running != 4 {
-			return fmt.Errorf("%d running", running)
-		}
-		return nil
-	})
+	e.waitRunning("work", 4)
 	e.killAgent()
 	time.Sleep(500 * time.Millisecond)
 	e.startAgent()

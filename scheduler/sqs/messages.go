@@ -419,16 +419,26 @@ func (h *Handler) deleteMessage(c *call, in *deleteMessageRequest) (any, error) 
 	return empty{}, res[0]
 }
 
-func (h *Handler) deleteMessageBatch(c *call, in *receiptBatchRequest) (any, error) {
+// receiptBatchQueue checks a batch of receipts' queue and entry ids, the
+// same for deletes and visibility changes, and returns the queue's name.
+func (h *Handler) receiptBatchQueue(c *call, in *receiptBatchRequest) (string, error) {
 	name, err := h.queueName(c, in.QueueUrl)
 	if err != nil {
-		return nil, err
+		return "", err
 	}
 	ids := make([]string, len(in.Entries))
 	for i, e := range in.Entries {
 		ids[i] = e.Id
 	}
 	if err := checkBatchIDs(ids); err != nil {
+		return "", err
+	}
+	return name, nil
+}
+
+func (h *Handler) deleteMessageBatch(c *call, in *receiptBatchRequest) (any, error) {
+	name, err := h.receiptBatchQueue(c, in)
+	if err != nil {
 		return nil, err
 	}
 	out := receiptBatchResponse{Successful: []batchResultEntry{}, Failed: []batchResultErrorEntry{}}
@@ -483,15 +493,8 @@ func (h *Handler) changeOne(name, receipt string, timeout *int64) error {
 }
 
 func (h *Handler) changeVisibilityBatch(c *call, in *receiptBatchRequest) (any, error) {
-	name, err := h.queueName(c, in.QueueUrl)
+	name, err := h.receiptBatchQueue(c, in)
 	if err != nil {
-		return nil, err
-	}
-	ids := make([]string, len(in.Entries))
-	for i, e := range in.Entries {
-		ids[i] = e.Id
-	}
-	if err := checkBatchIDs(ids); err != nil {
 		return nil, err
 	}
 	out := receiptBatchResponse{Successful: []batchResultEntry{}, Failed: []batchResultErrorEntry{}}
