@@ -66,6 +66,7 @@ func apiQueue(in queue.Info) api.Queue {
 			MaxReceives:       a.MaxReceives,
 			DeadLetter:        a.DeadLetter,
 		},
+		Tags:      in.Tags,
 		CreatedAt: in.CreatedAt.UTC(),
 		Stats: api.QueueStats{
 			Visible:          st.Visible,

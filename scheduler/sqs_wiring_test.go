@@ -32,9 +32,12 @@ func TestSQSEndpointSharesTheServer(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	c := client("AKIDOCKETTEST", "secret-for-tests")
-	out, err := c.CreateQueue(ctx, &awssqs.CreateQueueInput{QueueName: aws.String("from-sdk")})
+	out, err := c.CreateQueue(ctx, &awssqs.CreateQueueInput{QueueName: aws.String("from-sdk"), Tags: map[string]string{"team": "ops"}})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if q, err := cl.Queue(ctx, "from-sdk"); err != nil || q.Tags["team"] != "ops" {
+		t.Fatalf("native queue status: %+v, %v; want tag team=ops", q, err)
 	}
 	if _, err := c.SendMessage(ctx, &awssqs.SendMessageInput{QueueUrl: out.QueueUrl, MessageBody: aws.String("hello from the SDK")}); err != nil {
 		t.Fatal(err)

@@ -5,7 +5,9 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -193,6 +195,9 @@ func newQueueStatusCommand(c *cli) *cobra.Command {
 					{"Dead-lettered", fmt.Sprint(st.DeadLettered)},
 					{"Expired", fmt.Sprint(st.Expired)},
 					{"Purged", fmt.Sprint(st.Purged)},
+				}
+				for _, k := range slices.Sorted(maps.Keys(q.Tags)) {
+					rows = append(rows, [2]string{"Tag " + k, q.Tags[k]})
 				}
 				for _, r := range rows {
 					fmt.Fprintf(w, "%s\t%s\n", r[0], r[1])

@@ -3,7 +3,9 @@ package queue
 import (
 	"fmt"
 	"regexp"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/docketd/docket/internal/errdefs"
 )
@@ -81,6 +83,42 @@ func (a Attributes) Validate(name string) error {
 		if err := ValidateName(a.DeadLetter); err != nil {
 			return fmt.Errorf("dead_letter: %w", err)
 		}
+	}
+	return nil
+}
+
+// Tag limits, the same as Amazon SQS's.
+const (
+	MaxTags        = 50  // per queue
+	MaxTagKeyLen   = 128 // characters
+	MaxTagValueLen = 256 // characters
+)
+
+// validateTags checks tags about to be added to a queue that has old: every
+// key and value within its length, keys not in the reserved "aws:" space,
+// and no more than MaxTags in all.
+func validateTags(old, tags map[string]string) error {
+	bad := func(format string, args ...any) error {
+		return errdefs.New(errdefs.ErrInvalid, "invalid_tag", format, args...)
+	}
+	n := len(old)
+	for k, v := range tags {
+		switch kl := utf8.RuneCountInString(k); {
+		case kl == 0 || kl > MaxTagKeyLen:
+			return bad("tag key %q must be 1 to %d characters", k, MaxTagKeyLen)
+		case strings.HasPrefix(strings.ToLower(k), "aws:"):
+			return bad("tag key %q: the prefix aws: is reserved", k)
+		case !utf8.ValidString(k) || !utf8.ValidString(v):
+			return bad("tag %q is not valid UTF-8", k)
+		case utf8.RuneCountInString(v) > MaxTagValueLen:
+			return bad("tag %q: value longer than %d characters", k, MaxTagValueLen)
+		}
+		if _, ok := old[k]; !ok {
+			n++
+		}
+	}
+	if n > MaxTags {
+		return bad("a queue has at most %d tags; this would make %d", MaxTags, n)
 	}
 	return nil
 }

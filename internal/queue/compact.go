@@ -62,7 +62,7 @@ func (e *Engine) rewriteDefinitions(head uint32) error {
 	for _, q := range e.byID {
 		q.mu.Lock()
 		if q.defSegment <= head {
-			recs = append(recs, encodeQueuePut(q.id, q.name, q.attrs, q.created))
+			recs = append(recs, encodeQueuePut(q.id, q.name, q.attrs, q.created, q.tags))
 			defined = append(defined, q)
 		}
 		q.mu.Unlock()

@@ -1,6 +1,7 @@
 package queue
 
 import (
+	"maps"
 	"sort"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 type Info struct {
 	Name       string
 	Attributes Attributes
+	Tags       map[string]string // a copy; nil when the queue has none
 	CreatedAt  time.Time
 	Stats      Stats
 }
@@ -40,12 +42,23 @@ type Totals struct {
 // attributes succeeds and reports created false; with other attributes it
 // is a conflict. A dead-letter queue must exist first.
 func (e *Engine) CreateQueue(name string, a Attributes) (created bool, err error) {
+	return e.CreateTaggedQueue(name, a, nil)
+}
+
+// CreateTaggedQueue is [Engine.CreateQueue] for a queue created with tags,
+// which are durable with its definition. The tags of a queue that exists
+// already are left as they are, as SQS does.
+func (e *Engine) CreateTaggedQueue(name string, a Attributes, tags map[string]string) (created bool, err error) {
 	if err := ValidateName(name); err != nil {
 		return false, err
 	}
 	if err := a.Validate(name); err != nil {
 		return false, err
 	}
+	if err := validateTags(nil, tags); err != nil {
+		return false, err
+	}
+	tags = maps.Clone(tags)
 	e.mu.Lock()
 	if e.closed {
 		e.mu.Unlock()
@@ -70,7 +83,8 @@ func (e *Engine) CreateQueue(name string, a Attributes) (created bool, err error
 	e.nextQueueID++
 	now := e.now().UnixNano()
 	q := newQueueState(e, id, name, a, now)
-	c, pos := e.log.Enqueue(encodeQueuePut(id, name, a, now))
+	q.tags = tags
+	c, pos := e.log.Enqueue(encodeQueuePut(id, name, a, now, tags))
 	q.defSegment = pos[0].Segment
 	e.byName[name] = q
 	e.byID[id] = q
@@ -112,12 +126,66 @@ func (e *Engine) SetAttributes(name string, a Attributes) error {
 	}
 	q.mu.Lock()
 	q.attrs = a
-	c, pos := e.log.Enqueue(encodeQueuePut(q.id, name, a, q.created))
+	c, pos := e.log.Enqueue(encodeQueuePut(q.id, name, a, q.created, q.tags))
 	q.defSegment = pos[0].Segment
 	q.mu.Unlock()
 	// Waiting under e.mu keeps a concurrent delete of the dead-letter queue
 	// from slipping in before the change is durable; attribute changes are
 	// rare, so the wait costs nothing that matters.
+	return commitErr(c.Wait())
+}
+
+// TagQueue adds tags to a queue, replacing the values of keys it has.
+func (e *Engine) TagQueue(name string, tags map[string]string) error {
+	return e.retag(name, func(old map[string]string) (map[string]string, error) {
+		if err := validateTags(old, tags); err != nil {
+			return nil, err
+		}
+		next := maps.Clone(old)
+		if next == nil {
+			next = make(map[string]string, len(tags))
+		}
+		maps.Copy(next, tags)
+		return next, nil
+	})
+}
+
+// UntagQueue removes the tags with the given keys; keys it does not have
+// are ignored.
+func (e *Engine) UntagQueue(name string, keys []string) error {
+	return e.retag(name, func(old map[string]string) (map[string]string, error) {
+		next := maps.Clone(old)
+		for _, k := range keys {
+			delete(next, k)
+		}
+		if len(next) == 0 {
+			next = nil
+		}
+		return next, nil
+	})
+}
+
+// retag replaces a queue's tags with what change makes of them, durably.
+func (e *Engine) retag(name string, change func(map[string]string) (map[string]string, error)) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return errClosed
+	}
+	q := e.byName[name]
+	if q == nil {
+		return queueNotFound(name)
+	}
+	q.mu.Lock()
+	next, err := change(q.tags)
+	if err != nil {
+		q.mu.Unlock()
+		return err
+	}
+	q.tags = next
+	c, pos := e.log.Enqueue(encodeQueuePut(q.id, name, q.attrs, q.created, next))
+	q.defSegment = pos[0].Segment
+	q.mu.Unlock()
 	return commitErr(c.Wait())
 }
 
@@ -224,5 +292,5 @@ func (q *queueState) info(now time.Time) Info {
 			s.OldestAge = time.Duration(age)
 		}
 	}
-	return Info{Name: q.name, Attributes: q.attrs, CreatedAt: time.Unix(0, q.created), Stats: s}
+	return Info{Name: q.name, Attributes: q.attrs, Tags: maps.Clone(q.tags), CreatedAt: time.Unix(0, q.created), Stats: s}
 }

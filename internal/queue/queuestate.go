@@ -14,6 +14,7 @@ type queueState struct {
 	mu      sync.Mutex
 	name    string
 	attrs   Attributes
+	tags    map[string]string // never changed in place: replaced whole
 	created int64
 	deleted bool
 

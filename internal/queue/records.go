@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 )
 
@@ -121,7 +123,9 @@ func decodeCheckpoint(d *dec) checkpoint {
 	return checkpoint{nonce: d.uvarint(), nextSeq: d.uvarint(), nextQueueID: uint32(d.uvarint())}
 }
 
-func encodeQueuePut(id uint32, name string, a Attributes, created int64) []byte {
+// encodeQueuePut writes a queue's definition. The tags come last: records
+// written before queues had tags end after the dead-letter name.
+func encodeQueuePut(id uint32, name string, a Attributes, created int64, tags map[string]string) []byte {
 	e := enc{b: make([]byte, 0, 64+len(name)+len(a.DeadLetter))}
 	e.byte(recQueuePut)
 	e.uvarint(uint64(id))
@@ -134,6 +138,11 @@ func encodeQueuePut(id uint32, name string, a Attributes, created int64) []byte 
 	e.varint(a.MaxMessageSize)
 	e.varint(int64(a.MaxReceives))
 	e.string(a.DeadLetter)
+	e.uvarint(uint64(len(tags)))
+	for _, k := range slices.Sorted(maps.Keys(tags)) {
+		e.string(k)
+		e.string(tags[k])
+	}
 	return e.b
 }
 
@@ -142,6 +151,7 @@ type queuePut struct {
 	name    string
 	created int64
 	attrs   Attributes
+	tags    map[string]string
 }
 
 func decodeQueuePut(d *dec) queuePut {
@@ -153,6 +163,19 @@ func decodeQueuePut(d *dec) queuePut {
 	q.attrs.MaxMessageSize = d.varint()
 	q.attrs.MaxReceives = int(d.varint())
 	q.attrs.DeadLetter = d.string()
+	if len(d.b) > 0 {
+		n := d.uvarint()
+		if d.err == nil && n > uint64(len(d.b)) {
+			d.fail()
+		}
+		for i := uint64(0); i < n && d.err == nil; i++ {
+			if q.tags == nil {
+				q.tags = make(map[string]string, n)
+			}
+			k := d.string()
+			q.tags[k] = d.string()
+		}
+	}
 	return q
 }
 

@@ -57,6 +57,7 @@ func (e *Engine) apply(pos wal.Pos, rec []byte, now int64) error {
 			e.byName[p.name] = q
 		}
 		q.attrs = p.attrs
+		q.tags = p.tags
 		q.defSegment = pos.Segment
 		e.nextQueueID = max(e.nextQueueID, p.id+1)
 	case recQueueDelete:

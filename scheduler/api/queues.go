@@ -23,8 +23,11 @@ type QueueSettings struct {
 // Queue describes a queue: its settings and its figures.
 type Queue struct {
 	specs.Queue
-	CreatedAt time.Time  `json:"created_at"`
-	Stats     QueueStats `json:"stats"`
+	// Tags are the queue's SQS tags (TagQueue); Docket itself does not
+	// read them.
+	Tags      map[string]string `json:"tags,omitempty"`
+	CreatedAt time.Time         `json:"created_at"`
+	Stats     QueueStats        `json:"stats"`
 }
 
 // QueueStats are a queue's current figures and its totals since the server

@@ -282,7 +282,13 @@ func (h *Handler) dispatch(c *call, action string, body decoder) (any, error) {
 		return run(body, func(in *listMoveTasksRequest) (any, error) { return h.listMoveTasks(c, in) })
 	case "CancelMessageMoveTask":
 		return run(body, func(in *cancelMoveTaskRequest) (any, error) { return h.cancelMoveTask(c, in) })
-	case "AddPermission", "RemovePermission", "TagQueue", "UntagQueue", "ListQueueTags":
+	case "TagQueue":
+		return run(body, func(in *tagQueueRequest) (any, error) { return h.tagQueue(c, in) })
+	case "UntagQueue":
+		return run(body, func(in *untagQueueRequest) (any, error) { return h.untagQueue(c, in) })
+	case "ListQueueTags":
+		return run(body, func(in *queueURLRequest) (any, error) { return h.listQueueTags(c, in) })
+	case "AddPermission", "RemovePermission":
 		return nil, newError(kindUnsupportedOperation, "%s is not supported by this server yet", action)
 	default:
 		return nil, newError(kindInvalidAction, "The action %s is not valid for this endpoint.", action)

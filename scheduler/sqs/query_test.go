@@ -229,6 +229,31 @@ func TestQueryProtocol(t *testing.T) {
 	}
 }
 
+func TestQueryProtocolTags(t *testing.T) {
+	h := newHarness(t, Config{})
+	status, b := h.query(t, "/", url.Values{"Action": {"CreateQueue"}, "QueueName": {"t"},
+		"Tag.1.Key": {"team"}, "Tag.1.Value": {"ops"}, "Tag.2.Key": {"env"}, "Tag.2.Value": {"dev"}})
+	if status != 200 {
+		t.Fatalf("CreateQueue: status %d\n%s", status, b)
+	}
+	status, b = h.query(t, "/000000000000/t", url.Values{"Action": {"TagQueue"}, "Tag.1.Key": {"env"}, "Tag.1.Value": {"<prod>"}})
+	if status != 200 {
+		t.Fatalf("TagQueue: status %d\n%s", status, b)
+	}
+	status, b = h.query(t, "/000000000000/t", url.Values{"Action": {"UntagQueue"}, "TagKey.1": {"team"}})
+	if status != 200 {
+		t.Fatalf("UntagQueue: status %d\n%s", status, b)
+	}
+	status, b = h.query(t, "/000000000000/t", url.Values{"Action": {"ListQueueTags"}})
+	var listed struct {
+		Tags []struct{ Key, Value string } `xml:"ListQueueTagsResult>Tag"`
+	}
+	unmarshalXML(t, b, &listed)
+	if status != 200 || len(listed.Tags) != 1 || listed.Tags[0].Key != "env" || listed.Tags[0].Value != "<prod>" {
+		t.Fatalf("ListQueueTags: status %d, %+v; want env=<prod>\n%s", status, listed, b)
+	}
+}
+
 func TestQueryProtocolErrors(t *testing.T) {
 	h := newHarness(t, Config{})
 	if _, err := h.engine.CreateQueue("q", queue.DefaultAttributes()); err != nil {

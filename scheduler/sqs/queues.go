@@ -89,9 +89,6 @@ func (h *Handler) createQueue(c *call, in *createQueueRequest) (any, error) {
 	if err := h.authorize(c, in.QueueName); err != nil {
 		return nil, err
 	}
-	if len(in.Tags) > 0 {
-		return nil, newError(kindUnsupportedOperation, "queue tags are not supported by this server yet")
-	}
 	// An existing queue is returned when the attributes given match its
 	// own; the ones not given are not compared, as SQS does.
 	if info, err := h.engine.Queue(in.QueueName); err == nil {
@@ -108,7 +105,7 @@ func (h *Handler) createQueue(c *call, in *createQueueRequest) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := h.engine.CreateQueue(in.QueueName, a); err != nil {
+	if _, err := h.engine.CreateTaggedQueue(in.QueueName, a, in.Tags); err != nil {
 		return nil, err
 	}
 	return queueURLResponse{QueueUrl: h.queueURL(c, in.QueueName)}, nil
@@ -263,6 +260,40 @@ func (h *Handler) deleteQueue(c *call, in *queueURLRequest) (any, error) {
 	}
 	h.tasks.forget(name)
 	return empty{}, nil
+}
+
+func (h *Handler) tagQueue(c *call, in *tagQueueRequest) (any, error) {
+	name, err := h.queueName(c, in.QueueUrl)
+	if err != nil {
+		return nil, err
+	}
+	if len(in.Tags) == 0 {
+		return nil, newError(kindMissingParameter, "The request must contain the parameter Tags.")
+	}
+	return empty{}, h.engine.TagQueue(name, in.Tags)
+}
+
+func (h *Handler) untagQueue(c *call, in *untagQueueRequest) (any, error) {
+	name, err := h.queueName(c, in.QueueUrl)
+	if err != nil {
+		return nil, err
+	}
+	if len(in.TagKeys) == 0 {
+		return nil, newError(kindMissingParameter, "The request must contain the parameter TagKeys.")
+	}
+	return empty{}, h.engine.UntagQueue(name, in.TagKeys)
+}
+
+func (h *Handler) listQueueTags(c *call, in *queueURLRequest) (any, error) {
+	name, err := h.queueName(c, in.QueueUrl)
+	if err != nil {
+		return nil, err
+	}
+	info, err := h.engine.Queue(name)
+	if err != nil {
+		return nil, err
+	}
+	return listQueueTagsResponse{Tags: info.Tags}, nil
 }
 
 func (h *Handler) purgeQueue(c *call, in *queueURLRequest) (any, error) {

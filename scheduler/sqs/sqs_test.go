@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"slices"
 	"strconv"
@@ -85,6 +86,47 @@ func TestQueueLifecycle(t *testing.T) {
 	var missing *types.QueueDoesNotExist
 	if !errors.As(err, &missing) || errorCode(err) != "AWS.SimpleQueueService.NonExistentQueue" {
 		t.Errorf("GetQueueUrl after delete: %v (code %q), want QueueDoesNotExist", err, errorCode(err))
+	}
+}
+
+func TestQueueTags(t *testing.T) {
+	h := newHarness(t, Config{})
+	c := h.defaultClient()
+	out, err := c.CreateQueue(ctx(t), &sqs.CreateQueueInput{QueueName: aws.String("tagged"),
+		Tags: map[string]string{"team": "ops", "env": "dev"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := out.QueueUrl
+	if _, err := c.TagQueue(ctx(t), &sqs.TagQueueInput{QueueUrl: url, Tags: map[string]string{"env": "prod", "cost": "42"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.UntagQueue(ctx(t), &sqs.UntagQueueInput{QueueUrl: url, TagKeys: []string{"team", "absent"}}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := c.ListQueueTags(ctx(t), &sqs.ListQueueTagsInput{QueueUrl: url})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := map[string]string{"env": "prod", "cost": "42"}; !maps.Equal(got.Tags, want) {
+		t.Fatalf("ListQueueTags = %v, want %v", got.Tags, want)
+	}
+	// Creating the queue again with other tags returns it and keeps its own.
+	if _, err := c.CreateQueue(ctx(t), &sqs.CreateQueueInput{QueueName: aws.String("tagged"), Tags: map[string]string{"x": "y"}}); err != nil {
+		t.Fatal(err)
+	}
+	if info, _ := h.engine.Queue("tagged"); len(info.Tags) != 2 || info.Tags["x"] != "" {
+		t.Errorf("tags after a second CreateQueue = %v, want them unchanged", info.Tags)
+	}
+	// A queue without tags lists none.
+	plain := createQueue(t, c, "plain", nil)
+	if got, err := c.ListQueueTags(ctx(t), &sqs.ListQueueTagsInput{QueueUrl: &plain}); err != nil || len(got.Tags) != 0 {
+		t.Fatalf("ListQueueTags(plain) = %v, %v; want no tags", got, err)
+	}
+	// A queue that does not exist.
+	gone := h.srv.URL + "/000000000000/gone"
+	if _, err := c.ListQueueTags(ctx(t), &sqs.ListQueueTagsInput{QueueUrl: &gone}); errorCode(err) != "AWS.SimpleQueueService.NonExistentQueue" {
+		t.Fatalf("ListQueueTags(gone): got %v, want NonExistentQueue", err)
 	}
 }
 
@@ -532,9 +574,14 @@ func TestInvalidParameters(t *testing.T) {
 			return err
 		}, "MissingParameter"},
 		{"unsupported action", func() error {
-			_, err := c.TagQueue(ctx(t), &sqs.TagQueueInput{QueueUrl: &url, Tags: map[string]string{"a": "b"}})
+			_, err := c.AddPermission(ctx(t), &sqs.AddPermissionInput{QueueUrl: &url, Label: aws.String("l"),
+				AWSAccountIds: []string{"111111111111"}, Actions: []string{"SendMessage"}})
 			return err
 		}, "AWS.SimpleQueueService.UnsupportedOperation"},
+		{"reserved tag key", func() error {
+			_, err := c.TagQueue(ctx(t), &sqs.TagQueueInput{QueueUrl: &url, Tags: map[string]string{"aws:x": "b"}})
+			return err
+		}, "InvalidParameterValue"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -659,7 +706,10 @@ func TestMalformedRequests(t *testing.T) {
 		{"fraction", "AmazonSQS.ReceiveMessage", `{"QueueUrl":` + qurl + `,"WaitTimeSeconds":1.5}`, 400, "com.amazon.coral.service#SerializationException"},
 		{"bad base64", "AmazonSQS.SendMessage", `{"QueueUrl":` + qurl + `,"MessageBody":"x","MessageAttributes":{"b":{"DataType":"Binary","BinaryValue":"!!"}}}`, 400, "com.amazon.coral.service#SerializationException"},
 		{"unknown action", "AmazonSQS.Frobnicate", `{}`, 400, "com.amazonaws.sqs#InvalidAction"},
-		{"unsupported action", "AmazonSQS.ListQueueTags", `{}`, 400, "com.amazonaws.sqs#UnsupportedOperation"},
+		{"unsupported action", "AmazonSQS.RemovePermission", `{}`, 400, "com.amazonaws.sqs#UnsupportedOperation"},
+		{"tag without tags", "AmazonSQS.TagQueue", `{"QueueUrl":` + qurl + `}`, 400, "com.amazonaws.sqs#MissingParameter"},
+		{"untag without keys", "AmazonSQS.UntagQueue", `{"QueueUrl":` + qurl + `,"TagKeys":[]}`, 400, "com.amazonaws.sqs#MissingParameter"},
+		{"tags not a map", "AmazonSQS.TagQueue", `{"QueueUrl":` + qurl + `,"Tags":["a"]}`, 400, "com.amazon.coral.service#SerializationException"},
 		{"missing body", "AmazonSQS.SendMessage", `{"QueueUrl":` + qurl + `}`, 400, "com.amazonaws.sqs#MissingParameter"},
 		{"bad queue url", "AmazonSQS.SendMessage", `{"QueueUrl":"::::","MessageBody":"x"}`, 400, "com.amazonaws.sqs#InvalidAddress"},
 		{"empty batch", "AmazonSQS.SendMessageBatch", `{"QueueUrl":` + qurl + `,"Entries":[]}`, 400, "com.amazonaws.sqs#EmptyBatchRequest"},

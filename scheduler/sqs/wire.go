@@ -23,6 +23,20 @@ type createQueueRequest struct {
 	Tags       map[string]string `json:"tags" query:"Tag,Key"`
 }
 
+type tagQueueRequest struct {
+	QueueUrl string
+	Tags     map[string]string `query:"Tag,Key"`
+}
+
+type untagQueueRequest struct {
+	QueueUrl string
+	TagKeys  []string `query:"TagKey"`
+}
+
+type listQueueTagsResponse struct {
+	Tags map[string]string `json:",omitempty" query:"Tag,Key"`
+}
+
 type queueURLResponse struct {
 	QueueUrl string
 }
