@@ -55,6 +55,7 @@ func (s *Server) Handler() http.Handler {
 	sqsHandler := sqs.New(sqs.Config{
 		Engine: s.queues, Keys: &keyStore{s: s, static: s.cfg.SQSKeys}, AllowUnsigned: s.cfg.SQSAllowUnsigned,
 		Region: s.cfg.SQSRegion, AccountID: s.cfg.SQSAccountID, Logger: s.cfg.Logger,
+		Registerer: s.cfg.Registry,
 	})
 	native := jsonNotFound(mux)
 	return s.metrics.instrument(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

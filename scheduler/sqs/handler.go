@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/docketd/docket/internal/queue"
 )
 
@@ -44,6 +46,8 @@ type Config struct {
 	Now func() time.Time
 	// Logger receives internal errors; default discards.
 	Logger *slog.Logger
+	// Registerer takes the handler's metrics; nil leaves them unregistered.
+	Registerer prometheus.Registerer
 }
 
 // Handler serves the SQS JSON protocol (POST / with X-Amz-Target:
@@ -54,6 +58,8 @@ type Handler struct {
 	logger *slog.Logger
 	verify verifier
 	tasks  moveTasks
+	// requests counts requests by action, protocol and outcome.
+	requests *prometheus.CounterVec
 }
 
 var _ http.Handler = (*Handler)(nil)
@@ -72,12 +78,33 @@ func New(cfg Config) *Handler {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Handler{
+	h := &Handler{
 		cfg:    cfg,
 		engine: cfg.Engine,
 		logger: cfg.Logger.With("component", "sqs"),
 		verify: verifier{keys: cfg.Keys, now: cfg.Now},
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "docket_sqs_requests_total",
+			Help: "Requests to the SQS-compatible endpoint, by action, protocol (json or query) and outcome (ok or the SQS error code).",
+		}, []string{"action", "protocol", "outcome"}),
 	}
+	if cfg.Registerer != nil {
+		cfg.Registerer.MustRegister(h.requests)
+	}
+	return h
+}
+
+// count records one answered request. Actions outside the SQS API count
+// as "unknown", so a client cannot grow the label set.
+func (h *Handler) count(action, protocol string, e *Error) {
+	if _, ok := actions[action]; !ok {
+		action = "unknown"
+	}
+	outcome := "ok"
+	if e != nil {
+		outcome = e.Code
+	}
+	h.requests.WithLabelValues(action, protocol, outcome).Inc()
 }
 
 // IsSQSRequest reports whether r is an SQS request, which the server
@@ -109,13 +136,16 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.serveQuery(w, r)
 		return
 	}
-	fail := func(e *Error) { h.writeError(w, r, e) }
+	action, _ := strings.CutPrefix(r.Header.Get("X-Amz-Target"), targetPrefix)
+	fail := func(e *Error) {
+		h.count(action, "json", e)
+		h.writeError(w, r, e)
+	}
 	if r.Method != http.MethodPost {
 		fail(newError(kindInvalidAction, "the SQS JSON protocol takes POST, not %s", r.Method))
 		return
 	}
-	action, ok := strings.CutPrefix(r.Header.Get("X-Amz-Target"), targetPrefix)
-	if !ok {
+	if !strings.HasPrefix(r.Header.Get("X-Amz-Target"), targetPrefix) {
 		fail(newError(kindInvalidAction, "missing X-Amz-Target header %s<Action>", targetPrefix))
 		return
 	}
@@ -129,6 +159,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		fail(engineError(err))
 		return
 	}
+	h.count(action, "json", nil)
 	w.Header().Set("Content-Type", "application/x-amz-json-1.0")
 	w.WriteHeader(http.StatusOK)
 	if err := json.NewEncoder(w).Encode(out); err != nil {
@@ -148,6 +179,7 @@ func (h *Handler) serveQuery(w http.ResponseWriter, r *http.Request) {
 		serr = newError(kindMissingParameter, "The request must contain the parameter Action.")
 	}
 	if serr != nil {
+		h.count(action, "query", serr)
 		h.logInternal(action, serr)
 		writeQueryError(w, serr)
 		return
@@ -155,10 +187,12 @@ func (h *Handler) serveQuery(w http.ResponseWriter, r *http.Request) {
 	out, err := h.dispatch(c, action, newQueryDecoder(vals, action).decode)
 	if err != nil {
 		e := engineError(err)
+		h.count(action, "query", e)
 		h.logInternal(action, e)
 		writeQueryError(w, e)
 		return
 	}
+	h.count(action, "query", nil)
 	if err := writeQueryResult(w, action, out); err != nil {
 		h.logger.Debug("write response", "action", action, "err", err)
 	}

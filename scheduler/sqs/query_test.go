@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"encoding/xml"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -16,6 +17,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/docketd/docket/internal/queue"
 )
@@ -378,4 +381,48 @@ func mustJSON(t testing.TB, v any) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// TestRequestMetrics: every answered request is counted once, by action,
+// protocol and outcome; names outside the API share one label value.
+func TestRequestMetrics(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	h := newHarness(t, Config{Registerer: reg})
+	c := h.defaultClient()
+	createQueue(t, c, "m", nil)
+	gone := h.srv.URL + "/000000000000/gone"
+	if _, err := c.PurgeQueue(ctx(t), &sqs.PurgeQueueInput{QueueUrl: &gone}); err == nil {
+		t.Fatal("PurgeQueue of a missing queue succeeded")
+	}
+	h.query(t, "/000000000000/m", url.Values{"Action": {"ListQueueTags"}})
+	h.query(t, "/", url.Values{"Action": {"Frobnicate"}})
+	rawPost(t, h.srv.URL, "AmazonSQS.Frobnicate2", `{}`)
+	// Labels in name order: action, outcome, protocol.
+	want := map[string]float64{
+		"CreateQueue ok json":                     1,
+		"PurgeQueue QueueDoesNotExist json":       1,
+		"ListQueueTags ok query":                  1,
+		"unknown InvalidAction query":             1,
+		"unknown MissingAuthenticationToken json": 1,
+	}
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, f := range families {
+		if f.GetName() != "docket_sqs_requests_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			var l []string
+			for _, p := range m.GetLabel() {
+				l = append(l, p.GetValue())
+			}
+			got[strings.Join(l, " ")] = m.GetCounter().GetValue()
+		}
+	}
+	if !maps.Equal(got, want) {
+		t.Fatalf("docket_sqs_requests_total = %v, want %v", got, want)
+	}
 }
