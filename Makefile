@@ -9,7 +9,7 @@ LDFLAGS  := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 # and Prometheus (with promtool) for the metrics end-to-end test.
 HOST_PKGS := containerd runc containernetworking-plugins prometheus
 
-.PHONY: all build test vet deps fuzz bench fmt clean images containerd dev
+.PHONY: all build test vet deps test-deps fuzz bench fmt clean images containerd dev
 
 all: build
 
@@ -44,7 +44,21 @@ vet:
 
 # test runs vet and every test, including the ones that start a real
 # containerd (they need root; with CI set they fail instead of skipping).
-test: deps vet
+# test-deps adds the real SQS clients the tests drive: Debian's AWS CLI
+# (query protocol) and python3-boto3.
+TEST_PKGS := awscli python3-boto3
+test-deps: deps
+	@if [ ! -x /usr/bin/aws ] || ! /usr/bin/python3 -c 'import boto3' >/dev/null 2>&1; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			echo "installing $(TEST_PKGS)"; \
+			DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(TEST_PKGS) || \
+			{ apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(TEST_PKGS); }; \
+		else \
+			echo "missing: install: apt-get install $(TEST_PKGS) (the SQS client tests skip without them)"; \
+		fi; \
+	fi
+
+test: test-deps vet
 	$(GO) test -count=1 -timeout 20m ./...
 
 # images builds the example workers' OCI archives into examples/images.

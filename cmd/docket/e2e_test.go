@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -58,7 +60,7 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func startE2E(t testing.TB) *e2e {
+func startE2E(t testing.TB, serverArgs ...string) *e2e {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("end-to-end test skipped in -short mode")
@@ -68,8 +70,19 @@ func startE2E(t testing.TB) *e2e {
 		logger: imagetest.GoBinary(t, "github.com/docketd/docket/cmd/docket-logger"), agentDir: t.TempDir()}
 	e.image = "oci-archive:" + imagetest.TestProgArchive(t, "docket.test/e2e:latest")
 
+	e.addr = startServerProcess(t, e.bin, append([]string{"--data-dir", t.TempDir()}, serverArgs...)...)
+	e.cl = api.NewClient(e.addr)
+	e.startAgent()
+	return e
+}
+
+// startServerProcess starts `docket server` on a free loopback port with args
+// added, stops it at the end of the test, and returns its address.
+func startServerProcess(t testing.TB, bin string, args ...string) string {
+	t.Helper()
 	serverLog := &syncBuffer{}
-	server := exec.Command(e.bin, "server", "--data-dir", t.TempDir(), "--http-addr", "127.0.0.1:0", "--log-level", "info")
+	args = append([]string{"server", "--http-addr", "127.0.0.1:0", "--log-level", "info"}, args...)
+	server := exec.Command(bin, args...)
 	pr, pw := io.Pipe()
 	server.Stderr = io.MultiWriter(serverLog, pw)
 	if err := server.Start(); err != nil {
@@ -84,19 +97,34 @@ func startE2E(t testing.TB) *e2e {
 	})
 	addrRE := regexp.MustCompile(`msg="server listening" addr=(\S+)`)
 	sc := bufio.NewScanner(pr)
+	addr := ""
 	for sc.Scan() {
 		if m := addrRE.FindStringSubmatch(sc.Text()); m != nil {
-			e.addr = m[1]
+			addr = m[1]
 			break
 		}
 	}
 	go io.Copy(io.Discard, pr)
-	if e.addr == "" {
+	if addr == "" {
 		t.Fatalf("the server did not start:\n%s", serverLog.String())
 	}
-	e.cl = api.NewClient(e.addr)
-	e.startAgent()
-	return e
+	return addr
+}
+
+// awsCLI returns Debian's AWS CLI, or another on PATH; without one the test
+// is skipped, except in CI, where .ci/run installs it.
+func awsCLI(t testing.TB) string {
+	t.Helper()
+	for _, p := range []string{debianAWS, "aws"} {
+		if path, err := exec.LookPath(p); err == nil {
+			return path
+		}
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatal("the AWS CLI is not installed (Debian's awscli)")
+	}
+	t.Skip("the AWS CLI is not installed (Debian's awscli)")
+	return ""
 }
 
 func tail(s string, n int) string {
@@ -518,7 +546,12 @@ job "workers" {
 // (receive, process, delete) runs as a backlog-scaled service and drains
 // its queue with the endpoint and access key Docket gives it.
 func TestE2ESQSWorkerUnchanged(t *testing.T) {
-	e := startE2E(t)
+	cli := awsCLI(t)
+	keys := filepath.Join(t.TempDir(), "keys")
+	if err := os.WriteFile(keys, []byte("AKIDPRODUCER producer-secret orders\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e := startE2E(t, "--sqs-keys", keys)
 	worker := imagetest.GoBinary(t, "github.com/docketd/docket/examples/workers/sqsworker")
 	archive := imagetest.Archive(t, "docket.test/sqsworker:latest", map[string]string{"/sqsworker": worker}, "/sqsworker")
 	e.run(strings.ReplaceAll(`
@@ -539,11 +572,23 @@ job "sqs-workers" {
   }
 }
 `, "WORKER", archive))
-	var bodies []string
-	for i := 0; i < 40; i++ {
-		bodies = append(bodies, fmt.Sprint("order ", i))
+	// The producer is the AWS CLI with an operator key scoped to the queue:
+	// four batches of ten.
+	for b := range 4 {
+		var entries []string
+		for i := range 10 {
+			entries = append(entries, fmt.Sprintf(`{"Id":"m%d","MessageBody":"order %d"}`, i, b*10+i))
+		}
+		cmd := exec.Command(cli, "--endpoint-url", "http://"+e.addr, "sqs", "send-message-batch",
+			"--queue-url", "http://"+e.addr+"/000000000000/orders", "--entries", "["+strings.Join(entries, ",")+"]",
+			"--query", "length(Successful)", "--output", "text")
+		cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID=AKIDPRODUCER", "AWS_SECRET_ACCESS_KEY=producer-secret",
+			"AWS_DEFAULT_REGION=us-east-1", "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null")
+		out, err := cmd.CombinedOutput()
+		if err != nil || strings.TrimSpace(string(out)) != "10" {
+			t.Fatalf("aws sqs send-message-batch: %v\n%s", err, out)
+		}
 	}
-	e.send("orders", bodies...)
 	e.waitFor(2*time.Minute, func() error {
 		if q := e.queue("orders"); q.Deleted != 40 {
 			return fmt.Errorf("queue %+v", q)
