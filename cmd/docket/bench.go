@@ -9,14 +9,17 @@ import (
 	"math"
 	"net/http"
 	"os"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
@@ -83,6 +86,7 @@ func newBenchQueueCommand(c *cli) *cobra.Command {
 		protocol  string
 		sqsKeyID  string
 		sqsSecret string
+		cpuProf   string
 	)
 	cmd := &cobra.Command{
 		Use:   "queue",
@@ -108,6 +112,17 @@ func newBenchQueueCommand(c *cli) *cobra.Command {
 			b.cl = c.client(cmd)
 			ctx := cmd.Context()
 			go tuneGC(ctx)
+			if cpuProf != "" {
+				f, err := os.Create(cpuProf)
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				if err := pprof.StartCPUProfile(f); err != nil {
+					return err
+				}
+				defer pprof.StopCPUProfile()
+			}
 			if _, err := b.cl.CreateQueue(ctx, api.QueueSettings{Name: b.queue}); err != nil {
 				return err
 			}
@@ -123,7 +138,7 @@ func newBenchQueueCommand(c *cli) *cobra.Command {
 				for range b.batch {
 					native.msgs = append(native.msgs, api.SendMessage{Body: strings.Repeat("x", b.size)})
 				}
-				nativeRate, err := b.cycle(ctx, c.stdout, native, "native API")
+				nativeRes, err := b.cycle(ctx, c.stdout, native, "native API")
 				if err != nil || protocol == "native" {
 					return err
 				}
@@ -134,9 +149,13 @@ func newBenchQueueCommand(c *cli) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				sqsRate, err := b.cycle(ctx, c.stdout, ops, "SQS endpoint, AWS SDK")
+				sqsRes, err := b.cycle(ctx, c.stdout, ops, "SQS endpoint, AWS SDK")
 				if err == nil {
-					fmt.Fprintf(c.stdout, "SQS endpoint / native API: %.2f\n", sqsRate/nativeRate)
+					fmt.Fprintf(c.stdout, "SQS endpoint / native API: %.2f\n", sqsRes.rate/nativeRes.rate)
+					if sqsRes.serverCPU > 0 {
+						fmt.Fprintf(c.stdout, "  server CPU per message, native / SQS: %.2f; load generator's: %.2f\n",
+							nativeRes.serverCPU/sqsRes.serverCPU, nativeRes.clientCPU/sqsRes.clientCPU)
+					}
 				}
 				return err
 			case "latency":
@@ -160,6 +179,7 @@ func newBenchQueueCommand(c *cli) *cobra.Command {
 	f.StringVar(&protocol, "protocol", "native", "with --mode cycle: native, or sqs to run the native API and then the SQS endpoint (AWS SDK) in the same run")
 	f.StringVar(&sqsKeyID, "sqs-key-id", "", "access key for --protocol sqs (default $AWS_ACCESS_KEY_ID)")
 	f.StringVar(&sqsSecret, "sqs-secret", "", "secret for --protocol sqs (default $AWS_SECRET_ACCESS_KEY)")
+	f.StringVar(&cpuProf, "cpuprofile", "", "write the load generator's CPU profile to `file`")
 	return cmd
 }
 
@@ -248,10 +268,18 @@ func (b *queueBench) newSQSOps(ctx context.Context, keyID, secret string) (*sqsO
 	if keyID == "" {
 		return nil, fmt.Errorf("--protocol sqs needs an access key: --sqs-key-id and --sqs-secret, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (docket dev prints one)")
 	}
+	// The SDK keeps 10 idle connections per host by default: with more
+	// clients than that, connections would be closed and redialed all the
+	// time. Keep as many as the native client does.
+	hc := awshttp.NewBuildableClient().WithTransportOptions(func(tr *http.Transport) {
+		tr.MaxIdleConns = 1024
+		tr.MaxIdleConnsPerHost = 1024
+	})
 	c := awssqs.New(awssqs.Options{
 		Region:       "us-east-1",
 		BaseEndpoint: aws.String(b.cl.Addr()),
 		Credentials:  credentials.NewStaticCredentialsProvider(keyID, secret, ""),
+		HTTPClient:   hc,
 	})
 	url, err := c.GetQueueUrl(ctx, &awssqs.GetQueueUrlInput{QueueName: aws.String(b.queue)})
 	if err != nil {
@@ -265,15 +293,22 @@ func (b *queueBench) newSQSOps(ctx context.Context, keyID, secret string) (*sqsO
 	return o, nil
 }
 
-// cycle runs the send-receive-delete cycle over ops and returns messages
-// per second.
-func (b *queueBench) cycle(ctx context.Context, w io.Writer, ops queueOps, label string) (float64, error) {
+// cycleResult is what one run of the cycle measured.
+type cycleResult struct {
+	rate      float64 // messages per second
+	serverCPU float64 // server CPU seconds per message; 0 if unknown
+	clientCPU float64 // load generator CPU seconds per message
+}
+
+// cycle runs the send-receive-delete cycle over ops.
+func (b *queueBench) cycle(ctx context.Context, w io.Writer, ops queueOps, label string) (cycleResult, error) {
 	var sendL, recvL, delL latencies
 	var done atomic.Int64
 	ctx, cancel := context.WithTimeout(ctx, b.duration)
 	defer cancel()
 	errc := make(chan error, b.clients)
 	var wg sync.WaitGroup
+	cpu := b.startCPU(ctx)
 	start := time.Now()
 	for range b.clients {
 		wg.Add(1)
@@ -314,17 +349,19 @@ func (b *queueBench) cycle(ctx context.Context, w io.Writer, ops queueOps, label
 	close(errc)
 	for err := range errc {
 		if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
-			return 0, err
+			return cycleResult{}, err
 		}
 	}
 	n := done.Load()
 	rate := float64(n) / elapsed.Seconds()
+	serverCPU, clientCPU := cpu.perMessage(context.WithoutCancel(ctx), max(n, 1))
 	fmt.Fprintf(w, "queue cycle (%s): %d clients, batches of %d, %d-byte bodies, %s\n", label, b.clients, b.batch, b.size, elapsed.Round(time.Millisecond))
 	fmt.Fprintf(w, "  throughput     %.0f messages/s (%d messages sent, received and deleted)\n", rate, n)
+	fmt.Fprintf(w, "  CPU/message    server %.1f µs, load generator %.1f µs\n", serverCPU*1e6, clientCPU*1e6)
 	sendL.row(w, "send")
 	recvL.row(w, "receive")
 	delL.row(w, "delete")
-	return rate, nil
+	return cycleResult{rate: rate, serverCPU: serverCPU, clientCPU: clientCPU}, nil
 }
 
 func (b *queueBench) latency(ctx context.Context, w io.Writer) error {
@@ -470,14 +507,14 @@ func (b *queueBench) fill(ctx context.Context, w io.Writer, n int) error {
 	}
 	fmt.Fprintf(w, "queue fill: %d messages of %d bytes in %s (%.0f messages/s); %d visible\n",
 		n, b.size, el.Round(time.Millisecond), float64(n)/el.Seconds(), q.Stats.Visible)
-	if rss, err := b.serverRSS(ctx); err == nil {
+	if rss, err := b.serverMetric(ctx, "process_resident_memory_bytes"); err == nil {
 		fmt.Fprintf(w, "  server resident memory  %.0f MB\n", rss/1e6)
 	}
 	return nil
 }
 
-// serverRSS reads process_resident_memory_bytes from the server's metrics.
-func (b *queueBench) serverRSS(ctx context.Context) (float64, error) {
+// serverMetric reads an unlabelled metric from the server's /metrics.
+func (b *queueBench) serverMetric(ctx context.Context, name string) (float64, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, b.cl.Addr()+"/metrics", nil)
 	if err != nil {
 		return 0, err
@@ -489,9 +526,46 @@ func (b *queueBench) serverRSS(ctx context.Context) (float64, error) {
 	defer resp.Body.Close()
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "process_resident_memory_bytes "); ok {
+		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
 			return strconv.ParseFloat(v, 64)
 		}
 	}
-	return 0, fmt.Errorf("no process_resident_memory_bytes in the server's metrics")
+	return 0, fmt.Errorf("no %s in the server's metrics", name)
+}
+
+// cpuMeter measures the CPU time the server (from its
+// process_cpu_seconds_total, 10 ms resolution) and this process spend
+// during a phase: on a machine that runs both, the load generator's share
+// bounds the rate as much as the server's.
+type cpuMeter struct {
+	b              *queueBench
+	server, client float64
+	serverOK       bool
+}
+
+func (b *queueBench) startCPU(ctx context.Context) *cpuMeter {
+	m := &cpuMeter{b: b, client: selfCPU()}
+	var err error
+	m.server, err = b.serverMetric(ctx, "process_cpu_seconds_total")
+	m.serverOK = err == nil
+	return m
+}
+
+// perMessage returns the server's and this process's CPU seconds per
+// message since start; server is 0 when the server's metric is missing.
+func (m *cpuMeter) perMessage(ctx context.Context, n int64) (server, client float64) {
+	client = (selfCPU() - m.client) / float64(n)
+	if now, err := m.b.serverMetric(ctx, "process_cpu_seconds_total"); err == nil && m.serverOK {
+		server = (now - m.server) / float64(n)
+	}
+	return server, client
+}
+
+// selfCPU is this process's user and system CPU time in seconds.
+func selfCPU() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
 }

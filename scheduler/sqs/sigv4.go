@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -77,8 +78,40 @@ func parseAuthorization(h string) (authorization, *Error) {
 
 // verifier checks signatures against a key store and a clock.
 type verifier struct {
-	keys KeyStore
-	now  func() time.Time
+	keys       KeyStore
+	now        func() time.Time
+	signingKey *signingKeys
+}
+
+// signingKeys caches derived signing keys: a key is the same for every
+// request signed with one secret on one day for one region, and deriving
+// it is four HMACs, more than the rest of a verification.
+type signingKeys struct {
+	mu   sync.Mutex
+	keys map[signingScope][]byte
+}
+
+type signingScope struct{ secret, date, region, service string }
+
+// maxSigningKeys bounds the cache; it is emptied when full. A key is used
+// by its clients for a day, so the bound is on distinct keys and regions.
+const maxSigningKeys = 4096
+
+func (c *signingKeys) get(s signingScope) []byte {
+	c.mu.Lock()
+	k, ok := c.keys[s]
+	c.mu.Unlock()
+	if ok {
+		return k
+	}
+	k = deriveSigningKey(s)
+	c.mu.Lock()
+	if c.keys == nil || len(c.keys) >= maxSigningKeys {
+		c.keys = make(map[signingScope][]byte)
+	}
+	c.keys[s] = k
+	c.mu.Unlock()
+	return k
 }
 
 // verify checks r's signature over body and returns the key that signed
@@ -123,7 +156,8 @@ func (v verifier) verify(r *http.Request, body []byte) (Key, *Error) {
 	}
 	creq := canonicalRequest(r, a.signedHeaders, payload)
 	scope := a.date + "/" + a.region + "/" + a.service + "/" + sigTerminal
-	want := signature(key.Secret, a.date, a.region, a.service, stringToSign(stamp, scope, creq))
+	sk := v.signingKey.get(signingScope{key.Secret, a.date, a.region, a.service})
+	want := hmacSHA256(sk, stringToSign(stamp, scope, creq))
 	got, err := hex.DecodeString(a.signature)
 	if err != nil || !hmac.Equal(got, want) {
 		return Key{}, newError(kindSignatureDoesNotMatch, "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method.")
@@ -162,6 +196,11 @@ func canonicalRequest(r *http.Request, signedHeaders []string, payloadHash strin
 // trimmed, inner runs of spaces collapsed, joined by commas. Go moves Host
 // out of the header map, and the client's Content-Length is the request's.
 func headerValue(r *http.Request, name string) string {
+	if name != "host" && name != "content-length" {
+		if vs := r.Header.Values(name); len(vs) == 1 && isCanonicalValue(vs[0]) {
+			return vs[0]
+		}
+	}
 	var values []string
 	switch name {
 	case "host":
@@ -181,9 +220,28 @@ func headerValue(r *http.Request, name string) string {
 	return strings.Join(out, ",")
 }
 
+// isCanonicalValue reports whether v is already in canonical form: no
+// leading or trailing space and no runs of spaces or other white space.
+func isCanonicalValue(v string) bool {
+	for i := 0; i < len(v); i++ {
+		switch c := v[i]; {
+		case c == ' ':
+			if i == 0 || i == len(v)-1 || v[i+1] == ' ' {
+				return false
+			}
+		case c == '\t', c == '\n', c == '\v', c == '\f', c == '\r', c >= 0x80:
+			return false // let strings.Fields decide
+		}
+	}
+	return true
+}
+
 // canonicalQuery sorts the query parameters by name, then value, with
 // names and values URI-encoded.
 func canonicalQuery(q url.Values) string {
+	if len(q) == 0 {
+		return ""
+	}
 	type pair struct{ k, v string }
 	var pairs []pair
 	for k, vs := range q {
@@ -208,6 +266,9 @@ func canonicalQuery(q url.Values) string {
 // (A-Z a-z 0-9 - _ . ~), and '/' unless encodeSlash.
 func uriEncode(s string, encodeSlash bool) string {
 	const hexDigits = "0123456789ABCDEF"
+	if !needsURIEncoding(s, encodeSlash) {
+		return s
+	}
 	var b strings.Builder
 	for i := 0; i < len(s); i++ {
 		c := s[i]
@@ -224,18 +285,28 @@ func uriEncode(s string, encodeSlash bool) string {
 	return b.String()
 }
 
+func needsURIEncoding(s string, encodeSlash bool) bool {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case 'A' <= c && c <= 'Z', 'a' <= c && c <= 'z', '0' <= c && c <= '9',
+			c == '-', c == '_', c == '.', c == '~', c == '/' && !encodeSlash:
+		default:
+			return true
+		}
+	}
+	return false
+}
+
 func stringToSign(stamp, scope, canonical string) string {
 	return sigAlgorithm + "\n" + stamp + "\n" + scope + "\n" + sha256Hex([]byte(canonical))
 }
 
-// signature derives the signing key from the secret and the scope, and
-// signs s with it.
-func signature(secret, date, region, service, s string) []byte {
-	k := hmacSHA256([]byte("AWS4"+secret), date)
-	k = hmacSHA256(k, region)
-	k = hmacSHA256(k, service)
-	k = hmacSHA256(k, sigTerminal)
-	return hmacSHA256(k, s)
+// deriveSigningKey derives the signing key from the secret and the scope.
+func deriveSigningKey(s signingScope) []byte {
+	k := hmacSHA256([]byte("AWS4"+s.secret), s.date)
+	k = hmacSHA256(k, s.region)
+	k = hmacSHA256(k, s.service)
+	return hmacSHA256(k, sigTerminal)
 }
 
 func hmacSHA256(key []byte, data string) []byte {

@@ -53,9 +53,43 @@ func TestSignatureVanilla(t *testing.T) {
 		t.Fatalf("canonical request =\n%s\nwant\n%s", creq, wantCreq)
 	}
 	sts := stringToSign("20150830T123600Z", "20150830/us-east-1/service/aws4_request", creq)
-	got := hex.EncodeToString(signature("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", "20150830", "us-east-1", "service", sts))
-	if want := "5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31"; got != want {
-		t.Errorf("signature = %s, want %s", got, want)
+	keys := &signingKeys{}
+	scope := signingScope{"wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", "20150830", "us-east-1", "service"}
+	for _, when := range []string{"derived", "cached"} {
+		got := hex.EncodeToString(hmacSHA256(keys.get(scope), sts))
+		if want := "5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31"; got != want {
+			t.Errorf("signature with the %s key = %s, want %s", when, got, want)
+		}
+	}
+	other := scope
+	other.date = "20150831"
+	if string(keys.get(other)) == string(keys.get(scope)) {
+		t.Error("the signing key of another day is the same")
+	}
+}
+
+// Header values are trimmed and inner runs of white space collapsed; the
+// fast path for values already in that form must agree.
+func TestCanonicalHeaderValues(t *testing.T) {
+	for _, tt := range []struct{ in, want string }{
+		{"plain", "plain"},
+		{"a b c", "a b c"},
+		{"  lead", "lead"},
+		{"trail ", "trail"},
+		{"a   b", "a b"},
+		{"a\tb", "a b"},
+		{"", ""},
+	} {
+		r := httptest.NewRequest(http.MethodPost, "http://h/", nil)
+		r.Header["X-Test"] = []string{tt.in}
+		if got := headerValue(r, "x-test"); got != tt.want {
+			t.Errorf("headerValue(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+	r := httptest.NewRequest(http.MethodPost, "http://h/", nil)
+	r.Header["X-Test"] = []string{"a", " b  c "}
+	if got := headerValue(r, "x-test"); got != "a,b c" {
+		t.Errorf("headerValue of two values = %q, want %q", got, "a,b c")
 	}
 }
 

@@ -196,7 +196,7 @@ type changeVisibilityRequest struct {
 // and values of the wrong type are SerializationException. An empty body
 // decodes as {}.
 func decodeJSON(data []byte, v any) *Error {
-	if len(bytes.TrimSpace(data)) == 0 {
+	if len(bytes.TrimSpace(data)) == 0 || fastDecode(data, v) {
 		return nil
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
