@@ -2,7 +2,6 @@ package queue
 
 import (
 	"fmt"
-	"regexp"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -44,12 +43,15 @@ func DefaultAttributes() Attributes {
 	}
 }
 
-var queueNameRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,80}$`)
-
 // ValidateName reports whether name is a valid queue name: letters, digits,
 // '-' and '_', at most 80 characters, as in SQS.
 func ValidateName(name string) error {
-	if !queueNameRE.MatchString(name) {
+	ok := len(name) >= 1 && len(name) <= 80
+	for i := 0; ok && i < len(name); i++ {
+		c := name[i]
+		ok = 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_'
+	}
+	if !ok {
 		return errdefs.New(errdefs.ErrInvalid, "invalid_queue_name",
 			"invalid queue name %q: use 1 to 80 letters, digits, '-' or '_'", name)
 	}

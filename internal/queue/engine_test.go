@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -122,7 +123,10 @@ func TestCreateQueue(t *testing.T) {
 		{"identical again", "work", a, false, nil, ""},
 		{"different attributes", "work", DefaultAttributes(), false, errdefs.ErrConflict, "queue_exists"},
 		{"bad name", "has space", a, false, errdefs.ErrInvalid, "invalid_queue_name"},
-		{"name too long", string(make([]byte, 81)), a, false, errdefs.ErrInvalid, "invalid_queue_name"},
+		{"name too long", strings.Repeat("a", 81), a, false, errdefs.ErrInvalid, "invalid_queue_name"},
+		{"empty name", "", a, false, errdefs.ErrInvalid, "invalid_queue_name"},
+		{"non-ASCII name", "queué", a, false, errdefs.ErrInvalid, "invalid_queue_name"},
+		{"longest name", strings.Repeat("Z", 78) + "-_", DefaultAttributes(), true, nil, ""},
 		{"missing dead letter", "other", func() Attributes { b := a; b.DeadLetter = "nope"; return b }(), false, errdefs.ErrInvalid, "dead_letter_not_found"},
 		{"own dead letter", "self", func() Attributes { b := a; b.DeadLetter = "self"; return b }(), false, errdefs.ErrInvalid, "invalid_attribute"},
 		{"visibility over 12h", "vt", func() Attributes { b := DefaultAttributes(); b.VisibilityTimeout = 13 * time.Hour; return b }(), false, errdefs.ErrInvalid, "invalid_attribute"},
@@ -147,8 +151,10 @@ func TestCreateQueue(t *testing.T) {
 	if !errors.Is(err, errdefs.ErrConflict) || errdefs.Code(err, "") != "queue_in_use" {
 		t.Fatalf("deleting a dead-letter target: got %v, want queue_in_use conflict", err)
 	}
-	if err := e.DeleteQueue("work"); err != nil {
-		t.Fatal(err)
+	for _, q := range []string{"work", strings.Repeat("Z", 78) + "-_"} {
+		if err := e.DeleteQueue(q); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if err := e.DeleteQueue("dead"); err != nil {
 		t.Fatalf("deleting a dead-letter queue no longer used: %v", err)
