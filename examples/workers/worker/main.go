@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/signal"
@@ -86,7 +87,12 @@ func call(ctx context.Context, url, token string, in, out any) error {
 	if err != nil {
 		return err
 	}
-	defer resp.Body.Close()
+	// A body read to its end lets the client reuse the connection;
+	// otherwise every call would dial a new one.
+	defer func() {
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}()
 	if resp.StatusCode >= 300 {
 		var e bytes.Buffer
 		e.ReadFrom(resp.Body)
