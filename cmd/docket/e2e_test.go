@@ -492,11 +492,11 @@ job "workers" {
     min               = 0
     max               = 3
     messages_per_task = 10
-    cooldown          = "2s"
+    cooldown          = "1s"
   }
   task "w" {
     image = "oci-archive:WORKER"
-    args  = ["work", "--batch", "5", "--work", "20ms"]
+    args  = ["work", "--batch", "5", "--work", "400ms"]
     kill_timeout = "5s"
   }
 }
@@ -518,16 +518,32 @@ job "workers" {
 		bodies = append(bodies, fmt.Sprint(i))
 	}
 	e.send("jobs", bodies...)
-	peak := 0
+	// Each batch of 5 takes 2 s: the backlog per worker falls below
+	// messages_per_task while workers still hold messages, so scale-in
+	// happens mid-drain and must pick the idle ones.
+	peak, scaledInMidDrain := 0, false
 	e.waitFor(2*time.Minute, func() error {
-		peak = max(peak, live())
-		if q := e.queue("jobs"); q.Deleted != 60 {
-			return fmt.Errorf("queue %+v, %d workers", q, live())
+		n := live()
+		peak = max(peak, n)
+		q := e.queue("jobs")
+		if n < peak && q.Deleted < 60 {
+			scaledInMidDrain = true
+		}
+		if q.Deleted != 60 {
+			return fmt.Errorf("queue %+v, %d workers", q, n)
 		}
 		return nil
 	})
 	if peak < 2 {
 		t.Errorf("at most %d workers for 60 messages, want the backlog to scale out", peak)
+	}
+	if !scaledInMidDrain {
+		t.Errorf("no worker was stopped while messages were left, so scale-in of idle workers was not exercised")
+	}
+	// A worker stopped while it held messages would have them released to
+	// the others: each message must have been received exactly once.
+	if q := e.queue("jobs"); q.Received != 60 {
+		t.Errorf("%d receives for 60 messages: a worker holding messages was stopped", q.Received)
 	}
 	e.waitFor(time.Minute, func() error {
 		if n := live(); n != 0 {
@@ -538,6 +554,9 @@ job "workers" {
 	for _, a := range e.allocs("workers") {
 		if a.ClientStatus == "failed" {
 			t.Errorf("worker %s failed: %s", a.ID, a.ClientReason)
+		}
+		if logs := e.logs(a.ID); strings.Contains(logs, "delete:") {
+			t.Errorf("worker %s could not delete what it processed:\n%s", a.ID, logs)
 		}
 	}
 }
