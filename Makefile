@@ -19,45 +19,42 @@ build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/docket
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -o $(BIN)-logger ./cmd/docket-logger
 
+# apt_install installs the packages $(1) when this is a root shell on
+# Debian; elsewhere it says what is missing ($(2)) and what happens without
+# it ($(3)).
+apt_install = if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing $(1)"; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(1) || \
+		{ apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(1); }; \
+	else \
+		echo "missing:$(2) — install: apt-get install $(1) ($(3))"; \
+	fi
+
 # deps installs the host packages the integration tests need when they are
-# missing and this is a root shell on Debian; elsewhere it says what to do.
+# missing.
 deps:
 	@missing=""; \
 	for b in containerd runc containerd-shim-runc-v2 prometheus promtool; do \
 		command -v $$b >/dev/null 2>&1 || missing="$$missing $$b"; \
 	done; \
 	[ -d /usr/lib/cni ] || missing="$$missing cni-plugins"; \
-	if [ -n "$$missing" ]; then \
-		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-			echo "installing$$missing"; \
-			DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(HOST_PKGS) || \
-			{ apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(HOST_PKGS); }; \
-		else \
-			echo "missing:$$missing — install: apt-get install $(HOST_PKGS) (containerd tests skip without them)"; \
-		fi; \
-	fi
+	if [ -n "$$missing" ]; then $(call apt_install,$(HOST_PKGS),$$missing,containerd tests skip without them); fi
 
 vet:
 	$(GO) vet ./...
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
-# test runs vet and every test, including the ones that start a real
-# containerd (they need root; with CI set they fail instead of skipping).
 # test-deps adds the real SQS clients the tests drive: Debian's AWS CLI
 # (query protocol) and python3-boto3.
 TEST_PKGS := awscli python3-boto3
 test-deps: deps
 	@if [ ! -x /usr/bin/aws ] || ! /usr/bin/python3 -c 'import boto3' >/dev/null 2>&1; then \
-		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-			echo "installing $(TEST_PKGS)"; \
-			DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(TEST_PKGS) || \
-			{ apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(TEST_PKGS); }; \
-		else \
-			echo "missing: install: apt-get install $(TEST_PKGS) (the SQS client tests skip without them)"; \
-		fi; \
+		$(call apt_install,$(TEST_PKGS), aws boto3,the SQS client tests skip without them); \
 	fi
 
+# test runs vet and every test, including the ones that start a real
+# containerd (they need root; with CI set they fail instead of skipping).
 test: test-deps vet
 	$(GO) test -count=1 -timeout 20m ./...
 

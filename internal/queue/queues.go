@@ -112,27 +112,17 @@ func (e *Engine) SetAttributes(name string, a Attributes) error {
 	if err := a.Validate(name); err != nil {
 		return err
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.closed {
-		return errClosed
-	}
-	q := e.byName[name]
-	if q == nil {
-		return queueNotFound(name)
-	}
-	if err := e.checkDeadLetterLocked(a); err != nil {
-		return err
-	}
-	q.mu.Lock()
-	q.attrs = a
-	c, pos := e.log.Enqueue(encodeQueuePut(q.id, name, a, q.created, q.tags))
-	q.defSegment = pos[0].Segment
-	q.mu.Unlock()
-	// Waiting under e.mu keeps a concurrent delete of the dead-letter queue
-	// from slipping in before the change is durable; attribute changes are
-	// rare, so the wait costs nothing that matters.
-	return commitErr(c.Wait())
+	// The dead-letter queue is checked under e.mu, and the wait for the
+	// commit happens under it too, which keeps a concurrent delete of the
+	// dead-letter queue from slipping in before the change is durable;
+	// attribute changes are rare, so the wait costs nothing that matters.
+	return e.redefine(name, func(q *queueState) error {
+		if err := e.checkDeadLetterLocked(a); err != nil {
+			return err
+		}
+		q.attrs = a
+		return nil
+	})
 }
 
 // TagQueue adds tags to a queue, replacing the values of keys it has.
@@ -167,6 +157,19 @@ func (e *Engine) UntagQueue(name string, keys []string) error {
 
 // retag replaces a queue's tags with what change makes of them, durably.
 func (e *Engine) retag(name string, change func(map[string]string) (map[string]string, error)) error {
+	return e.redefine(name, func(q *queueState) error {
+		next, err := change(q.tags)
+		if err == nil {
+			q.tags = next
+		}
+		return err
+	})
+}
+
+// redefine changes a queue's definition with change, called under e.mu
+// and the queue's lock, and writes the new definition; nothing changes
+// when change fails. It returns once the definition is durable.
+func (e *Engine) redefine(name string, change func(q *queueState) error) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.closed {
@@ -177,13 +180,11 @@ func (e *Engine) retag(name string, change func(map[string]string) (map[string]s
 		return queueNotFound(name)
 	}
 	q.mu.Lock()
-	next, err := change(q.tags)
-	if err != nil {
+	if err := change(q); err != nil {
 		q.mu.Unlock()
 		return err
 	}
-	q.tags = next
-	c, pos := e.log.Enqueue(encodeQueuePut(q.id, name, q.attrs, q.created, next))
+	c, pos := e.log.Enqueue(encodeQueuePut(q.id, name, q.attrs, q.created, q.tags))
 	q.defSegment = pos[0].Segment
 	q.mu.Unlock()
 	return commitErr(c.Wait())

@@ -285,46 +285,49 @@ func (d *fastJSON) skip(depth int) bool {
 }
 
 var (
-	sendBatchFields      = []string{"QueueUrl", "Entries"}
+	batchFields          = []string{"QueueUrl", "Entries"}
 	sendBatchEntryFields = []string{"Id", "MessageBody", "DelaySeconds", "MessageDeduplicationId", "MessageGroupId",
 		"MessageAttributes", "MessageSystemAttributes"}
 	receiveFields = []string{"QueueUrl", "AttributeNames", "MessageSystemAttributeNames", "MessageAttributeNames",
 		"MaxNumberOfMessages", "VisibilityTimeout", "WaitTimeSeconds", "ReceiveRequestAttemptId"}
-	receiptBatchFields      = []string{"QueueUrl", "Entries"}
 	receiptBatchEntryFields = []string{"Id", "ReceiptHandle", "VisibilityTimeout"}
 )
 
+// batch reads {"QueueUrl": ..., "Entries": [{...}, ...]}, each entry an
+// object of fields whose field i entry reads into e.
+func batch[E any](d *fastJSON, url *string, entries *[]E, fields []string, entry func(e *E, i int) bool) bool {
+	return d.object(batchFields, func(i int) (ok bool) {
+		if i == 0 {
+			*url, ok = d.str()
+			return ok
+		}
+		*entries = []E{}
+		return d.array(func() bool {
+			var e E
+			ok := d.object(fields, func(i int) bool { return entry(&e, i) })
+			*entries = append(*entries, e)
+			return ok
+		})
+	})
+}
+
 func (d *fastJSON) sendMessageBatch(v *sendMessageBatchRequest) bool {
-	return d.object(sendBatchFields, func(i int) (ok bool) {
+	return batch(d, &v.QueueUrl, &v.Entries, sendBatchEntryFields, func(e *sendMessageBatchEntry, i int) (ok bool) {
 		switch i {
 		case 0:
-			v.QueueUrl, ok = d.str()
+			e.Id, ok = d.str()
 		case 1:
-			v.Entries = []sendMessageBatchEntry{}
-			ok = d.array(func() bool {
-				var e sendMessageBatchEntry
-				ok := d.object(sendBatchEntryFields, func(i int) (ok bool) {
-					switch i {
-					case 0:
-						e.Id, ok = d.str()
-					case 1:
-						var s string
-						s, ok = d.str()
-						e.MessageBody = &s
-					case 2:
-						e.DelaySeconds, ok = d.int64p()
-					case 3:
-						e.MessageDeduplicationId, ok = d.str()
-					case 4:
-						e.MessageGroupId, ok = d.str()
-					}
-					return ok // message attributes: encoding/json's
-				})
-				v.Entries = append(v.Entries, e)
-				return ok
-			})
+			var s string
+			s, ok = d.str()
+			e.MessageBody = &s
+		case 2:
+			e.DelaySeconds, ok = d.int64p()
+		case 3:
+			e.MessageDeduplicationId, ok = d.str()
+		case 4:
+			e.MessageGroupId, ok = d.str()
 		}
-		return ok
+		return ok // message attributes: encoding/json's
 	})
 }
 
@@ -353,28 +356,14 @@ func (d *fastJSON) receiveMessage(v *receiveMessageRequest) bool {
 }
 
 func (d *fastJSON) receiptBatch(v *receiptBatchRequest) bool {
-	return d.object(receiptBatchFields, func(i int) (ok bool) {
+	return batch(d, &v.QueueUrl, &v.Entries, receiptBatchEntryFields, func(e *receiptBatchEntry, i int) (ok bool) {
 		switch i {
 		case 0:
-			v.QueueUrl, ok = d.str()
+			e.Id, ok = d.str()
 		case 1:
-			v.Entries = []receiptBatchEntry{}
-			ok = d.array(func() bool {
-				var e receiptBatchEntry
-				ok := d.object(receiptBatchEntryFields, func(i int) (ok bool) {
-					switch i {
-					case 0:
-						e.Id, ok = d.str()
-					case 1:
-						e.ReceiptHandle, ok = d.str()
-					case 2:
-						e.VisibilityTimeout, ok = d.int64p()
-					}
-					return ok
-				})
-				v.Entries = append(v.Entries, e)
-				return ok
-			})
+			e.ReceiptHandle, ok = d.str()
+		case 2:
+			e.VisibilityTimeout, ok = d.int64p()
 		}
 		return ok
 	})
