@@ -327,12 +327,21 @@ func (e *e2e) agentMetrics() string {
 	if err != nil || len(nodes) != 1 {
 		e.t.Fatalf("nodes %+v, %v", nodes, err)
 	}
-	resp, err := http.Get("http://" + nodes[0].Address + "/metrics")
+	return scrape(e.t, "http://"+nodes[0].Address)
+}
+
+// scrape returns the Prometheus exposition of the server or agent at base.
+func scrape(t testing.TB, base string) string {
+	t.Helper()
+	resp, err := http.Get(base + "/metrics")
 	if err != nil {
-		e.t.Fatal(err)
+		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
 	return string(b)
 }
 

@@ -99,14 +99,8 @@ func TestPrometheusScrapesDocketDev(t *testing.T) {
 	}
 
 	// promtool lints Docket's exposition.
-	resp, err := http.Get("http://" + addr + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	metrics, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
 	lint := exec.Command(promtool, "check", "metrics")
-	lint.Stdin = bytes.NewReader(metrics)
+	lint.Stdin = strings.NewReader(scrape(t, "http://"+addr))
 	if report, err := lint.CombinedOutput(); err != nil || len(bytes.TrimSpace(report)) > 0 {
 		t.Errorf("promtool check metrics: %v\n%s", err, report)
 	}

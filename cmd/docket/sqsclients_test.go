@@ -2,8 +2,6 @@ package main
 
 import (
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -143,18 +141,9 @@ func firstLine(b []byte) string {
 // sqsRequests sums docket_sqs_requests_total by protocol and by outcome.
 func sqsRequests(t *testing.T, endpoint string) map[string]float64 {
 	t.Helper()
-	resp, err := http.Get(endpoint + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
 	line := regexp.MustCompile(`(?m)^docket_sqs_requests_total\{action="[^"]*",outcome="([^"]*)",protocol="([^"]*)"\} (\S+)$`)
 	sums := map[string]float64{}
-	for _, m := range line.FindAllStringSubmatch(string(b), -1) {
+	for _, m := range line.FindAllStringSubmatch(scrape(t, endpoint), -1) {
 		v, err := strconv.ParseFloat(m[3], 64)
 		if err != nil {
 			t.Fatal(err)

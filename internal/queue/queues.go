@@ -59,6 +59,9 @@ func (e *Engine) CreateTaggedQueue(name string, a Attributes, tags map[string]st
 		return false, err
 	}
 	tags = maps.Clone(tags)
+	if len(tags) == 0 {
+		tags = nil // as for a queue whose last tag was removed, or replayed
+	}
 	e.mu.Lock()
 	if e.closed {
 		e.mu.Unlock()
@@ -127,42 +130,33 @@ func (e *Engine) SetAttributes(name string, a Attributes) error {
 
 // TagQueue adds tags to a queue, replacing the values of keys it has.
 func (e *Engine) TagQueue(name string, tags map[string]string) error {
-	return e.retag(name, func(old map[string]string) (map[string]string, error) {
-		if err := validateTags(old, tags); err != nil {
-			return nil, err
+	return e.redefine(name, func(q *queueState) error {
+		if err := validateTags(q.tags, tags); err != nil {
+			return err
 		}
-		next := maps.Clone(old)
+		next := maps.Clone(q.tags)
 		if next == nil {
 			next = make(map[string]string, len(tags))
 		}
 		maps.Copy(next, tags)
-		return next, nil
+		q.tags = next
+		return nil
 	})
 }
 
 // UntagQueue removes the tags with the given keys; keys it does not have
 // are ignored.
 func (e *Engine) UntagQueue(name string, keys []string) error {
-	return e.retag(name, func(old map[string]string) (map[string]string, error) {
-		next := maps.Clone(old)
+	return e.redefine(name, func(q *queueState) error {
+		next := maps.Clone(q.tags)
 		for _, k := range keys {
 			delete(next, k)
 		}
 		if len(next) == 0 {
 			next = nil
 		}
-		return next, nil
-	})
-}
-
-// retag replaces a queue's tags with what change makes of them, durably.
-func (e *Engine) retag(name string, change func(map[string]string) (map[string]string, error)) error {
-	return e.redefine(name, func(q *queueState) error {
-		next, err := change(q.tags)
-		if err == nil {
-			q.tags = next
-		}
-		return err
+		q.tags = next
+		return nil
 	})
 }
 

@@ -9,9 +9,9 @@ import (
 	"unicode/utf8"
 )
 
-// The three requests of a queue worker's loop (SendMessageBatch,
-// ReceiveMessage, DeleteMessageBatch and ChangeMessageVisibilityBatch)
-// are decoded without reflection: encoding/json was an eighth of the
+// The requests of a queue worker's loop (SendMessageBatch, ReceiveMessage,
+// DeleteMessageBatch and ChangeMessageVisibilityBatch) are decoded
+// without reflection: encoding/json was an eighth of the
 // server's work under load. The fast path takes only the plain form SDKs
 // send (known fields, ASCII keys, strings without escapes, integers) and
 // gives up on anything else, which encoding/json then decodes with its
@@ -139,46 +139,52 @@ func (d *fastJSON) int64p() (*int64, bool) {
 // strs reads an array of strings; an empty array is an empty, non-nil
 // slice, as encoding/json makes it.
 func (d *fastJSON) strs() ([]string, bool) {
-	if !d.next('[') {
-		return nil, false
-	}
 	out := []string{}
-	if d.next(']') {
-		return out, true
+	ok := d.array(func() bool {
+		s, ok := d.str()
+		out = append(out, s)
+		return ok
+	})
+	return out, ok
+}
+
+// list reads open, elements separated by commas, and close; elem reads
+// one element.
+func (d *fastJSON) list(open, close byte, elem func() bool) bool {
+	if !d.next(open) {
+		return false
+	}
+	if d.next(close) {
+		return true
 	}
 	for {
-		s, ok := d.str()
-		if !ok {
-			return nil, false
+		if !elem() {
+			return false
 		}
-		out = append(out, s)
-		if d.next(']') {
-			return out, true
+		if d.next(close) {
+			return true
 		}
 		if !d.next(',') {
-			return nil, false
+			return false
 		}
 	}
 }
 
-// object reads an object whose keys are fields: field consumes the value
-// of a known key and returns its index (0 to 63) and whether it read it.
-// A key field does not know is skipped, unless it matches a known one
-// but for case, which encoding/json would take; a key given twice gives
-// up.
+// array reads an array, calling elem for each element.
+func (d *fastJSON) array(elem func() bool) bool { return d.list('[', ']', elem) }
+
+// object reads an object whose keys are fields: field is called with the
+// index in known (at most 64 of them) of a key, consumes its value and
+// reports whether it read it. A key not in known is skipped, unless it
+// matches a known one but for case, which encoding/json would take; a key
+// given twice gives up.
 func (d *fastJSON) object(known []string, field func(i int) bool) bool {
 	return d.objectAt(0, known, field)
 }
 
 func (d *fastJSON) objectAt(depth int, known []string, field func(i int) bool) bool {
-	if !d.next('{') {
-		return false
-	}
-	if d.next('}') {
-		return true
-	}
 	var seen uint64
-	for {
+	return d.list('{', '}', func() bool {
 		key, ok := d.str()
 		if !ok || !d.next(':') {
 			return false
@@ -198,42 +204,15 @@ func (d *fastJSON) objectAt(depth int, known []string, field func(i int) bool) b
 				return false
 			}
 		}
-		if i >= 0 {
-			if seen&(1<<i) != 0 || !field(i) {
-				return false
-			}
-			seen |= 1 << i
-		} else if !d.skip(depth + 1) {
+		if i < 0 {
+			return d.skip(depth + 1)
+		}
+		if seen&(1<<i) != 0 || !field(i) {
 			return false
 		}
-		if d.next('}') {
-			return true
-		}
-		if !d.next(',') {
-			return false
-		}
-	}
-}
-
-// array reads an array of objects, calling elem for each.
-func (d *fastJSON) array(elem func() bool) bool {
-	if !d.next('[') {
-		return false
-	}
-	if d.next(']') {
+		seen |= 1 << i
 		return true
-	}
-	for {
-		if !elem() {
-			return false
-		}
-		if d.next(']') {
-			return true
-		}
-		if !d.next(',') {
-			return false
-		}
-	}
+	})
 }
 
 // skip passes over one value of an unknown field: strings, integers,
@@ -262,21 +241,7 @@ func (d *fastJSON) skip(depth int) bool {
 		}
 		return false
 	case c == '[':
-		d.i++
-		if d.next(']') {
-			return true
-		}
-		for {
-			if !d.skip(depth + 1) {
-				return false
-			}
-			if d.next(']') {
-				return true
-			}
-			if !d.next(',') {
-				return false
-			}
-		}
+		return d.array(func() bool { return d.skip(depth + 1) })
 	case c == '{':
 		return d.objectAt(depth+1, nil, nil)
 	default:

@@ -137,7 +137,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.serveQuery(w, r)
 		return
 	}
-	action, _ := strings.CutPrefix(r.Header.Get("X-Amz-Target"), targetPrefix)
+	action, ok := strings.CutPrefix(r.Header.Get("X-Amz-Target"), targetPrefix)
 	fail := func(e *Error) {
 		h.count(action, "json", e)
 		h.writeError(w, r, e)
@@ -146,7 +146,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		fail(newError(kindInvalidAction, "the SQS JSON protocol takes POST, not %s", r.Method))
 		return
 	}
-	if !strings.HasPrefix(r.Header.Get("X-Amz-Target"), targetPrefix) {
+	if !ok {
 		fail(newError(kindInvalidAction, "missing X-Amz-Target header %s<Action>", targetPrefix))
 		return
 	}

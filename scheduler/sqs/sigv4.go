@@ -266,17 +266,19 @@ func canonicalQuery(q url.Values) string {
 // (A-Z a-z 0-9 - _ . ~), and '/' unless encodeSlash.
 func uriEncode(s string, encodeSlash bool) string {
 	const hexDigits = "0123456789ABCDEF"
-	if !needsURIEncoding(s, encodeSlash) {
+	i := 0
+	for i < len(s) && unreserved(s[i], encodeSlash) {
+		i++
+	}
+	if i == len(s) {
 		return s
 	}
 	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case 'A' <= c && c <= 'Z', 'a' <= c && c <= 'z', '0' <= c && c <= '9',
-			c == '-', c == '_', c == '.', c == '~', c == '/' && !encodeSlash:
+	b.WriteString(s[:i])
+	for ; i < len(s); i++ {
+		if c := s[i]; unreserved(c, encodeSlash) {
 			b.WriteByte(c)
-		default:
+		} else {
 			b.WriteByte('%')
 			b.WriteByte(hexDigits[c>>4])
 			b.WriteByte(hexDigits[c&15])
@@ -285,16 +287,10 @@ func uriEncode(s string, encodeSlash bool) string {
 	return b.String()
 }
 
-func needsURIEncoding(s string, encodeSlash bool) bool {
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case 'A' <= c && c <= 'Z', 'a' <= c && c <= 'z', '0' <= c && c <= '9',
-			c == '-', c == '_', c == '.', c == '~', c == '/' && !encodeSlash:
-		default:
-			return true
-		}
-	}
-	return false
+// unreserved reports whether c stays as it is in a URI-encoded string.
+func unreserved(c byte, encodeSlash bool) bool {
+	return 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' ||
+		c == '-' || c == '_' || c == '.' || c == '~' || c == '/' && !encodeSlash
 }
 
 func stringToSign(stamp, scope, canonical string) string {
