@@ -107,27 +107,31 @@ func (ch *chaos) settle() {
 	c.tb.Fatal("job did not settle in 200 rounds")
 }
 
+// runChaos runs job on three nodes through 60 steps of random events and
+// lets it settle; the events are logged if the test fails.
+func runChaos(t *testing.T, rng *rand.Rand, job Job) *cluster {
+	ch := &chaos{c: newCluster(t, job, 3), rng: rng}
+	var log []string
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("events: %v", log)
+		}
+	})
+	for range 60 {
+		for range 1 + rng.IntN(2) {
+			log = append(log, ch.event())
+		}
+		ch.c.step()
+	}
+	ch.settle()
+	return ch.c
+}
+
 func TestPropertyServiceConverges(t *testing.T) {
 	for seed := range uint64(300) {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(seed, 1))
-			job := parallel(service(1+rng.IntN(5)), 1+rng.IntN(3))
-			ch := &chaos{c: newCluster(t, job, 3), rng: rng}
-			var log []string
-			t.Cleanup(func() {
-				if t.Failed() {
-					t.Logf("events: %v", log)
-				}
-			})
-			for range 60 {
-				for range 1 + rng.IntN(2) {
-					log = append(log, ch.event())
-				}
-				ch.c.step()
-			}
-			ch.settle()
-
-			c := ch.c
+			c := runChaos(t, rng, parallel(service(1+rng.IntN(5)), 1+rng.IntN(3)))
 			live := c.live()
 			if len(live) != c.job.Count {
 				t.Fatalf("got %d live, want %d", len(live), c.job.Count)
@@ -148,23 +152,7 @@ func TestPropertyBatchCompletes(t *testing.T) {
 	for seed := range uint64(300) {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(seed, 2))
-			job := parallel(batch(1+rng.IntN(5)), 1+rng.IntN(3))
-			ch := &chaos{c: newCluster(t, job, 3), rng: rng}
-			var log []string
-			t.Cleanup(func() {
-				if t.Failed() {
-					t.Logf("events: %v", log)
-				}
-			})
-			for range 60 {
-				for range 1 + rng.IntN(2) {
-					log = append(log, ch.event())
-				}
-				ch.c.step()
-			}
-			ch.settle()
-
-			c := ch.c
+			c := runChaos(t, rng, parallel(batch(1+rng.IntN(5)), 1+rng.IntN(3)))
 			if n := len(c.live()); n != 0 {
 				t.Errorf("got %d live after settling, want 0", n)
 			}
