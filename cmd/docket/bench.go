@@ -2,7 +2,9 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -27,6 +29,7 @@ import (
 
 	"github.com/docketd/docket/scheduler"
 	"github.com/docketd/docket/scheduler/api"
+	"github.com/docketd/docket/scheduler/sqs"
 	"github.com/docketd/docket/specs"
 )
 
@@ -87,6 +90,7 @@ func newBenchQueueCommand(c *cli) *cobra.Command {
 		sqsKeyID  string
 		sqsSecret string
 		cpuProf   string
+		sqsClient string
 	)
 	cmd := &cobra.Command{
 		Use:   "queue",
@@ -108,6 +112,9 @@ func newBenchQueueCommand(c *cli) *cobra.Command {
 			b.size = int(size)
 			if b.batch < 1 || b.batch > 10 {
 				return fmt.Errorf("--batch must be 1 to 10")
+			}
+			if !slices.Contains([]string{"sdk", "signed", "both"}, sqsClient) {
+				return fmt.Errorf("unknown --sqs-client %q: use sdk, signed or both", sqsClient)
 			}
 			b.cl = c.client(cmd)
 			ctx := cmd.Context()
@@ -145,19 +152,7 @@ func newBenchQueueCommand(c *cli) *cobra.Command {
 				if protocol != "sqs" {
 					return fmt.Errorf("unknown --protocol %q: use native or sqs", protocol)
 				}
-				ops, err := b.newSQSOps(ctx, sqsKeyID, sqsSecret)
-				if err != nil {
-					return err
-				}
-				sqsRes, err := b.cycle(ctx, c.stdout, ops, "SQS endpoint, AWS SDK")
-				if err == nil {
-					fmt.Fprintf(c.stdout, "SQS endpoint / native API: %.2f\n", sqsRes.rate/nativeRes.rate)
-					if sqsRes.serverCPU > 0 {
-						fmt.Fprintf(c.stdout, "  server CPU per message, native / SQS: %.2f; load generator's: %.2f\n",
-							nativeRes.serverCPU/sqsRes.serverCPU, nativeRes.clientCPU/sqsRes.clientCPU)
-					}
-				}
-				return err
+				return b.sqsCycles(ctx, c.stdout, nativeRes, sqsClient, sqsKeyID, sqsSecret)
 			case "latency":
 				return b.latency(ctx, c.stdout)
 			case "fill":
@@ -176,9 +171,10 @@ func newBenchQueueCommand(c *cli) *cobra.Command {
 	f.StringVar(&mode, "mode", "cycle", "cycle or latency")
 	f.BoolVar(&keep, "keep", false, "keep the queue afterwards")
 	f.IntVar(&messages, "messages", 1000000, "with --mode fill: how many messages to leave queued")
-	f.StringVar(&protocol, "protocol", "native", "with --mode cycle: native, or sqs to run the native API and then the SQS endpoint (AWS SDK) in the same run")
+	f.StringVar(&protocol, "protocol", "native", "with --mode cycle: native, or sqs to run the native API and then the SQS endpoint in the same run")
 	f.StringVar(&sqsKeyID, "sqs-key-id", "", "access key for --protocol sqs (default $AWS_ACCESS_KEY_ID)")
 	f.StringVar(&sqsSecret, "sqs-secret", "", "secret for --protocol sqs (default $AWS_SECRET_ACCESS_KEY)")
+	f.StringVar(&sqsClient, "sqs-client", "both", "with --protocol sqs: sdk (the AWS SDK for Go), signed (a SigV4-signing client as lean as the native one) or both")
 	f.StringVar(&cpuProf, "cpuprofile", "", "write the load generator's CPU profile to `file`")
 	return cmd
 }
@@ -262,12 +258,6 @@ func (o *sqsOps) delete(ctx context.Context, receipts []string) error {
 // newSQSOps connects an AWS SDK client to the server's SQS endpoint with
 // the given key (default: the AWS_* variables).
 func (b *queueBench) newSQSOps(ctx context.Context, keyID, secret string) (*sqsOps, error) {
-	if keyID == "" {
-		keyID, secret = os.Getenv("AWS_ACCESS_KEY_ID"), os.Getenv("AWS_SECRET_ACCESS_KEY")
-	}
-	if keyID == "" {
-		return nil, fmt.Errorf("--protocol sqs needs an access key: --sqs-key-id and --sqs-secret, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (docket dev prints one)")
-	}
 	// The SDK keeps 10 idle connections per host by default: with more
 	// clients than that, connections would be closed and redialed all the
 	// time. Keep as many as the native client does.
@@ -291,6 +281,175 @@ func (b *queueBench) newSQSOps(ctx context.Context, keyID, secret string) (*sqsO
 		o.entries = append(o.entries, sqstypes.SendMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), MessageBody: aws.String(body)})
 	}
 	return o, nil
+}
+
+// signedOps is the cycle through the SQS endpoint with a client as lean as
+// Docket's own: JSON protocol, each request marshalled with encoding/json
+// and signed with SigV4, each answer decoded with encoding/json. Next to
+// the AWS SDK run it separates what the endpoint costs from what the SDK
+// costs the load generator.
+type signedOps struct {
+	hc      *http.Client
+	base    string
+	url     string
+	signer  *sqs.Signer
+	entries []sqsSendEntry
+}
+
+type sqsSendEntry struct {
+	Id          string
+	MessageBody string
+}
+
+type sqsBatchEntry struct {
+	Id            string
+	ReceiptHandle string
+}
+
+// sqsBatchResult is the answer of the batch actions; only failures matter.
+type sqsBatchResult struct {
+	Failed []struct{ Id, Code, Message string }
+}
+
+func (o *signedOps) call(ctx context.Context, action string, in, out any) error {
+	body, err := json.Marshal(in)
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, o.base+"/", bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/x-amz-json-1.0")
+	req.Header.Set("X-Amz-Target", "AmazonSQS."+action)
+	o.signer.Sign(req, body, time.Now())
+	resp, err := o.hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 400 {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		return fmt.Errorf("%s: %s: %s", action, resp.Status, bytes.TrimSpace(b))
+	}
+	return json.NewDecoder(resp.Body).Decode(out)
+}
+
+func batchFailure(what string, r sqsBatchResult) error {
+	if len(r.Failed) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%d %s failed: %s: %s", len(r.Failed), what, r.Failed[0].Code, r.Failed[0].Message)
+}
+
+func (o *signedOps) send(ctx context.Context) error {
+	var out sqsBatchResult
+	err := o.call(ctx, "SendMessageBatch", struct {
+		QueueUrl string
+		Entries  []sqsSendEntry
+	}{o.url, o.entries}, &out)
+	if err != nil {
+		return err
+	}
+	return batchFailure("sends", out)
+}
+
+func (o *signedOps) receive(ctx context.Context, max int) ([]string, error) {
+	var out struct {
+		Messages []struct{ ReceiptHandle string }
+	}
+	err := o.call(ctx, "ReceiveMessage", struct {
+		QueueUrl            string
+		MaxNumberOfMessages int
+		WaitTimeSeconds     int
+	}{o.url, max, 1}, &out)
+	receipts := make([]string, len(out.Messages))
+	for i, m := range out.Messages {
+		receipts[i] = m.ReceiptHandle
+	}
+	return receipts, err
+}
+
+func (o *signedOps) delete(ctx context.Context, receipts []string) error {
+	entries := make([]sqsBatchEntry, len(receipts))
+	for i, r := range receipts {
+		entries[i] = sqsBatchEntry{Id: strconv.Itoa(i), ReceiptHandle: r}
+	}
+	var out sqsBatchResult
+	err := o.call(ctx, "DeleteMessageBatch", struct {
+		QueueUrl string
+		Entries  []sqsBatchEntry
+	}{o.url, entries}, &out)
+	if err != nil {
+		return err
+	}
+	return batchFailure("deletes", out)
+}
+
+// newSignedOps connects the lean client and looks the queue's URL up.
+func (b *queueBench) newSignedOps(ctx context.Context, keyID, secret string) (*signedOps, error) {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConns = 1024
+	tr.MaxIdleConnsPerHost = 1024
+	o := &signedOps{
+		hc:     &http.Client{Transport: tr},
+		base:   b.cl.Addr(),
+		signer: &sqs.Signer{KeyID: keyID, Secret: secret, Region: "us-east-1"},
+	}
+	var u struct{ QueueUrl string }
+	if err := o.call(ctx, "GetQueueUrl", struct{ QueueName string }{b.queue}, &u); err != nil {
+		return nil, err
+	}
+	o.url = u.QueueUrl
+	body := strings.Repeat("x", b.size)
+	for i := range b.batch {
+		o.entries = append(o.entries, sqsSendEntry{Id: strconv.Itoa(i), MessageBody: body})
+	}
+	return o, nil
+}
+
+// sqsCycles runs the cycle through the SQS endpoint with the clients
+// asked for and reports each against the native run.
+func (b *queueBench) sqsCycles(ctx context.Context, w io.Writer, native cycleResult, client, keyID, secret string) error {
+	if keyID == "" {
+		keyID, secret = os.Getenv("AWS_ACCESS_KEY_ID"), os.Getenv("AWS_SECRET_ACCESS_KEY")
+	}
+	if keyID == "" {
+		return fmt.Errorf("--protocol sqs needs an access key: --sqs-key-id and --sqs-secret, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (docket dev prints one)")
+	}
+	type run struct {
+		name  string
+		label string
+		ops   func() (queueOps, error)
+	}
+	runs := []run{
+		{"signed", "SQS endpoint, lean SigV4 client", func() (queueOps, error) { return b.newSignedOps(ctx, keyID, secret) }},
+		{"sdk", "SQS endpoint, AWS SDK", func() (queueOps, error) { return b.newSQSOps(ctx, keyID, secret) }},
+	}
+	if client != "both" {
+		runs = slices.DeleteFunc(runs, func(r run) bool { return r.name != client })
+	}
+	var summary []string
+	for _, r := range runs {
+		ops, err := r.ops()
+		if err != nil {
+			return err
+		}
+		res, err := b.cycle(ctx, w, ops, r.label)
+		if err != nil {
+			return err
+		}
+		line := fmt.Sprintf("SQS endpoint (%s) / native API: %.2f", r.name, res.rate/native.rate)
+		if res.serverCPU > 0 {
+			line += fmt.Sprintf("; server CPU per message, native / SQS: %.2f; load generator's: %.2f",
+				native.serverCPU/res.serverCPU, native.clientCPU/res.clientCPU)
+		}
+		summary = append(summary, line)
+	}
+	for _, l := range summary {
+		fmt.Fprintln(w, l)
+	}
+	return nil
 }
 
 // cycleResult is what one run of the cycle measured.

@@ -15,11 +15,20 @@ import (
 // returns the environment that points the CLI at it.
 func startServer(t *testing.T) []string {
 	t.Helper()
+	return startServerWith(t, serverOptions{})
+}
+
+// startServerWith is startServer with the options in o (its data directory
+// and address are the test's).
+func startServerWith(t *testing.T, o serverOptions) []string {
+	t.Helper()
+	o.dataDir, o.httpAddr = t.TempDir(), "127.0.0.1:0"
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan string, 1)
+	o.ready = ready
 	done := make(chan error, 1)
 	go func() {
-		done <- runServer(ctx, slog.New(slog.DiscardHandler), serverOptions{dataDir: t.TempDir(), httpAddr: "127.0.0.1:0", ready: ready})
+		done <- runServer(ctx, slog.New(slog.DiscardHandler), o)
 	}()
 	var addr string
 	select {

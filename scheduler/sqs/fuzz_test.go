@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/docketd/docket/internal/queue"
 )
@@ -110,6 +111,32 @@ func FuzzQueryDecode(f *testing.F) {
 		var root struct{ XMLName xml.Name }
 		if err := xml.Unmarshal(w.Body.Bytes(), &root); err != nil || root.XMLName.Space != queryNamespace {
 			t.Fatalf("%q: answer is not XML of the query protocol (%v): %q", form, err, w.Body)
+		}
+	})
+}
+
+// FuzzValidText checks validText's ASCII fast path against a rune-by-rune
+// reading of SQS's allowed characters.
+func FuzzValidText(f *testing.F) {
+	for _, s := range []string{"plain", "tab\t", "ü✓", "\x00", "\xff", "a\xed\xa0\x80", "\ufffe", "𝄞"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		want := true
+		for i, r := range s {
+			if r == utf8.RuneError {
+				if _, n := utf8.DecodeRuneInString(s[i:]); n == 1 {
+					want = false
+					break
+				}
+			}
+			if !(r == 0x9 || r == 0xA || r == 0xD || r >= 0x20 && r <= 0xD7FF || r >= 0xE000 && r <= 0xFFFD || r >= 0x10000 && r <= 0x10FFFF) {
+				want = false
+				break
+			}
+		}
+		if got := validText(s); got != want {
+			t.Fatalf("validText(%q) = %v, want %v", s, got, want)
 		}
 	})
 }

@@ -40,6 +40,20 @@ const (
 // bodies and string values: #x9 #xA #xD #x20-#xD7FF #xE000-#xFFFD
 // #x10000-#x10FFFF.
 func validText(s string) bool {
+	// Most bodies are printable ASCII: check bytes until the first that
+	// is not, and decode runes from there on.
+	i := 0
+	for i < len(s) {
+		c := s[i]
+		if c >= 0x80 || c < 0x20 && c != 0x9 && c != 0xA && c != 0xD {
+			break
+		}
+		i++
+	}
+	if i == len(s) {
+		return true
+	}
+	s = s[i:]
 	for i, r := range s {
 		switch {
 		case r == utf8.RuneError:
@@ -95,6 +109,9 @@ func isBinary(dataType string) bool { return strings.HasPrefix(dataType, "Binary
 // messageAttributes validates the message attributes of a send and
 // converts them to the engine's form, sorted by name.
 func messageAttributes(in map[string]messageAttributeValue) ([]queue.Attr, *Error) {
+	if len(in) == 0 {
+		return nil, nil
+	}
 	if len(in) > queue.MaxMessageAttributes {
 		return nil, newError(kindInvalidParameterValue, "Number of message attributes [%d] exceeds the allowed maximum [%d].", len(in), queue.MaxMessageAttributes)
 	}
@@ -345,29 +362,32 @@ func (h *Handler) message(c *call, m queue.Message, sys map[string]bool, names [
 		MD5OfBody:     md5Hex(m.Body),
 		Body:          string(m.Body),
 	}
+	// Most receivers ask for no system attributes: no map for them.
+	set := func(name, v string) {
+		if out.Attributes == nil {
+			out.Attributes = make(map[string]string, 2)
+		}
+		out.Attributes[name] = v
+	}
 	ms := func(t time.Time) string { return strconv.FormatInt(t.UnixMilli(), 10) }
-	attrs := map[string]string{}
 	if sys[sysReceiveCount] {
-		attrs[sysReceiveCount] = strconv.Itoa(m.ReceiveCount)
+		set(sysReceiveCount, strconv.Itoa(m.ReceiveCount))
 	}
 	if sys[sysSentAt] {
-		attrs[sysSentAt] = ms(m.SentAt)
+		set(sysSentAt, ms(m.SentAt))
 	}
 	if sys[sysFirstReceive] {
-		attrs[sysFirstReceive] = ms(m.FirstReceivedAt)
+		set(sysFirstReceive, ms(m.FirstReceivedAt))
 	}
 	if sys[sysSenderID] {
 		id := c.key.ID
 		if id == "" {
 			id = "anonymous"
 		}
-		attrs[sysSenderID] = id
+		set(sysSenderID, id)
 	}
 	if sys[sysDLQSource] && m.SourceQueue != "" {
-		attrs[sysDLQSource] = h.queueARN(m.SourceQueue)
-	}
-	if len(attrs) > 0 {
-		out.Attributes = attrs
+		set(sysDLQSource, h.queueARN(m.SourceQueue))
 	}
 	var picked []queue.Attr
 	for _, a := range m.Attributes {

@@ -137,6 +137,8 @@ func TestValidText(t *testing.T) {
 	}{
 		{"plain", true}, {"tab\tnl\ncr\r", true}, {"ünï ✓ 𝄞", true}, {"\ufffd", true},
 		{"nul\x00", false}, {"bell\x07", false}, {"\ufffe", false}, {"\uffff", false}, {"bad \xff utf8", false},
+		{"", true}, {"\x7f del", true}, {"ascii then ü then \x01", false}, {"ascii then \xed\xa0\x80 surrogate", false},
+		{"\x1f", false}, {"ü then ascii \x00", false}, {"a\xc3", false},
 	}
 	for _, tt := range tests {
 		if got := validText(tt.s); got != tt.want {
