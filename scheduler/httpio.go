@@ -1,11 +1,13 @@
 package scheduler
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/docketd/docket/internal/errdefs"
@@ -35,7 +37,10 @@ func decode(w http.ResponseWriter, r *http.Request, v any, allowEmpty bool) erro
 		}
 		return errdefs.New(errdefs.ErrInvalid, "invalid_json", "request body is empty, want a JSON object")
 	}
-	dec := json.NewDecoder(strings.NewReader(string(data)))
+	if fastDecode(data, v) {
+		return nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return jsonError(err, data)
@@ -76,6 +81,12 @@ func jsonError(err error, data []byte) error {
 // writeJSON answers with status and v as the JSON body.
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
+	if b, ok := fastEncode(nil, v); ok {
+		w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+		w.WriteHeader(status)
+		w.Write(b)
+		return
+	}
 	w.WriteHeader(status)
 	json.NewEncoder(w).Encode(v)
 }

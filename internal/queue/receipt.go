@@ -3,7 +3,7 @@ package queue
 import (
 	"encoding/base64"
 	"encoding/binary"
-	"fmt"
+	"encoding/hex"
 	"hash/crc32"
 
 	"github.com/docketd/docket/internal/errdefs"
@@ -60,8 +60,21 @@ func errInvalidReceipt(s string) error {
 
 // messageID formats a message's id: the instance nonce and the sequence,
 // shaped like a UUID as SQS message ids are.
+// It is written by hand: fmt took a twentieth of the server's work under
+// a warm worker's load.
 func (e *Engine) messageID(seq uint64) string {
-	n := e.nonce
-	return fmt.Sprintf("%08x-%04x-%04x-%04x-%012x",
-		uint32(n>>32), uint16(n>>16), uint16(n), uint16(seq>>48), seq&0xffffffffffff)
+	var raw [16]byte
+	binary.BigEndian.PutUint64(raw[0:], e.nonce)
+	binary.BigEndian.PutUint64(raw[8:], seq)
+	var b [36]byte
+	hex.Encode(b[0:8], raw[0:4])
+	b[8] = '-'
+	hex.Encode(b[9:13], raw[4:6])
+	b[13] = '-'
+	hex.Encode(b[14:18], raw[6:8])
+	b[18] = '-'
+	hex.Encode(b[19:23], raw[8:10])
+	b[23] = '-'
+	hex.Encode(b[24:36], raw[10:16])
+	return string(b[:])
 }
