@@ -95,6 +95,8 @@ type Runtime struct {
 	// snapshotter is Config.Snapshotter or, when empty, the namespace's
 	// default, resolved once by New.
 	snapshotter string
+	// imageSpecs holds each image's configuration as a spec has it.
+	imageSpecs imageSpecs
 
 	// mu guards exits.
 	mu sync.Mutex
@@ -230,7 +232,7 @@ func (r *Runtime) Start(ctx context.Context, spec agent.TaskSpec) (err error) {
 		containerd.WithImage(img),
 		containerd.WithSnapshotter(r.snapshotter),
 		containerd.WithNewSnapshot(spec.ID, img),
-		containerd.WithNewSpec(specOpts(img, spec)...),
+		containerd.WithNewSpec(specOpts(img, spec, &r.imageSpecs)...),
 		containerd.WithContainerLabels(labels))
 	if err != nil {
 		// The snapshot, named after the ID, is created first: it is what

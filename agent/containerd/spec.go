@@ -2,14 +2,19 @@ package containerd
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"slices"
 	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/containerd/containerd"
 	"github.com/containerd/containerd/containers"
 	"github.com/containerd/containerd/oci"
+	digest "github.com/opencontainers/go-digest"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/docketd/docket/agent"
@@ -30,15 +35,15 @@ const (
 // specOpts returns the OCI spec of spec's container, in order: the image's
 // configuration, then what the task overrides, then the host's network and
 // the cgroup limits.
-func specOpts(img containerd.Image, spec agent.TaskSpec) []oci.SpecOpts {
+func specOpts(img containerd.Image, spec agent.TaskSpec, cache *imageSpecs) []oci.SpecOpts {
 	var opts []oci.SpecOpts
 	if len(spec.Command) > 0 {
 		// The command replaces the entrypoint, and with it the image's cmd.
 		args := append(slices.Clone(spec.Command), spec.Args...)
-		opts = append(opts, oci.WithImageConfig(img), oci.WithProcessArgs(args...))
+		opts = append(opts, cache.withImageConfig(img, nil), oci.WithProcessArgs(args...))
 	} else {
 		// Arguments alone replace the image's cmd; none keep it.
-		opts = append(opts, oci.WithImageConfigArgs(img, spec.Args))
+		opts = append(opts, cache.withImageConfig(img, spec.Args))
 	}
 	if len(spec.Env) > 0 {
 		env := make([]string, 0, len(spec.Env))
@@ -68,6 +73,72 @@ func specOpts(img containerd.Image, spec agent.TaskSpec) []oci.SpecOpts {
 		opts = append(opts, oci.WithCPUCFS(quota, cpuPeriod), oci.WithCPUShares(shares))
 	}
 	return opts
+}
+
+// imageSpecs remembers what containerd's oci.WithImageConfigArgs makes of
+// a fresh spec, per image and arguments. That option reads the image's
+// manifest and configuration from the content store and mounts the
+// container's snapshot to read /etc/passwd and /etc/group, on every
+// start; an image is immutable (named by its digest), so once is enough.
+// Only the process and the mounts are touched by the option; both are
+// kept as JSON, so every use gets its own deep copy.
+type imageSpecs struct {
+	mu      sync.Mutex
+	entries map[imageSpecKey][]byte
+	// hits counts the starts served from the cache, for tests.
+	hits atomic.Int64
+}
+
+type imageSpecKey struct {
+	digest      digest.Digest
+	snapshotter string
+	args        string // NUL-joined; "" for none
+	hasArgs     bool
+}
+
+// imageSpec is what oci.WithImageConfigArgs sets.
+type imageSpec struct {
+	Process *specs.Process `json:"process"`
+	Mounts  []specs.Mount  `json:"mounts"`
+}
+
+// maxImageSpecs bounds the cache, which is emptied when full: an entry is
+// per image and argument list, and a node runs few of those.
+const maxImageSpecs = 256
+
+// withImageConfig is oci.WithImageConfigArgs(img, args), remembered. It
+// must come first, on the default spec, which is the same for every
+// container: what it remembers is the result of that spec.
+func (c *imageSpecs) withImageConfig(img containerd.Image, args []string) oci.SpecOpts {
+	build := oci.WithImageConfigArgs(img, args)
+	return func(ctx context.Context, client oci.Client, ctr *containers.Container, s *oci.Spec) error {
+		key := imageSpecKey{img.Target().Digest, ctr.Snapshotter, strings.Join(args, "\x00"), len(args) > 0}
+		c.mu.Lock()
+		b, ok := c.entries[key]
+		c.mu.Unlock()
+		if ok {
+			var is imageSpec
+			if err := json.Unmarshal(b, &is); err == nil {
+				s.Process, s.Mounts = is.Process, is.Mounts
+				c.hits.Add(1)
+				return nil
+			}
+		}
+		if err := build(ctx, client, ctr, s); err != nil {
+			return err
+		}
+		b, err := json.Marshal(imageSpec{Process: s.Process, Mounts: s.Mounts})
+		if err != nil {
+			return nil // not remembered; the spec itself is fine
+		}
+		c.mu.Lock()
+		if c.entries == nil || len(c.entries) >= maxImageSpecs {
+			c.entries = make(map[imageSpecKey][]byte)
+		}
+		c.entries[key] = b
+		c.mu.Unlock()
+		return nil
+	}
 }
 
 // cpuLimits turns millicores into a CFS quota per cpuPeriod, the hard
