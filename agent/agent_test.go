@@ -33,6 +33,8 @@ type cluster struct {
 	dataDir string
 	stop    func() // stops the agent (its tasks keep running)
 	agent   *agent.Agent
+	// reports counts the status reports the server received.
+	reports atomic.Int64
 }
 
 func newCluster(t *testing.T) *cluster {
@@ -44,9 +46,16 @@ func newCluster(t *testing.T) *cluster {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Run(ctx) }()
-	hs := httptest.NewServer(srv.Handler())
-	c := &cluster{t: t, cl: api.NewClient(hs.URL), url: hs.URL, dataDir: t.TempDir(),
+	c := &cluster{t: t, dataDir: t.TempDir(),
 		fake: runtimetest.NewFake(runtimetest.FakeConfig{Images: map[string]ocibuild.Image{"img": runtimetest.TestProgImage(t, "img")}})}
+	h := srv.Handler()
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPut && strings.HasSuffix(r.URL.Path, "/status") {
+			c.reports.Add(1)
+		}
+		h.ServeHTTP(w, r)
+	}))
+	c.cl, c.url = api.NewClient(hs.URL), hs.URL
 	t.Cleanup(func() {
 		if c.stop != nil {
 			c.stop()
@@ -199,6 +208,22 @@ func TestBatchCompletes(t *testing.T) {
 	a := c.alloc("once", "complete")
 	if a.Tasks["main"].ExitCode != 0 || a.Tasks["main"].Failed {
 		t.Fatalf("task %+v", a.Tasks["main"])
+	}
+}
+
+// A one-task allocation is reported twice: running, then its end with the
+// task's exit in it; the task's exit is not a report of its own.
+func TestFinalExitReportedOnce(t *testing.T) {
+	c := newCluster(t)
+	c.run(job("once", "batch", `"sleep", "300ms", ";", "exit", "3"`, `restart {
+      attempts = 0
+    }`))
+	a := c.alloc("once", "failed")
+	if ts := a.Tasks["main"]; ts.ExitCode != 3 || !ts.Failed || ts.State != "dead" {
+		t.Fatalf("task %+v, want dead, failed with exit code 3", ts)
+	}
+	if n := c.reports.Load(); n != 2 {
+		t.Errorf("%d status reports, want 2 (running, failed)", n)
 	}
 }
 

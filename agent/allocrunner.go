@@ -304,9 +304,18 @@ func (r *allocRunner) afterExit(ctx context.Context, t *specs.Task, exit Exit, s
 		ts.State, ts.Failed = "dead", !done
 	}
 	restarts := ts.Restarts
+	// The allocation's last task to end: finish reports the final status
+	// with this task's exit in it, so a report of it alone would only be
+	// one more write to the server per allocation.
+	last := !canRestart
+	for _, other := range r.tasks {
+		last = last && other.State == "dead"
+	}
 	r.mu.Unlock()
 	r.saveRestarts()
-	r.notify()
+	if !last {
+		r.notify()
+	}
 	if !canRestart {
 		return false
 	}

@@ -25,11 +25,17 @@ type exitWatch struct {
 	done   chan struct{} // closed once status is set
 	status containerd.ExitStatus
 	cancel context.CancelFunc // ends the wait
+	// ctr and task are the handles Start made, which spare Stop and
+	// Remove loading them again (two round trips to containerd).
+	ctr  containerd.Container
+	task containerd.Task
 }
 
-// watchExit records the exit that exitC will deliver for id.
-func (r *Runtime) watchExit(id string, exitC <-chan containerd.ExitStatus, cancel context.CancelFunc) {
-	w := &exitWatch{done: make(chan struct{}), cancel: cancel}
+// watchExit records the exit that exitC will deliver for task, the task of
+// ctr.
+func (r *Runtime) watchExit(ctr containerd.Container, task containerd.Task, exitC <-chan containerd.ExitStatus, cancel context.CancelFunc) {
+	id := ctr.ID()
+	w := &exitWatch{done: make(chan struct{}), cancel: cancel, ctr: ctr, task: task}
 	r.mu.Lock()
 	if old := r.exits[id]; old != nil {
 		old.cancel()
@@ -165,6 +171,9 @@ func (r *Runtime) exit(ctx context.Context, id string, code uint32, at time.Time
 // loadTask returns the task of container id, without attaching its I/O:
 // the log driver owns it.
 func (r *Runtime) loadTask(ctx context.Context, id string) (containerd.Task, error) {
+	if w := r.exitWatchOf(id); w != nil {
+		return w.task, nil
+	}
 	ctr, err := r.client.LoadContainer(ctx, id)
 	if errdefs.IsNotFound(err) {
 		return nil, fmt.Errorf("%s: %w", id, agent.ErrNotFound)

@@ -268,7 +268,7 @@ func (r *Runtime) Start(ctx context.Context, spec agent.TaskSpec) (err error) {
 		cancel()
 		return fmt.Errorf("start %s: %w", spec.ID, err)
 	}
-	r.watchExit(spec.ID, exitC, cancel)
+	r.watchExit(ctr, task, exitC, cancel)
 	return nil
 }
 
@@ -295,7 +295,13 @@ func (r *Runtime) cleanup(ctr containerd.Container) {
 // Remove deletes the task (killing it if it runs), its container and its
 // filesystem. The logs stay. Removing an unknown ID is not an error.
 func (r *Runtime) Remove(ctx context.Context, id string) error {
-	r.forgetExit(id)
+	if w := r.exitWatchOf(id); w != nil {
+		r.forgetExit(id)
+		if err := deleteContainer(ctx, w.ctr, w.task); err != nil {
+			return fmt.Errorf("remove %s: %w", id, err)
+		}
+		return nil
+	}
 	ctr, err := r.client.LoadContainer(ctx, id)
 	if errdefs.IsNotFound(err) {
 		// A Start that failed half-way may have left the snapshot.
@@ -321,11 +327,21 @@ func removeContainer(ctx context.Context, ctr containerd.Container) error {
 	task, err := ctr.Task(ctx, nil)
 	switch {
 	case err == nil:
+	case errdefs.IsNotFound(err):
+		task = nil
+	default:
+		return fmt.Errorf("load task: %w", err)
+	}
+	return deleteContainer(ctx, ctr, task)
+}
+
+// deleteContainer deletes task (if not nil), killing it first if it runs,
+// then ctr with its snapshot; what is already gone is not an error.
+func deleteContainer(ctx context.Context, ctr containerd.Container, task containerd.Task) error {
+	if task != nil {
 		if _, err := task.Delete(ctx, containerd.WithProcessKill); err != nil && !errdefs.IsNotFound(err) {
 			return fmt.Errorf("delete task: %w", err)
 		}
-	case !errdefs.IsNotFound(err):
-		return fmt.Errorf("load task: %w", err)
 	}
 	if err := ctr.Delete(ctx, containerd.WithSnapshotCleanup); err != nil && !errdefs.IsNotFound(err) {
 		return fmt.Errorf("delete container: %w", err)
