@@ -312,7 +312,11 @@ func (r *allocRunner) afterExit(ctx context.Context, t *specs.Task, exit Exit, s
 		last = last && other.State == "dead"
 	}
 	r.mu.Unlock()
-	r.saveRestarts()
+	if canRestart {
+		// Saved as it grows: a task that ends for good leaves the count
+		// as last saved.
+		r.saveRestarts()
+	}
 	if !last {
 		r.notify()
 	}

@@ -125,7 +125,7 @@ func (s *Server) updateAllocStatus(w http.ResponseWriter, r *http.Request) {
 		}
 		evals = append(evals, newEval(old.Job, trigger, old.NodeID))
 	}
-	if _, err := s.state.Apply(state.UpdateAllocs{Updates: []state.AllocUpdate{u}, Evals: evals}); err != nil {
+	if _, err := s.state.Apply(state.UpdateAllocs{Updates: []state.AllocUpdate{u}, Evals: evals, Reported: true}); err != nil {
 		s.writeError(w, r, err)
 		return
 	}

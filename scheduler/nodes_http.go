@@ -262,7 +262,7 @@ func (s *Server) scheduleDrainDeadline(id string, deadline time.Time) {
 // node, with the job version each runs.
 func (s *Server) nodeAllocations(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	idx, ok := s.block(w, r, func(rd *state.Reader) uint64 { return rd.NodeAllocsIndex(id) })
+	idx, ok := s.block(w, r, func(rd *state.Reader) uint64 { return rd.NodeViewIndex(id) })
 	if !ok {
 		return
 	}

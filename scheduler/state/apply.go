@@ -21,6 +21,7 @@ type applyTx struct {
 	undo   []func()
 	tables map[string]bool
 	nodes  map[string]bool
+	views  map[string]bool // nodes whose agent's view changed
 	jobs   map[string]bool
 	events []Event
 }
@@ -33,10 +34,19 @@ func (tx *applyTx) touch(table string) {
 }
 
 func (tx *applyTx) touchNode(id string) {
+	tx.touchNodeAllocs(id, true)
+}
+
+// touchNodeAllocs records a change to a node's allocations; view says
+// whether the node's agent's view of them changed too (see NodeViewIndex).
+func (tx *applyTx) touchNodeAllocs(id string, view bool) {
 	if tx.nodes == nil {
-		tx.nodes = map[string]bool{}
+		tx.nodes, tx.views = map[string]bool{}, map[string]bool{}
 	}
 	tx.nodes[id] = true
+	if view {
+		tx.views[id] = true
+	}
 }
 
 func (tx *applyTx) touchJob(name string) {
@@ -116,8 +126,17 @@ func (tx *applyTx) setNode(n *Node, eventType string) {
 }
 
 func (tx *applyTx) setAlloc(a *Allocation, eventType string) {
+	tx.setAllocReported(a, eventType, false)
+}
+
+// setAllocReported is setAlloc, for a change that is the node's own report
+// when reported: the node's agent knows it, so its view does not change.
+// Neither does it for a change to an allocation that was and stays
+// terminal, which the view leaves out.
+func (tx *applyTx) setAllocReported(a *Allocation, eventType string, reported bool) {
 	s := tx.s
 	old := s.allocs[a.ID]
+	view := !reported && (old == nil || !Terminal(old.ClientStatus) || !Terminal(a.ClientStatus))
 	s.putAlloc(a)
 	tx.undo = append(tx.undo, func() {
 		s.dropAlloc(a)
@@ -127,7 +146,10 @@ func (tx *applyTx) setAlloc(a *Allocation, eventType string) {
 	})
 	tx.put(bucketAllocs, a.ID, a)
 	tx.touch(TableAllocs)
-	tx.touchNode(a.NodeID)
+	tx.touchNodeAllocs(a.NodeID, view)
+	if old != nil && old.NodeID != a.NodeID {
+		tx.touchNode(old.NodeID)
+	}
 	tx.touchJob(a.Job)
 	tx.event("Allocation", eventType, a.ID, a)
 }
@@ -142,7 +164,7 @@ func (tx *applyTx) deleteAlloc(id string) {
 	tx.undo = append(tx.undo, func() { s.putAlloc(old) })
 	tx.ws.Delete(bucketAllocs, id)
 	tx.touch(TableAllocs)
-	tx.touchNode(old.NodeID)
+	tx.touchNodeAllocs(old.NodeID, !Terminal(old.ClientStatus))
 	tx.touchJob(old.Job)
 	tx.event("Allocation", "AllocationDeleted", id, old)
 }
@@ -297,7 +319,7 @@ func (tx *applyTx) apply(cmd Command) (Result, error) {
 				a.Tasks = u.Tasks
 			}
 			a.ModifyIndex, a.ModifiedAt = tx.index, tx.now
-			tx.setAlloc(&a, "AllocationUpdated")
+			tx.setAllocReported(&a, "AllocationUpdated", c.Reported)
 		}
 		tx.setEvals(c.Evals)
 		return Result{}, nil

@@ -95,6 +95,9 @@ type AllocStop struct {
 type UpdateAllocs struct {
 	Updates []AllocUpdate
 	Evals   []*Evaluation
+	// Reported says the updates are the nodes' own reports, which their
+	// agents need not be told back (NodeViewIndex does not move).
+	Reported bool
 }
 
 // AllocUpdate is one allocation's reported status.

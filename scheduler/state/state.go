@@ -59,6 +59,7 @@ type State struct {
 	nodesOnce    sync.Mutex           // guards setting sortedNodes under the read lock
 	tableIndex   map[string]uint64
 	nodeIndex    map[string]uint64 // a node's allocations last changed
+	viewIndex    map[string]uint64 // a node's agent's view of them last changed
 	jobIndex     map[string]uint64 // a job or its allocations last changed
 	changed      chan struct{}     // closed and replaced on every commit
 	events       eventRing
@@ -86,6 +87,7 @@ func Open(db *store.DB, now func() time.Time) (*State, error) {
 		allocCount:   map[string]int{},
 		tableIndex:   map[string]uint64{},
 		nodeIndex:    map[string]uint64{},
+		viewIndex:    map[string]uint64{},
 		jobIndex:     map[string]uint64{},
 		changed:      make(chan struct{}),
 		events:       newEventRing(8192),
@@ -274,6 +276,9 @@ func (s *State) Apply(cmd Command) (Result, error) {
 	for n := range tx.nodes {
 		s.nodeIndex[n] = tx.index
 	}
+	for n := range tx.views {
+		s.viewIndex[n] = tx.index
+	}
 	for j := range tx.jobs {
 		s.jobIndex[j] = tx.index
 	}
@@ -335,6 +340,13 @@ func (r *Reader) TableIndex(table string) uint64 { return r.s.tableIndex[table] 
 // NodeAllocsIndex is the index of the latest change to a node's
 // allocations (or the node itself).
 func (r *Reader) NodeAllocsIndex(node string) uint64 { return r.s.nodeIndex[node] }
+
+// NodeViewIndex is the index of the latest change to what a node's agent
+// runs: its live allocations, their jobs and desired states, and the node
+// itself. It stays put for what the agent reported itself and for changes
+// to ended allocations, so that an agent waiting on it is not woken by its
+// own reports.
+func (r *Reader) NodeViewIndex(node string) uint64 { return r.s.viewIndex[node] }
 
 // JobIndex is the index of the latest change to a job or its allocations.
 func (r *Reader) JobIndex(job string) uint64 { return r.s.jobIndex[job] }

@@ -270,3 +270,51 @@ func jsonOf(t *testing.T, v any) string {
 }
 
 func jsonMarshal(v any) ([]byte, error) { return json.Marshal(v) }
+
+// NodeViewIndex moves for what a node's agent must learn (a new or
+// stopped allocation, one the server marks lost) and stays put for the
+// agent's own reports and for ended allocations; NodeAllocsIndex moves for
+// all of them.
+func TestNodeViewIndex(t *testing.T) {
+	s := openState(t, t.TempDir())
+	mustApply(t, s, RegisterNode{Node: node("n1", 1000, 1024)})
+	indexes := func() (view, allocs uint64) {
+		s.View(func(r *Reader) { view, allocs = r.NodeViewIndex("n1"), r.NodeAllocsIndex("n1") })
+		return
+	}
+	place := func(id string) Result {
+		return mustApply(t, s, ApplyPlan{Place: []*Allocation{{ID: id, Job: "web", NodeID: "n1", CPU: 1, Memory: 1}}})
+	}
+	steps := []struct {
+		name     string
+		apply    func() Result
+		viewMove bool
+	}{
+		{"placed", func() Result { return place("a1") }, true},
+		{"reported running", func() Result {
+			return mustApply(t, s, UpdateAllocs{Reported: true, Updates: []AllocUpdate{{ID: "a1", ClientStatus: AllocRunning}}})
+		}, false},
+		{"marked lost by the server", func() Result {
+			return mustApply(t, s, UpdateAllocs{Updates: []AllocUpdate{{ID: "a1", ClientStatus: AllocLost}}})
+		}, true},
+		{"changed after its end", func() Result {
+			return mustApply(t, s, UpdateAllocs{Updates: []AllocUpdate{{ID: "a1", ClientReason: "later"}}})
+		}, false},
+		{"ended one deleted", func() Result { return mustApply(t, s, DeleteAllocs{IDs: []string{"a1"}}) }, false},
+		{"another placed", func() Result { return place("a2") }, true},
+		{"reported complete", func() Result {
+			return mustApply(t, s, UpdateAllocs{Reported: true, Updates: []AllocUpdate{{ID: "a2", ClientStatus: AllocComplete}}})
+		}, false},
+	}
+	for _, st := range steps {
+		view0, _ := indexes()
+		res := st.apply()
+		view, allocs := indexes()
+		if allocs != res.Index {
+			t.Errorf("%s: NodeAllocsIndex %d, want %d", st.name, allocs, res.Index)
+		}
+		if moved := view != view0; moved != st.viewMove {
+			t.Errorf("%s: NodeViewIndex moved %v (%d → %d), want %v", st.name, moved, view0, view, st.viewMove)
+		}
+	}
+}
