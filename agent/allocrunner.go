@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/docketd/docket/scheduler/api"
@@ -35,6 +36,9 @@ type allocRunner struct {
 	stopCh   chan struct{} // closed when the allocation must stop
 	stopOnce sync.Once
 	reportCh chan struct{} // signalled when there is news to report
+	// changes counts notified changes; sent is the count the last state
+	// the server took was read at.
+	changes, sent atomic.Uint64
 
 	mu         sync.Mutex
 	alloc      api.NodeAllocation
@@ -482,6 +486,7 @@ func (r *allocRunner) setTask(name string, change func(*api.TaskState)) {
 }
 
 func (r *allocRunner) notify() {
+	r.changes.Add(1)
 	select {
 	case r.reportCh <- struct{}{}:
 	default:
@@ -500,6 +505,12 @@ func (r *allocRunner) statusRequest() api.AllocStatusRequest {
 	return api.AllocStatusRequest{ClientStatus: r.status, ClientReason: r.reason, Tasks: tasks}
 }
 
+// reportDelay is how long a change waits for the next ones before it is
+// reported, so that a task that starts and ends within it is one report
+// (its start is in it). Nomad's client batches its updates for 200 ms;
+// this keeps the server's view fresh.
+const reportDelay = 20 * time.Millisecond
+
 // reporter sends the latest state whenever it changes, retrying until the
 // server has it.
 func (r *allocRunner) reporter(ctx context.Context) {
@@ -509,7 +520,14 @@ func (r *allocRunner) reporter(ctx context.Context) {
 			return
 		case <-r.reportCh:
 		}
-		r.send(ctx)
+		select {
+		case <-ctx.Done():
+			return // the final report (finish) has gone out
+		case <-time.After(reportDelay):
+		}
+		if r.changes.Load() != r.sent.Load() {
+			r.send(ctx)
+		}
 	}
 }
 
@@ -520,12 +538,14 @@ func (r *allocRunner) reportNow(ctx context.Context) { r.send(ctx) }
 func (r *allocRunner) send(ctx context.Context) {
 	delay := 100 * time.Millisecond
 	for ctx.Err() == nil {
+		v := r.changes.Load()
 		err := r.a.client.UpdateAllocStatus(ctx, r.id, r.statusRequest())
 		var apiErr *api.Error
 		if err == nil || errors.As(err, &apiErr) && apiErr.Status < http.StatusInternalServerError {
 			if err != nil {
 				r.a.logger.Warn("report allocation status", "alloc", r.id, "err", err)
 			}
+			r.sent.Store(v)
 			return
 		}
 		select {

@@ -89,21 +89,30 @@ func (s *Server) runQueueJobs(ctx context.Context) error {
 
 // allocChanged reacts to one allocation's change.
 func (s *Server) allocChanged(a *state.Allocation) {
-	if a.Dispatch != nil && a.ClientStatus == state.AllocRunning && !a.Dispatch.SentAt.IsZero() {
-		if _, seen := s.startSeen.LoadOrStore(a.ID, true); !seen {
-			started := time.Now()
-			for _, t := range a.Tasks {
-				if !t.StartedAt.IsZero() && t.StartedAt.Before(started) {
-					started = t.StartedAt
-				}
+	// A task's start is in the report that says it runs, or, for a task
+	// that ended before the agent reported it running, in its final one.
+	if a.Dispatch != nil && !a.Dispatch.Settled && (a.ClientStatus == state.AllocRunning || state.Terminal(a.ClientStatus)) && !a.Dispatch.SentAt.IsZero() {
+		started := time.Time{}
+		for _, t := range a.Tasks {
+			if !t.StartedAt.IsZero() && (started.IsZero() || t.StartedAt.Before(started)) {
+				started = t.StartedAt
 			}
-			s.metrics.messageStart.Observe(started.Sub(a.Dispatch.SentAt).Seconds())
+		}
+		if started.IsZero() && a.ClientStatus == state.AllocRunning {
+			started = time.Now()
+		}
+		if !started.IsZero() {
+			if _, seen := s.startSeen.LoadOrStore(a.ID, true); !seen {
+				s.metrics.messageStart.Observe(started.Sub(a.Dispatch.SentAt).Seconds())
+			}
 		}
 	}
 	if !state.Terminal(a.ClientStatus) {
 		return
 	}
-	s.startSeen.Delete(a.ID)
+	if a.Dispatch == nil || a.Dispatch.Settled {
+		s.startSeen.Delete(a.ID) // no more changes to measure
+	}
 	if a.Dispatch != nil && !a.Dispatch.Settled {
 		s.settle(a)
 	}

@@ -286,3 +286,56 @@ func TestServiceScalesOnBacklogAndStopsIdleWorkersFirst(t *testing.T) {
 		return nil
 	})
 }
+
+// A dispatch task's start is measured also when the agent's first report
+// is already the final one (a task that ran shorter than the agent's
+// report delay), and not for a task that never started.
+func TestDispatchMessageToStartFromFinalReport(t *testing.T) {
+	_, cl, base := newCluster(t, Config{})
+	startNode(t, cl, "n1", 8000, 8192, nil, "")
+	if _, err := cl.RegisterJobs(context.Background(), parseFile(t, dispatchJob, nil)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.Send(context.Background(), "in", api.SendMessage{Body: "quick"}, api.SendMessage{Body: "never started"}); err != nil {
+		t.Fatal(err)
+	}
+	var allocs []api.NodeAllocation
+	waitFor(t, 5*time.Second, func() error {
+		na, err := cl.NodeAllocations(context.Background(), "n1", api.QueryOptions{})
+		if err != nil {
+			return err
+		}
+		allocs = na.Allocations
+		if len(allocs) != 2 {
+			return fmt.Errorf("%d allocations, want 2", len(allocs))
+		}
+		return nil
+	})
+	for _, a := range allocs {
+		req := api.AllocStatusRequest{ClientStatus: "failed", Tasks: map[string]*api.TaskState{"t": {State: "dead", ExitCode: -1, Failed: true, Reason: "image not found"}}}
+		if a.Message.Body == "quick" {
+			req = api.AllocStatusRequest{ClientStatus: "complete", Tasks: map[string]*api.TaskState{"t": {State: "dead",
+				StartedAt: time.Now().UTC(), FinishedAt: time.Now().UTC()}}}
+		}
+		if err := cl.UpdateAllocStatus(context.Background(), a.ID, req); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, 5*time.Second, func() error {
+		_, body := call(t, base, "GET", "/metrics", "")
+		if want := "docket_dispatch_message_to_start_seconds_count 1\n"; !strings.Contains(string(body), want) {
+			return fmt.Errorf("metrics lack %q:\n%s", want, grepMetric(body, "docket_dispatch_message_to_start_seconds_count"))
+		}
+		return nil
+	})
+}
+
+func grepMetric(body []byte, name string) string {
+	var out []string
+	for _, l := range strings.Split(string(body), "\n") {
+		if strings.HasPrefix(l, name) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
