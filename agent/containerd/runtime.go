@@ -231,7 +231,7 @@ func (r *Runtime) Start(ctx context.Context, spec agent.TaskSpec) (err error) {
 	ctr, err := r.client.NewContainer(ctx, spec.ID,
 		containerd.WithImage(img),
 		containerd.WithSnapshotter(r.snapshotter),
-		containerd.WithNewSnapshot(spec.ID, img),
+		r.imageSpecs.withNewSnapshot(spec.ID, img),
 		containerd.WithNewSpec(specOpts(img, spec, &r.imageSpecs)...),
 		containerd.WithContainerLabels(labels))
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/containerd/containerd/containers"
 	"github.com/containerd/containerd/oci"
 	digest "github.com/opencontainers/go-digest"
+	"github.com/opencontainers/image-spec/identity"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/docketd/docket/agent"
@@ -85,8 +86,54 @@ func specOpts(img containerd.Image, spec agent.TaskSpec, cache *imageSpecs) []oc
 type imageSpecs struct {
 	mu      sync.Mutex
 	entries map[imageSpecKey][]byte
+	// chains holds each image's chain ID, the snapshot its containers'
+	// snapshots are prepared on, which containerd's WithNewSnapshot
+	// otherwise reads from the manifest and configuration every time.
+	chains map[digest.Digest]string
 	// hits counts the starts served from the cache, for tests.
 	hits atomic.Int64
+}
+
+// chainID returns the chain ID of img's layers.
+func (c *imageSpecs) chainID(ctx context.Context, img containerd.Image) (string, error) {
+	key := img.Target().Digest
+	c.mu.Lock()
+	id, ok := c.chains[key]
+	c.mu.Unlock()
+	if ok {
+		return id, nil
+	}
+	diffIDs, err := img.RootFS(ctx)
+	if err != nil {
+		return "", err
+	}
+	id = identity.ChainID(diffIDs).String()
+	c.mu.Lock()
+	if c.chains == nil || len(c.chains) >= maxImageSpecs {
+		c.chains = make(map[digest.Digest]string)
+	}
+	c.chains[key] = id
+	c.mu.Unlock()
+	return id, nil
+}
+
+// withNewSnapshot is containerd.WithNewSnapshot(id, img) with the chain ID
+// remembered and without its look-up of the snapshotter's capabilities
+// (which only matters to ID-mapping options, not used here): a prepared
+// snapshot named id on the image's layers, in the container's
+// snapshotter, which must be set before.
+func (c *imageSpecs) withNewSnapshot(id string, img containerd.Image) containerd.NewContainerOpts {
+	return func(ctx context.Context, client *containerd.Client, ctr *containers.Container) error {
+		parent, err := c.chainID(ctx, img)
+		if err != nil {
+			return err
+		}
+		if _, err := client.SnapshotService(ctr.Snapshotter).Prepare(ctx, id, parent); err != nil {
+			return err
+		}
+		ctr.SnapshotKey, ctr.Image = id, img.Name()
+		return nil
+	}
 }
 
 type imageSpecKey struct {

@@ -6,6 +6,9 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/containerd/containerd/snapshots"
+	"github.com/opencontainers/image-spec/identity"
+
 	"github.com/docketd/docket/agent/runtimetest"
 	"github.com/docketd/docket/internal/containerdtest"
 	"github.com/docketd/docket/internal/imagetest"
@@ -50,12 +53,30 @@ func TestImageSpecCache(t *testing.T) {
 	if got := r.imageSpecs.hits.Load(); got != 0 {
 		t.Fatalf("the first container of the image was served from the cache (%d hits)", got)
 	}
-	_, p2, m2 := spec("echo one")
+	id2, p2, m2 := spec("echo one")
 	if got := r.imageSpecs.hits.Load(); got != 1 {
 		t.Fatalf("the second container with the same arguments: %d cache hits, want 1", got)
 	}
 	if !reflect.DeepEqual(p1, p2) || !reflect.DeepEqual(m1, m2) {
 		t.Errorf("the cached spec differs from containerd's reading:\nprocess %+v\nwant    %+v\nmounts %+v\nwant   %+v", p2, p1, m2, m1)
+	}
+	// Its snapshot is prepared on the image's layers, as containerd's own
+	// WithNewSnapshot does it.
+	ctx := context.Background()
+	cimg, err := r.client.GetImage(ctx, "docket.test/testprog:users")
+	if err != nil {
+		t.Fatal(err)
+	}
+	diffIDs, err := cimg.RootFS(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := r.client.SnapshotService(r.snapshotter).Stat(ctx, id2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := identity.ChainID(diffIDs).String(); info.Parent != want || info.Kind != snapshots.KindActive {
+		t.Errorf("snapshot %s: parent %s (%v), want %s, active", id2, info.Parent, info.Kind, want)
 	}
 	_, p3, _ := spec("echo two")
 	if got := r.imageSpecs.hits.Load(); got != 1 {
