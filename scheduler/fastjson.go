@@ -1,7 +1,6 @@
 package scheduler
 
 import (
-	"maps"
 	"slices"
 	"strconv"
 	"time"
@@ -158,16 +157,7 @@ func appendMessage(b []byte, m api.Message) []byte {
 	b = jsonfast.AppendField(b, ',', "receipt", m.Receipt)
 	b = jsonfast.AppendField(b, ',', "body", m.Body)
 	if len(m.Attributes) > 0 {
-		b = append(b, `,"attributes":{`...)
-		for i, k := range slices.Sorted(maps.Keys(m.Attributes)) {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = jsonfast.AppendString(b, k)
-			b = append(b, ':')
-			b = jsonfast.AppendString(b, m.Attributes[k])
-		}
-		b = append(b, '}')
+		b = jsonfast.AppendStringMap(b, ',', "attributes", m.Attributes)
 	}
 	b = append(b, `,"receive_count":`...)
 	b = strconv.AppendInt(b, int64(m.ReceiveCount), 10)

@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 
 	"github.com/containerd/containerd"
@@ -19,6 +18,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/docketd/docket/agent"
+	"github.com/docketd/docket/internal/memo"
 )
 
 const (
@@ -84,12 +84,11 @@ func specOpts(img containerd.Image, spec agent.TaskSpec, cache *imageSpecs) []oc
 // Only the process and the mounts are touched by the option; both are
 // kept as JSON, so every use gets its own deep copy.
 type imageSpecs struct {
-	mu      sync.Mutex
-	entries map[imageSpecKey][]byte
+	specs memo.Map[imageSpecKey, []byte]
 	// chains holds each image's chain ID, the snapshot its containers'
 	// snapshots are prepared on, which containerd's WithNewSnapshot
 	// otherwise reads from the manifest and configuration every time.
-	chains map[digest.Digest]string
+	chains memo.Map[digest.Digest, string]
 	// hits counts the starts served from the cache, for tests.
 	hits atomic.Int64
 }
@@ -97,23 +96,15 @@ type imageSpecs struct {
 // chainID returns the chain ID of img's layers.
 func (c *imageSpecs) chainID(ctx context.Context, img containerd.Image) (string, error) {
 	key := img.Target().Digest
-	c.mu.Lock()
-	id, ok := c.chains[key]
-	c.mu.Unlock()
-	if ok {
+	if id, ok := c.chains.Get(key); ok {
 		return id, nil
 	}
 	diffIDs, err := img.RootFS(ctx)
 	if err != nil {
 		return "", err
 	}
-	id = identity.ChainID(diffIDs).String()
-	c.mu.Lock()
-	if c.chains == nil || len(c.chains) >= maxImageSpecs {
-		c.chains = make(map[digest.Digest]string)
-	}
-	c.chains[key] = id
-	c.mu.Unlock()
+	id := identity.ChainID(diffIDs).String()
+	c.chains.Put(key, id)
 	return id, nil
 }
 
@@ -149,10 +140,6 @@ type imageSpec struct {
 	Mounts  []specs.Mount  `json:"mounts"`
 }
 
-// maxImageSpecs bounds the cache, which is emptied when full: an entry is
-// per image and argument list, and a node runs few of those.
-const maxImageSpecs = 256
-
 // withImageConfig is oci.WithImageConfigArgs(img, args), remembered. It
 // must come first, on the default spec, which is the same for every
 // container: what it remembers is the result of that spec.
@@ -160,10 +147,7 @@ func (c *imageSpecs) withImageConfig(img containerd.Image, args []string) oci.Sp
 	build := oci.WithImageConfigArgs(img, args)
 	return func(ctx context.Context, client oci.Client, ctr *containers.Container, s *oci.Spec) error {
 		key := imageSpecKey{img.Target().Digest, ctr.Snapshotter, strings.Join(args, "\x00"), len(args) > 0}
-		c.mu.Lock()
-		b, ok := c.entries[key]
-		c.mu.Unlock()
-		if ok {
+		if b, ok := c.specs.Get(key); ok {
 			var is imageSpec
 			if err := json.Unmarshal(b, &is); err == nil {
 				s.Process, s.Mounts = is.Process, is.Mounts
@@ -178,12 +162,7 @@ func (c *imageSpecs) withImageConfig(img containerd.Image, args []string) oci.Sp
 		if err != nil {
 			return nil // not remembered; the spec itself is fine
 		}
-		c.mu.Lock()
-		if c.entries == nil || len(c.entries) >= maxImageSpecs {
-			c.entries = make(map[imageSpecKey][]byte)
-		}
-		c.entries[key] = b
-		c.mu.Unlock()
+		c.specs.Put(key, b)
 		return nil
 	}
 }

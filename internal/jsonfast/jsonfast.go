@@ -9,6 +9,8 @@ package jsonfast
 
 import (
 	"bytes"
+	"maps"
+	"slices"
 	"strings"
 	"unicode/utf8"
 )
@@ -284,6 +286,23 @@ func AppendField(dst []byte, sep byte, name, value string) []byte {
 	dst = append(dst, name...)
 	dst = append(dst, '"', ':')
 	return AppendString(dst, value)
+}
+
+// AppendStringMap writes sep, "name": and m as a JSON object with its
+// keys sorted, as encoding/json writes maps.
+func AppendStringMap(dst []byte, sep byte, name string, m map[string]string) []byte {
+	dst = append(dst, sep, '"')
+	dst = append(dst, name...)
+	dst = append(dst, '"', ':', '{')
+	for i, k := range slices.Sorted(maps.Keys(m)) {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = AppendString(dst, k)
+		dst = append(dst, ':')
+		dst = AppendString(dst, m[k])
+	}
+	return append(dst, '}')
 }
 
 // AppendString writes s as a JSON string: quotes, backslashes and control

@@ -1,7 +1,6 @@
 package sqs
 
 import (
-	"maps"
 	"slices"
 	"strconv"
 
@@ -171,16 +170,7 @@ func fastEncode(dst []byte, v any) ([]byte, bool) {
 			b = jsonfast.AppendField(b, ',', "MD5OfBody", m.MD5OfBody)
 			b = jsonfast.AppendField(b, ',', "Body", m.Body)
 			if len(m.Attributes) > 0 {
-				b = append(b, `,"Attributes":{`...)
-				for i, k := range slices.Sorted(maps.Keys(m.Attributes)) {
-					if i > 0 {
-						b = append(b, ',')
-					}
-					b = jsonfast.AppendString(b, k)
-					b = append(b, ':')
-					b = jsonfast.AppendString(b, m.Attributes[k])
-				}
-				b = append(b, '}')
+				b = jsonfast.AppendStringMap(b, ',', "Attributes", m.Attributes)
 			}
 			if m.MD5OfMessageAttributes != "" {
 				b = jsonfast.AppendField(b, ',', "MD5OfMessageAttributes", m.MD5OfMessageAttributes)

@@ -9,8 +9,9 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
+
+	"github.com/docketd/docket/internal/memo"
 )
 
 // Signature Version 4, verified from the AWS specification: the request is
@@ -85,32 +86,19 @@ type verifier struct {
 
 // signingKeys caches derived signing keys: a key is the same for every
 // request signed with one secret on one day for one region, and deriving
-// it is four HMACs, more than the rest of a verification.
-type signingKeys struct {
-	mu   sync.Mutex
-	keys map[signingScope][]byte
-}
+// it is four HMACs, more than the rest of a verification. A key is used
+// by its clients for a day, so the bound (memo.DefaultMax) is on distinct
+// keys and regions.
+type signingKeys struct{ memo.Map[signingScope, []byte] }
 
 type signingScope struct{ secret, date, region, service string }
 
-// maxSigningKeys bounds the cache; it is emptied when full. A key is used
-// by its clients for a day, so the bound is on distinct keys and regions.
-const maxSigningKeys = 4096
-
 func (c *signingKeys) get(s signingScope) []byte {
-	c.mu.Lock()
-	k, ok := c.keys[s]
-	c.mu.Unlock()
-	if ok {
+	if k, ok := c.Get(s); ok {
 		return k
 	}
-	k = deriveSigningKey(s)
-	c.mu.Lock()
-	if c.keys == nil || len(c.keys) >= maxSigningKeys {
-		c.keys = make(map[signingScope][]byte)
-	}
-	c.keys[s] = k
-	c.mu.Unlock()
+	k := deriveSigningKey(s)
+	c.Put(s, k)
 	return k
 }
 
