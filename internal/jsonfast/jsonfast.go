@@ -11,7 +11,6 @@ import (
 	"bytes"
 	"maps"
 	"slices"
-	"strings"
 	"unicode/utf8"
 )
 
@@ -200,26 +199,23 @@ func (d *Decoder) Object(known []string, field func(i int) bool) bool {
 func (d *Decoder) objectAt(depth int, known []string, field func(i int) bool) bool {
 	var seen uint64
 	return d.list('{', '}', func() bool {
-		key, ok := d.Str()
+		key, ok := d.key()
 		if !ok || !d.Next(':') {
 			return false
 		}
-		for j := 0; j < len(key); j++ {
-			if key[j] >= 0x80 {
-				return false // Unicode case folding: encoding/json's
-			}
-		}
 		i := -1
 		for j, k := range known {
-			if k == key {
+			if string(key) == k {
 				i = j
 				break
 			}
-			if strings.EqualFold(k, key) {
-				return false
-			}
 		}
 		if i < 0 {
+			for _, k := range known {
+				if asciiEqualFold(k, key) {
+					return false // encoding/json takes it for k
+				}
+			}
 			return !d.Strict && d.skip(depth+1)
 		}
 		if seen&(1<<i) != 0 || !field(i) {
@@ -228,6 +224,47 @@ func (d *Decoder) objectAt(depth int, known []string, field func(i int) bool) bo
 		seen |= 1 << i
 		return true
 	})
+}
+
+// key reads an object key in place: a string of ASCII without escapes or
+// control characters. Other keys are encoding/json's, whose matching of
+// keys to fields folds Unicode case.
+func (d *Decoder) key() ([]byte, bool) {
+	if !d.Next('"') {
+		return nil, false
+	}
+	start := d.i
+	for ; d.i < len(d.b); d.i++ {
+		switch c := d.b[d.i]; {
+		case c == '"':
+			d.i++
+			return d.b[start : d.i-1], true
+		case c == '\\' || c < 0x20 || c >= 0x80:
+			return nil, false
+		}
+	}
+	return nil, false
+}
+
+// asciiEqualFold reports whether s and b are equal under ASCII case
+// folding.
+func asciiEqualFold(s string, b []byte) bool {
+	if len(s) != len(b) {
+		return false
+	}
+	for i := range len(s) {
+		x, y := s[i], b[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
 }
 
 // skip passes over one value of an unknown field: strings, integers,

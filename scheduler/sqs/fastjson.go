@@ -5,6 +5,7 @@ import (
 	"strconv"
 
 	"github.com/docketd/docket/internal/jsonfast"
+	"github.com/docketd/docket/internal/queue"
 )
 
 // The requests of a queue worker's loop (SendMessageBatch, ReceiveMessage,
@@ -59,12 +60,11 @@ func batch[E any](d *jsonfast.Decoder, url *string, entries *[]E, fields []strin
 			*url, ok = d.Str()
 			return ok
 		}
-		*entries = []E{}
+		*entries = make([]E, 0, queue.MaxBatch) // more is refused, after decoding
 		return d.Array(func() bool {
-			var e E
-			ok := d.Object(fields, func(i int) bool { return entry(&e, i) })
-			*entries = append(*entries, e)
-			return ok
+			*entries = append(*entries, *new(E))
+			e := &(*entries)[len(*entries)-1] // decoded in place
+			return d.Object(fields, func(i int) bool { return entry(e, i) })
 		})
 	})
 }
