@@ -222,6 +222,15 @@ func TestFinalExitReportedOnce(t *testing.T) {
 	if ts := a.Tasks["main"]; ts.ExitCode != 3 || !ts.Failed || ts.State != "dead" {
 		t.Fatalf("task %+v, want dead, failed with exit code 3", ts)
 	}
+	// Count once the allocation is done with (its container removed after
+	// the final report), so that a report arriving late counts too.
+	waitFor(t, 5*time.Second, func() error {
+		cs, err := c.fake.List(context.Background())
+		if err != nil || len(cs) != 0 {
+			return fmt.Errorf("containers %+v, %v; want none", cs, err)
+		}
+		return nil
+	})
 	if n := c.reports.Load(); n != 2 {
 		t.Errorf("%d status reports, want 2 (running, failed)", n)
 	}

@@ -39,6 +39,9 @@ type allocRunner struct {
 	// changes counts notified changes; sent is the count the last state
 	// the server took was read at.
 	changes, sent atomic.Uint64
+	// sendMu orders reports: the state is read and sent under it, so the
+	// reporter's report and finish's final one cannot overtake each other.
+	sendMu sync.Mutex
 
 	mu         sync.Mutex
 	alloc      api.NodeAllocation
@@ -502,7 +505,7 @@ func (r *allocRunner) statusRequest() api.AllocStatusRequest {
 		c := *v
 		tasks[k] = &c
 	}
-	return api.AllocStatusRequest{ClientStatus: r.status, ClientReason: r.reason, Tasks: tasks}
+	return api.AllocStatusRequest{ClientStatus: r.status, ClientReason: r.reason, Tasks: tasks, Node: r.a.nodeID}
 }
 
 // reportDelay is how long a change waits for the next ones before it is
@@ -522,20 +525,25 @@ func (r *allocRunner) reporter(ctx context.Context) {
 		}
 		select {
 		case <-ctx.Done():
-			return // the final report (finish) has gone out
+			return // the allocation runner is done (or detached)
 		case <-time.After(reportDelay):
 		}
-		if r.changes.Load() != r.sent.Load() {
-			r.send(ctx)
-		}
+		r.send(ctx, false)
 	}
 }
 
 // reportNow sends the final state and returns once the server has it (or
 // the allocation is gone from the server, or ctx ends).
-func (r *allocRunner) reportNow(ctx context.Context) { r.send(ctx) }
+func (r *allocRunner) reportNow(ctx context.Context) { r.send(ctx, true) }
 
-func (r *allocRunner) send(ctx context.Context) {
+// send reports the current state, unless always is false and the server
+// has it already.
+func (r *allocRunner) send(ctx context.Context, always bool) {
+	r.sendMu.Lock()
+	defer r.sendMu.Unlock()
+	if !always && r.changes.Load() == r.sent.Load() {
+		return
+	}
 	delay := 100 * time.Millisecond
 	for ctx.Err() == nil {
 		v := r.changes.Load()

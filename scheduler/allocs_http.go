@@ -125,7 +125,8 @@ func (s *Server) updateAllocStatus(w http.ResponseWriter, r *http.Request) {
 		}
 		evals = append(evals, newEval(old.Job, trigger, old.NodeID))
 	}
-	if _, err := s.state.Apply(state.UpdateAllocs{Updates: []state.AllocUpdate{u}, Evals: evals, Reported: true}); err != nil {
+	if _, err := s.state.Apply(state.UpdateAllocs{Updates: []state.AllocUpdate{u}, Evals: evals,
+		Reported: in.Node != "" && in.Node == old.NodeID}); err != nil {
 		s.writeError(w, r, err)
 		return
 	}

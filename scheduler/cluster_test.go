@@ -674,3 +674,52 @@ func TestGarbageCollectionKeepsWhatStillMatters(t *testing.T) {
 		}
 	}
 }
+
+// An agent's own status report does not wake its watch of the node's
+// allocations; the same report from anyone else (an operator, another
+// node) does, since the agent has not seen it.
+func TestOwnReportDoesNotWakeTheAgent(t *testing.T) {
+	_, cl, _ := newCluster(t, Config{})
+	startNode(t, cl, "n1", 4000, 4096, nil, "")
+	ctx := context.Background()
+	if _, err := cl.RegisterJobs(ctx, parseFile(t, `
+job "svc" {
+  task "t" {
+    image = "oci-archive:/x.tar"
+  }
+}
+`, nil)); err != nil {
+		t.Fatal(err)
+	}
+	var alloc string
+	var index uint64
+	waitFor(t, 5*time.Second, func() error {
+		na, err := cl.NodeAllocations(ctx, "n1", api.QueryOptions{})
+		if err != nil || len(na.Allocations) != 1 {
+			return fmt.Errorf("allocations %+v, %v; want 1", na, err)
+		}
+		alloc, index = na.Allocations[0].ID, na.Index
+		return nil
+	})
+	report := func(node, reason string) uint64 {
+		t.Helper()
+		if err := cl.UpdateAllocStatus(ctx, alloc, api.AllocStatusRequest{ClientStatus: "running", ClientReason: reason, Node: node}); err != nil {
+			t.Fatal(err)
+		}
+		na, err := cl.NodeAllocations(ctx, "n1", api.QueryOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return na.Index
+	}
+	if got := report("n1", "own"); got != index {
+		t.Errorf("the node's own report moved its view from %d to %d", index, got)
+	}
+	for _, node := range []string{"", "n2"} {
+		if got := report(node, "from "+node); got <= index {
+			t.Errorf("a report from %q left the node's view at %d", node, got)
+		} else {
+			index = got
+		}
+	}
+}

@@ -171,9 +171,9 @@ func appendMessage(b []byte, m api.Message) []byte {
 	return append(b, '}')
 }
 
-// jsonTime reports whether t encodes plainly: Time.MarshalJSON refuses
-// years outside 0-9999 and offsets with seconds.
+// jsonTime reports whether Time.MarshalJSON takes t, which it refuses for
+// years outside 0-9999 and zone offsets of a day or more.
 func jsonTime(t time.Time) bool {
 	_, off := t.Zone()
-	return t.Year() >= 0 && t.Year() <= 9999 && off%60 == 0
+	return t.Year() >= 0 && t.Year() <= 9999 && off > -24*3600 && off < 24*3600
 }

@@ -135,8 +135,12 @@ func stdEncode(t testing.TB, v any) []byte {
 // TestFastEncode: the fast encoder writes what encoding/json writes.
 func TestFastEncode(t *testing.T) {
 	at := time.Date(2026, 11, 24, 8, 30, 1, 123400000, time.FixedZone("X", 3600))
-	for _, s := range encodeSeeds {
-		for _, v := range responsesWith(s, at) {
+	for i, s := range encodeSeeds {
+		when := at
+		if i%2 == 1 {
+			when = at.In(time.FixedZone("seconds", -(5*3600 + 30))) // offset seconds are dropped
+		}
+		for _, v := range responsesWith(s, when) {
 			got, ok := fastEncode(nil, v)
 			if !ok {
 				t.Fatalf("fastEncode did not take %T", v)
@@ -150,7 +154,7 @@ func TestFastEncode(t *testing.T) {
 		api.SendResponse{Messages: []api.SendResult{{Error: &api.Error{Code: "x"}}}},
 		api.DeleteResponse{Results: []api.DeleteResult{{Receipt: "r", Error: &api.Error{Code: "x"}}}},
 		api.ReceiveResponse{Messages: []api.Message{{SentAt: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)}}},
-		api.ReceiveResponse{Messages: []api.Message{{SentAt: at.In(time.FixedZone("odd", 30))}}},
+		api.ReceiveResponse{Messages: []api.Message{{SentAt: at.In(time.FixedZone("a day ahead", 25*3600))}}},
 		api.PurgeResponse{},
 	} {
 		if _, ok := fastEncode(nil, v); ok {

@@ -88,7 +88,9 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 		return
 	}
 	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(v)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false) // as the fast path writes: no HTML here
+	enc.Encode(v)
 }
 
 // writeError answers with err's status and an error body with its code.

@@ -79,6 +79,9 @@ func (s *Server) runQueueJobs(ctx context.Context) error {
 					continue
 				}
 				s.allocChanged(a)
+				if e.Type == "AllocationDeleted" {
+					s.startSeen.Delete(a.ID) // whether or not it was settled
+				}
 			}
 		}
 		if syncJobs {

@@ -130,8 +130,20 @@ func (c *imageSpecs) withNewSnapshot(id string, img containerd.Image) containerd
 type imageSpecKey struct {
 	digest      digest.Digest
 	snapshotter string
-	args        string // NUL-joined; "" for none
-	hasArgs     bool
+	args        string // argsKey
+}
+
+// argsKey is one string for an argument list, distinct for distinct lists
+// (nil and empty alike: both keep the image's cmd): each argument with its
+// length before it.
+func argsKey(args []string) string {
+	var b strings.Builder
+	for _, a := range args {
+		b.WriteString(strconv.Itoa(len(a)))
+		b.WriteByte(':')
+		b.WriteString(a)
+	}
+	return b.String()
 }
 
 // imageSpec is what oci.WithImageConfigArgs sets.
@@ -146,7 +158,7 @@ type imageSpec struct {
 func (c *imageSpecs) withImageConfig(img containerd.Image, args []string) oci.SpecOpts {
 	build := oci.WithImageConfigArgs(img, args)
 	return func(ctx context.Context, client oci.Client, ctr *containers.Container, s *oci.Spec) error {
-		key := imageSpecKey{img.Target().Digest, ctr.Snapshotter, strings.Join(args, "\x00"), len(args) > 0}
+		key := imageSpecKey{img.Target().Digest, ctr.Snapshotter, argsKey(args)}
 		if b, ok := c.specs.Get(key); ok {
 			var is imageSpec
 			if err := json.Unmarshal(b, &is); err == nil {

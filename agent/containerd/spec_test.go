@@ -86,3 +86,23 @@ func TestImageSpecCache(t *testing.T) {
 		t.Error("other arguments gave the same process")
 	}
 }
+
+// Distinct argument lists have distinct cache keys; lists that keep the
+// image's cmd share one.
+func TestArgsKey(t *testing.T) {
+	lists := [][]string{{"a\x00b"}, {"a", "b"}, {"ab"}, {""}, {"", ""}, {"1:a"}, {"a", "1:"}, {"3:abc"}}
+	seen := map[string][]string{}
+	for _, l := range lists {
+		k := argsKey(l)
+		if other, ok := seen[k]; ok {
+			t.Errorf("%q and %q share the key %q", l, other, k)
+		}
+		seen[k] = l
+	}
+	if argsKey(nil) != argsKey([]string{}) {
+		t.Error("nil and empty arguments (both the image's cmd) have different keys")
+	}
+	if _, ok := seen[argsKey(nil)]; ok {
+		t.Error("no arguments share a key with some arguments")
+	}
+}

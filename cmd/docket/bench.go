@@ -332,7 +332,11 @@ func (o *signedOps) call(ctx context.Context, action string, in, out any) error 
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 		return fmt.Errorf("%s: %s: %s", action, resp.Status, bytes.TrimSpace(b))
 	}
-	return json.NewDecoder(resp.Body).Decode(out)
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		return err
+	}
+	_, err = io.Copy(io.Discard, resp.Body) // the newline after it: the connection is reused
+	return err
 }
 
 func batchFailure(what string, r sqsBatchResult) error {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -131,9 +132,10 @@ job "echo" {
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 // watchSettled follows the server's allocation events and returns a
-// function that waits until n dispatch allocations have had their message
-// settled (deleted, for tasks that succeed). Waiting on the stream rather
-// than polling keeps the waiting off the server being measured.
+// function that waits until the messages of n dispatch allocations have
+// been settled (deleted, for tasks that succeed), counting messages, not
+// allocations. Waiting on the stream rather than polling keeps the
+// waiting off the server being measured.
 func (e *e2e) watchSettled() func(n uint64) {
 	ctx, cancel := context.WithCancel(context.Background())
 	e.t.Cleanup(cancel)
@@ -147,32 +149,45 @@ func (e *e2e) watchSettled() func(n uint64) {
 	}
 	var mu sync.Mutex
 	changed := sync.NewCond(&mu)
-	seen := map[string]bool{}
+	settled := map[string]bool{} // message IDs
+	var lost error               // why the stream ended
 	go func() {
 		defer resp.Body.Close()
 		sc := bufio.NewScanner(resp.Body)
 		sc.Buffer(nil, 1<<20)
 		for sc.Scan() {
 			var ev struct {
+				Gap     bool `json:"gap"`
 				Payload struct {
-					ID       string `json:"id"`
 					Dispatch *struct {
-						Settled bool `json:"settled"`
+						MessageID string `json:"message_id"`
+						Settled   bool   `json:"settled"`
 					} `json:"dispatch"`
 				} `json:"payload"`
 			}
-			if json.Unmarshal(sc.Bytes(), &ev) != nil || ev.Payload.Dispatch == nil || !ev.Payload.Dispatch.Settled {
+			if json.Unmarshal(sc.Bytes(), &ev) != nil {
 				continue
 			}
 			mu.Lock()
-			seen[ev.Payload.ID] = true
+			if ev.Gap {
+				lost = errors.New("the event stream has a gap")
+			} else if d := ev.Payload.Dispatch; d != nil && d.Settled {
+				settled[d.MessageID] = true
+			}
 			changed.Broadcast()
 			mu.Unlock()
 		}
+		mu.Lock()
+		if lost == nil {
+			lost = fmt.Errorf("the event stream ended: %v", sc.Err())
+		}
+		changed.Broadcast()
+		mu.Unlock()
 	}()
 	return func(n uint64) {
 		e.t.Helper()
-		timeout := time.AfterFunc(5*time.Minute, func() {
+		const limit = 5 * time.Minute
+		timeout := time.AfterFunc(limit, func() {
 			mu.Lock()
 			changed.Broadcast()
 			mu.Unlock()
@@ -181,17 +196,21 @@ func (e *e2e) watchSettled() func(n uint64) {
 		began := time.Now()
 		mu.Lock()
 		defer mu.Unlock()
-		for uint64(len(seen)) < n {
-			if time.Since(began) > 5*time.Minute {
-				e.t.Fatalf("%d dispatch allocations settled after 5 minutes, want %d (queue %+v)", len(seen), n, e.queue("in"))
+		for uint64(len(settled)) < n {
+			if lost != nil && ctx.Err() == nil {
+				e.t.Fatalf("%d messages settled, want %d: %v", len(settled), n, lost)
+			}
+			if time.Since(began) > limit {
+				e.t.Fatalf("%d messages settled after %s, want %d", len(settled), limit, n)
 			}
 			changed.Wait()
 		}
 	}
 }
 
-// machineCPU is the CPU time the whole machine has spent busy (all but
-// idle and I/O wait), from /proc/stat: a dispatch's cost is spread over
+// machineCPU is the CPU time this machine's processes and kernel have
+// spent (user, nice, system, irq and softirq; not idle, I/O wait, or time
+// the hypervisor took), from /proc/stat: a dispatch's cost is spread over
 // containerd, shims, runc, the log driver and Docket's processes.
 func machineCPU(tb testing.TB) time.Duration {
 	b, err := os.ReadFile("/proc/stat")
@@ -199,13 +218,13 @@ func machineCPU(tb testing.TB) time.Duration {
 		tb.Fatal(err)
 	}
 	line, _, _ := strings.Cut(string(b), "\n")
-	f := strings.Fields(line) // cpu user nice system idle iowait irq softirq steal ...
+	f := strings.Fields(line) // cpu user nice system idle iowait irq softirq steal guest guest_nice
+	if len(f) < 8 {
+		tb.Fatalf("/proc/stat: %q", line)
+	}
 	var busy int64
-	for i, v := range f[1:] {
-		if i == 3 || i == 4 {
-			continue
-		}
-		n, err := strconv.ParseInt(v, 10, 64)
+	for _, i := range []int{1, 2, 3, 6, 7} {
+		n, err := strconv.ParseInt(f[i], 10, 64)
 		if err != nil {
 			tb.Fatalf("/proc/stat: %q", line)
 		}

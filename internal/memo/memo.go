@@ -1,6 +1,3 @@
-// Package memo remembers computed values for concurrent use, in a map
-// bounded by emptying it when full: for values that are cheap to compute
-// again and keys that are few (an image's facts, a day's signing key).
 package memo
 
 import "sync"
@@ -34,7 +31,7 @@ func (c *Map[K, V]) Put(k K, v V) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.m == nil || len(c.m) >= bound {
+	if _, there := c.m[k]; !there && (c.m == nil || len(c.m) >= bound) {
 		c.m = make(map[K]V)
 	}
 	c.m[k] = v

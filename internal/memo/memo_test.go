@@ -62,3 +62,15 @@ func TestMapConcurrent(t *testing.T) {
 		t.Fatalf("%d values, over the bound of 50", n)
 	}
 }
+
+// Putting a key the full map holds already replaces its value and keeps
+// the rest.
+func TestMapOverwriteAtBound(t *testing.T) {
+	m := Map[int, int]{Max: 2}
+	m.Put(1, 1)
+	m.Put(2, 2)
+	m.Put(2, 20)
+	if v, ok := m.Get(1); !ok || v != 1 || m.Len() != 2 {
+		t.Fatalf("after overwriting at the bound: 1 → %d, %v with %d values; want 1 kept", v, ok, m.Len())
+	}
+}

@@ -97,4 +97,8 @@ type AllocStatusRequest struct {
 	ClientStatus string                `json:"client_status"`
 	ClientReason string                `json:"client_reason,omitempty"`
 	Tasks        map[string]*TaskState `json:"tasks,omitempty"`
+	// Node is the reporting agent's node. When it is the allocation's, the
+	// report is the node's own and its agent is not woken by it; a report
+	// from anyone else is news to the agent.
+	Node string `json:"node,omitempty"`
 }

@@ -169,7 +169,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.WriteHeader(http.StatusOK)
-	if err := json.NewEncoder(w).Encode(out); err != nil {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false) // as fastEncode writes
+	if err := enc.Encode(out); err != nil {
 		h.logger.Debug("write response", "action", action, "err", err)
 	}
 }

@@ -302,8 +302,13 @@ func (tx *applyTx) apply(cmd Command) (Result, error) {
 			if old == nil {
 				continue // garbage-collected meanwhile; nothing to record
 			}
+			if Terminal(old.ClientStatus) {
+				// Ended: its final report is in, and a report sent
+				// before it and delivered after must not undo it.
+				continue
+			}
 			a := *old
-			if u.ClientStatus != "" && !Terminal(old.ClientStatus) {
+			if u.ClientStatus != "" {
 				a.ClientStatus = u.ClientStatus
 				if (u.ClientStatus == AllocFailed || u.ClientStatus == AllocLost) && a.FailedAt.IsZero() {
 					a.FailedAt = u.At

@@ -60,9 +60,13 @@ type State struct {
 	tableIndex   map[string]uint64
 	nodeIndex    map[string]uint64 // a node's allocations last changed
 	viewIndex    map[string]uint64 // a node's agent's view of them last changed
-	jobIndex     map[string]uint64 // a job or its allocations last changed
-	changed      chan struct{}     // closed and replaced on every commit
-	events       eventRing
+	// openIndex is the index the state was loaded at: what changed before
+	// is not told apart, so every table, node and job reads as changed
+	// then at the latest.
+	openIndex uint64
+	jobIndex  map[string]uint64 // a job or its allocations last changed
+	changed   chan struct{}     // closed and replaced on every commit
+	events    eventRing
 }
 
 type resources struct{ cpu, memory int64 }
@@ -99,6 +103,7 @@ func Open(db *store.DB, now func() time.Time) (*State, error) {
 			return nil, fmt.Errorf("state: index: %w", err)
 		}
 	}
+	s.openIndex = s.index
 	load := func(bucket string, fn func([]byte) error) error {
 		return db.ForEach(bucket, func(key string, v []byte) error {
 			if err := fn(v); err != nil {
@@ -335,21 +340,26 @@ type Reader struct{ s *State }
 func (r *Reader) Index() uint64 { return r.s.index }
 
 // TableIndex is the index of the latest change to a table.
-func (r *Reader) TableIndex(table string) uint64 { return r.s.tableIndex[table] }
+func (r *Reader) TableIndex(table string) uint64 { return r.since(r.s.tableIndex[table]) }
+
+// since is index, or the index the state was loaded at when that is later:
+// a blocking query that waits from an index of before a restart is
+// answered at once, and the one after it waits.
+func (r *Reader) since(index uint64) uint64 { return max(index, r.s.openIndex) }
 
 // NodeAllocsIndex is the index of the latest change to a node's
 // allocations (or the node itself).
-func (r *Reader) NodeAllocsIndex(node string) uint64 { return r.s.nodeIndex[node] }
+func (r *Reader) NodeAllocsIndex(node string) uint64 { return r.since(r.s.nodeIndex[node]) }
 
 // NodeViewIndex is the index of the latest change to what a node's agent
 // runs: its live allocations, their jobs and desired states, and the node
 // itself. It stays put for what the agent reported itself and for changes
 // to ended allocations, so that an agent waiting on it is not woken by its
 // own reports.
-func (r *Reader) NodeViewIndex(node string) uint64 { return r.s.viewIndex[node] }
+func (r *Reader) NodeViewIndex(node string) uint64 { return r.since(r.s.viewIndex[node]) }
 
 // JobIndex is the index of the latest change to a job or its allocations.
-func (r *Reader) JobIndex(job string) uint64 { return r.s.jobIndex[job] }
+func (r *Reader) JobIndex(job string) uint64 { return r.since(r.s.jobIndex[job]) }
 
 // Job returns a job by name, or nil.
 func (r *Reader) Job(name string) *Job { return r.s.jobs[name] }

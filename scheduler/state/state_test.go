@@ -188,6 +188,44 @@ func TestRestartKeepsState(t *testing.T) {
 		if cpu, _ := r.NodeUsage("n1"); cpu != 100 {
 			t.Errorf("usage after restart %d, want 100", cpu)
 		}
+		// What changed before the restart reads as changed at the loaded
+		// index, so that a blocking query from before it is answered and
+		// the next one waits (instead of an agent polling from 0).
+		for name, idx := range map[string]uint64{"node view": r.NodeViewIndex("n1"), "node allocations": r.NodeAllocsIndex("n1"),
+			"job": r.JobIndex("web"), "allocations table": r.TableIndex(TableAllocs), "unknown node": r.NodeViewIndex("n9")} {
+			if idx != before.idx {
+				t.Errorf("%s index %d after restart, want the loaded index %d", name, idx, before.idx)
+			}
+		}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if idx, err := s2.WaitIndex(ctx, before.idx-1, func(r *Reader) uint64 { return r.NodeViewIndex("n1") }); err != nil || idx != before.idx {
+		t.Errorf("waiting from before the restart: %d, %v; want %d at once", idx, err, before.idx)
+	}
+	if _, err := s2.WaitIndex(ctx, before.idx, func(r *Reader) uint64 { return r.NodeViewIndex("n1") }); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("waiting from the loaded index with nothing new: %v, want deadline exceeded", err)
+	}
+}
+
+// A report that was sent before an allocation's final one and arrives
+// after it changes nothing: the final report stands.
+func TestReportAfterEndIgnored(t *testing.T) {
+	s := openState(t, t.TempDir())
+	mustApply(t, s, RegisterNode{Node: node("n1", 1000, 1024)})
+	mustApply(t, s, ApplyPlan{Place: []*Allocation{{ID: "a1", Job: "web", NodeID: "n1", CPU: 1, Memory: 1}}})
+	final := map[string]*TaskState{"t": {State: "dead", ExitCode: 3, Failed: true}}
+	mustApply(t, s, UpdateAllocs{Reported: true, Updates: []AllocUpdate{{ID: "a1", ClientStatus: AllocFailed, ClientReason: "task t failed", Tasks: final}}})
+	res := mustApply(t, s, UpdateAllocs{Reported: true, Updates: []AllocUpdate{{ID: "a1", ClientStatus: AllocRunning, ClientReason: "stale",
+		Tasks: map[string]*TaskState{"t": {State: "running"}}}}})
+	if !res.Noop {
+		t.Errorf("the late report was a change at index %d", res.Index)
+	}
+	s.View(func(r *Reader) {
+		a := r.Alloc("a1")
+		if a.ClientStatus != AllocFailed || a.ClientReason != "task t failed" || a.Tasks["t"].State != "dead" || a.Tasks["t"].ExitCode != 3 {
+			t.Errorf("after a late report: %s (%s), task %+v; want the final report", a.ClientStatus, a.ClientReason, a.Tasks["t"])
+		}
 	})
 }
 
@@ -297,9 +335,14 @@ func TestNodeViewIndex(t *testing.T) {
 		{"marked lost by the server", func() Result {
 			return mustApply(t, s, UpdateAllocs{Updates: []AllocUpdate{{ID: "a1", ClientStatus: AllocLost}}})
 		}, true},
-		{"changed after its end", func() Result {
-			return mustApply(t, s, UpdateAllocs{Updates: []AllocUpdate{{ID: "a1", ClientReason: "later"}}})
+		{"dispatch placed", func() Result {
+			return mustApply(t, s, ApplyPlan{Place: []*Allocation{{ID: "d1", Job: "fn", NodeID: "n1", CPU: 1, Memory: 1,
+				Dispatch: &Dispatch{Queue: "in", MessageID: "m1"}}}})
+		}, true},
+		{"dispatch reported complete", func() Result {
+			return mustApply(t, s, UpdateAllocs{Reported: true, Updates: []AllocUpdate{{ID: "d1", ClientStatus: AllocComplete}}})
 		}, false},
+		{"dispatch settled after its end", func() Result { return mustApply(t, s, SettleDispatch{IDs: []string{"d1"}}) }, false},
 		{"ended one deleted", func() Result { return mustApply(t, s, DeleteAllocs{IDs: []string{"a1"}}) }, false},
 		{"another placed", func() Result { return place("a2") }, true},
 		{"reported complete", func() Result {
