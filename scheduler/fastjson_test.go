@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/docketd/docket/scheduler/api"
+
+	"github.com/docketd/docket/internal/jsonfast"
 )
 
 // fastJSONSeeds are request bodies as Docket's client sends them, and
@@ -124,9 +126,7 @@ func responsesWith(s string, t time.Time) []any {
 
 func stdEncode(t testing.TB, v any) []byte {
 	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
+	if err := jsonfast.Encode(&b, v); err != nil {
 		t.Fatal(err)
 	}
 	return b.Bytes()

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/docketd/docket/internal/errdefs"
+	"github.com/docketd/docket/internal/jsonfast"
 	"github.com/docketd/docket/scheduler/api"
 )
 
@@ -88,9 +89,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 		return
 	}
 	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false) // as the fast path writes: no HTML here
-	enc.Encode(v)
+	jsonfast.Encode(w, v)
 }
 
 // writeError answers with err's status and an error body with its code.

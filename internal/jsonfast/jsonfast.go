@@ -2,6 +2,8 @@ package jsonfast
 
 import (
 	"bytes"
+	"encoding/json"
+	"io"
 	"maps"
 	"slices"
 	"unicode/utf8"
@@ -407,4 +409,13 @@ func plain8[T string | []byte](s T) bool {
 	bs := x ^ (ones * '\\')
 	zero := (q-ones)&^q | (bs-ones)&^bs // a high bit for each byte that was '"' or '\\'
 	return (less|zero|x)&highs == 0
+}
+
+// Encode writes v with encoding/json as the fast writer would: HTML
+// escaping off, a newline after. It is the fallback for what the fast
+// writer does not take.
+func Encode(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
 }

@@ -6,6 +6,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/docketd/docket/internal/jsonfast"
 )
 
 // fastJSONSeeds are request bodies as SDKs send them, and edge cases.
@@ -133,12 +135,9 @@ func BenchmarkDecodeSendBatch(b *testing.B) {
 	}
 }
 
-// stdEncode is what encoding/json writes for v, HTML escaping off.
 func stdEncode(t testing.TB, v any) []byte {
 	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
+	if err := jsonfast.Encode(&b, v); err != nil {
 		t.Fatal(err)
 	}
 	return b.Bytes()

@@ -14,6 +14,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/docketd/docket/internal/jsonfast"
 	"github.com/docketd/docket/internal/queue"
 )
 
@@ -169,9 +170,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.WriteHeader(http.StatusOK)
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false) // as fastEncode writes
-	if err := enc.Encode(out); err != nil {
+	if err := jsonfast.Encode(w, out); err != nil {
 		h.logger.Debug("write response", "action", action, "err", err)
 	}
 }
