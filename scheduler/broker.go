@@ -23,6 +23,10 @@ type broker struct {
 	delayed  map[string]*time.Timer       // evaluation ID → its timer
 	ready    chan struct{}                // signalled when work may be available
 	canceled []*state.Evaluation          // superseded evaluations to record as canceled
+	// unblocks counts capacity changes, so that an evaluation planned
+	// before one and blocked after it runs again instead of waiting for
+	// the next.
+	unblocks uint64
 }
 
 func newBroker() *broker {
@@ -113,12 +117,20 @@ func (b *broker) done(job string) {
 }
 
 // block parks an evaluation until capacity changes.
-func (b *broker) block(e *state.Evaluation) {
+// seen is capacitySeen from before the evaluation planned: if capacity
+// changed since, the evaluation runs again at once instead.
+func (b *broker) block(e *state.Evaluation, seen uint64, now time.Time) {
 	b.mu.Lock()
-	defer b.mu.Unlock()
 	if b.pending[e.Job] != nil {
+		b.mu.Unlock()
 		return // a newer evaluation will run anyway
 	}
+	if b.unblocks != seen {
+		b.mu.Unlock()
+		b.enqueue(e, now)
+		return
+	}
+	defer b.mu.Unlock()
 	if old := b.blocked[e.Job]; old != nil && old.ID != e.ID {
 		b.canceled = append(b.canceled, old)
 	}
@@ -128,6 +140,7 @@ func (b *broker) block(e *state.Evaluation) {
 // unblock re-runs every blocked evaluation: capacity changed.
 func (b *broker) unblock(now time.Time) {
 	b.mu.Lock()
+	b.unblocks++
 	evals := make([]*state.Evaluation, 0, len(b.blocked))
 	for _, e := range b.blocked {
 		evals = append(evals, e)
@@ -138,6 +151,13 @@ func (b *broker) unblock(now time.Time) {
 	for _, e := range evals {
 		b.enqueue(e, now)
 	}
+}
+
+// capacitySeen is the count of capacity changes so far, for block.
+func (b *broker) capacitySeen() uint64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.unblocks
 }
 
 // blockedCount reports how many evaluations wait for capacity.

@@ -203,7 +203,7 @@ func (s *Server) recover() {
 	})
 	for _, e := range evals {
 		if e.Status == state.EvalBlocked {
-			s.broker.block(e)
+			s.broker.block(e, s.broker.capacitySeen(), s.now())
 		} else {
 			s.submit(e)
 		}

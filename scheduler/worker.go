@@ -50,6 +50,7 @@ func (s *Server) runWorker(ctx context.Context) error {
 // in the same commit as the plan when nothing lost a race.
 func (s *Server) evaluate(e *state.Evaluation) {
 	start := time.Now()
+	capacity := s.broker.capacitySeen() // before planning: see block
 	placed := 0
 	var evals []*state.Evaluation
 	var done state.Evaluation
@@ -88,7 +89,7 @@ func (s *Server) evaluate(e *state.Evaluation) {
 	}
 	s.metrics.evaluations.WithLabelValues(done.Status).Inc()
 	if done.Status == state.EvalBlocked {
-		s.broker.block(&done)
+		s.broker.block(&done, capacity, s.now())
 	}
 	for _, f := range evals[1:] {
 		if f.Status == state.EvalPending {
