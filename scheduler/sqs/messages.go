@@ -16,8 +16,6 @@ import (
 )
 
 var (
-	// batchIDRE matches a batch entry id.
-	batchIDRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,80}$`)
 	// attrNameRE matches a message attribute name; dots are checked apart.
 	attrNameRE = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,256}$`)
 	// dataTypeRE matches a message attribute data type, with an optional
@@ -221,17 +219,30 @@ func checkBatchIDs(ids []string) *Error {
 	case len(ids) > queue.MaxBatch:
 		return newError(kindTooManyEntries, "Maximum number of entries per request are %d. You have sent %d.", queue.MaxBatch, len(ids))
 	}
-	seen := map[string]bool{}
-	for _, id := range ids {
-		if !batchIDRE.MatchString(id) {
+	for i, id := range ids {
+		if !validBatchID(id) {
 			return newError(kindInvalidBatchEntryID, "A batch entry id can only contain alphanumeric characters, hyphens and underscores. It can be at most 80 letters long.")
 		}
-		if seen[id] {
+		if slices.Contains(ids[:i], id) {
 			return newError(kindBatchIDsNotDistinct, "Id %s repeated.", id)
 		}
-		seen[id] = true
 	}
 	return nil
+}
+
+// validBatchID reports whether id is a batch entry id: 1 to 80 of
+// A-Z a-z 0-9 _ -.
+func validBatchID(id string) bool {
+	if len(id) == 0 || len(id) > 80 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !('A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
 }
 
 // failed is a batch entry's failure as SQS reports it.

@@ -195,3 +195,20 @@ func TestIsSQSRequest(t *testing.T) {
 		}
 	}
 }
+
+func TestValidBatchID(t *testing.T) {
+	for _, tt := range []struct {
+		id   string
+		want bool
+	}{
+		{"a", true}, {"a-b_C9", true}, {strings.Repeat("x", 80), true},
+		{"", false}, {strings.Repeat("x", 81), false}, {"a b", false}, {"a.b", false}, {"ü", false}, {"a\x00", false},
+	} {
+		if got := validBatchID(tt.id); got != tt.want {
+			t.Errorf("validBatchID(%q) = %v, want %v", tt.id, got, tt.want)
+		}
+	}
+	if err := checkBatchIDs([]string{"a", "b", "a"}); err == nil || err.Code != "BatchEntryIdsNotDistinct" {
+		t.Errorf("repeated ids: %v", err)
+	}
+}
