@@ -50,6 +50,7 @@ type queueBench struct {
 	batch    int
 	size     int
 	duration time.Duration
+	rounds   int
 }
 
 // latencies collects durations from many goroutines.
@@ -145,14 +146,19 @@ func newBenchQueueCommand(c *cli) *cobra.Command {
 				for range b.batch {
 					native.msgs = append(native.msgs, api.SendMessage{Body: strings.Repeat("x", b.size)})
 				}
-				nativeRes, err := b.cycle(ctx, c.stdout, native, "native API")
-				if err != nil || protocol == "native" {
-					return err
-				}
-				if protocol != "sqs" {
+				phases := []*cyclePhase{{name: "native", label: "native API", ops: native}}
+				switch protocol {
+				case "native":
+				case "sqs":
+					sqsPhases, err := b.sqsPhases(ctx, sqsClient, sqsKeyID, sqsSecret)
+					if err != nil {
+						return err
+					}
+					phases = append(phases, sqsPhases...)
+				default:
 					return fmt.Errorf("unknown --protocol %q: use native or sqs", protocol)
 				}
-				return b.sqsCycles(ctx, c.stdout, nativeRes, sqsClient, sqsKeyID, sqsSecret)
+				return b.cycles(ctx, c.stdout, phases)
 			case "latency":
 				return b.latency(ctx, c.stdout)
 			case "fill":
@@ -167,7 +173,8 @@ func newBenchQueueCommand(c *cli) *cobra.Command {
 	f.IntVarP(&b.clients, "clients", "c", 16, "concurrent clients")
 	f.IntVarP(&b.batch, "batch", "b", 10, "messages per send, receive and delete (1 to 10)")
 	f.StringVarP(&sizeS, "size", "s", "256", "message body size, e.g. 256 or 1KiB")
-	f.DurationVarP(&b.duration, "duration", "d", 10*time.Second, "how long to run")
+	f.DurationVarP(&b.duration, "duration", "d", 10*time.Second, "how long to run (with --mode cycle: each protocol)")
+	f.IntVar(&b.rounds, "rounds", 4, "with --mode cycle and --protocol sqs: take turns this many times, in a rotating order, so that drift does not favour one")
 	f.StringVar(&mode, "mode", "cycle", "cycle or latency")
 	f.BoolVar(&keep, "keep", false, "keep the queue afterwards")
 	f.IntVar(&messages, "messages", 1000000, "with --mode fill: how many messages to leave queued")
@@ -412,62 +419,100 @@ func (b *queueBench) newSignedOps(ctx context.Context, keyID, secret string) (*s
 	return o, nil
 }
 
-// sqsCycles runs the cycle through the SQS endpoint with the clients
-// asked for and reports each against the native run.
-func (b *queueBench) sqsCycles(ctx context.Context, w io.Writer, native cycleResult, client, keyID, secret string) error {
+// sqsPhases are the cycle's runs through the SQS endpoint with the clients
+// asked for.
+func (b *queueBench) sqsPhases(ctx context.Context, client, keyID, secret string) ([]*cyclePhase, error) {
 	if keyID == "" {
 		keyID, secret = os.Getenv("AWS_ACCESS_KEY_ID"), os.Getenv("AWS_SECRET_ACCESS_KEY")
 	}
 	if keyID == "" {
-		return fmt.Errorf("--protocol sqs needs an access key: --sqs-key-id and --sqs-secret, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (docket dev prints one)")
+		return nil, fmt.Errorf("--protocol sqs needs an access key: --sqs-key-id and --sqs-secret, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (docket dev prints one)")
 	}
-	type run struct {
-		name  string
-		label string
-		ops   func() (queueOps, error)
-	}
-	runs := []run{
-		{"signed", "SQS endpoint, lean SigV4 client", func() (queueOps, error) { return b.newSignedOps(ctx, keyID, secret) }},
-		{"sdk", "SQS endpoint, AWS SDK", func() (queueOps, error) { return b.newSQSOps(ctx, keyID, secret) }},
-	}
-	if client != "both" {
-		runs = slices.DeleteFunc(runs, func(r run) bool { return r.name != client })
-	}
-	var summary []string
-	for _, r := range runs {
-		ops, err := r.ops()
+	var phases []*cyclePhase
+	if client == "signed" || client == "both" {
+		ops, err := b.newSignedOps(ctx, keyID, secret)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		res, err := b.cycle(ctx, w, ops, r.label)
-		if err != nil {
-			return err
-		}
-		line := fmt.Sprintf("SQS endpoint (%s) / native API: %.2f", r.name, res.rate/native.rate)
-		if res.serverCPU > 0 {
-			line += fmt.Sprintf("; server CPU per message, native / SQS: %.2f; load generator's: %.2f",
-				native.serverCPU/res.serverCPU, native.clientCPU/res.clientCPU)
-		}
-		summary = append(summary, line)
+		phases = append(phases, &cyclePhase{name: "signed", label: "SQS endpoint, lean SigV4 client", ops: ops})
 	}
-	for _, l := range summary {
-		fmt.Fprintln(w, l)
+	if client == "sdk" || client == "both" {
+		ops, err := b.newSQSOps(ctx, keyID, secret)
+		if err != nil {
+			return nil, err
+		}
+		phases = append(phases, &cyclePhase{name: "sdk", label: "SQS endpoint, AWS SDK", ops: ops})
+	}
+	return phases, nil
+}
+
+// cyclePhase is the cycle over one protocol and client, summed over the
+// turns it ran in.
+type cyclePhase struct {
+	name, label string
+	ops         queueOps
+	n           int64         // messages sent, received and deleted
+	elapsed     time.Duration // time it ran
+	serverCPU   float64       // server CPU seconds; 0 if unknown
+	clientCPU   float64       // load generator CPU seconds
+	send, recv  latencies
+	del         latencies
+}
+
+func (p *cyclePhase) rate() float64 { return float64(p.n) / p.elapsed.Seconds() }
+
+// perMessage is seconds spent per message, in µs.
+func (p *cyclePhase) perMessage(seconds float64) float64 { return seconds / float64(max(p.n, 1)) * 1e6 }
+
+// cycles runs the phases for b.duration each. With more than one, they
+// take turns in b.rounds rounds, each starting with the next phase, so
+// that the machine's drift over the run weighs on all alike; the first
+// phase is the one the others are compared with.
+func (b *queueBench) cycles(ctx context.Context, w io.Writer, phases []*cyclePhase) error {
+	rounds := 1
+	if len(phases) > 1 {
+		rounds = max(b.rounds, 1)
+	}
+	for r := range rounds {
+		for i := range phases {
+			p := phases[(r+i)%len(phases)]
+			if err := b.cycle(ctx, p, b.duration/time.Duration(rounds)); err != nil {
+				return err
+			}
+			// What the turn left queued or in flight is not the next's.
+			if _, err := b.cl.Purge(ctx, b.queue); err != nil {
+				return err
+			}
+		}
+	}
+	for _, p := range phases {
+		fmt.Fprintf(w, "queue cycle (%s): %d clients, batches of %d, %d-byte bodies, %s", p.label, b.clients, b.batch, b.size, p.elapsed.Round(time.Millisecond))
+		if rounds > 1 {
+			fmt.Fprintf(w, " in %d turns", rounds)
+		}
+		fmt.Fprintf(w, "\n  throughput     %.0f messages/s (%d messages sent, received and deleted)\n", p.rate(), p.n)
+		fmt.Fprintf(w, "  CPU/message    server %.1f µs, load generator %.1f µs\n", p.perMessage(p.serverCPU), p.perMessage(p.clientCPU))
+		p.send.row(w, "send")
+		p.recv.row(w, "receive")
+		p.del.row(w, "delete")
+	}
+	base := phases[0]
+	for _, p := range phases[1:] {
+		fmt.Fprintf(w, "SQS endpoint (%s) / native API: %.2f", p.name, p.rate()/base.rate())
+		if p.serverCPU > 0 && base.serverCPU > 0 {
+			fmt.Fprintf(w, "; server CPU per message, native / SQS: %.2f; load generator's: %.2f",
+				base.perMessage(base.serverCPU)/p.perMessage(p.serverCPU), base.perMessage(base.clientCPU)/p.perMessage(p.clientCPU))
+		}
+		fmt.Fprintln(w)
 	}
 	return nil
 }
 
-// cycleResult is what one run of the cycle measured.
-type cycleResult struct {
-	rate      float64 // messages per second
-	serverCPU float64 // server CPU seconds per message; 0 if unknown
-	clientCPU float64 // load generator CPU seconds per message
-}
-
-// cycle runs the send-receive-delete cycle over ops.
-func (b *queueBench) cycle(ctx context.Context, w io.Writer, ops queueOps, label string) (cycleResult, error) {
-	var sendL, recvL, delL latencies
+// cycle runs the send-receive-delete cycle over p's ops for d and adds
+// what it measured to p.
+func (b *queueBench) cycle(ctx context.Context, p *cyclePhase, d time.Duration) error {
 	var done atomic.Int64
-	ctx, cancel := context.WithTimeout(ctx, b.duration)
+	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 	errc := make(chan error, b.clients)
 	var wg sync.WaitGroup
@@ -479,28 +524,28 @@ func (b *queueBench) cycle(ctx context.Context, w io.Writer, ops queueOps, label
 			defer wg.Done()
 			for ctx.Err() == nil {
 				t := time.Now()
-				if err := ops.send(ctx); err != nil {
+				if err := p.ops.send(ctx); err != nil {
 					errc <- err
 					return
 				}
-				sendL.add(time.Since(t))
+				p.send.add(time.Since(t))
 				for got := 0; got < b.batch; {
 					t = time.Now()
-					receipts, err := ops.receive(ctx, b.batch-got)
+					receipts, err := p.ops.receive(ctx, b.batch-got)
 					if err != nil {
 						errc <- err
 						return
 					}
-					recvL.add(time.Since(t))
+					p.recv.add(time.Since(t))
 					if len(receipts) == 0 {
 						continue
 					}
 					t = time.Now()
-					if err := ops.delete(ctx, receipts); err != nil {
+					if err := p.ops.delete(ctx, receipts); err != nil {
 						errc <- err
 						return
 					}
-					delL.add(time.Since(t))
+					p.del.add(time.Since(t))
 					got += len(receipts)
 					done.Add(int64(len(receipts)))
 				}
@@ -508,23 +553,18 @@ func (b *queueBench) cycle(ctx context.Context, w io.Writer, ops queueOps, label
 		}()
 	}
 	wg.Wait()
-	elapsed := time.Since(start)
+	p.elapsed += time.Since(start)
 	close(errc)
 	for err := range errc {
 		if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
-			return cycleResult{}, err
+			return err
 		}
 	}
-	n := done.Load()
-	rate := float64(n) / elapsed.Seconds()
-	serverCPU, clientCPU := cpu.perMessage(context.WithoutCancel(ctx), max(n, 1))
-	fmt.Fprintf(w, "queue cycle (%s): %d clients, batches of %d, %d-byte bodies, %s\n", label, b.clients, b.batch, b.size, elapsed.Round(time.Millisecond))
-	fmt.Fprintf(w, "  throughput     %.0f messages/s (%d messages sent, received and deleted)\n", rate, n)
-	fmt.Fprintf(w, "  CPU/message    server %.1f µs, load generator %.1f µs\n", serverCPU*1e6, clientCPU*1e6)
-	sendL.row(w, "send")
-	recvL.row(w, "receive")
-	delL.row(w, "delete")
-	return cycleResult{rate: rate, serverCPU: serverCPU, clientCPU: clientCPU}, nil
+	p.n += done.Load()
+	server, client := cpu.spent(context.WithoutCancel(ctx))
+	p.serverCPU += server
+	p.clientCPU += client
+	return nil
 }
 
 func (b *queueBench) latency(ctx context.Context, w io.Writer) error {
@@ -714,12 +754,12 @@ func (b *queueBench) startCPU(ctx context.Context) *cpuMeter {
 	return m
 }
 
-// perMessage returns the server's and this process's CPU seconds per
-// message since start; server is 0 when the server's metric is missing.
-func (m *cpuMeter) perMessage(ctx context.Context, n int64) (server, client float64) {
-	client = (selfCPU() - m.client) / float64(n)
+// spent returns the server's and this process's CPU seconds since start;
+// server is 0 when the server's metric is missing.
+func (m *cpuMeter) spent(ctx context.Context) (server, client float64) {
+	client = selfCPU() - m.client
 	if now, err := m.b.serverMetric(ctx, "process_cpu_seconds_total"); err == nil && m.serverOK {
-		server = (now - m.server) / float64(n)
+		server = now - m.server
 	}
 	return server, client
 }
