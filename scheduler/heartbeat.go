@@ -44,16 +44,6 @@ func (h *heartbeats) reset(id string) {
 	h.timers[id] = t
 }
 
-// forget stops tracking a node.
-func (h *heartbeats) forget(id string) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if t := h.timers[id]; t != nil {
-		t.Stop()
-		delete(h.timers, id)
-	}
-}
-
 func (h *heartbeats) stop() {
 	h.mu.Lock()
 	defer h.mu.Unlock()

@@ -3,11 +3,14 @@ package containerd
 import (
 	"context"
 	"fmt"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/containerd/containerd"
 	"github.com/containerd/containerd/errdefs"
+	"golang.org/x/sys/unix"
 
 	"github.com/docketd/docket/agent"
 )
@@ -101,7 +104,7 @@ func (r *Runtime) Stop(ctx context.Context, id, signal string, timeout time.Dura
 	sig := defaultStopSignal
 	if signal != "" {
 		var err error
-		if sig, err = containerd.ParseSignal(signal); err != nil {
+		if sig, err = parseSignal(signal); err != nil {
 			return agent.Exit{}, fmt.Errorf("stop %s: %w", id, err)
 		}
 	}
@@ -189,4 +192,23 @@ func (r *Runtime) loadTask(ctx context.Context, id string) (containerd.Task, err
 		return nil, fmt.Errorf("%s: %w", id, err)
 	}
 	return task, nil
+}
+
+// parseSignal reads a signal as a number ("15") or a name, with or
+// without its SIG prefix, in any case ("SIGTERM", "term").
+func parseSignal(s string) (syscall.Signal, error) {
+	if n, err := strconv.Atoi(s); err == nil {
+		if n <= 0 || n > 64 {
+			return 0, fmt.Errorf("signal %q: not between 1 and 64", s)
+		}
+		return syscall.Signal(n), nil
+	}
+	name := strings.ToUpper(strings.TrimSpace(s))
+	if !strings.HasPrefix(name, "SIG") {
+		name = "SIG" + name
+	}
+	if sig := unix.SignalNum(name); sig != 0 {
+		return sig, nil
+	}
+	return 0, fmt.Errorf("unknown signal %q", s)
 }

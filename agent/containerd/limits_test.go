@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/docketd/docket/internal/containerdtest"
@@ -119,4 +120,21 @@ func cgroupFile(cgroup, file string) string {
 		return filepath.Join("/sys/fs/cgroup", controller, cgroup, name)
 	}
 	return filepath.Join("/sys/fs/cgroup", cgroup, file)
+}
+
+func TestParseSignal(t *testing.T) {
+	for _, tt := range []struct {
+		in   string
+		want syscall.Signal
+		ok   bool
+	}{
+		{"SIGTERM", syscall.SIGTERM, true}, {"TERM", syscall.SIGTERM, true}, {"term", syscall.SIGTERM, true},
+		{"15", syscall.SIGTERM, true}, {"SIGKILL", syscall.SIGKILL, true}, {"SIGRTMIN", 0, false},
+		{"SIGNOPE", 0, false}, {"0", 0, false}, {"65", 0, false}, {"", 0, false},
+	} {
+		got, err := parseSignal(tt.in)
+		if (err == nil) != tt.ok || got != tt.want {
+			t.Errorf("parseSignal(%q) = %v, %v; want %v (ok %v)", tt.in, got, err, tt.want, tt.ok)
+		}
+	}
 }

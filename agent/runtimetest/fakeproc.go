@@ -341,7 +341,7 @@ func (t *fakeTask) step(name string, args []string) error {
 		return nil
 	case "write":
 		if len(args) < 1 {
-			return errors.New("want FILE TEXT...")
+			return errors.New("write: want FILE TEXT")
 		}
 		return t.writeFile(args[0], []byte(strings.Join(args[1:], " ")+"\n"))
 	case "exit":

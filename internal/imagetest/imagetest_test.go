@@ -122,7 +122,7 @@ func TestTestProg(t *testing.T) {
 		{name: "missing file", args: []string{"cat", filepath.Join(dir, "nope")}, wantCode: 1,
 			wantStderr: "testprog: cat: open " + filepath.Join(dir, "nope") + ": no such file or directory\n"},
 		{name: "no arguments", wantCode: 2,
-			wantStderr: "testprog: usage: testprog STEP [ARGS...] [; STEP [ARGS...]]...\n"},
+			wantStderr: "testprog: usage: testprog STEP [ARGS] [; STEP [ARGS]]\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cmd := exec.Command(bin, tc.args...)

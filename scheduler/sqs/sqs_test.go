@@ -214,7 +214,8 @@ func TestSendReceiveDelete(t *testing.T) {
 		ReceiptHandle: m.ReceiptHandle, VisibilityTimeout: 0}); err != nil {
 		t.Fatal(err)
 	}
-	out, err = c.ReceiveMessage(ctx(t), &sqs.ReceiveMessageInput{QueueUrl: &url, AttributeNames: []types.QueueAttributeName{"All"}})
+	// AttributeNames, deprecated, is what older SDKs send: still honoured.
+	out, err = c.ReceiveMessage(ctx(t), &sqs.ReceiveMessageInput{QueueUrl: &url, AttributeNames: []types.QueueAttributeName{"All"}}) //lint:ignore SA1019 the older SDKs' field
 	if err != nil || len(out.Messages) != 1 || out.Messages[0].Attributes["ApproximateReceiveCount"] != "2" {
 		t.Fatalf("second receive: %+v, %v; want the message with receive count 2", out, err)
 	}

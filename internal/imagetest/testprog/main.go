@@ -102,7 +102,7 @@ func (st *state) exitOnSignals() {
 
 func (st *state) run(args []string) (int, error) {
 	if len(args) == 0 {
-		return 2, errors.New("usage: testprog STEP [ARGS...] [; STEP [ARGS...]]...")
+		return 2, errors.New("usage: testprog STEP [ARGS] [; STEP [ARGS]]")
 	}
 	for _, step := range splitSteps(args) {
 		if len(step) == 0 {
@@ -167,7 +167,7 @@ func (st *state) step(name string, args []string) error {
 		return nil
 	case "write":
 		if len(args) < 1 {
-			return errors.New("want FILE TEXT...")
+			return errors.New("write: want FILE TEXT")
 		}
 		return os.WriteFile(args[0], []byte(strings.Join(args[1:], " ")+"\n"), 0o644)
 	case "exit":
