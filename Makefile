@@ -9,7 +9,7 @@ LDFLAGS  := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 # and Prometheus (with promtool) for the metrics end-to-end test.
 HOST_PKGS := containerd runc containernetworking-plugins prometheus
 
-.PHONY: all build test vet deps test-deps fuzz bench fmt clean images containerd dev
+.PHONY: lint all build test vet deps test-deps fuzz bench fmt clean images containerd dev
 
 all: build
 
@@ -39,6 +39,11 @@ deps:
 	done; \
 	[ -d /usr/lib/cni ] || missing="$$missing cni-plugins"; \
 	if [ -n "$$missing" ]; then $(call apt_install,$(HOST_PKGS),$$missing,containerd tests skip without them); fi
+
+# lint runs staticcheck (a pinned release, fetched through the module proxy).
+STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
+lint: vet
+	$(GO) run $(STATICCHECK) ./...
 
 vet:
 	$(GO) vet ./...
