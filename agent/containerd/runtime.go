@@ -95,7 +95,8 @@ type Runtime struct {
 	// snapshotter is Config.Snapshotter or, when empty, the namespace's
 	// default, resolved once by New.
 	snapshotter string
-	// imageSpecs holds each image's configuration as a spec has it.
+	// imageSpecs remembers what each image gives its containers: the
+	// configuration as a spec has it, and the chain ID of its layers.
 	imageSpecs imageSpecs
 
 	// mu guards exits.
