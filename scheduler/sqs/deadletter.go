@@ -128,37 +128,11 @@ func (h *Handler) listDeadLetterSources(c *call, in *listDeadLetterSourcesReques
 	if _, err := h.engine.Queue(name); err != nil {
 		return nil, err
 	}
-	limit := 1000
-	if in.MaxResults != nil {
-		if *in.MaxResults < 1 || *in.MaxResults > 1000 {
-			return nil, newError(kindInvalidParameterValue, "Value %d for parameter MaxResults is invalid. Reason: must be between 1 and 1000.", *in.MaxResults)
-		}
-		limit = int(*in.MaxResults)
+	urls, next, err := h.pageQueues(c, h.sourcesOf(name), in.MaxResults, in.NextToken, func(string) bool { return true })
+	if err != nil {
+		return nil, err
 	}
-	var after string
-	if in.NextToken != "" {
-		b, err := base64.RawURLEncoding.DecodeString(in.NextToken)
-		if err != nil {
-			return nil, newError(kindInvalidParameterValue, "Invalid NextToken value.")
-		}
-		after = string(b)
-	}
-	out := listDeadLetterSourcesResponse{QueueUrls: []string{}}
-	last := ""
-	for _, src := range h.sourcesOf(name) { // sorted by name
-		if src <= after || !c.key.allows(src) {
-			continue
-		}
-		if len(out.QueueUrls) == limit {
-			if in.MaxResults != nil {
-				out.NextToken = base64.RawURLEncoding.EncodeToString([]byte(last))
-			}
-			break
-		}
-		out.QueueUrls = append(out.QueueUrls, h.queueURL(c, src))
-		last = src
-	}
-	return out, nil
+	return listDeadLetterSourcesResponse{QueueUrls: urls, NextToken: next}, nil
 }
 
 // arnQueue returns the queue an ARN of this account names, after checking

@@ -216,38 +216,56 @@ func (h *Handler) getQueueURL(c *call, in *getQueueURLRequest) (any, error) {
 // listQueues lists the queues the caller's key may use, by name; a
 // NextToken is the base64 of the last name of the previous page.
 func (h *Handler) listQueues(c *call, in *listQueuesRequest) (any, error) {
+	var names []string
+	for _, info := range h.engine.Queues() { // sorted by name
+		names = append(names, info.Name)
+	}
+	urls, next, err := h.pageQueues(c, names, in.MaxResults, in.NextToken, func(name string) bool {
+		return strings.HasPrefix(name, in.QueueNamePrefix)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return listQueuesResponse{QueueUrls: urls, NextToken: next}, nil
+}
+
+// pageQueues returns one page of the URLs of names (sorted) that keep
+// accepts and the caller's key may use, as SQS lists queues: at most
+// maxResults (1 to 1000; 1000 when nil), after the name nextToken holds.
+// When maxResults is given and more follow, next is the base64 of the
+// page's last name.
+func (h *Handler) pageQueues(c *call, names []string, maxResults *int64, nextToken string, keep func(string) bool) (urls []string, next string, err error) {
 	limit := 1000
-	if in.MaxResults != nil {
-		if *in.MaxResults < 1 || *in.MaxResults > 1000 {
-			return nil, newError(kindInvalidParameterValue, "Value %d for parameter MaxResults is invalid. Reason: must be between 1 and 1000.", *in.MaxResults)
+	if maxResults != nil {
+		if *maxResults < 1 || *maxResults > 1000 {
+			return nil, "", newError(kindInvalidParameterValue, "Value %d for parameter MaxResults is invalid. Reason: must be between 1 and 1000.", *maxResults)
 		}
-		limit = int(*in.MaxResults)
+		limit = int(*maxResults)
 	}
 	var after string
-	if in.NextToken != "" {
-		b, err := base64.RawURLEncoding.DecodeString(in.NextToken)
+	if nextToken != "" {
+		b, err := base64.RawURLEncoding.DecodeString(nextToken)
 		if err != nil {
-			return nil, newError(kindInvalidParameterValue, "Invalid NextToken value.")
+			return nil, "", newError(kindInvalidParameterValue, "Invalid NextToken value.")
 		}
 		after = string(b)
 	}
-	out := listQueuesResponse{QueueUrls: []string{}}
-	infos := h.engine.Queues() // sorted by name
+	urls = []string{}
 	last := ""
-	for _, info := range infos {
-		if !strings.HasPrefix(info.Name, in.QueueNamePrefix) || info.Name <= after && after != "" || !c.key.allows(info.Name) {
+	for _, name := range names {
+		if name <= after || !keep(name) || !c.key.allows(name) {
 			continue
 		}
-		if len(out.QueueUrls) == limit {
-			if in.MaxResults != nil {
-				out.NextToken = base64.RawURLEncoding.EncodeToString([]byte(last))
+		if len(urls) == limit {
+			if maxResults != nil {
+				next = base64.RawURLEncoding.EncodeToString([]byte(last))
 			}
 			break
 		}
-		out.QueueUrls = append(out.QueueUrls, h.queueURL(c, info.Name))
-		last = info.Name
+		urls = append(urls, h.queueURL(c, name))
+		last = name
 	}
-	return out, nil
+	return urls, next, nil
 }
 
 func (h *Handler) deleteQueue(c *call, in *queueURLRequest) (any, error) {
