@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/docketd/docket/internal/polltest"
 )
 
 // commitRecorder is an OnCommit hook that remembers every commit.
@@ -92,7 +94,7 @@ func TestGroupCommitGroups(t *testing.T) {
 				}
 			})
 		}
-		waitFor(t, 30*time.Second, func() error {
+		polltest.WaitFor(t, 30*time.Second, func() error {
 			l.mu.Lock()
 			defer l.mu.Unlock()
 			if l.cur == nil || l.cur.records != others {
@@ -222,23 +224,5 @@ func TestNoTimers(t *testing.T) {
 	}
 	if checked == 0 {
 		t.Fatal("no source files checked")
-	}
-}
-
-// waitFor polls cond until it returns nil, failing the test with its last
-// error after timeout. The pause between polls only saves CPU; nothing
-// depends on its length.
-func waitFor(tb testing.TB, timeout time.Duration, cond func() error) {
-	tb.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			tb.Fatalf("not within %v: %v", timeout, err)
-		}
-		time.Sleep(time.Millisecond)
 	}
 }

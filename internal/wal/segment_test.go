@@ -7,6 +7,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/docketd/docket/internal/polltest"
 )
 
 // TestSegmentRoll checks where appends go as segments fill: a batch never
@@ -147,7 +149,7 @@ func TestSize(t *testing.T) {
 		// the background, so poll until Size and the files agree.
 		check := func(when string) {
 			t.Helper()
-			waitFor(t, 30*time.Second, func() error {
+			polltest.WaitFor(t, 30*time.Second, func() error {
 				var total int64
 				ids, _ := l.Segments()
 				for _, id := range ids {
