@@ -32,7 +32,7 @@ func decode(w http.ResponseWriter, r *http.Request, v any, allowEmpty bool) erro
 		}
 		return errdefs.New(errdefs.ErrInvalid, "invalid_request", "read request body: %v", err)
 	}
-	if len(strings.TrimSpace(string(data))) == 0 {
+	if len(bytes.TrimSpace(data)) == 0 {
 		if allowEmpty {
 			return nil
 		}
