@@ -117,7 +117,10 @@ func statusOf(err error) int {
 		return http.StatusConflict
 	case errors.Is(err, errdefs.ErrTooLarge):
 		return http.StatusRequestEntityTooLarge
-	case errors.Is(err, errdefs.ErrUnavailable), errors.Is(err, errdefs.ErrClosed):
+	case errors.Is(err, errdefs.ErrStorageFull):
+		return http.StatusInsufficientStorage
+	case errors.Is(err, errdefs.ErrUnavailable), errors.Is(err, errdefs.ErrClosed),
+		errors.Is(err, errdefs.ErrStorageFailed):
 		return http.StatusServiceUnavailable
 	default:
 		return http.StatusInternalServerError
@@ -135,6 +138,8 @@ func classCode(err error) string {
 		return "conflict"
 	case http.StatusRequestEntityTooLarge:
 		return "too_large"
+	case http.StatusInsufficientStorage:
+		return "storage_full"
 	case http.StatusServiceUnavailable:
 		return "unavailable"
 	default:

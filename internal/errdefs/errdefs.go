@@ -8,6 +8,7 @@ package errdefs
 import (
 	"errors"
 	"fmt"
+	"syscall"
 )
 
 // The classes. Each maps onto one HTTP status in the API layer.
@@ -20,7 +21,26 @@ var (
 	ErrClosed      = errors.New("closed")              // 503, the component is shutting down
 	ErrInternal    = errors.New("internal error")      // 500, a bug or a broken disk
 	ErrOutdated    = errors.New("precondition failed") // 409 by default; a stale receipt or index
+	// ErrStorageFull is a write that could not be made durable because the
+	// disk is full (ENOSPC, EDQUOT): 507, code "storage_full".
+	ErrStorageFull = errors.New("storage full")
+	// ErrStorageFailed is a write that could not be made durable for any
+	// other I/O reason: 503, code "storage_failed".
+	ErrStorageFailed = errors.New("storage failed")
 )
+
+// Storage wraps a failed durable write as [ErrStorageFull] when the cause
+// is a full disk or an exhausted quota, and as [ErrStorageFailed]
+// otherwise, with the stable codes "storage_full" and "storage_failed".
+// what says what could not be written, e.g. "queue log".
+func Storage(what string, cause error) *Error {
+	if errors.Is(cause, syscall.ENOSPC) || errors.Is(cause, syscall.EDQUOT) {
+		return &Error{Class: ErrStorageFull, Code: "storage_full",
+			Message: fmt.Sprintf("%s: disk full, writes are refused until space is freed: %v", what, cause)}
+	}
+	return &Error{Class: ErrStorageFailed, Code: "storage_failed",
+		Message: fmt.Sprintf("%s: write failed, writes are refused until storage recovers: %v", what, cause)}
+}
 
 // Error is an error with a stable machine-readable code inside one of the
 // classes above.

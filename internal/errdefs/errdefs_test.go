@@ -3,6 +3,7 @@ package errdefs
 import (
 	"errors"
 	"fmt"
+	"syscall"
 	"testing"
 )
 
@@ -22,5 +23,26 @@ func TestClassAndCodeSurviveWrapping(t *testing.T) {
 	}
 	if got, want := Code(errors.New("plain"), "internal"), "internal"; got != want {
 		t.Errorf("Code(plain) = %q, want %q", got, want)
+	}
+}
+
+func TestStorageClasses(t *testing.T) {
+	tests := []struct {
+		cause     error
+		wantClass error
+		wantCode  string
+	}{
+		{fmt.Errorf("wal: write: %w", syscall.ENOSPC), ErrStorageFull, "storage_full"},
+		{fmt.Errorf("wal: write: %w", syscall.EDQUOT), ErrStorageFull, "storage_full"},
+		{fmt.Errorf("wal: fdatasync: %w", syscall.EIO), ErrStorageFailed, "storage_failed"},
+	}
+	for _, tt := range tests {
+		err := fmt.Errorf("send: %w", Storage("queue log", tt.cause))
+		if !errors.Is(err, tt.wantClass) {
+			t.Errorf("Storage(%v): class is not %v", tt.cause, tt.wantClass)
+		}
+		if got := Code(err, ""); got != tt.wantCode {
+			t.Errorf("Storage(%v): code %q, want %q", tt.cause, got, tt.wantCode)
+		}
 	}
 }

@@ -104,6 +104,10 @@ func engineError(err error) *Error {
 	case errors.Is(err, errdefs.ErrInvalid), errors.Is(err, errdefs.ErrConflict),
 		errors.Is(err, errdefs.ErrOutdated), errors.Is(err, errdefs.ErrTooLarge):
 		return newError(kindInvalidParameterValue, "%s", msg)
+	case errors.Is(err, errdefs.ErrStorageFull), errors.Is(err, errdefs.ErrStorageFailed):
+		// SQS has no error for a full disk; ServiceUnavailable (503) is the
+		// one its SDKs retry with backoff.
+		return newError(kindServiceUnavailable, "%s", msg)
 	case errors.Is(err, errdefs.ErrUnavailable), errors.Is(err, errdefs.ErrClosed):
 		return newError(kindServiceUnavailable, "%s", msg)
 	default:
