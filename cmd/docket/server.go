@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/docketd/docket/scheduler"
+	"github.com/docketd/docket/specs"
 	"github.com/docketd/docket/scheduler/api"
 	"github.com/docketd/docket/scheduler/sqs"
 )
@@ -29,6 +30,7 @@ func newServerCommand(c *cli) *cobra.Command {
 		pprof    bool
 		sqsKeys  string
 		unsigned bool
+		segSize  string
 	)
 	cmd := &cobra.Command{
 		Use:   "server",
@@ -40,6 +42,13 @@ func newServerCommand(c *cli) *cobra.Command {
 				return err
 			}
 			o := serverOptions{dataDir: dataDir, httpAddr: httpAddr, pprof: pprof, sqsAllowUnsigned: unsigned}
+			if segSize != "" {
+				size, err := specs.ParseSize(segSize)
+				if err != nil || size < 64<<10 || size > 1<<30 {
+					return fmt.Errorf("--queue-segment-size %q: want a size from 64KiB to 1024MiB", segSize)
+				}
+				o.queueSegmentSize = int64(size)
+			}
 			if sqsKeys != "" {
 				keys, err := sqs.LoadKeyFile(sqsKeys)
 				if err != nil {
@@ -55,6 +64,7 @@ func newServerCommand(c *cli) *cobra.Command {
 	cmd.Flags().StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	cmd.Flags().BoolVar(&pprof, "pprof", false, "serve Go's profiler under /debug/pprof/ on the API address")
 	cmd.Flags().StringVar(&sqsKeys, "sqs-keys", "", "`file` of SQS access keys: lines of \"KEY_ID SECRET [queue,queue...]\"")
+	cmd.Flags().StringVar(&segSize, "queue-segment-size", "", "size of the queue log's segment files (default 64MiB); the log keeps up to two spare, so a small volume needs a small size")
 	cmd.Flags().BoolVar(&unsigned, "sqs-allow-unsigned", false, "accept SQS requests without a signature (for trusted networks only)")
 	return cmd
 }
@@ -73,6 +83,9 @@ type serverOptions struct {
 	dataDir  string
 	httpAddr string
 	pprof    bool
+	// queueSegmentSize is the queue log's segment size; 0 takes the
+	// default.
+	queueSegmentSize int64
 	// ready, if set, receives the address the API listens on once it
 	// accepts connections.
 	ready chan<- string
@@ -88,6 +101,7 @@ func runServer(ctx context.Context, logger *slog.Logger, o serverOptions) error 
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	srv, err := scheduler.New(scheduler.Config{
 		DataDir:          o.dataDir,
+		QueueSegmentSize: o.queueSegmentSize,
 		Logger:           logger,
 		Registry:         reg,
 		Version:          version,
