@@ -17,9 +17,9 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/docketd/docket/scheduler"
-	"github.com/docketd/docket/specs"
 	"github.com/docketd/docket/scheduler/api"
 	"github.com/docketd/docket/scheduler/sqs"
+	"github.com/docketd/docket/specs"
 )
 
 func newServerCommand(c *cli) *cobra.Command {
