@@ -17,7 +17,7 @@ const compactChunk = 512
 func (e *Engine) Compact(force bool) error {
 	e.compactMu.Lock()
 	defer e.compactMu.Unlock()
-	ids, active := e.log.Segments()
+	ids, active := e.log().Segments()
 	if len(ids) < 2 || ids[0] == active {
 		return nil
 	}
@@ -43,12 +43,18 @@ func (e *Engine) Compact(force bool) error {
 			return err
 		}
 	}
-	if err := e.log.DropBefore(head + 1); err != nil {
+	// Receives that took a position in head before it was copied read it
+	// before it goes; see Engine.readMu.
+	e.readMu.Lock()
+	err := e.log().DropBefore(head + 1)
+	e.readMu.Unlock()
+	if err != nil {
 		return fmt.Errorf("%w: drop segment %d: %v", errdefs.ErrInternal, head, err)
 	}
 	e.segMu.Lock()
 	delete(e.segLive, head)
 	e.segMu.Unlock()
+	e.compactions.Add(1)
 	e.logger.Info("compacted log", "segment", head, "live_bytes", live, "messages_copied", copied)
 	return nil
 }
@@ -57,29 +63,35 @@ func (e *Engine) Compact(force bool) error {
 // definition record is in segment head or before, and a checkpoint.
 func (e *Engine) rewriteDefinitions(head uint32) error {
 	e.mu.RLock()
-	recs := [][]byte{}
-	var defined []*queueState
+	defer e.mu.RUnlock()
+	var defs []queuePut
+	var recs [][]byte
 	for _, q := range e.byID {
 		q.mu.Lock()
 		if q.defSegment <= head {
-			recs = append(recs, encodeQueuePut(q.id, q.name, q.attrs, q.created, q.tags))
-			defined = append(defined, q)
+			p := q.definition()
+			defs = append(defs, p)
+			recs = append(recs, p.encode())
 		}
 		q.mu.Unlock()
 	}
 	recs = append(recs, checkpoint{nonce: e.nonce, nextSeq: e.nextSeq.Load(), nextQueueID: e.nextQueueID}.encode())
-	c, pos := e.log.Enqueue(recs...)
-	for i, q := range defined {
+	c, pos, err := e.enqueue(recs...)
+	if err != nil {
+		return err
+	}
+	for i, p := range defs {
+		q := e.byID[p.id]
 		q.mu.Lock()
 		q.defSegment = pos[i].Segment
 		q.mu.Unlock()
 	}
-	e.mu.RUnlock()
-	return commitErr(c.Wait())
+	return e.commitErr(c.Wait())
 }
 
 // copyForward rewrites every message of q whose record is in segment seg
-// at the log's tail, with its current state.
+// at the log's tail, with its current state: a message record that replay
+// applies as it is applied here.
 func (e *Engine) copyForward(q *queueState, seg uint32) (int, error) {
 	copied := 0
 	var last *entry // the last message copied by the previous chunk
@@ -90,7 +102,7 @@ func (e *Engine) copyForward(q *queueState, seg uint32) (int, error) {
 			return copied, nil
 		}
 		var recs [][]byte
-		var ens []*entry
+		var msgs []message
 		en := q.head
 		if last != nil {
 			if q.entries[last.seq] == last {
@@ -103,11 +115,11 @@ func (e *Engine) copyForward(q *queueState, seg uint32) (int, error) {
 				}
 			}
 		}
-		for ; en != nil && len(ens) < compactChunk; en = en.next {
+		for ; en != nil && len(msgs) < compactChunk; en = en.next {
 			if en.pos.Segment != seg {
 				continue
 			}
-			rec, err := e.log.Read(en.pos)
+			rec, err := e.log().Read(en.pos)
 			if err != nil {
 				q.mu.Unlock()
 				return copied, fmt.Errorf("%w: compact: read message %d: %v", errdefs.ErrInternal, en.seq, err)
@@ -120,23 +132,26 @@ func (e *Engine) copyForward(q *queueState, seg uint32) (int, error) {
 			m.queue, m.seq, m.sentAt, m.visibleAt = q.id, en.seq, en.sentAt, en.visibleAt
 			m.firstRecvAt, m.recvCount, m.source = en.firstRecvAt, en.recvCount, en.source
 			recs = append(recs, encodeMessage(&m))
-			ens = append(ens, en)
+			msgs = append(msgs, m)
+			last = en
 		}
-		if len(ens) == 0 {
+		if len(msgs) == 0 {
 			q.mu.Unlock()
 			return copied, nil
 		}
-		c, pos := e.log.Enqueue(recs...)
-		for i, en := range ens {
-			e.dropLive(en.pos, en.size)
-			en.pos, en.size = pos[i], uint32(len(recs[i]))
-			e.addLive(en.pos, en.size)
-		}
-		last = ens[len(ens)-1]
-		q.mu.Unlock()
-		if err := commitErr(c.Wait()); err != nil {
+		c, pos, err := e.enqueue(recs...)
+		if err != nil {
+			q.mu.Unlock()
 			return copied, err
 		}
-		copied += len(ens)
+		now := e.now().UnixNano()
+		for i := range msgs {
+			e.applyMessage(q, pos[i], uint32(len(recs[i])), &msgs[i], now)
+		}
+		q.mu.Unlock()
+		if err := e.commitErr(c.Wait()); err != nil {
+			return copied, err
+		}
+		copied += len(msgs)
 	}
 }

@@ -38,7 +38,7 @@ type Config struct {
 // Engine is the queue engine: every queue and message of one server.
 type Engine struct {
 	cfg    Config
-	log    *wal.Log
+	logp   atomic.Pointer[wal.Log] // replaced only by recover, under every lock
 	logger *slog.Logger
 	now    func() time.Time
 
@@ -54,8 +54,30 @@ type Engine struct {
 	segMu   sync.Mutex       // leaf lock: guards segLive
 	segLive map[uint32]int64 // bytes of live message records per segment
 
-	compactMu sync.Mutex // one compaction at a time
+	compactMu sync.Mutex // one compaction (or recovery) at a time
+
+	// readMu is held shared from the moment a message's log position is
+	// taken under its queue's lock until its record has been read, and
+	// exclusively by compaction to drop segments, so that a position taken
+	// is readable until it is used.
+	readMu sync.RWMutex
+
+	// failed holds the error writes are refused with since a commit
+	// failed, nil while the log is healthy. Memory may then hold changes
+	// that never reached disk; Run's recovery rebuilds the index from the
+	// log before it clears this.
+	failed atomic.Pointer[error]
+	// recoverNow wakes Run to try a recovery at once.
+	recoverNow chan struct{}
+	// compactions counts finished compactions, for metrics and tests.
+	compactions atomic.Uint64
+
+	// gone holds the ids of queues deleted, during replay only.
+	gone map[uint32]bool
 }
+
+// log returns the engine's log.
+func (e *Engine) log() *wal.Log { return e.logp.Load() }
 
 // Open opens or creates the engine's log in cfg.Dir and rebuilds the index
 // from it.
@@ -75,26 +97,12 @@ func Open(cfg Config) (*Engine, error) {
 	if cfg.MaintenanceInterval <= 0 {
 		cfg.MaintenanceInterval = time.Second
 	}
-	l, err := wal.Open(wal.Options{
-		Dir:         cfg.Dir,
-		SegmentSize: cfg.SegmentSize,
-		Logger:      cfg.Logger,
-		OnCommit:    cfg.OnCommit,
-	})
+	l, err := wal.Open(cfg.walOptions())
 	if err != nil {
 		return nil, fmt.Errorf("queue: open log: %w", err)
 	}
-	e := &Engine{
-		cfg:         cfg,
-		log:         l,
-		logger:      cfg.Logger,
-		now:         cfg.Now,
-		byName:      map[string]*queueState{},
-		byID:        map[uint32]*queueState{},
-		nextQueueID: 1,
-		segLive:     map[uint32]int64{},
-	}
-	e.nextSeq.Store(1)
+	e := emptyEngine(cfg, l)
+	e.recoverNow = make(chan struct{}, 1)
 	start := time.Now()
 	n, err := e.replay()
 	if err != nil {
@@ -124,6 +132,31 @@ func Open(cfg Config) (*Engine, error) {
 	e.logger.Info("queue engine ready", "queues", len(e.byID), "records", n,
 		"messages", e.messageCount(), "took", time.Since(start))
 	return e, nil
+}
+
+func (cfg Config) walOptions() wal.Options {
+	return wal.Options{
+		Dir:         cfg.Dir,
+		SegmentSize: cfg.SegmentSize,
+		Logger:      cfg.Logger,
+		OnCommit:    cfg.OnCommit,
+	}
+}
+
+// emptyEngine returns an engine on l with an empty index.
+func emptyEngine(cfg Config, l *wal.Log) *Engine {
+	e := &Engine{
+		cfg:         cfg,
+		logger:      cfg.Logger,
+		now:         cfg.Now,
+		byName:      map[string]*queueState{},
+		byID:        map[uint32]*queueState{},
+		nextQueueID: 1,
+		segLive:     map[uint32]int64{},
+	}
+	e.logp.Store(l)
+	e.nextSeq.Store(1)
+	return e
 }
 
 func (e *Engine) checkpoint() checkpoint {
@@ -163,7 +196,7 @@ func (e *Engine) Close() error {
 		q.wakeWaiters()
 		q.mu.Unlock()
 	}
-	return e.log.Close()
+	return e.log().Close()
 }
 
 // Run does the engine's housekeeping until ctx ends: it expires messages
@@ -175,7 +208,13 @@ func (e *Engine) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-e.recoverNow:
+			e.tryRecover()
 		case <-t.C:
+			if e.failure() != nil {
+				e.tryRecover()
+				continue
+			}
 			if err := e.expire(); err != nil {
 				if errors.Is(err, errdefs.ErrClosed) {
 					return nil
@@ -212,15 +251,20 @@ func queueNotFound(name string) error {
 	return errdefs.New(errdefs.ErrNotFound, "queue_not_found", "queue %q does not exist", name)
 }
 
-// commit waits for c and turns a log failure into an error of the engine.
-func commitErr(err error) error {
+// commitErr turns the outcome of a commit into the engine's error. A
+// failed commit fails the engine: writes are refused until Run has
+// recovered the log (see recover.go).
+func (e *Engine) commitErr(err error) error {
 	if err == nil {
 		return nil
 	}
 	if errors.Is(err, wal.ErrClosed) {
+		if f := e.failure(); f != nil {
+			return f // the log was closed by a recovery attempt
+		}
 		return errClosed
 	}
-	return fmt.Errorf("%w: log commit: %v", errdefs.ErrInternal, err)
+	return e.fail(err)
 }
 
 // addLive and dropLive keep the live-bytes account per segment that
@@ -249,6 +293,10 @@ func (e *Engine) sortedQueues() []*queueState {
 	for _, q := range e.byID {
 		qs = append(qs, q)
 	}
-	sort.Slice(qs, func(i, j int) bool { return qs[i].id < qs[j].id })
+	sortByID(qs)
 	return qs
+}
+
+func sortByID(qs []*queueState) {
+	sort.Slice(qs, func(i, j int) bool { return qs[i].id < qs[j].id })
 }

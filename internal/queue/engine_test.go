@@ -553,13 +553,13 @@ func TestCompactionKeepsLiveMessages(t *testing.T) {
 		t.Fatalf("got %d messages, want the kept one dead-lettered", len(m))
 	}
 	wantStats(t, e, "dead", 1, 0, 0)
-	segsBefore, _ := e.log.Segments()
+	segsBefore, _ := e.log().Segments()
 	for i := 0; i < len(segsBefore); i++ {
 		if err := e.Compact(true); err != nil {
 			t.Fatal(err)
 		}
 	}
-	segsAfter, _ := e.log.Segments()
+	segsAfter, _ := e.log().Segments()
 	if len(segsAfter) >= len(segsBefore) {
 		t.Fatalf("got %d segments after compaction, want fewer than %d", len(segsAfter), len(segsBefore))
 	}

@@ -109,7 +109,7 @@ func (e *Engine) Send(queue string, in []SendInput) ([]SendResult, error) {
 	}
 	results := make([]SendResult, len(in))
 	recs := make([][]byte, 0, len(in))
-	entries := make([]*entry, 0, len(in))
+	msgs := make([]message, 0, len(in))
 
 	q.mu.Lock()
 	if q.deleted {
@@ -134,28 +134,27 @@ func (e *Engine) Send(queue string, in []SendInput) ([]SendResult, error) {
 			attrs:     m.Attributes,
 			body:      m.Body,
 		}
-		rec := encodeMessage(&msg)
-		recs = append(recs, rec)
-		entries = append(entries, &entry{
-			seq: msg.seq, sentAt: now, visibleAt: msg.visibleAt, size: uint32(len(rec)),
-		})
+		recs = append(recs, encodeMessage(&msg))
+		msgs = append(msgs, msg)
 		results[i].ID = e.messageID(msg.seq)
 	}
 	if len(recs) == 0 {
 		q.mu.Unlock()
 		return results, nil
 	}
-	c, pos := e.log.Enqueue(recs...)
-	for i, en := range entries {
-		en.pos = pos[i]
-		q.insert(en, now)
-		e.addLive(en.pos, en.size)
+	c, pos, err := e.enqueue(recs...)
+	if err != nil {
+		q.mu.Unlock()
+		return nil, err
 	}
-	q.totals.Sent += uint64(len(entries))
+	for i := range msgs {
+		e.applyMessage(q, pos[i], uint32(len(recs[i])), &msgs[i], now)
+	}
+	q.totals.Sent += uint64(len(msgs))
 	q.changed(now)
 	q.mu.Unlock()
 
-	if err := commitErr(c.Wait()); err != nil {
+	if err := e.commitErr(c.Wait()); err != nil {
 		return nil, err
 	}
 	return results, nil
@@ -189,9 +188,11 @@ func (e *Engine) Receive(ctx context.Context, queue string, opts ReceiveOptions)
 	}
 	var deadline time.Time
 	for {
+		e.readMu.RLock() // until the messages taken are read; see Engine.readMu
 		q.mu.Lock()
 		if q.deleted {
 			q.mu.Unlock()
+			e.readMu.RUnlock()
 			return nil, queueNotFound(queue)
 		}
 		if deadline.IsZero() {
@@ -201,20 +202,32 @@ func (e *Engine) Receive(ctx context.Context, queue string, opts ReceiveOptions)
 			}
 			deadline = time.Now().Add(wait)
 		}
-		got, toDLQ, c := q.take(max, opts)
+		got, toDLQ, c, err := q.take(max, opts)
 		ch := q.waiters
 		q.mu.Unlock()
-
+		if err != nil {
+			e.readMu.RUnlock()
+			return nil, err
+		}
+		if len(got) > 0 {
+			err := e.commitErr(c.Wait())
+			var msgs []Message
+			if err == nil {
+				msgs, err = e.readMessages(got)
+			}
+			e.readMu.RUnlock()
+			if len(toDLQ) > 0 {
+				// A failed move puts them back; the failure is the
+				// engine's state now, and these messages are received.
+				e.deadLetter(q, toDLQ)
+			}
+			return msgs, err
+		}
+		e.readMu.RUnlock()
 		if len(toDLQ) > 0 {
 			if err := e.deadLetter(q, toDLQ); err != nil {
 				return nil, err
 			}
-		}
-		if len(got) > 0 {
-			if err := commitErr(c.Wait()); err != nil {
-				return nil, err
-			}
-			return e.readMessages(q, got)
 		}
 		if len(toDLQ) > 0 {
 			continue // those were not for us; look again
@@ -235,19 +248,30 @@ func (e *Engine) Receive(ctx context.Context, queue string, opts ReceiveOptions)
 	}
 }
 
-// taken is a message a receive took, with what is needed to read it back.
+// taken is a message a receive took, with what is needed to read it back,
+// copied under its queue's lock.
 type taken struct {
-	en      *entry
-	receipt receipt
+	pos         wal.Pos
+	sentAt      int64
+	firstRecvAt int64
+	source      uint32
+	receipt     receipt
+}
+
+// takenOf copies what readMessages needs of en. q.mu is held.
+func takenOf(q *queueState, en *entry) taken {
+	return taken{pos: en.pos, sentAt: en.sentAt, firstRecvAt: en.firstRecvAt, source: en.source,
+		receipt: receipt{queue: q.id, seq: en.seq, count: en.recvCount}}
 }
 
 // take picks up to max visible messages for a receive and records it; it
-// also takes out the messages due for dead-lettering. q.mu is held.
-func (q *queueState) take(max int, opts ReceiveOptions) (got []taken, toDLQ []*entry, c waiter) {
+// also takes out the messages due for dead-lettering. q.mu is held. When
+// the receive cannot be recorded, nothing changes.
+func (q *queueState) take(max int, opts ReceiveOptions) (got []taken, toDLQ []*entry, c waiter, err error) {
 	now := q.e.now().UnixNano()
 	q.advance(now)
 	if q.ready.len() == 0 {
-		return nil, nil, nil
+		return nil, nil, nil, nil
 	}
 	vt := q.attrs.VisibilityTimeout
 	if opts.VisibilityTimeout != nil {
@@ -255,7 +279,8 @@ func (q *queueState) take(max int, opts ReceiveOptions) (got []taken, toDLQ []*e
 	}
 	dlq := q.attrs.DeadLetter != "" && q.attrs.MaxReceives > 0
 	var items []received
-	for len(got) < max && q.ready.len() > 0 {
+	var ens []*entry
+	for len(ens) < max && q.ready.len() > 0 {
 		en := q.ready.top()
 		q.ready.remove(en)
 		if dlq && int(en.recvCount) >= q.attrs.MaxReceives {
@@ -263,59 +288,70 @@ func (q *queueState) take(max int, opts ReceiveOptions) (got []taken, toDLQ []*e
 			toDLQ = append(toDLQ, en)
 			continue
 		}
-		en.recvCount++
-		if en.firstRecvAt == 0 {
-			en.firstRecvAt = now
+		first := en.firstRecvAt
+		if first == 0 {
+			first = now
 		}
-		en.visibleAt = now + int64(vt)
-		en.owner = q.ownerID(opts.Owner)
-		got = append(got, taken{en: en, receipt: receipt{queue: q.id, seq: en.seq, count: en.recvCount}})
-		items = append(items, received{seq: en.seq, count: en.recvCount, visibleAt: en.visibleAt, firstRecvAt: en.firstRecvAt})
+		ens = append(ens, en)
+		items = append(items, received{seq: en.seq, count: en.recvCount + 1, visibleAt: now + int64(vt), firstRecvAt: first})
 	}
-	// Placed after the loop so that a zero visibility timeout cannot hand
-	// the same message out twice in one call.
-	for _, t := range got {
-		q.place(t.en, now)
-	}
-	if len(got) > 0 {
-		c, _ = q.e.log.Enqueue(encodeReceives(q.id, items))
-		q.totals.Received += uint64(len(got))
+	if len(ens) > 0 {
+		c, _, err = q.e.enqueue(encodeReceives(q.id, items))
+		if err != nil {
+			for _, en := range append(ens, toDLQ...) {
+				en.moving = false
+				q.place(en, now)
+			}
+			return nil, nil, nil, err
+		}
+		// Applied after the loop so that a zero visibility timeout cannot
+		// hand the same message out twice in one call.
+		owner := q.ownerID(opts.Owner)
+		for _, en := range ens {
+			en.owner = owner
+		}
+		q.e.applyReceives(q, items, now)
+		got = make([]taken, len(ens))
+		for i, en := range ens {
+			got[i] = takenOf(q, en)
+		}
+		q.totals.Received += uint64(len(ens))
 	}
 	q.changed(now)
-	return got, toDLQ, c
+	return got, toDLQ, c, nil
 }
 
 // waiter is what Enqueue returns: something to wait on for durability.
 type waiter interface{ Wait() error }
 
 // readMessages reads the bodies and attributes of received messages back
-// from the log.
-func (e *Engine) readMessages(q *queueState, got []taken) ([]Message, error) {
+// from the log. The caller holds e.readMu shared since it took them.
+func (e *Engine) readMessages(got []taken) ([]Message, error) {
 	out := make([]Message, 0, len(got))
 	positions := make([]wal.Pos, len(got))
 	for i, t := range got {
-		positions[i] = t.en.pos
+		positions[i] = t.pos
 	}
-	recs, err := e.log.ReadBatch(positions)
+	recs, err := e.log().ReadBatch(positions)
 	if err != nil {
 		return nil, fmt.Errorf("%w: read messages: %v", errdefs.ErrInternal, err)
 	}
 	for i, t := range got {
 		m, err := decodeMessageRecord(recs[i])
 		if err != nil {
-			return nil, fmt.Errorf("%w: message %d at %v: %v", errdefs.ErrInternal, t.en.seq, t.en.pos, err)
+			return nil, fmt.Errorf("%w: message %d at %v: %v", errdefs.ErrInternal, t.receipt.seq, t.pos, err)
 		}
 		msg := Message{
-			ID:              e.messageID(t.en.seq),
+			ID:              e.messageID(t.receipt.seq),
 			Receipt:         e.formatReceipt(t.receipt),
 			Body:            m.body,
 			Attributes:      m.attrs,
 			ReceiveCount:    int(t.receipt.count),
-			SentAt:          time.Unix(0, t.en.sentAt),
-			FirstReceivedAt: time.Unix(0, t.en.firstRecvAt),
+			SentAt:          time.Unix(0, t.sentAt),
+			FirstReceivedAt: time.Unix(0, t.firstRecvAt),
 		}
-		if t.en.source != 0 {
-			msg.SourceQueue = e.queueName(t.en.source)
+		if t.source != 0 {
+			msg.SourceQueue = e.queueName(t.source)
 		}
 		out = append(out, msg)
 	}
@@ -346,7 +382,7 @@ func (e *Engine) deadLetter(q *queueState, ens []*entry) error {
 	if c == nil {
 		return nil
 	}
-	return commitErr(c.Wait())
+	return e.commitErr(c.Wait())
 }
 
 // putBack returns entries that were taken out for a move but did not move
@@ -367,9 +403,16 @@ func (q *queueState) putBack(ens []*entry) (moved int) {
 	return moved
 }
 
+// failedCommit is a waiter for a write that was refused.
+type failedCommit struct{ err error }
+
+func (f failedCommit) Wait() error { return f.err }
+
 // moveEntries moves entries from one queue to another under one record,
 // with both queues locked in id order. source is recorded as the origin of
-// the moved messages (0 on a redrive). It returns nil when nothing moved.
+// the moved messages (0 on a redrive). It returns nil when nothing moved,
+// and a waiter that fails when the move could not be written (nothing
+// moved then either).
 func (e *Engine) moveEntries(from, to *queueState, ens []*entry, source uint32) waiter {
 	first, second := from, to
 	if to.id < from.id {
@@ -398,14 +441,12 @@ func (e *Engine) moveEntries(from, to *queueState, ens []*entry, source uint32) 
 	if len(moves) == 0 {
 		return nil
 	}
-	c, _ := e.log.Enqueue(encodeMoves(moves))
-	for i, en := range moved {
-		from.remove(en)
-		to.insert(&entry{
-			seq: moves[i].newSeq, pos: en.pos, size: en.size, sentAt: en.sentAt,
-			visibleAt: now, source: source,
-		}, now)
-		e.addLive(en.pos, en.size)
+	c, _, err := e.enqueue(encodeMoves(moves))
+	if err != nil {
+		return failedCommit{err}
+	}
+	for _, m := range moves {
+		e.applyMove(from, to, m, now)
 	}
 	if source != 0 {
 		from.totals.DeadLettered += uint64(len(moved))
@@ -445,7 +486,6 @@ func (e *Engine) Delete(queue string, receipts []string) ([]error, error) {
 		if en == nil {
 			continue // already deleted
 		}
-		q.remove(en)
 		seqs = append(seqs, en.seq)
 	}
 	if len(seqs) == 0 {
@@ -453,11 +493,17 @@ func (e *Engine) Delete(queue string, receipts []string) ([]error, error) {
 		return results, nil
 	}
 	now := e.now().UnixNano()
-	c, _ := e.log.Enqueue(encodeDeletes(q.id, reasonDeleted, seqs))
-	q.totals.Deleted += uint64(len(seqs))
+	c, _, err := e.enqueue(encodeDeletes(q.id, reasonDeleted, seqs))
+	if err != nil {
+		q.mu.Unlock()
+		return nil, err
+	}
+	n := len(q.entries)
+	e.applyDeletes(q, seqs)
+	q.totals.Deleted += uint64(n - len(q.entries))
 	q.changed(now)
 	q.mu.Unlock()
-	if err := commitErr(c.Wait()); err != nil {
+	if err := e.commitErr(c.Wait()); err != nil {
 		return nil, err
 	}
 	return results, nil
@@ -514,16 +560,15 @@ func (e *Engine) ChangeVisibility(queue, receiptHandle string, timeout time.Dura
 		return err
 	}
 	now := e.now().UnixNano()
-	q.unplace(en)
-	en.visibleAt = now + int64(timeout)
-	if timeout == 0 {
-		en.owner = 0
+	c, _, err := e.enqueue(encodeVisibility(q.id, en.seq, now+int64(timeout)))
+	if err != nil {
+		q.mu.Unlock()
+		return err
 	}
-	q.place(en, now)
-	c, _ := e.log.Enqueue(encodeVisibility(q.id, en.seq, en.visibleAt))
+	e.applyVisibility(q, en.seq, now+int64(timeout), now)
 	q.changed(now)
 	q.mu.Unlock()
-	return commitErr(c.Wait())
+	return e.commitErr(c.Wait())
 }
 
 // Purge deletes every message the queue holds now.
@@ -538,24 +583,17 @@ func (e *Engine) Purge(queue string) (int, error) {
 		return 0, queueNotFound(queue)
 	}
 	below := e.nextSeq.Load()
-	c, _ := e.log.Enqueue(encodePurge(q.id, below))
+	c, _, err := e.enqueue(encodePurge(q.id, below))
+	if err != nil {
+		q.mu.Unlock()
+		return 0, err
+	}
 	n := len(q.entries)
-	q.purgeBelow(below)
+	e.applyPurge(q, below)
 	q.totals.Purged += uint64(n)
 	q.changed(e.now().UnixNano())
 	q.mu.Unlock()
-	return n, commitErr(c.Wait())
-}
-
-func (q *queueState) purgeBelow(below uint64) {
-	for en := q.head; en != nil && en.seq < below; {
-		next := en.next
-		q.remove(en)
-		en = next
-	}
-	if below > q.purgedBelow {
-		q.purgedBelow = below
-	}
+	return n, e.commitErr(c.Wait())
 }
 
 // Redrive moves up to max visible messages (all when max <= 0) of a
@@ -603,7 +641,7 @@ func (e *Engine) Redrive(dlq string, max int) (int, error) {
 		// Whatever did not move (its source is gone) goes back.
 		moved += q.putBack(ens)
 		if c != nil {
-			if err := commitErr(c.Wait()); err != nil && firstErr == nil {
+			if err := e.commitErr(c.Wait()); err != nil && firstErr == nil {
 				firstErr = err
 			}
 		}
@@ -626,7 +664,6 @@ func (e *Engine) expire() error {
 			next := en.next
 			if en.sentAt <= limit && !en.moving {
 				seqs = append(seqs, en.seq)
-				q.remove(en)
 			} else if en.sentAt > limit {
 				// The list is in sequence order, which is send order but
 				// for messages moved here from another queue; those are
@@ -639,11 +676,16 @@ func (e *Engine) expire() error {
 			q.mu.Unlock()
 			continue
 		}
-		c, _ := e.log.Enqueue(encodeDeletes(q.id, reasonExpired, seqs))
+		c, _, err := e.enqueue(encodeDeletes(q.id, reasonExpired, seqs))
+		if err != nil {
+			q.mu.Unlock()
+			return err
+		}
+		e.applyDeletes(q, seqs)
 		q.totals.Expired += uint64(len(seqs))
 		q.changed(now)
 		q.mu.Unlock()
-		if err := commitErr(c.Wait()); err != nil {
+		if err := e.commitErr(c.Wait()); err != nil {
 			return err
 		}
 	}

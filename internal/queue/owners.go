@@ -41,23 +41,27 @@ func (e *Engine) ReleaseOwner(queue, owner string) (int, error) {
 		return 0, nil
 	}
 	now := e.now().UnixNano()
-	var held []*entry
+	var held []uint64
 	for _, en := range q.pending.items {
 		if en.owner == id && en.recvCount > 0 {
-			held = append(held, en)
+			held = append(held, en.seq)
 		}
 	}
 	recs := make([][]byte, 0, len(held))
-	for _, en := range held {
-		q.unplace(en)
-		en.visibleAt, en.owner = now, 0
-		q.place(en, now)
-		recs = append(recs, encodeVisibility(q.id, en.seq, now))
+	for _, seq := range held {
+		recs = append(recs, encodeVisibility(q.id, seq, now))
 	}
-	c, _ := e.log.Enqueue(recs...)
+	c, _, err := e.enqueue(recs...)
+	if err != nil {
+		q.mu.Unlock()
+		return 0, err
+	}
+	for _, seq := range held {
+		e.applyVisibility(q, seq, now, now)
+	}
 	q.changed(now)
 	q.mu.Unlock()
-	return len(held), commitErr(c.Wait())
+	return len(held), e.commitErr(c.Wait())
 }
 
 // Peek returns the message a receipt names, without changing it: the
@@ -68,6 +72,8 @@ func (e *Engine) Peek(queue, receiptHandle string) (Message, error) {
 	if err != nil {
 		return Message{}, err
 	}
+	e.readMu.RLock()
+	defer e.readMu.RUnlock()
 	q.mu.Lock()
 	en, err := q.byReceipt(receiptHandle)
 	if err == nil && en == nil {
@@ -77,9 +83,9 @@ func (e *Engine) Peek(queue, receiptHandle string) (Message, error) {
 		q.mu.Unlock()
 		return Message{}, err
 	}
-	t := taken{en: en, receipt: receipt{queue: q.id, seq: en.seq, count: en.recvCount}}
+	t := takenOf(q, en)
 	q.mu.Unlock()
-	msgs, err := e.readMessages(q, []taken{t})
+	msgs, err := e.readMessages([]taken{t})
 	if err != nil {
 		return Message{}, err
 	}
@@ -95,6 +101,7 @@ func (e *Engine) DeadLetter(queue, receiptHandle string, attrs []Attr) error {
 	if err != nil {
 		return err
 	}
+	e.readMu.RLock()
 	q.mu.Lock()
 	dlqName := q.attrs.DeadLetter
 	en, err := q.byReceipt(receiptHandle)
@@ -106,15 +113,18 @@ func (e *Engine) DeadLetter(queue, receiptHandle string, attrs []Attr) error {
 	}
 	if err != nil {
 		q.mu.Unlock()
+		e.readMu.RUnlock()
 		return err
 	}
 	// Take it out so nobody receives it while its body is read.
 	q.unplace(en)
 	en.moving = true
+	t := takenOf(q, en)
 	q.changed(e.now().UnixNano())
 	q.mu.Unlock()
 
-	msgs, err := e.readMessages(q, []taken{{en: en, receipt: receipt{queue: q.id, seq: en.seq, count: en.recvCount}}})
+	msgs, err := e.readMessages([]taken{t})
+	e.readMu.RUnlock()
 	if err == nil {
 		err = e.copyToDeadLetter(q, dlqName, en, msgs[0], attrs)
 	}
@@ -158,16 +168,16 @@ func (e *Engine) copyToDeadLetter(q *queueState, dlqName string, en *entry, m Me
 	msg := message{queue: dlq.id, seq: e.nextSeq.Add(1) - 1, sentAt: en.sentAt, visibleAt: now,
 		source: q.id, attrs: attrs, body: m.Body}
 	rec := encodeDeadLetterCopy(q.id, en.seq, &msg)
-	c, pos := e.log.Enqueue(rec)
-	q.remove(en)
-	ne := &entry{seq: msg.seq, pos: pos[0], size: uint32(len(rec)), sentAt: en.sentAt, visibleAt: now, source: q.id}
-	dlq.insert(ne, now)
-	e.addLive(ne.pos, ne.size)
+	c, pos, err := e.enqueue(rec)
+	if err != nil {
+		return err
+	}
+	e.applyDeadLetterCopy(q, dlq, en.seq, pos[0], uint32(len(rec)), &msg, now)
 	q.totals.DeadLettered++
 	dlq.totals.Sent++
 	q.changed(now)
 	dlq.changed(now)
-	return commitErr(c.Wait())
+	return e.commitErr(c.Wait())
 }
 
 func sortedKeys(m map[string]Attr) []string {

@@ -82,17 +82,15 @@ func (e *Engine) CreateTaggedQueue(name string, a Attributes, tags map[string]st
 		e.mu.Unlock()
 		return false, err
 	}
-	id := e.nextQueueID
-	e.nextQueueID++
-	now := e.now().UnixNano()
-	q := newQueueState(e, id, name, a, now)
-	q.tags = tags
-	c, pos := e.log.Enqueue(encodeQueuePut(id, name, a, now, tags))
-	q.defSegment = pos[0].Segment
-	e.byName[name] = q
-	e.byID[id] = q
+	p := queuePut{id: e.nextQueueID, name: name, created: e.now().UnixNano(), attrs: a, tags: tags}
+	c, pos, err := e.enqueue(p.encode())
+	if err != nil {
+		e.mu.Unlock()
+		return false, err
+	}
+	e.applyQueuePut(pos[0], p)
 	e.mu.Unlock()
-	if err := commitErr(c.Wait()); err != nil {
+	if err := e.commitErr(c.Wait()); err != nil {
 		return false, err
 	}
 	return true, nil
@@ -119,27 +117,27 @@ func (e *Engine) SetAttributes(name string, a Attributes) error {
 	// commit happens under it too, which keeps a concurrent delete of the
 	// dead-letter queue from slipping in before the change is durable;
 	// attribute changes are rare, so the wait costs nothing that matters.
-	return e.redefine(name, func(q *queueState) error {
+	return e.redefine(name, func(p *queuePut) error {
 		if err := e.checkDeadLetterLocked(a); err != nil {
 			return err
 		}
-		q.attrs = a
+		p.attrs = a
 		return nil
 	})
 }
 
 // TagQueue adds tags to a queue, replacing the values of keys it has.
 func (e *Engine) TagQueue(name string, tags map[string]string) error {
-	return e.redefine(name, func(q *queueState) error {
-		if err := validateTags(q.tags, tags); err != nil {
+	return e.redefine(name, func(p *queuePut) error {
+		if err := validateTags(p.tags, tags); err != nil {
 			return err
 		}
-		next := maps.Clone(q.tags)
+		next := maps.Clone(p.tags)
 		if next == nil {
 			next = make(map[string]string, len(tags))
 		}
 		maps.Copy(next, tags)
-		q.tags = next
+		p.tags = next
 		return nil
 	})
 }
@@ -147,23 +145,24 @@ func (e *Engine) TagQueue(name string, tags map[string]string) error {
 // UntagQueue removes the tags with the given keys; keys it does not have
 // are ignored.
 func (e *Engine) UntagQueue(name string, keys []string) error {
-	return e.redefine(name, func(q *queueState) error {
-		next := maps.Clone(q.tags)
+	return e.redefine(name, func(p *queuePut) error {
+		next := maps.Clone(p.tags)
 		for _, k := range keys {
 			delete(next, k)
 		}
 		if len(next) == 0 {
 			next = nil
 		}
-		q.tags = next
+		p.tags = next
 		return nil
 	})
 }
 
-// redefine changes a queue's definition with change, called under e.mu
-// and the queue's lock, and writes the new definition; nothing changes
-// when change fails. It returns once the definition is durable.
-func (e *Engine) redefine(name string, change func(q *queueState) error) error {
+// redefine changes a queue's definition: change edits a copy of it, under
+// e.mu and the queue's lock, and the new definition is written and
+// applied; nothing changes when change fails. It returns once the
+// definition is durable.
+func (e *Engine) redefine(name string, change func(p *queuePut) error) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.closed {
@@ -174,14 +173,24 @@ func (e *Engine) redefine(name string, change func(q *queueState) error) error {
 		return queueNotFound(name)
 	}
 	q.mu.Lock()
-	if err := change(q); err != nil {
+	p := q.definition()
+	if err := change(&p); err != nil {
 		q.mu.Unlock()
 		return err
 	}
-	c, pos := e.log.Enqueue(encodeQueuePut(q.id, name, q.attrs, q.created, q.tags))
-	q.defSegment = pos[0].Segment
+	c, pos, err := e.enqueue(p.encode())
+	if err != nil {
+		q.mu.Unlock()
+		return err
+	}
+	e.applyQueuePut(pos[0], p)
 	q.mu.Unlock()
-	return commitErr(c.Wait())
+	return e.commitErr(c.Wait())
+}
+
+// definition returns q's definition as its record holds it. q.mu is held.
+func (q *queueState) definition() queuePut {
+	return queuePut{id: q.id, name: q.name, created: q.created, attrs: q.attrs, tags: q.tags}
 }
 
 // DeleteQueue removes a queue and its messages. A queue that is another
@@ -214,12 +223,14 @@ func (e *Engine) DeleteQueue(name string) error {
 		return errdefs.New(errdefs.ErrConflict, "queue_in_use",
 			"queue %q is the dead_letter of %q", name, sources)
 	}
-	delete(e.byName, name)
-	delete(e.byID, q.id)
 	q.mu.Lock()
-	c, _ := e.log.Enqueue(encodeQueueDelete(q.id))
-	q.dropAll()
-	q.deleted = true
+	c, _, err := e.enqueue(encodeQueueDelete(q.id))
+	if err != nil {
+		q.mu.Unlock()
+		e.mu.Unlock()
+		return err
+	}
+	e.applyQueueDelete(q.id)
 	q.stopTimer()
 	q.wakeWaiters()
 	for w := range q.watchers {
@@ -227,7 +238,7 @@ func (e *Engine) DeleteQueue(name string) error {
 	}
 	q.mu.Unlock()
 	e.mu.Unlock()
-	return commitErr(c.Wait())
+	return e.commitErr(c.Wait())
 }
 
 // dropAll removes every message from the index.

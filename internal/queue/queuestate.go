@@ -17,6 +17,7 @@ type queueState struct {
 	tags    map[string]string // never changed in place: replaced whole
 	created int64
 	deleted bool
+	defined bool // its definition has been applied (replay may meet its messages first)
 
 	entries map[uint64]*entry
 	ready   entryHeap // visible now, oldest sequence first

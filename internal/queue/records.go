@@ -123,6 +123,11 @@ func decodeCheckpoint(d *dec) checkpoint {
 	return checkpoint{nonce: d.uvarint(), nextSeq: d.uvarint(), nextQueueID: uint32(d.uvarint())}
 }
 
+// encode writes a queue's definition record.
+func (p queuePut) encode() []byte {
+	return encodeQueuePut(p.id, p.name, p.attrs, p.created, p.tags)
+}
+
 // encodeQueuePut writes a queue's definition. The tags come last: records
 // written before queues had tags end after the dead-letter name.
 func encodeQueuePut(id uint32, name string, a Attributes, created int64, tags map[string]string) []byte {

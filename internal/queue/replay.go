@@ -8,146 +8,109 @@ import (
 
 // replay rebuilds the index from the log and returns how many records it
 // read.
+//
+// Replay does not depend on a queue's definition coming before the records
+// of its messages: compaction rewrites definitions at the log's tail, after
+// segments that still hold messages sent long before. A record for a queue
+// whose definition has not been read yet is applied to a queue known only
+// by its id (see replayQueue); the definition fills in its name and
+// settings when it comes. Queue ids are never reused, so such a record can
+// belong to no other queue.
 func (e *Engine) replay() (int, error) {
 	now := e.now().UnixNano()
 	n := 0
-	err := e.log.Replay(func(pos wal.Pos, rec []byte) error {
+	e.gone = map[uint32]bool{}
+	err := e.log().Replay(func(pos wal.Pos, rec []byte) error {
 		n++
-		if err := e.apply(pos, rec, now); err != nil {
+		if err := e.replayRecord(pos, rec, now); err != nil {
 			return fmt.Errorf("record at %d:%d: %w", pos.Segment, pos.Offset, err)
 		}
 		return nil
 	})
+	e.gone = nil
+	// A queue that records named but that was never defined can only be one
+	// whose definition and deletion were both dropped by compaction, which
+	// never happens to a queue with messages left; drop it.
+	undefined := 0
+	for id, q := range e.byID {
+		if !q.defined {
+			undefined++
+			q.dropAll()
+			delete(e.byID, id)
+		}
+	}
+	if undefined > 0 {
+		e.logger.Warn("log names queues it never defines; their records are ignored", "queues", undefined)
+	}
 	return n, err
 }
 
-func (e *Engine) bumpSeq(seq uint64) {
-	if seq >= e.nextSeq.Load() {
-		e.nextSeq.Store(seq + 1)
+// replayQueue returns the queue a replayed record names: the defined queue,
+// one known so far only by its id, or nil for a deleted one.
+func (e *Engine) replayQueue(id uint32) *queueState {
+	if q := e.byID[id]; q != nil {
+		return q
 	}
+	if e.gone[id] || id == 0 {
+		return nil
+	}
+	q := newQueueState(e, id, "", Attributes{}, 0)
+	e.byID[id] = q
+	return q
 }
 
-// apply replays one record. Records about queues or messages that no
-// longer exist are skipped: compaction drops the segments that held them
-// once it has copied forward what was still alive.
-func (e *Engine) apply(pos wal.Pos, rec []byte, now int64) error {
+// replayRecord decodes one record and applies it with the function the
+// live operation used.
+func (e *Engine) replayRecord(pos wal.Pos, rec []byte, now int64) error {
 	d := dec{b: rec}
+	size := uint32(len(rec))
 	switch kind := d.byte(); kind {
 	case recCheckpoint:
 		c := decodeCheckpoint(&d)
-		if d.err != nil {
-			return d.err
+		if d.err == nil {
+			e.applyCheckpoint(c)
 		}
-		if e.nonce == 0 {
-			e.nonce = c.nonce
-		}
-		if c.nextSeq > e.nextSeq.Load() {
-			e.nextSeq.Store(c.nextSeq)
-		}
-		e.nextQueueID = max(e.nextQueueID, c.nextQueueID)
 	case recQueuePut:
 		p := decodeQueuePut(&d)
-		if d.err != nil {
-			return d.err
+		if d.err == nil {
+			e.applyQueuePut(pos, p)
 		}
-		q := e.byID[p.id]
-		if q == nil {
-			q = newQueueState(e, p.id, p.name, p.attrs, p.created)
-			e.byID[p.id] = q
-			e.byName[p.name] = q
-		}
-		q.attrs = p.attrs
-		q.tags = p.tags
-		q.defSegment = pos.Segment
-		e.nextQueueID = max(e.nextQueueID, p.id+1)
 	case recQueueDelete:
 		id := uint32(d.uvarint())
-		if d.err != nil {
-			return d.err
-		}
-		if q := e.byID[id]; q != nil {
-			q.dropAll()
-			q.deleted = true
-			delete(e.byID, id)
-			delete(e.byName, q.name)
+		if d.err == nil {
+			e.gone[id] = true // also when it was never seen
+			e.applyQueueDelete(id)
 		}
 	case recMessage:
 		m := decodeMessage(&d)
 		if d.err != nil {
 			return d.err
 		}
-		e.bumpSeq(m.seq)
-		q := e.byID[m.queue]
-		if q == nil || m.seq < q.purgedBelow {
-			return nil
+		if q := e.replayQueue(m.queue); q != nil {
+			e.applyMessage(q, pos, size, &m, now)
+		} else {
+			e.bumpSeq(m.seq)
 		}
-		if old := q.entries[m.seq]; old != nil {
-			q.remove(old) // a compaction copy supersedes the earlier record
-		}
-		en := &entry{
-			seq: m.seq, pos: pos, size: uint32(len(rec)), recvCount: m.recvCount,
-			sentAt: m.sentAt, visibleAt: m.visibleAt, firstRecvAt: m.firstRecvAt, source: m.source,
-		}
-		q.insert(en, now)
-		e.addLive(pos, en.size)
 	case recDeadLetter:
 		from, oldSeq := uint32(d.uvarint()), d.uvarint()
 		m := decodeMessage(&d)
-		if d.err != nil {
-			return d.err
-		}
-		e.bumpSeq(m.seq)
-		if q := e.byID[from]; q != nil {
-			if en := q.entries[oldSeq]; en != nil {
-				q.remove(en)
-			}
-		}
-		if q := e.byID[m.queue]; q != nil {
-			q.insert(&entry{seq: m.seq, pos: pos, size: uint32(len(rec)), sentAt: m.sentAt,
-				visibleAt: m.visibleAt, source: m.source}, now)
-			e.addLive(pos, uint32(len(rec)))
+		if d.err == nil {
+			e.applyDeadLetterCopy(e.replayQueue(from), e.replayQueue(m.queue), oldSeq, pos, size, &m, now)
 		}
 	case recReceive:
 		id, items := decodeReceives(&d)
-		if d.err != nil {
-			return d.err
-		}
-		q := e.byID[id]
-		if q == nil {
-			return nil
-		}
-		for _, it := range items {
-			if en := q.entries[it.seq]; en != nil {
-				q.unplace(en)
-				en.recvCount = it.count
-				en.visibleAt = it.visibleAt
-				en.firstRecvAt = it.firstRecvAt
-				q.place(en, now)
-			}
+		if q := e.replayQueue(id); d.err == nil && q != nil {
+			e.applyReceives(q, items, now)
 		}
 	case recVisibility:
 		id, seq, at := uint32(d.uvarint()), d.uvarint(), d.varint()
-		if d.err != nil {
-			return d.err
-		}
-		if q := e.byID[id]; q != nil {
-			if en := q.entries[seq]; en != nil {
-				q.unplace(en)
-				en.visibleAt = at
-				q.place(en, now)
-			}
+		if q := e.replayQueue(id); d.err == nil && q != nil {
+			e.applyVisibility(q, seq, at, now)
 		}
 	case recDelete:
 		id, _, seqs := decodeDeletes(&d)
-		if d.err != nil {
-			return d.err
-		}
-		if q := e.byID[id]; q != nil {
-			for _, seq := range seqs {
-				if en := q.entries[seq]; en != nil {
-					q.remove(en)
-				}
-			}
+		if q := e.replayQueue(id); d.err == nil && q != nil {
+			e.applyDeletes(q, seqs)
 		}
 	case recMove:
 		ms := decodeMoves(&d)
@@ -155,32 +118,16 @@ func (e *Engine) apply(pos wal.Pos, rec []byte, now int64) error {
 			return d.err
 		}
 		for _, m := range ms {
-			e.bumpSeq(m.newSeq)
-			from, to := e.byID[m.from], e.byID[m.to]
-			if from == nil {
-				continue
+			if from := e.replayQueue(m.from); from != nil {
+				e.applyMove(from, e.replayQueue(m.to), m, now)
+			} else {
+				e.bumpSeq(m.newSeq)
 			}
-			en := from.entries[m.oldSeq]
-			if en == nil {
-				continue
-			}
-			from.remove(en)
-			if to == nil {
-				continue
-			}
-			to.insert(&entry{
-				seq: m.newSeq, pos: en.pos, size: en.size, sentAt: en.sentAt,
-				visibleAt: m.visibleAt, source: m.source,
-			}, now)
-			e.addLive(en.pos, en.size)
 		}
 	case recPurge:
 		id, below := uint32(d.uvarint()), d.uvarint()
-		if d.err != nil {
-			return d.err
-		}
-		if q := e.byID[id]; q != nil {
-			q.purgeBelow(below)
+		if q := e.replayQueue(id); d.err == nil && q != nil {
+			e.applyPurge(q, below)
 		}
 	default:
 		return unknownRecord(kind)

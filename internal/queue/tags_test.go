@@ -60,13 +60,13 @@ func TestTagsDurable(t *testing.T) {
 			mustDelete(t, e, "q", m.Receipt)
 		}
 	}
-	segs, _ := e.log.Segments()
+	segs, _ := e.log().Segments()
 	for range segs {
 		if err := e.Compact(true); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if after, _ := e.log.Segments(); after[0] == segs[0] {
+	if after, _ := e.log().Segments(); after[0] == segs[0] {
 		t.Fatalf("segment %d, which held the tag records, survived compaction", segs[0])
 	}
 	wantTags(e, "after compaction")

@@ -1,0 +1,196 @@
+package queue
+
+import (
+	"github.com/docketd/docket/internal/wal"
+)
+
+// The functions in this file are the only code that changes the durable
+// part of the index (queue definitions, messages and their times, counts
+// and positions). A live operation builds its record, enqueues it, and
+// applies it with the same function that replay calls for the record read
+// back from the log, so the state a restart rebuilds cannot differ from
+// the state the engine was in. What only a running engine has — totals,
+// owners, waiters, watchers, timers — is changed by the callers around
+// them.
+//
+// Each takes the time now only to decide which heap a message goes in;
+// nothing durable depends on it. The callers hold the locks of the queues
+// involved (replay holds none: nothing else runs yet).
+
+// applyCheckpoint takes the counters of a checkpoint record.
+func (e *Engine) applyCheckpoint(c checkpoint) {
+	if e.nonce == 0 {
+		e.nonce = c.nonce
+	}
+	if c.nextSeq > e.nextSeq.Load() {
+		e.nextSeq.Store(c.nextSeq)
+	}
+	e.nextQueueID = max(e.nextQueueID, c.nextQueueID)
+}
+
+// applyQueuePut defines queue p.id, or changes its definition. A queue that
+// records have already been applied to before its definition (see
+// [Engine.replayQueue]) keeps its messages and gets its name and settings.
+// e.mu is held (or replay runs).
+func (e *Engine) applyQueuePut(pos wal.Pos, p queuePut) *queueState {
+	q := e.byID[p.id]
+	if q == nil {
+		q = newQueueState(e, p.id, p.name, p.attrs, p.created)
+		e.byID[p.id] = q
+	}
+	q.name, q.created, q.attrs, q.tags = p.name, p.created, p.attrs, p.tags
+	q.defSegment = pos.Segment
+	q.defined = true
+	e.byName[p.name] = q
+	e.nextQueueID = max(e.nextQueueID, p.id+1)
+	return q
+}
+
+// applyQueueDelete removes queue id and its messages. e.mu and the queue's
+// lock are held (or replay runs).
+func (e *Engine) applyQueueDelete(id uint32) *queueState {
+	q := e.byID[id]
+	if q == nil {
+		return nil
+	}
+	q.dropAll()
+	q.deleted = true
+	delete(e.byID, id)
+	if e.byName[q.name] == q {
+		delete(e.byName, q.name)
+	}
+	if e.gone != nil {
+		e.gone[id] = true
+	}
+	return q
+}
+
+// applyMessage puts a message's whole state into q: a send, or a
+// compaction's copy, which supersedes the message's earlier record.
+func (e *Engine) applyMessage(q *queueState, pos wal.Pos, size uint32, m *message, now int64) *entry {
+	e.bumpSeq(m.seq)
+	if m.seq < q.purgedBelow {
+		return nil
+	}
+	if en := q.entries[m.seq]; en != nil {
+		// The same message again: a compaction's copy. The entry stays the
+		// same object, since a receive or a move in progress may hold it;
+		// one taken out of the heaps for a move stays out.
+		e.dropLive(en.pos, en.size)
+		inHeap := en.heapIdx >= 0
+		if inHeap {
+			q.unplace(en)
+		}
+		en.pos, en.size, en.recvCount = pos, size, m.recvCount
+		en.sentAt, en.visibleAt, en.firstRecvAt, en.source = m.sentAt, m.visibleAt, m.firstRecvAt, m.source
+		if inHeap {
+			q.place(en, now)
+		}
+		e.addLive(pos, size)
+		return en
+	}
+	en := &entry{
+		seq: m.seq, pos: pos, size: size, recvCount: m.recvCount,
+		sentAt: m.sentAt, visibleAt: m.visibleAt, firstRecvAt: m.firstRecvAt, source: m.source,
+	}
+	q.insert(en, now)
+	e.addLive(pos, size)
+	return en
+}
+
+// applyReceives records a receive: each message's new count and the time
+// it stays hidden until. The live path has already taken the entries out
+// of the ready heap and set their owner.
+func (e *Engine) applyReceives(q *queueState, items []received, now int64) {
+	for _, it := range items {
+		en := q.entries[it.seq]
+		if en == nil {
+			continue
+		}
+		q.unplace(en)
+		en.recvCount, en.visibleAt, en.firstRecvAt = it.count, it.visibleAt, it.firstRecvAt
+		q.place(en, now)
+	}
+}
+
+// applyVisibility hides a message until at, or shows it when at has come;
+// a visible message has no owner.
+func (e *Engine) applyVisibility(q *queueState, seq uint64, at, now int64) *entry {
+	en := q.entries[seq]
+	if en == nil {
+		return nil
+	}
+	q.unplace(en)
+	en.visibleAt = at
+	if at <= now {
+		en.owner = 0
+	}
+	q.place(en, now)
+	return en
+}
+
+// applyDeletes removes messages of q.
+func (e *Engine) applyDeletes(q *queueState, seqs []uint64) {
+	for _, seq := range seqs {
+		if en := q.entries[seq]; en != nil {
+			q.remove(en)
+		}
+	}
+}
+
+// applyPurge removes every message of q below a sequence number.
+func (e *Engine) applyPurge(q *queueState, below uint64) {
+	for en := q.head; en != nil && en.seq < below; {
+		next := en.next
+		q.remove(en)
+		en = next
+	}
+	if below > q.purgedBelow {
+		q.purgedBelow = below
+	}
+}
+
+// applyMove moves one message to another queue under a new sequence; the
+// moved message keeps pointing at its record. to may be nil (the queue is
+// gone): the message then only leaves from. It returns the old and the new
+// entry, nil when the message was not in from.
+func (e *Engine) applyMove(from, to *queueState, m move, now int64) (old, moved *entry) {
+	e.bumpSeq(m.newSeq)
+	old = from.entries[m.oldSeq]
+	if old == nil {
+		return nil, nil
+	}
+	from.remove(old)
+	if to == nil {
+		return old, nil
+	}
+	moved = &entry{
+		seq: m.newSeq, pos: old.pos, size: old.size, sentAt: old.sentAt,
+		visibleAt: m.visibleAt, source: m.source,
+	}
+	to.insert(moved, now)
+	e.addLive(moved.pos, moved.size)
+	return old, moved
+}
+
+// applyDeadLetterCopy takes message oldSeq out of from and puts m, a new
+// record with the message and its added attributes, into to.
+func (e *Engine) applyDeadLetterCopy(from, to *queueState, oldSeq uint64, pos wal.Pos, size uint32, m *message, now int64) {
+	e.bumpSeq(m.seq)
+	if from != nil {
+		if en := from.entries[oldSeq]; en != nil {
+			from.remove(en)
+		}
+	}
+	if to != nil {
+		to.insert(&entry{seq: m.seq, pos: pos, size: size, sentAt: m.sentAt,
+			visibleAt: m.visibleAt, source: m.source}, now)
+		e.addLive(pos, size)
+	}
+}
+
+func (e *Engine) bumpSeq(seq uint64) {
+	if seq >= e.nextSeq.Load() {
+		e.nextSeq.Store(seq + 1)
+	}
+}
