@@ -12,25 +12,19 @@ import (
 
 	"github.com/docketd/docket/internal/errdefs"
 	"github.com/docketd/docket/internal/jsonfast"
+	"github.com/docketd/docket/internal/msgchars"
 	"github.com/docketd/docket/scheduler/api"
 )
 
-// maxRequestBody bounds a JSON request body: ten messages of the largest
-// size, with room for JSON escaping.
-const maxRequestBody = 32 << 20
-
 // decode reads a JSON request body into v, refusing unknown fields and
-// trailing data. An empty body decodes as {} when allowEmpty.
+// trailing data. An empty body decodes as {} when allowEmpty. The body is
+// bounded by its route's limit (routes.go). Text that encoding/json would
+// silently alter (invalid UTF-8, unpaired surrogate escapes) is refused,
+// and so are messages holding characters SQS does not allow.
 func decode(w http.ResponseWriter, r *http.Request, v any, allowEmpty bool) error {
-	body := http.MaxBytesReader(w, r.Body, maxRequestBody)
-	data, err := io.ReadAll(body)
+	data, err := readBody(r)
 	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return errdefs.New(errdefs.ErrTooLarge, "request_too_large",
-				"request body over %d bytes", mbe.Limit)
-		}
-		return errdefs.New(errdefs.ErrInvalid, "invalid_request", "read request body: %v", err)
+		return bodyError(err)
 	}
 	if len(bytes.TrimSpace(data)) == 0 {
 		if allowEmpty {
@@ -38,8 +32,15 @@ func decode(w http.ResponseWriter, r *http.Request, v any, allowEmpty bool) erro
 		}
 		return errdefs.New(errdefs.ErrInvalid, "invalid_json", "request body is empty, want a JSON object")
 	}
-	if fastDecode(data, v) {
-		return nil
+	if fastDecode(data, v) { // it takes valid UTF-8 only
+		return checkMessages(v)
+	}
+	if i := jsonfast.InvalidText(data); i >= 0 {
+		if _, ok := v.(*api.SendRequest); ok {
+			return errdefs.New(errdefs.ErrInvalid, msgchars.Code,
+				"invalid UTF-8 or an unpaired surrogate escape at byte %d of the body; message contents may hold only %s", i, msgchars.Allowed)
+		}
+		return errdefs.New(errdefs.ErrInvalid, "invalid_json", "invalid UTF-8 or an unpaired surrogate escape at offset %d", i)
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
@@ -49,6 +50,39 @@ func decode(w http.ResponseWriter, r *http.Request, v any, allowEmpty bool) erro
 	if dec.More() {
 		return errdefs.New(errdefs.ErrInvalid, "invalid_json",
 			"unexpected data after the JSON value at offset %d", dec.InputOffset())
+	}
+	return checkMessages(v)
+}
+
+// checkMessages refuses a send whose message bodies, attribute names or
+// attribute values hold characters SQS does not allow (package msgchars),
+// as the SQS endpoint does: the whole request, naming the message.
+func checkMessages(v any) error {
+	req, ok := v.(*api.SendRequest)
+	if !ok {
+		return nil
+	}
+	check := func(m *api.SendMessage, where string) error {
+		if err := msgchars.Check(m.Body); err != nil {
+			return fmt.Errorf("%sbody: %w", where, err)
+		}
+		for k, v := range m.Attributes {
+			if err := msgchars.Check(k); err != nil {
+				return fmt.Errorf("%sattribute name %q: %w", where, k, err)
+			}
+			if err := msgchars.Check(v); err != nil {
+				return fmt.Errorf("%sattribute %q: %w", where, k, err)
+			}
+		}
+		return nil
+	}
+	if err := check(&req.SendMessage, ""); err != nil {
+		return err
+	}
+	for i := range req.Messages {
+		if err := check(&req.Messages[i], fmt.Sprintf("message %d: ", i)); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -117,6 +151,10 @@ func statusOf(err error) int {
 		return http.StatusConflict
 	case errors.Is(err, errdefs.ErrTooLarge):
 		return http.StatusRequestEntityTooLarge
+	case errors.Is(err, errReadTimeout):
+		return http.StatusRequestTimeout
+	case errors.Is(err, errURITooLong):
+		return http.StatusRequestURITooLong
 	case errors.Is(err, errdefs.ErrStorageFull):
 		return http.StatusInsufficientStorage
 	case errors.Is(err, errdefs.ErrUnavailable), errors.Is(err, errdefs.ErrClosed),
@@ -138,6 +176,10 @@ func classCode(err error) string {
 		return "conflict"
 	case http.StatusRequestEntityTooLarge:
 		return "too_large"
+	case http.StatusRequestTimeout:
+		return "request_timeout"
+	case http.StatusRequestURITooLong:
+		return "uri_too_long"
 	case http.StatusInsufficientStorage:
 		return "storage_full"
 	case http.StatusServiceUnavailable:
@@ -186,6 +228,21 @@ func (h *headerRecorder) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
+// health answers 200 "ok", or 503 "degraded" with the reason while the
+// queue log or the state store refuses writes; it turns back to ok by
+// itself once a write succeeds again.
 func (s *Server) health(w http.ResponseWriter, r *http.Request) {
+	if err := s.storageErr(); err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, api.Health{Status: "degraded", Reason: err.Error(), Version: s.cfg.Version})
+		return
+	}
 	writeJSON(w, http.StatusOK, api.Health{Status: "ok", Version: s.cfg.Version})
+}
+
+// storageErr is why writes fail now, or nil.
+func (s *Server) storageErr() error {
+	if err := s.queues.Err(); err != nil {
+		return err
+	}
+	return s.state.Err()
 }

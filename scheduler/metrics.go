@@ -31,6 +31,8 @@ type metrics struct {
 	dispatched      *prometheus.CounterVec
 	dispatchBlocked *prometheus.CounterVec
 	settled         *prometheus.CounterVec
+
+	http *httpMetrics // the HTTP server's limits (httpserver.go)
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -107,6 +109,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	reg.MustRegister(m.requestDuration, m.commitDuration, m.commitRecords, m.commitBytes,
 		m.stateCommitDuration, m.evaluations, m.evalDuration, m.planConflicts,
 		m.desired, m.decisions, m.reaction, m.messageStart, m.dispatched, m.dispatchBlocked, m.settled)
+	m.http = newHTTPMetrics(reg)
 	return m
 }
 
@@ -154,6 +157,10 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 	return w.ResponseWriter.Write(b)
 }
 
+// Unwrap gives http.ResponseController the writer underneath, for the
+// deadlines of routes that wait (httplimits.go).
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
 // Flush lets streaming handlers flush through the wrapper.
 func (w *statusWriter) Flush() {
 	if f, ok := w.ResponseWriter.(http.Flusher); ok {
@@ -167,6 +174,7 @@ type queueCollector struct {
 
 	messages, oldest                                       *prometheus.Desc
 	sent, received, deleted, deadLettered, expired, purged *prometheus.Desc
+	compactions, failed                                    *prometheus.Desc
 }
 
 func newQueueCollector(e *queue.Engine) *queueCollector {
@@ -183,16 +191,24 @@ func newQueueCollector(e *queue.Engine) *queueCollector {
 		deadLettered: d("docket_queue_dead_lettered_total", "Messages moved from a queue to its dead-letter queue."),
 		expired:      d("docket_queue_expired_total", "Messages that outlived a queue's retention."),
 		purged:       d("docket_queue_purged_total", "Messages removed by purging a queue."),
+		compactions:  prometheus.NewDesc("docket_queue_compactions_total", "Segments of the queue log reclaimed by compaction since the server started.", nil, nil),
+		failed:       prometheus.NewDesc("docket_queue_log_failed", "1 while the queue log refuses writes (a full or failing disk), else 0.", nil, nil),
 	}
 }
 
 func (c *queueCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.messages, c.oldest, c.sent, c.received, c.deleted, c.deadLettered, c.expired, c.purged} {
+	for _, d := range []*prometheus.Desc{c.messages, c.oldest, c.sent, c.received, c.deleted, c.deadLettered, c.expired, c.purged, c.compactions, c.failed} {
 		ch <- d
 	}
 }
 
 func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
+	ch <- prometheus.MustNewConstMetric(c.compactions, prometheus.CounterValue, float64(c.engine.Compactions()))
+	failed := 0.0
+	if c.engine.Err() != nil {
+		failed = 1
+	}
+	ch <- prometheus.MustNewConstMetric(c.failed, prometheus.GaugeValue, failed)
 	for _, q := range c.engine.Queues() {
 		s := q.Stats
 		g := func(d *prometheus.Desc, v float64, labels ...string) {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -84,7 +85,7 @@ func TestDiskFullIsAStateNotACrash(t *testing.T) {
 
 	acked := map[string]string{}
 	send := func(i int) error {
-		body := fmt.Sprintf("%06d%s", i, string(make([]byte, 8<<10)))
+		body := fmt.Sprintf("%06d%s", i, strings.Repeat("x", 8<<10))
 		res, err := e.Send("q", []SendInput{{Body: []byte(body)}})
 		if err == nil {
 			acked[res[0].ID] = body
@@ -97,7 +98,7 @@ func TestDiskFullIsAStateNotACrash(t *testing.T) {
 		err = send(i)
 	}
 	if !errors.Is(err, errdefs.ErrStorageFull) || errdefs.Code(err, "") != "storage_full" {
-		t.Fatalf("send on a full disk: got %v, want storage_full", err)
+		t.Fatalf("send on a full disk: got %v after %d acknowledged, want storage_full", err, len(acked))
 	}
 	if !errors.Is(e.Err(), errdefs.ErrStorageFull) {
 		t.Fatalf("Err() on a full disk: got %v, want storage_full", e.Err())

@@ -204,15 +204,18 @@ func (e *Engine) Close() error {
 func (e *Engine) Run(ctx context.Context) error {
 	t := time.NewTicker(e.cfg.MaintenanceInterval)
 	defer t.Stop()
+	retry := time.NewTicker(recoverInterval)
+	defer retry.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-e.recoverNow:
 			e.tryRecover()
+		case <-retry.C:
+			e.tryRecover() // nothing to do unless the log failed
 		case <-t.C:
 			if e.failure() != nil {
-				e.tryRecover()
 				continue
 			}
 			if err := e.expire(); err != nil {

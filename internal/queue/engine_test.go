@@ -524,7 +524,7 @@ func TestCompactionKeepsLiveMessages(t *testing.T) {
 	e := openEngine(t, dir, cfg)
 	mustCreate(t, e, "dead", nil)
 	mustCreate(t, e, "q", func(a *Attributes) { a.MaxReceives, a.DeadLetter = 1, "dead" })
-	body := string(make([]byte, 500))
+	body := strings.Repeat("x", 500)
 	keep := map[string]bool{}
 	var keptReceipts []string
 	for i := 0; i < 200; i++ {
@@ -646,4 +646,38 @@ func TestConcurrentDeliveryExactlyOnce(t *testing.T) {
 		}
 	}
 	wantStats(t, e, "q", 0, 0, 0)
+}
+
+// TestSendRefusesCharactersSQSRefuses checks that a body or a string
+// attribute with bytes outside SQS's character set is refused, not
+// altered: the body is stored as given or not at all.
+func TestSendRefusesCharactersSQSRefuses(t *testing.T) {
+	e := newEngine(t)
+	mustCreate(t, e, "q", nil)
+	tests := []struct {
+		name string
+		in   SendInput
+		want bool // accepted
+	}{
+		{"plain", SendInput{Body: []byte("hello\tworld\n")}, true},
+		{"unicode", SendInput{Body: []byte("grüße 🙂")}, true},
+		{"invalid utf-8", SendInput{Body: []byte("bad \xff byte")}, false},
+		{"nul", SendInput{Body: []byte("nul \x00")}, false},
+		{"control", SendInput{Body: []byte("bell \x07")}, false},
+		{"surrogate", SendInput{Body: []byte("\xed\xa0\x80")}, false},
+		{"bad string attribute", SendInput{Body: []byte("ok"), Attributes: []Attr{{Name: "a", Type: "String", Value: []byte("\xfe")}}}, false},
+		{"binary attribute", SendInput{Body: []byte("ok"), Attributes: []Attr{{Name: "a", Type: "Binary", Value: []byte("\xfe\x00")}}}, true},
+	}
+	for _, tt := range tests {
+		res, err := e.Send("q", []SendInput{tt.in})
+		if err != nil {
+			t.Fatalf("%s: Send: %v", tt.name, err)
+		}
+		if got := res[0].Err == nil; got != tt.want {
+			t.Errorf("%s: accepted %v (%v), want %v", tt.name, got, res[0].Err, tt.want)
+		}
+		if !tt.want && errdefs.Code(res[0].Err, "") != "invalid_message_contents" {
+			t.Errorf("%s: code %q, want invalid_message_contents", tt.name, errdefs.Code(res[0].Err, ""))
+		}
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/docketd/docket/internal/errdefs"
+	"github.com/docketd/docket/internal/msgchars"
 	"github.com/docketd/docket/internal/wal"
 )
 
@@ -78,11 +79,19 @@ func checkInput(in SendInput, a Attributes) error {
 				"attribute %q given twice", at.Name)
 		}
 		seen[at.Name] = true
+		if !strings.HasPrefix(at.Type, "Binary") {
+			if err := msgchars.Check(at.Value); err != nil {
+				return fmt.Errorf("attribute %q: %w", at.Name, err)
+			}
+		}
 		size += int64(len(at.Name) + len(at.Type) + len(at.Value))
 	}
 	if size > a.MaxMessageSize {
 		return errdefs.New(errdefs.ErrTooLarge, "message_too_large",
 			"message of %d bytes is over the queue's max_message_size of %d bytes", size, a.MaxMessageSize)
+	}
+	if err := msgchars.Check(in.Body); err != nil {
+		return err
 	}
 	if in.Delay != nil && (*in.Delay < 0 || *in.Delay > MaxDelay) {
 		return errdefs.New(errdefs.ErrInvalid, "invalid_delay",

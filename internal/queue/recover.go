@@ -3,6 +3,7 @@ package queue
 import (
 	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/docketd/docket/internal/errdefs"
@@ -18,7 +19,7 @@ import (
 //     an error of class [errdefs.ErrStorageFull] (a full disk) or
 //     [errdefs.ErrStorageFailed], and reports it from [Engine.Err];
 //   - keeps serving reads of the index (queue lists, attributes, counts);
-//   - from Run, retries recovery every maintenance interval: it stops every
+//   - from Run, retries recovery every recoverInterval: it stops every
 //     operation, reopens the log (which keeps what reached disk and erases
 //     a torn tail), proves a write works by appending a checkpoint, and
 //     replaces the index with the one rebuilt from the log, so that nothing
@@ -70,9 +71,33 @@ func (e *Engine) enqueue(recs ...[]byte) (waiter, []wal.Pos, error) {
 	return c, pos, nil
 }
 
+// recoverInterval is how often Run retries recovery while the log is
+// failed. Each try first writes a small probe file beside the log, so
+// that while the disk is still full a try costs one failed write, not a
+// replay of the whole log.
+const recoverInterval = 100 * time.Millisecond
+
+// probeWrite writes, syncs and removes a small file in dir: it fails
+// while the volume is full or failing.
+func probeWrite(dir string) error {
+	f, err := os.CreateTemp(dir, ".probe-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	if _, err := f.Write(make([]byte, 64<<10)); err != nil {
+		return err
+	}
+	return f.Sync()
+}
+
 // tryRecover runs one recovery attempt and logs its outcome.
 func (e *Engine) tryRecover() {
 	if e.failure() == nil {
+		return
+	}
+	if err := probeWrite(e.cfg.Dir); err != nil {
 		return
 	}
 	start := time.Now()

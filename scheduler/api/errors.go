@@ -36,6 +36,9 @@ type Diagnostic struct {
 
 // Health is the body of GET /v1/health.
 type Health struct {
+	// Status is "ok", or "degraded" while writes fail (a full or failing
+	// disk); the answer is then 503 and Reason says why.
 	Status  string `json:"status"`
+	Reason  string `json:"reason,omitempty"`
 	Version string `json:"version,omitempty"`
 }
