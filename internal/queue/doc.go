@@ -16,9 +16,22 @@
 //
 // Records are applied to the in-memory index at the moment they take their
 // place in the log, under the queue's lock, and the caller then waits for
-// the commit without the lock. Because commits reach disk in log order, any
-// prefix of the log that survives a crash replays into a state the engine
-// has been in, and no caller has been told of a change that is not in it.
+// the commit without the lock. A live operation builds its record and
+// applies it with the same function replay uses for it (apply.go), so the
+// state a restart rebuilds is the state the engine was in. Because commits
+// reach disk in log order, any prefix of the log that survives a crash
+// replays into a state the engine has been in, and no caller has been told
+// of a change that is not in it. Replay does not depend on a queue's
+// definition preceding its messages (compaction rewrites definitions at
+// the tail): records met first go to a queue known by its id.
+//
+// # Failures
+//
+// A commit that fails (a full disk, an I/O error) puts the engine in a
+// failed state instead of crashing it: writes are refused with
+// storage_full or storage_failed, reads are served, and Run recovers by
+// itself once a probe write works, rebuilding the index from what reached
+// disk (recover.go).
 //
 // # Compaction
 //
@@ -30,7 +43,10 @@
 //
 // # Lock order
 //
-//  1. Engine.mu (the queue directory)
-//  2. queueState.mu, two of them in ascending queue id
-//  3. Engine.segMu (live bytes per segment), and the log's own lock, both leaves
+//  1. Engine.compactMu (one compaction or recovery at a time)
+//  2. Engine.readMu (shared from taking a message's position to reading it;
+//     exclusive to drop segments and to recover)
+//  3. Engine.mu (the queue directory)
+//  4. queueState.mu, two of them in ascending queue id
+//  5. Engine.segMu (live bytes per segment), and the log's own lock, both leaves
 package queue
