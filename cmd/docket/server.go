@@ -31,6 +31,8 @@ func newServerCommand(c *cli) *cobra.Command {
 		sqsKeys  string
 		unsigned bool
 		segSize  string
+		httpCfg  scheduler.HTTPConfig
+		maxHdr   string
 	)
 	cmd := &cobra.Command{
 		Use:   "server",
@@ -41,7 +43,14 @@ func newServerCommand(c *cli) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			o := serverOptions{dataDir: dataDir, httpAddr: httpAddr, pprof: pprof, sqsAllowUnsigned: unsigned}
+			o := serverOptions{dataDir: dataDir, httpAddr: httpAddr, pprof: pprof, sqsAllowUnsigned: unsigned, http: httpCfg}
+			if maxHdr != "" {
+				size, err := specs.ParseSize(maxHdr)
+				if err != nil || size < 4<<10 || size > 16<<20 {
+					return fmt.Errorf("--http-max-header-bytes %q: want a size from 4KiB to 16MiB", maxHdr)
+				}
+				o.http.MaxHeaderBytes = int(size)
+			}
 			if segSize != "" {
 				size, err := specs.ParseSize(segSize)
 				if err != nil || size < 64<<10 || size > 1<<30 {
@@ -66,7 +75,20 @@ func newServerCommand(c *cli) *cobra.Command {
 	cmd.Flags().StringVar(&sqsKeys, "sqs-keys", "", "`file` of SQS access keys: lines of \"KEY_ID SECRET [queue,queue...]\"")
 	cmd.Flags().StringVar(&segSize, "queue-segment-size", "", "size of the queue log's segment files (default 64MiB); the log keeps up to two spare, so a small volume needs a small size")
 	cmd.Flags().BoolVar(&unsigned, "sqs-allow-unsigned", false, "accept SQS requests without a signature (for trusted networks only)")
+	registerHTTPFlags(cmd, &httpCfg, &maxHdr)
 	return cmd
+}
+
+// registerHTTPFlags adds the HTTP server's timeouts and limits; zero
+// values take scheduler.HTTPConfig's defaults, given in the help.
+func registerHTTPFlags(cmd *cobra.Command, cfg *scheduler.HTTPConfig, maxHeader *string) {
+	f := cmd.Flags()
+	f.DurationVar(&cfg.ReadHeaderTimeout, "http-read-header-timeout", 0, "time a client has to send a request's headers (default 10s)")
+	f.DurationVar(&cfg.ReadTimeout, "http-read-timeout", 0, "time a client has to send a whole request, headers and body (default 60s); long polls, blocking queries and streams wait past it")
+	f.DurationVar(&cfg.WriteTimeout, "http-write-timeout", 0, "time to handle a request and write its answer (default 60s); requests that wait get their wait on top")
+	f.DurationVar(&cfg.IdleTimeout, "http-idle-timeout", 0, "time a keep-alive connection may stay idle between requests (default 2m)")
+	f.IntVar(&cfg.MaxConns, "http-max-conns", 0, "most HTTP connections open at once (default 4096); at the limit a new one closes the longest idle, or waits up to 5s")
+	f.StringVar(maxHeader, "http-max-header-bytes", "", "largest request line and headers (default 64KiB)")
 }
 
 // newLogger builds the process's logger, writing text to stderr.
@@ -92,6 +114,9 @@ type serverOptions struct {
 	// sqsKeys and sqsAllowUnsigned configure the SQS-compatible endpoint.
 	sqsKeys          sqs.KeyStore
 	sqsAllowUnsigned bool
+	// http holds the HTTP server's timeouts and limits; zero fields take
+	// the defaults.
+	http scheduler.HTTPConfig
 }
 
 // runServer runs the control plane until ctx ends.
@@ -125,7 +150,7 @@ func runServer(ctx context.Context, logger *slog.Logger, o serverOptions) error 
 		mux.Handle("/", handler)
 		handler = mux
 	}
-	hs := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	hs, ln := srv.HTTPServer(handler, ln, o.http)
 	logger.Info("server listening", "addr", ln.Addr().String(), "data_dir", o.dataDir, "pid", os.Getpid())
 	if o.ready != nil {
 		o.ready <- ln.Addr().String()

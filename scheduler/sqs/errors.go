@@ -7,6 +7,7 @@ import (
 	"net/http"
 
 	"github.com/docketd/docket/internal/errdefs"
+	"github.com/docketd/docket/internal/msgchars"
 )
 
 // Error is an SQS error as the JSON protocol reports it: a code (the
@@ -101,6 +102,10 @@ func engineError(err error) *Error {
 		return newError(kindMessageNotInflight, "%s", msg)
 	case code == "queue_exists":
 		return newError(kindQueueNameExists, "%s", msg)
+	case code == msgchars.Code:
+		return newError(kindInvalidMessage, "%s", msg)
+	case code == "request_too_large":
+		return newError(kindRequestTooLarge, "%s", msg)
 	case errors.Is(err, errdefs.ErrInvalid), errors.Is(err, errdefs.ErrConflict),
 		errors.Is(err, errdefs.ErrOutdated), errors.Is(err, errdefs.ErrTooLarge):
 		return newError(kindInvalidParameterValue, "%s", msg)

@@ -1,13 +1,14 @@
 package sqs
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -21,9 +22,17 @@ import (
 // targetPrefix starts the X-Amz-Target header of every SQS request.
 const targetPrefix = "AmazonSQS."
 
-// maxRequestBody bounds a request body: ten messages of the largest size
-// the engine allows, with room for JSON escaping and base64.
-const maxRequestBody = 32 << 20
+// MaxRequestBody bounds a request body, checked against Content-Length
+// before anything is read and while reading one without it. A batch's
+// messages together are at most the queue's max_message_size (at most 1
+// MiB, as in SQS); JSON can spend six bytes on one of their bytes (a
+// \u00XX escape) and a form three (%XX), so 6 MiB covers any batch, and
+// the rest the entries' ids, attribute names and the queue URL.
+const MaxRequestBody = 8 << 20
+
+// kindRequestTimeout is the error of a request whose body did not arrive
+// within the server's read timeout.
+var kindRequestTimeout = errorKind{http.StatusRequestTimeout, "RequestTimeout", "RequestTimeout", ""}
 
 // Config configures a [Handler]. Zero fields take the defaults noted.
 type Config struct {
@@ -114,13 +123,40 @@ func (h *Handler) count(action, protocol string, e *Error) {
 // AmazonSQS.<Action>), or a form POST of the query protocol to / or to a
 // queue's /ACCOUNT/NAME whose Action is an SQS action. Docket's own API
 // never posts forms, so the two cannot be confused. To find the Action of
-// a form, IsSQSRequest reads the body and puts it back in r.Body.
+// a form, IsSQSRequest reads the body and puts it back in r.Body; a form
+// too large to read is taken as SQS's, and the handler refuses it.
 func IsSQSRequest(r *http.Request) bool {
 	if strings.HasPrefix(r.Header.Get("X-Amz-Target"), targetPrefix) {
 		return true
 	}
 	_, ok := queryAction(r)
 	return ok
+}
+
+// MaybeSQSRequest reports, without reading the body, whether r may be an
+// SQS request: one with an X-Amz-Target header of SQS, or a form posted to
+// a path of the query protocol. The server admits such requests within
+// the SQS endpoint's limits before [IsSQSRequest] reads a form to find
+// its Action.
+func MaybeSQSRequest(r *http.Request) bool {
+	return strings.HasPrefix(r.Header.Get("X-Amz-Target"), targetPrefix) ||
+		isFormPost(r) && isQueryPath(r.URL.Path)
+}
+
+// Refuse answers, in the request's protocol, a request the server refused
+// before reading it: err of class errdefs.ErrTooLarge (code
+// request_too_large) is RequestEntityTooLarge, errdefs.ErrUnavailable is
+// ServiceUnavailable.
+func (h *Handler) Refuse(w http.ResponseWriter, r *http.Request, err error) {
+	e := engineError(err)
+	if r.Header.Get("X-Amz-Target") == "" && isFormPost(r) {
+		h.count("", "query", e)
+		writeQueryError(w, e)
+		return
+	}
+	action, _ := strings.CutPrefix(r.Header.Get("X-Amz-Target"), targetPrefix)
+	h.count(action, "json", e)
+	h.writeError(w, r, e)
 }
 
 // call is one request being served: who made it, for which host.
@@ -206,13 +242,25 @@ func (h *Handler) serveQuery(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// begin reads the body of a request and authenticates it.
+// begin reads the body of a request and authenticates it. A body over
+// MaxRequestBody is refused, before it is read when it says its length.
 func (h *Handler) begin(w http.ResponseWriter, r *http.Request) ([]byte, *call, *Error) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxRequestBody))
+	if r.ContentLength > MaxRequestBody {
+		return nil, nil, newError(kindRequestTooLarge, "request body of %d bytes is over the limit of %d bytes", r.ContentLength, MaxRequestBody)
+	}
+	var buf bytes.Buffer
+	if r.ContentLength > 0 {
+		buf.Grow(int(r.ContentLength) + bytes.MinRead) // one buffer, read to EOF without growing
+	}
+	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, MaxRequestBody))
+	body := buf.Bytes()
 	if err != nil {
 		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
+		switch {
+		case errors.As(err, &mbe):
 			return nil, nil, newError(kindRequestTooLarge, "request body over %d bytes", mbe.Limit)
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			return nil, nil, newError(kindRequestTimeout, "the request body did not arrive in time")
 		}
 		return nil, nil, newError(kindSerialization, "read request body: %v", err)
 	}

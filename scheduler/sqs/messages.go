@@ -10,8 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
+	"github.com/docketd/docket/internal/msgchars"
 	"github.com/docketd/docket/internal/queue"
 )
 
@@ -35,36 +35,8 @@ const (
 )
 
 // validText reports whether s holds only the characters SQS allows in
-// bodies and string values: #x9 #xA #xD #x20-#xD7FF #xE000-#xFFFD
-// #x10000-#x10FFFF.
-func validText(s string) bool {
-	// Most bodies are printable ASCII: check bytes until the first that
-	// is not, and decode runes from there on.
-	i := 0
-	for i < len(s) {
-		c := s[i]
-		if c >= 0x80 || c < 0x20 && c != 0x9 && c != 0xA && c != 0xD {
-			break
-		}
-		i++
-	}
-	if i == len(s) {
-		return true
-	}
-	s = s[i:]
-	for i, r := range s {
-		switch {
-		case r == utf8.RuneError:
-			if _, n := utf8.DecodeRuneInString(s[i:]); n == 1 {
-				return false // invalid UTF-8
-			}
-		case r == 0x9, r == 0xA, r == 0xD:
-		case r < 0x20, r >= 0xD800 && r <= 0xDFFF, r == 0xFFFE, r == 0xFFFF:
-			return false
-		}
-	}
-	return true
-}
+// bodies and string values (package msgchars).
+func validText(s string) bool { return msgchars.Index(s) < 0 }
 
 // md5Hex is the hex MD5 digest of b, as SQS reports for bodies.
 func md5Hex(b []byte) string {
@@ -170,7 +142,7 @@ func checkSend(body *string, delay *int64, attrs map[string]messageAttributeValu
 		return sendEntry{}, newError(kindInvalidParameterValue, "The request must contain a non-empty message body.")
 	}
 	if !validText(*body) {
-		return sendEntry{}, newError(kindInvalidMessage, "Invalid characters found. Valid unicode characters are #x9 | #xA | #xD | #x20 to #xD7FF | #xE000 to #xFFFD | #x10000 to #x10FFFF")
+		return sendEntry{}, newError(kindInvalidMessage, "Invalid characters found. Valid unicode characters are %s", msgchars.Allowed)
 	}
 	in := queue.SendInput{Body: []byte(*body)}
 	if delay != nil {

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/xml"
+	"errors"
 	"io"
 	"maps"
 	"mime"
@@ -51,18 +52,25 @@ func isQueryPath(path string) bool {
 
 // queryAction returns the Action of a query-protocol request and whether
 // it is one SQS knows. The form is read from the body, which is put back
-// for the handler to read again.
+// for the handler to read again; a form over MaxRequestBody is not read,
+// and counts as SQS's, for the handler to refuse.
 func queryAction(r *http.Request) (string, bool) {
 	if !isFormPost(r) || !isQueryPath(r.URL.Path) {
 		return "", false
 	}
+	if r.ContentLength > MaxRequestBody {
+		return "", true // not to be read: the handler refuses it
+	}
 	action := r.URL.Query().Get("Action")
 	if action == "" && r.Body != nil {
-		b, err := io.ReadAll(io.LimitReader(r.Body, maxRequestBody+1))
+		b, err := io.ReadAll(io.LimitReader(r.Body, MaxRequestBody+1))
 		r.Body = struct {
 			io.Reader
 			io.Closer
 		}{io.MultiReader(bytes.NewReader(b), r.Body), r.Body}
+		if errors.As(err, new(*http.MaxBytesError)) || len(b) > MaxRequestBody {
+			return "", true // over the limit: the handler refuses it
+		}
 		if err != nil {
 			return "", false
 		}

@@ -5,6 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+
+	"github.com/docketd/docket/internal/jsonfast"
+	"github.com/docketd/docket/internal/msgchars"
 )
 
 // The request and response shapes of both protocols, field names as in the
@@ -193,11 +196,16 @@ type changeVisibilityRequest struct {
 
 // decodeJSON decodes one JSON object from data into v. Unknown fields are
 // ignored, as AWS services do, so newer SDKs keep working; malformed JSON
-// and values of the wrong type are SerializationException. An empty body
-// decodes as {}.
+// and values of the wrong type are SerializationException. Text that
+// encoding/json would decode altered (invalid UTF-8, an unpaired surrogate
+// escape) is InvalidMessageContents: a body is never stored, nor its MD5
+// reported, other than as sent. An empty body decodes as {}.
 func decodeJSON(data []byte, v any) *Error {
-	if len(bytes.TrimSpace(data)) == 0 || fastDecode(data, v) {
+	if len(bytes.TrimSpace(data)) == 0 || fastDecode(data, v) { // the fast path takes valid UTF-8 only
 		return nil
+	}
+	if i := jsonfast.InvalidText(data); i >= 0 {
+		return newError(kindInvalidMessage, "Invalid characters found: invalid UTF-8 or an unpaired surrogate escape at byte %d of the request. Valid unicode characters are %s", i, msgchars.Allowed)
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(v); err != nil {

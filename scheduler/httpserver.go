@@ -1,0 +1,321 @@
+package scheduler
+
+import (
+	"bytes"
+	"crypto/tls"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// HTTPConfig holds the HTTP server's timeouts and connection limits; the
+// limits of request bodies are per route (routes.go). Zero fields take the
+// defaults noted.
+type HTTPConfig struct {
+	// ReadHeaderTimeout bounds reading a request's headers; default 10s.
+	ReadHeaderTimeout time.Duration
+	// ReadTimeout bounds reading a whole request, headers and body;
+	// default 60s (a 16 MiB send at 280 KB/s). Routes that wait (long
+	// polls, blocking queries, streams) are freed from it once their body
+	// is read.
+	ReadTimeout time.Duration
+	// WriteTimeout bounds handling a request and writing its answer, from
+	// the end of its headers; default 60s. Routes that wait have their
+	// longest wait added; streams have it for each write.
+	WriteTimeout time.Duration
+	// IdleTimeout is how long a keep-alive connection may wait for its
+	// next request; default 120s.
+	IdleTimeout time.Duration
+	// MaxHeaderBytes bounds the request line and headers; default 64 KiB
+	// (net/http allows 4 KiB more).
+	MaxHeaderBytes int
+	// MaxConns is the most connections open at once; default 4096. A
+	// connection over it closes the one idle the longest, or waits up to
+	// MaxConnsWait (default 5s) for one to close, or is closed.
+	MaxConns     int
+	MaxConnsWait time.Duration
+}
+
+func (c HTTPConfig) withDefaults() HTTPConfig {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&c.ReadHeaderTimeout, 10*time.Second)
+	def(&c.ReadTimeout, 60*time.Second)
+	def(&c.WriteTimeout, 60*time.Second)
+	def(&c.IdleTimeout, 120*time.Second)
+	def(&c.MaxConnsWait, 5*time.Second)
+	if c.MaxHeaderBytes <= 0 {
+		c.MaxHeaderBytes = 64 << 10
+	}
+	if c.MaxConns <= 0 {
+		c.MaxConns = 4096
+	}
+	return c
+}
+
+// HTTPServer returns the HTTP server for handler (normally s.Handler(),
+// perhaps wrapped) with cfg's timeouts and limits, and ln wrapped to hold
+// at most cfg.MaxConns connections: serve it with hs.Serve(lln). Refusals
+// and timeouts are counted on the server's registry.
+func (s *Server) HTTPServer(handler http.Handler, ln net.Listener, cfg HTTPConfig) (hs *http.Server, lln net.Listener) {
+	cfg = cfg.withDefaults()
+	cl := newConnLimiter(ln, cfg.MaxConns, cfg.MaxConnsWait, s.metrics.http)
+	hs = &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+		ReadTimeout:       cfg.ReadTimeout,
+		WriteTimeout:      cfg.WriteTimeout,
+		IdleTimeout:       cfg.IdleTimeout,
+		MaxHeaderBytes:    cfg.MaxHeaderBytes,
+		ConnState:         cl.connState,
+		ErrorLog:          slog.NewLogLogger(s.logger.With("component", "http").Handler(), slog.LevelWarn),
+	}
+	return hs, cl
+}
+
+// httpMetrics count what the HTTP limits refuse and cut.
+type httpMetrics struct {
+	refused     *prometheus.CounterVec
+	timeouts    *prometheus.CounterVec
+	conns       prometheus.Gauge
+	connWaiting prometheus.Gauge
+	evicted     prometheus.Counter
+	bodyWaiting prometheus.Gauge
+}
+
+func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
+	m := &httpMetrics{
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "docket_http_refused_total",
+			Help: "Requests and connections refused by a limit, by reason: body_too_large, body_memory (too many large bodies at once), header_too_large, uri_too_long, invalid_path or connection_limit.",
+		}, []string{"reason"}),
+		timeouts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "docket_http_timeouts_total",
+			Help: "Connections cut by a timeout, by which: idle (no request), header, read (the body) or write.",
+		}, []string{"timeout"}),
+		conns: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "docket_http_connections",
+			Help: "HTTP connections open.",
+		}),
+		connWaiting: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "docket_http_connections_waiting",
+			Help: "Connections over the connection limit waiting for one to close.",
+		}),
+		evicted: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "docket_http_connections_evicted_total",
+			Help: "Idle connections closed to make room for a new one at the connection limit.",
+		}),
+		bodyWaiting: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "docket_http_body_memory_waiting",
+			Help: "Requests with large bodies waiting for others to finish.",
+		}),
+	}
+	reg.MustRegister(m.refused, m.timeouts, m.conns, m.connWaiting, m.evicted, m.bodyWaiting)
+	return m
+}
+
+func (m *httpMetrics) refuse(reason string) { m.refused.WithLabelValues(reason).Inc() }
+
+// minIdleToEvict is how long a connection must have been idle before a
+// new one may close it: one about to send its request is left alone.
+const minIdleToEvict = time.Second
+
+// connLimiter is a listener that keeps at most max connections open. At
+// the limit, a new connection closes the one that has been idle the
+// longest (a keep-alive connection between requests, or one that has not
+// finished its first request's headers); when none is, it waits for one
+// to close, and is closed itself if none does within wait.
+type connLimiter struct {
+	net.Listener
+	wait  time.Duration
+	m     *httpMetrics
+	slots chan struct{} // one token per open connection
+	done  chan struct{} // closed by Close
+	once  sync.Once
+
+	mu    sync.Mutex // guards conns
+	conns map[*limitedConn]struct{}
+}
+
+func newConnLimiter(ln net.Listener, max int, wait time.Duration, m *httpMetrics) *connLimiter {
+	return &connLimiter{Listener: ln, wait: wait, m: m, slots: make(chan struct{}, max),
+		done: make(chan struct{}), conns: map[*limitedConn]struct{}{}}
+}
+
+// Accept returns the next connection once there is room for it.
+func (l *connLimiter) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		if !l.acquire() {
+			c.Close()
+			l.m.refuse("connection_limit")
+			continue
+		}
+		lc := &limitedConn{Conn: c, l: l}
+		lc.since.Store(time.Now().UnixNano())
+		l.mu.Lock()
+		l.conns[lc] = struct{}{}
+		l.mu.Unlock()
+		l.m.conns.Inc()
+		return lc, nil
+	}
+}
+
+// Close stops accepting; open connections stay open.
+func (l *connLimiter) Close() error {
+	l.once.Do(func() { close(l.done) })
+	return l.Listener.Close()
+}
+
+// acquire takes a slot for a new connection: a free one, one freed by
+// closing an idle connection, or one freed within l.wait.
+func (l *connLimiter) acquire() bool {
+	select {
+	case l.slots <- struct{}{}:
+		return true
+	default:
+	}
+	if victim := l.idlest(); victim != nil {
+		victim.Close() // frees its slot before it returns
+		l.m.evicted.Inc()
+		select {
+		case l.slots <- struct{}{}:
+			return true
+		default: // another took it
+		}
+	}
+	l.m.connWaiting.Inc()
+	defer l.m.connWaiting.Dec()
+	t := time.NewTimer(l.wait)
+	defer t.Stop()
+	select {
+	case l.slots <- struct{}{}:
+		return true
+	case <-t.C:
+		return false
+	case <-l.done:
+		return false
+	}
+}
+
+// idlest returns the connection idle the longest, if one has been idle
+// for minIdleToEvict.
+func (l *connLimiter) idlest() *limitedConn {
+	cutoff := time.Now().Add(-minIdleToEvict).UnixNano()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var victim *limitedConn
+	oldest := cutoff
+	for c := range l.conns {
+		st := http.ConnState(c.state.Load())
+		if st != http.StateNew && st != http.StateIdle {
+			continue
+		}
+		if since := c.since.Load(); since <= oldest {
+			victim, oldest = c, since
+		}
+	}
+	return victim
+}
+
+// connState follows each connection's state, as http.Server reports it.
+func (l *connLimiter) connState(nc net.Conn, st http.ConnState) {
+	if tc, ok := nc.(*tls.Conn); ok {
+		nc = tc.NetConn()
+	}
+	c, ok := nc.(*limitedConn)
+	if !ok {
+		return
+	}
+	if st == http.StateNew || st == http.StateIdle {
+		c.since.Store(time.Now().UnixNano())
+		c.gotBytes.Store(false)
+	}
+	c.state.Store(int32(st))
+}
+
+// limitedConn is a connection of a connLimiter: it frees its slot when
+// closed and counts the timeouts that cut it.
+type limitedConn struct {
+	net.Conn
+	l *connLimiter
+
+	state    atomic.Int32 // http.ConnState
+	since    atomic.Int64 // when it became new or idle, in Unix ns
+	gotBytes atomic.Bool  // it read bytes since then
+	// aborting is set while net/http interrupts its own background read
+	// with a deadline in the past, which is not a timeout.
+	aborting atomic.Bool
+	counted  atomic.Bool // a timeout was counted
+	once     sync.Once
+}
+
+func (c *limitedConn) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	if n > 0 && !c.gotBytes.Load() {
+		c.gotBytes.Store(true)
+	}
+	if err != nil && errors.Is(err, os.ErrDeadlineExceeded) && !c.aborting.Load() {
+		switch st := http.ConnState(c.state.Load()); {
+		case st == http.StateActive:
+			c.timedOut("read")
+		case c.gotBytes.Load():
+			c.timedOut("header")
+		default:
+			c.timedOut("idle")
+		}
+	}
+	return n, err
+}
+
+// header431 starts the answer net/http writes itself to headers over
+// MaxHeaderBytes.
+var header431 = []byte("HTTP/1.1 431 ")
+
+func (c *limitedConn) Write(b []byte) (int, error) {
+	if bytes.HasPrefix(b, header431) {
+		c.l.m.refuse("header_too_large")
+	}
+	n, err := c.Conn.Write(b)
+	if err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
+		c.timedOut("write")
+	}
+	return n, err
+}
+
+func (c *limitedConn) timedOut(which string) {
+	if c.counted.CompareAndSwap(false, true) {
+		c.l.m.timeouts.WithLabelValues(which).Inc()
+	}
+}
+
+// SetReadDeadline notes a deadline in the past, net/http's way of
+// interrupting its own read.
+func (c *limitedConn) SetReadDeadline(t time.Time) error {
+	c.aborting.Store(!t.IsZero() && t.Before(time.Now()))
+	return c.Conn.SetReadDeadline(t)
+}
+
+func (c *limitedConn) Close() error {
+	c.once.Do(func() {
+		c.l.mu.Lock()
+		delete(c.l.conns, c)
+		c.l.mu.Unlock()
+		<-c.l.slots
+		c.l.m.conns.Dec()
+	})
+	return c.Conn.Close()
+}
