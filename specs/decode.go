@@ -15,8 +15,9 @@ import (
 // fails there, and which attributes the source set, which decides the
 // defaults.
 type decoder struct {
-	ctx   *hcl.EvalContext
-	diags hcl.Diagnostics
+	ctx    *hcl.EvalContext
+	budget *budget
+	diags  hcl.Diagnostics
 	// ranges maps a field path to its most precise range: an attribute's
 	// value, a block's label for its name, a block's type for the block.
 	ranges map[string]hcl.Range
@@ -28,9 +29,10 @@ type decoder struct {
 	failed map[string]bool
 }
 
-func newDecoder(ctx *hcl.EvalContext) *decoder {
+func newDecoder(ctx *hcl.EvalContext, b *budget) *decoder {
 	return &decoder{
 		ctx:    ctx,
+		budget: b,
 		ranges: make(map[string]hcl.Range),
 		set:    make(map[string]bool),
 		failed: make(map[string]bool),
@@ -108,7 +110,7 @@ func (d *decoder) value(attrs hcl.Attributes, name string, p path, ty cty.Type) 
 		d.failed[key] = true
 		return cty.NilVal, false
 	}
-	v, diags := attr.Expr.Value(d.ctx)
+	v, diags := d.budget.eval(attr.Expr, d.ctx)
 	if diags.HasErrors() {
 		return fail(diags...)
 	}
@@ -252,7 +254,7 @@ func (d *decoder) stringMap(attrs hcl.Attributes, name string, p path, dst *map[
 		return
 	}
 	for _, item := range obj.Items {
-		k, diags := item.KeyExpr.Value(d.ctx)
+		k, diags := d.budget.eval(item.KeyExpr, d.ctx)
 		if diags.HasErrors() {
 			continue
 		}

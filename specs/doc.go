@@ -17,6 +17,17 @@
 // defaults (defaults.go), so a file accepted by [Parse] is accepted by the
 // API and vice versa.
 //
+// Parsing stays within [Limits], because servers parse files from anyone and
+// HCL alone would let a short file crash or occupy them: its parser recurses
+// once per level of nesting, and its expressions can loop and build large
+// values. A byte scanner that follows HCL's lexer refuses sources nested too
+// deeply before the parser sees them (nesting.go); every expression and
+// function is then evaluated through a budget of steps and bytes that also
+// watches the context of [ParseContext] (budget.go, functions.go). A source
+// refused for what it would cost gets a diagnostic at the offending place
+// whose Extra is a [*Refusal], so that a server can answer it apart from
+// ordinary mistakes.
+//
 // The package never touches the filesystem: callers read job files and var
 // files themselves, and expressions only get pure functions (no file or
 // templatefile), so job files sent to a server cannot read the server's disk.

@@ -2,6 +2,7 @@ package specs
 
 import (
 	"cmp"
+	"context"
 	"slices"
 
 	"github.com/hashicorp/hcl/v2"
@@ -24,6 +25,8 @@ type ParseOptions struct {
 	// QueueExists, when non-nil, accepts a job's queue or a queue's
 	// dead_letter that the file does not define if it reports true.
 	QueueExists func(name string) bool
+	// Limits bound what the parse may cost; zero fields take defaults.
+	Limits Limits
 }
 
 // Source is a file's name, for messages, and its contents.
@@ -47,25 +50,49 @@ func rootSchema() *hcl.BodySchema {
 // Parsing goes in stages, each of which stops at its own errors so that one
 // mistake does not show up again as several: the syntax, then the variables,
 // then the queue and job blocks together with the rules of [File.Validate].
+//
+// Parsing stays within opts.Limits, whatever the source: a file too large,
+// nested too deeply or too costly to evaluate is refused with a single
+// diagnostic whose Extra is a [*Refusal]. Sources from strangers should be
+// parsed with [ParseContext], so that the parse stops when they go away.
 func Parse(filename string, src []byte, opts ParseOptions) (*File, hcl.Diagnostics) {
+	return parse(filename, src, opts, newBudget(nil, opts.Limits.withDefaults()))
+}
+
+// ParseContext is [Parse], stopping with a diagnostic whose Extra is a
+// Refusal for [RefusedCanceled] when ctx ends before the parse does.
+func ParseContext(ctx context.Context, filename string, src []byte, opts ParseOptions) (*File, hcl.Diagnostics) {
+	return parse(filename, src, opts, newBudget(ctx, opts.Limits.withDefaults()))
+}
+
+func parse(filename string, src []byte, opts ParseOptions, b *budget) (*File, hcl.Diagnostics) {
+	if d := b.read(filename, src, false); d != nil {
+		return nil, hcl.Diagnostics{d}
+	}
 	file, diags := hclsyntax.ParseConfig(src, filename, hcl.InitialPos)
 	if diags.HasErrors() {
 		return nil, diags
 	}
+	if d := b.meterBody(file.Body.(*hclsyntax.Body)); d != nil {
+		return nil, hcl.Diagnostics{d}
+	}
 	root, rdiags := file.Body.Content(rootSchema())
 	diags = append(diags, rdiags...)
 
-	vars, vdiags := declareVariables(root.Blocks, &hcl.EvalContext{Functions: functions()})
+	vars, vdiags := declareVariables(root.Blocks, &hcl.EvalContext{Functions: functions(b)}, b)
 	diags = append(diags, vdiags...)
 	if !vdiags.HasErrors() {
-		vdiags = assignVariables(vars, opts)
+		vdiags = assignVariables(vars, opts, b)
 		diags = append(diags, vdiags...)
+	}
+	if b.refused != nil {
+		return nil, hcl.Diagnostics{b.refused}
 	}
 	if vdiags.HasErrors() {
 		return nil, sortDiagnostics(filename, diags)
 	}
 
-	d := newDecoder(evalContext(vars))
+	d := newDecoder(evalContext(vars, b), b)
 	d.ranges[""] = hcl.Range{Filename: filename, Start: hcl.InitialPos, End: hcl.InitialPos}
 	f := &File{}
 	for _, b := range root.Blocks {
@@ -77,6 +104,10 @@ func Parse(filename string, src []byte, opts ParseOptions) (*File, hcl.Diagnosti
 		}
 	}
 	diags = append(diags, d.diags...)
+	if b.refused != nil {
+		// Whatever else went wrong may be the refusal's doing.
+		return nil, hcl.Diagnostics{b.refused}
+	}
 
 	f.applyDefaults(d.fill)
 	for _, pr := range f.check(opts.QueueExists) {
@@ -94,6 +125,26 @@ func Parse(filename string, src []byte, opts ParseOptions) (*File, hcl.Diagnosti
 		return nil, diags
 	}
 	return f, diags
+}
+
+// read admits src, named filename, to be parsed and evaluated within b:
+// it refuses a source larger or nested deeper than b's limits allow, and
+// grants the budget what a source of its size may need. json says src is
+// JSON rather than HCL.
+func (b *budget) read(filename string, src []byte, json bool) *hcl.Diagnostic {
+	if d := checkSize(filename, src, b.limits.MaxSourceBytes); d != nil {
+		return d
+	}
+	var d *hcl.Diagnostic
+	if json {
+		d = checkJSONNesting(filename, src, b.limits.MaxNesting)
+	} else {
+		d = checkNesting(filename, src, b.limits.MaxNesting)
+	}
+	if d == nil {
+		b.grant(len(src))
+	}
+	return d
 }
 
 // silenced reports whether p or a field enclosing it failed to decode, so

@@ -47,8 +47,9 @@ func variableSchema() *hcl.BodySchema {
 }
 
 // declareVariables decodes the variable blocks among blocks, in source
-// order. Defaults may call functions but not refer to other variables.
-func declareVariables(blocks hcl.Blocks, funcsOnly *hcl.EvalContext) ([]*variable, hcl.Diagnostics) {
+// order, evaluating within bud. Defaults may call functions but not refer to
+// other variables.
+func declareVariables(blocks hcl.Blocks, funcsOnly *hcl.EvalContext, bud *budget) ([]*variable, hcl.Diagnostics) {
 	var (
 		vars  []*variable
 		diags hcl.Diagnostics
@@ -88,7 +89,7 @@ func declareVariables(blocks hcl.Blocks, funcsOnly *hcl.EvalContext) ([]*variabl
 			}
 		}
 		if attr, ok := c.Attributes["description"]; ok {
-			d, ddiags := attr.Expr.Value(funcsOnly)
+			d, ddiags := bud.eval(attr.Expr, funcsOnly)
 			diags = append(diags, ddiags...)
 			if !ddiags.HasErrors() {
 				if _, err := convert.Convert(d, cty.String); err != nil {
@@ -102,7 +103,7 @@ func declareVariables(blocks hcl.Blocks, funcsOnly *hcl.EvalContext) ([]*variabl
 			}
 		}
 		if attr, ok := c.Attributes["default"]; ok {
-			val, vdiags := attr.Expr.Value(funcsOnly)
+			val, vdiags := bud.eval(attr.Expr, funcsOnly)
 			diags = append(diags, vdiags...)
 			if !vdiags.HasErrors() {
 				val, err := v.convert(val)
@@ -132,9 +133,10 @@ func (v *variable) convert(val cty.Value) (cty.Value, error) {
 	return convert.Convert(val, v.typ)
 }
 
-// assignVariables sets the values of vars from opts. Later sources win:
-// environment, then var files in order, then -var options.
-func assignVariables(vars []*variable, opts ParseOptions) hcl.Diagnostics {
+// assignVariables sets the values of vars from opts, evaluating within b.
+// Later sources win: environment, then var files in order, then -var
+// options.
+func assignVariables(vars []*variable, opts ParseOptions, b *budget) hcl.Diagnostics {
 	byName := make(map[string]*variable, len(vars))
 	for _, v := range vars {
 		byName[v.name] = v
@@ -146,11 +148,11 @@ func assignVariables(vars []*variable, opts ParseOptions) hcl.Diagnostics {
 		// Unlike -var, an environment variable for an undeclared variable
 		// is no mistake: one environment serves many job files.
 		if v := byName[name]; ok && isVar && v != nil {
-			diags = append(diags, v.assignString(raw, "the environment variable "+k)...)
+			diags = append(diags, v.assignString(raw, "the environment variable "+k, b)...)
 		}
 	}
 	for _, src := range opts.VarFiles {
-		diags = append(diags, assignVarFile(byName, src)...)
+		diags = append(diags, assignVarFile(byName, src, b)...)
 	}
 	names := make([]string, 0, len(opts.Vars))
 	for name := range opts.Vars {
@@ -167,7 +169,7 @@ func assignVariables(vars []*variable, opts ParseOptions) hcl.Diagnostics {
 			})
 			continue
 		}
-		diags = append(diags, v.assignString(opts.Vars[name], fmt.Sprintf("-var %s=...", name))...)
+		diags = append(diags, v.assignString(opts.Vars[name], fmt.Sprintf("-var %s=...", name), b)...)
 	}
 	for _, v := range vars {
 		if !v.set && !v.rejected {
@@ -184,18 +186,36 @@ func assignVariables(vars []*variable, opts ParseOptions) hcl.Diagnostics {
 }
 
 // assignString sets v from a string given outside any file: a -var option
-// or an environment variable, named by source in messages.
-func (v *variable) assignString(raw, source string) hcl.Diagnostics {
+// or an environment variable, named by source in messages. A value read
+// as an expression is checked, parsed and evaluated within b like a file.
+func (v *variable) assignString(raw, source string, b *budget) hcl.Diagnostics {
 	val := cty.StringVal(raw)
-	if !v.literal {
-		expr, diags := hclsyntax.ParseExpression([]byte(raw), fmt.Sprintf("<value for var.%s>", v.name), hcl.InitialPos)
-		if !diags.HasErrors() {
-			val, diags = expr.Value(nil)
-		}
-		if diags.HasErrors() {
+	if v.literal {
+		// Converting a string to a number takes time quadratic in its
+		// digits.
+		b.grant(len(raw))
+		if d := b.chargeValue(val, nil); d != nil {
 			v.rejected = true
-			return diags
+			return hcl.Diagnostics{d}
 		}
+		return v.assign(val, source, nil)
+	}
+	filename := fmt.Sprintf("<value for var.%s>", v.name)
+	if d := b.read(filename, []byte(raw), false); d != nil {
+		v.rejected = true
+		return hcl.Diagnostics{d}
+	}
+	expr, diags := hclsyntax.ParseExpression([]byte(raw), filename, hcl.InitialPos)
+	if !diags.HasErrors() {
+		if d := b.meter(&expr); d != nil {
+			diags = append(diags, d)
+		} else {
+			val, diags = b.eval(expr, nil)
+		}
+	}
+	if diags.HasErrors() {
+		v.rejected = true
+		return diags
 	}
 	return v.assign(val, source, nil)
 }
@@ -222,16 +242,26 @@ func (v *variable) assign(val cty.Value, source string, subject *hcl.Range) hcl.
 
 // assignVarFile sets variables from a var file: HCL attributes, or a JSON
 // object when the file name ends in .json. Var files hold plain values:
-// they can neither call functions nor refer to variables.
-func assignVarFile(byName map[string]*variable, src Source) hcl.Diagnostics {
+// they can neither call functions nor refer to variables. They are
+// checked, parsed and evaluated within b like the job file.
+func assignVarFile(byName map[string]*variable, src Source, b *budget) hcl.Diagnostics {
 	var (
 		file  *hcl.File
 		diags hcl.Diagnostics
 	)
-	if strings.HasSuffix(src.Filename, ".json") {
+	json := strings.HasSuffix(src.Filename, ".json")
+	if d := b.read(src.Filename, src.Src, json); d != nil {
+		return hcl.Diagnostics{d}
+	}
+	if json {
 		file, diags = hcljson.Parse(src.Src, src.Filename)
 	} else {
 		file, diags = hclsyntax.ParseConfig(src.Src, src.Filename, hcl.InitialPos)
+		if !diags.HasErrors() {
+			if d := b.meterBody(file.Body.(*hclsyntax.Body)); d != nil {
+				return hcl.Diagnostics{d}
+			}
+		}
 	}
 	if diags.HasErrors() {
 		return diags
@@ -254,7 +284,7 @@ func assignVarFile(byName map[string]*variable, src Source) hcl.Diagnostics {
 			})
 			continue
 		}
-		val, vdiags := a.Expr.Value(nil)
+		val, vdiags := b.eval(a.Expr, nil)
 		diags = append(diags, vdiags...)
 		if vdiags.HasErrors() {
 			v.rejected = true
@@ -266,8 +296,8 @@ func assignVarFile(byName map[string]*variable, src Source) hcl.Diagnostics {
 }
 
 // evalContext returns the context job blocks are evaluated in: var.<name>
-// for every variable and a fresh table of functions.
-func evalContext(vars []*variable) *hcl.EvalContext {
+// for every variable and a fresh table of functions metered by b.
+func evalContext(vars []*variable, b *budget) *hcl.EvalContext {
 	vals := make(map[string]cty.Value, len(vars))
 	for _, v := range vars {
 		if v.set {
@@ -276,6 +306,6 @@ func evalContext(vars []*variable) *hcl.EvalContext {
 	}
 	return &hcl.EvalContext{
 		Variables: map[string]cty.Value{"var": cty.ObjectVal(vals)},
-		Functions: functions(),
+		Functions: functions(b),
 	}
 }
