@@ -7,10 +7,13 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/docketd/docket/internal/errdefs"
 )
 
 // SchemaVersion is the layout this code reads and writes. Open refuses a
@@ -22,8 +25,9 @@ var (
 	schemaKey  = []byte("schema")
 )
 
-// ErrClosed is returned by operations on a closed DB.
-var ErrClosed = errors.New("store: closed")
+// ErrClosed is returned by operations on a closed DB. It is of class
+// [errdefs.ErrClosed].
+var ErrClosed = fmt.Errorf("store: %w", errdefs.ErrClosed)
 
 // Options configure [Open]. Zero fields take the defaults noted.
 type Options struct {
@@ -33,16 +37,33 @@ type Options struct {
 	Buckets []string
 	// Logger; default discards.
 	Logger *slog.Logger
-	// OnCommit, if set, is called after every group commit with the number
-	// of write sets it held and how long it took.
+	// OnCommit, if set, is called after every successful group commit with
+	// the number of write sets it held and how long it took.
 	OnCommit func(sets int, d time.Duration)
 }
 
 // DB is an open database.
+//
+// mu guards the queue of write sets, boltMu the bbolt handle (shared by
+// every transaction, exclusive to reopen it), healthMu the failure
+// [DB.Err] reports. Lock order: boltMu, then healthMu; mu is held alone.
 type DB struct {
-	bolt   *bolt.DB
 	opts   Options
 	logger *slog.Logger
+	// commitTx commits a write transaction: [bolt.Tx.Commit], or a
+	// fault-injecting stand-in in tests.
+	commitTx func(*bolt.Tx) error
+
+	boltMu sync.RWMutex
+	bolt   *bolt.DB
+	// reopen is set when bbolt cannot be used after a failed commit; the
+	// committer reopens it before its next transaction. Only the committer
+	// touches it.
+	reopen bool
+
+	healthMu sync.Mutex
+	lastErr  error // the latest transaction's failure; nil after a success
+	stuck    error // a failure no later success clears; see [DB.fail]
 
 	mu      sync.Mutex // guards pending and closed
 	pending []*pendingSet
@@ -78,6 +99,10 @@ type pendingSet struct {
 
 // Open opens or creates the database and starts its committer.
 func Open(opts Options) (*DB, error) {
+	return open(opts, (*bolt.Tx).Commit)
+}
+
+func open(opts Options, commitTx func(*bolt.Tx) error) (*DB, error) {
 	if opts.Path == "" {
 		return nil, errors.New("store: Options.Path is required")
 	}
@@ -87,16 +112,9 @@ func Open(opts Options) (*DB, error) {
 	if err := os.MkdirAll(filepath.Dir(opts.Path), 0o700); err != nil {
 		return nil, err
 	}
-	b, err := bolt.Open(opts.Path, 0o600, &bolt.Options{
-		Timeout: time.Second,
-		// Reserve address space up front: growing the map later blocks
-		// every transaction while bbolt remaps.
-		InitialMmapSize: 1 << 30,
-		NoFreelistSync:  true,
-		FreelistType:    bolt.FreelistMapType,
-	})
+	b, err := openBolt(opts)
 	if err != nil {
-		return nil, fmt.Errorf("store: open %s: %w", opts.Path, err)
+		return nil, err
 	}
 	err = b.Update(func(tx *bolt.Tx) error {
 		meta, err := tx.CreateBucketIfNotExists(metaBucket)
@@ -125,9 +143,25 @@ func Open(opts Options) (*DB, error) {
 		b.Close()
 		return nil, err
 	}
-	db := &DB{bolt: b, opts: opts, logger: opts.Logger, kick: make(chan struct{}, 1), done: make(chan struct{})}
+	db := &DB{bolt: b, opts: opts, logger: opts.Logger, commitTx: commitTx,
+		kick: make(chan struct{}, 1), done: make(chan struct{})}
 	go db.commitLoop()
 	return db, nil
+}
+
+func openBolt(opts Options) (*bolt.DB, error) {
+	b, err := bolt.Open(opts.Path, 0o600, &bolt.Options{
+		Timeout: time.Second,
+		// Reserve address space up front: growing the map later blocks
+		// every transaction while bbolt remaps.
+		InitialMmapSize: 1 << 30,
+		NoFreelistSync:  true,
+		FreelistType:    bolt.FreelistMapType,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", opts.Path, err)
+	}
+	return b, nil
 }
 
 // Close waits for pending commits and closes the database.
@@ -141,12 +175,30 @@ func (db *DB) Close() error {
 	db.mu.Unlock()
 	close(db.kick)
 	<-db.done
+	db.boltMu.Lock()
+	defer db.boltMu.Unlock()
 	return db.bolt.Close()
+}
+
+// Err reports the store's health: nil, or why the latest commit failed, of
+// class [errdefs.ErrStorageFull] or [errdefs.ErrStorageFailed]. The next
+// successful commit clears it, so the store recovers by itself once, say,
+// space is freed. A write set that fails for its own sake (a key bbolt
+// refuses) fails only its caller and does not count.
+func (db *DB) Err() error {
+	db.healthMu.Lock()
+	defer db.healthMu.Unlock()
+	if db.stuck != nil {
+		return db.stuck
+	}
+	return db.lastErr
 }
 
 // Commit makes ws durable and returns once it is fsync'd. Write sets of
 // concurrent callers share a transaction; they are applied in the order
-// their Enqueue calls happened.
+// their Enqueue calls happened. A commit that fails for an I/O reason
+// returns an error of class [errdefs.ErrStorageFull] or
+// [errdefs.ErrStorageFailed].
 func (db *DB) Commit(ws WriteSet) error {
 	return <-db.Enqueue(ws)
 }
@@ -182,26 +234,153 @@ func (db *DB) commitLoop() {
 			if len(batch) == 0 {
 				break
 			}
-			start := time.Now()
-			err := db.bolt.Update(func(tx *bolt.Tx) error {
-				for _, p := range batch {
-					if err := apply(tx, p.ws); err != nil {
-						return err
-					}
-				}
-				return nil
-			})
-			if db.opts.OnCommit != nil {
-				db.opts.OnCommit(len(batch), time.Since(start))
+			db.commit(batch)
+		}
+	}
+}
+
+// commit writes batch in one transaction if it can, and otherwise fails
+// only the write sets that cannot be written, as bbolt's DB.Batch does:
+//
+//   - a set whose own changes bbolt refuses (an empty or oversized key,
+//     say) fails alone with that error, and the rest are written without
+//     it. It is not tried again: its changes would fail the same way, and
+//     writing it after its successors would break their order;
+//   - a transaction that fails to commit (a full disk, a failed write or
+//     fsync) is tried again set by set, so that one set too large for
+//     what is left of the disk does not fail the small ones beside it; if
+//     the disk is the problem, each fails with it.
+func (db *DB) commit(batch []*pendingSet) {
+	for len(batch) > 0 {
+		bad, err := db.update(batch)
+		switch {
+		case err == nil:
+			db.healthMu.Lock()
+			if db.lastErr != nil {
+				db.logger.Info("state store recovered; writes accepted again")
 			}
-			if err != nil {
-				db.logger.Error("commit failed", "sets", len(batch), "err", err)
+			db.lastErr = nil
+			db.healthMu.Unlock()
+			for _, p := range batch {
+				p.done <- nil
 			}
+			return
+		case bad >= 0:
+			batch[bad].done <- err
+			batch = slices.Delete(batch, bad, bad+1)
+		case len(batch) == 1 || db.isStuck() != nil:
 			for _, p := range batch {
 				p.done <- err
 			}
+			return
+		default:
+			for _, p := range batch {
+				db.commit([]*pendingSet{p})
+			}
+			return
 		}
 	}
+}
+
+// update runs batch in one write transaction. It returns the position of
+// the set whose changes bbolt refused, or -1 with the error of a
+// transaction that could not be made durable.
+func (db *DB) update(batch []*pendingSet) (bad int, err error) {
+	if err := db.isStuck(); err != nil {
+		return -1, err
+	}
+	if db.reopen {
+		if err := db.reopenBolt(); err != nil {
+			return -1, db.fail(err, false)
+		}
+	}
+	db.boltMu.RLock()
+	defer db.boltMu.RUnlock()
+	start := time.Now()
+	tx, err := db.bolt.Begin(true)
+	if err != nil {
+		db.reopen = true
+		return -1, db.fail(err, false)
+	}
+	for i, p := range batch {
+		if err := apply(tx, p.ws); err != nil {
+			tx.Rollback()
+			return i, err
+		}
+	}
+	id := tx.ID()
+	if err := db.commitTx(tx); err != nil {
+		tx.Rollback() // a no-op unless commitTx is a test's stand-in that left it open
+		return -1, db.fail(err, db.visible(id))
+	}
+	if db.opts.OnCommit != nil {
+		db.opts.OnCommit(len(batch), time.Since(start))
+	}
+	return -1, nil
+}
+
+// visible reports whether transaction id, whose commit failed, is
+// nevertheless what bbolt now reads, and notes when bbolt cannot be read
+// at all. boltMu is held.
+//
+// bbolt rolls a failed commit back, and up to the write of its meta page
+// that leaves the database as it was: the transaction's pages are
+// unreachable and its free-page list is rebuilt. But when the meta page was
+// written and only its fdatasync failed, the page is in the page cache,
+// which bbolt's map reads: every later transaction, and a reopened DB, see
+// the "failed" transaction as committed, although its callers were told it
+// failed and it may never reach the disk.
+func (db *DB) visible(id int) bool {
+	rtx, err := db.bolt.Begin(false)
+	if err != nil {
+		// A failed remap leaves bbolt with no map (ErrInvalidMapping):
+		// nothing but reopening it helps.
+		db.reopen = true
+		return false
+	}
+	defer rtx.Rollback()
+	return rtx.ID() >= id
+}
+
+// fail records a failed transaction and returns the error its callers get;
+// it logs only the change from healthy to failed. When the transaction is
+// visible nevertheless (see [DB.visible]), what bbolt holds is no longer
+// what the store's callers were told; the failure sticks, refusing every
+// later write until the store is opened again (the server restarts).
+func (db *DB) fail(cause error, visible bool) error {
+	err := errdefs.Storage("state store", cause)
+	db.healthMu.Lock()
+	defer db.healthMu.Unlock()
+	if visible && db.stuck == nil {
+		db.stuck = errdefs.Storage("state store", fmt.Errorf("a failed commit may be on disk though its callers were told it failed; restart the server: %w", cause))
+		db.logger.Error("state store failed after a commit's meta page was written; writes are refused until restart", "err", cause)
+		return db.stuck
+	}
+	if db.lastErr == nil && db.stuck == nil {
+		db.logger.Error("state store failed; writes are refused until a commit succeeds", "err", cause)
+	}
+	db.lastErr = err
+	return err
+}
+
+func (db *DB) isStuck() error {
+	db.healthMu.Lock()
+	defer db.healthMu.Unlock()
+	return db.stuck
+}
+
+// reopenBolt replaces a bbolt handle that a failed commit left unusable.
+func (db *DB) reopenBolt() error {
+	db.boltMu.Lock()
+	defer db.boltMu.Unlock()
+	db.bolt.Close() // its error is the failure that brought us here
+	b, err := openBolt(db.opts)
+	if err != nil {
+		return err
+	}
+	db.bolt, db.reopen = b, false
+	db.logger.Info("reopened the database after a failed commit")
+	return nil
 }
 
 func apply(tx *bolt.Tx, ws WriteSet) error {
@@ -232,6 +411,8 @@ func apply(tx *bolt.Tx, ws WriteSet) error {
 // ForEach calls fn for every key of bucket in key order, in one read
 // transaction. Values are only valid during fn.
 func (db *DB) ForEach(bucket string, fn func(key string, value []byte) error) error {
+	db.boltMu.RLock()
+	defer db.boltMu.RUnlock()
 	return db.bolt.View(func(tx *bolt.Tx) error {
 		b := tx.Bucket([]byte(bucket))
 		if b == nil {
@@ -244,6 +425,8 @@ func (db *DB) ForEach(bucket string, fn func(key string, value []byte) error) er
 // Get returns a copy of the value under key in bucket, or nil.
 func (db *DB) Get(bucket, key string) ([]byte, error) {
 	var out []byte
+	db.boltMu.RLock()
+	defer db.boltMu.RUnlock()
 	err := db.bolt.View(func(tx *bolt.Tx) error {
 		b := tx.Bucket([]byte(bucket))
 		if b == nil {

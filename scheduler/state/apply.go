@@ -10,14 +10,16 @@ import (
 	"github.com/docketd/docket/internal/store"
 )
 
-// applyTx is one command being applied: the records it replaced (to undo
-// them if the command fails half-way), the write set for the store, and
-// what it touched.
+// applyTx is one command being applied: its changes to the records and how
+// to undo them, the write set for the store, and what it touched. A
+// command is applied, undone until its write set is on disk, and redone
+// then (see [State.Apply]), so every change goes through [applyTx.change].
 type applyTx struct {
 	s      *State
 	index  uint64
 	now    time.Time
 	ws     store.WriteSet
+	redo   []func()
 	undo   []func()
 	tables map[string]bool
 	nodes  map[string]bool
@@ -56,9 +58,26 @@ func (tx *applyTx) touchJob(name string) {
 	tx.jobs[name] = true
 }
 
+// change makes one change to the in-memory records and remembers how to
+// make and undo it again. mu is held.
+func (tx *applyTx) change(do, undo func()) {
+	do()
+	tx.redo = append(tx.redo, do)
+	tx.undo = append(tx.undo, undo)
+}
+
+// rollback undoes the command's changes, latest first.
 func (tx *applyTx) rollback() {
 	for i := len(tx.undo) - 1; i >= 0; i-- {
 		tx.undo[i]()
+	}
+}
+
+// replay makes the command's changes again, in order, on the state they
+// were first made to.
+func (tx *applyTx) replay() {
+	for _, do := range tx.redo {
+		do()
 	}
 }
 
@@ -78,8 +97,7 @@ func (tx *applyTx) event(topic, typ, key string, payload any) {
 func (tx *applyTx) setJob(j *Job, eventType string) {
 	s := tx.s
 	old := s.jobs[j.Name]
-	s.jobs[j.Name] = j
-	tx.undo = append(tx.undo, func() {
+	tx.change(func() { s.jobs[j.Name] = j }, func() {
 		if old == nil {
 			delete(s.jobs, j.Name)
 		} else {
@@ -98,8 +116,7 @@ func (tx *applyTx) deleteJob(name string) {
 	if old == nil {
 		return
 	}
-	delete(s.jobs, name)
-	tx.undo = append(tx.undo, func() { s.jobs[name] = old })
+	tx.change(func() { delete(s.jobs, name) }, func() { s.jobs[name] = old })
 	tx.ws.Delete(bucketJobs, name)
 	tx.touch(TableJobs)
 	tx.touchJob(name)
@@ -109,9 +126,10 @@ func (tx *applyTx) deleteJob(name string) {
 func (tx *applyTx) setNode(n *Node, eventType string) {
 	s := tx.s
 	old := s.nodes[n.ID]
-	s.nodes[n.ID] = n
-	s.sortedNodes = nil
-	tx.undo = append(tx.undo, func() {
+	tx.change(func() {
+		s.nodes[n.ID] = n
+		s.sortedNodes = nil
+	}, func() {
 		s.sortedNodes = nil
 		if old == nil {
 			delete(s.nodes, n.ID)
@@ -137,8 +155,7 @@ func (tx *applyTx) setAllocReported(a *Allocation, eventType string, reported bo
 	s := tx.s
 	old := s.allocs[a.ID]
 	view := !reported && (old == nil || !Terminal(old.ClientStatus) || !Terminal(a.ClientStatus))
-	s.putAlloc(a)
-	tx.undo = append(tx.undo, func() {
+	tx.change(func() { s.putAlloc(a) }, func() {
 		s.dropAlloc(a)
 		if old != nil {
 			s.putAlloc(old)
@@ -160,8 +177,7 @@ func (tx *applyTx) deleteAlloc(id string) {
 	if old == nil {
 		return
 	}
-	s.dropAlloc(old)
-	tx.undo = append(tx.undo, func() { s.putAlloc(old) })
+	tx.change(func() { s.dropAlloc(old) }, func() { s.putAlloc(old) })
 	tx.ws.Delete(bucketAllocs, id)
 	tx.touch(TableAllocs)
 	tx.touchNodeAllocs(old.NodeID, !Terminal(old.ClientStatus))
@@ -181,8 +197,7 @@ func (tx *applyTx) setEval(e *Evaluation) {
 	if e.CreatedAt.IsZero() {
 		e.CreatedAt = tx.now
 	}
-	s.putEval(e)
-	tx.undo = append(tx.undo, func() {
+	tx.change(func() { s.putEval(e) }, func() {
 		s.dropEval(e)
 		if old != nil {
 			s.putEval(old)
@@ -351,8 +366,7 @@ func (tx *applyTx) apply(cmd Command) (Result, error) {
 	case DeleteEvals:
 		for _, id := range c.IDs {
 			if e := s.evals[id]; e != nil {
-				s.dropEval(e)
-				tx.undo = append(tx.undo, func() { s.putEval(e) })
+				tx.change(func() { s.dropEval(e) }, func() { s.putEval(e) })
 				tx.ws.Delete(bucketEvals, id)
 				tx.touch(TableEvals)
 			}
@@ -409,8 +423,7 @@ func (tx *applyTx) registerJob(c RegisterJob) (Result, error) {
 		tx.put(bucketJobVersions, fmt.Sprintf("%s/%020d", j.Name, j.Version), j.Spec)
 		s := tx.s
 		prev := s.versions[j.Name][j.Version]
-		s.putVersion(j.Spec, j.Version)
-		tx.undo = append(tx.undo, func() {
+		tx.change(func() { s.putVersion(j.Spec, j.Version) }, func() {
 			if prev == nil {
 				delete(s.versions[j.Name], j.Version)
 			} else {
