@@ -1,13 +1,16 @@
 package scheduler
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"mime"
 	"net/http"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/hashicorp/hcl/v2"
 
@@ -21,16 +24,26 @@ import (
 // the bound keeps expression evaluation cheap.
 const maxJobFile = 1 << 20
 
-// invalidJob is a job file the API refuses, with every problem in it.
+// jobParseWait is how long a job file waits for a parse slot
+// (Config.MaxJobParses) before it is refused: a parse takes a fraction of
+// a second at most, so a longer wait means a flood.
+const jobParseWait = time.Second
+
+// invalidJob is a job file the API refuses, with every problem in it. Its
+// error says how the API answers: 400 invalid_job for mistakes in the
+// file, other classes and codes for files refused for what parsing them
+// would cost.
 type invalidJob struct {
-	diags   hcl.Diagnostics
-	message string
+	diags hcl.Diagnostics
+	err   *errdefs.Error
 }
 
-func (e *invalidJob) Error() string { return e.message }
+func (e *invalidJob) Error() string { return e.err.Message }
+
+func (e *invalidJob) Unwrap() error { return e.err }
 
 func (s *Server) writeInvalidJob(w http.ResponseWriter, e *invalidJob) {
-	out := api.Error{Code: "invalid_job", Message: e.message}
+	out := api.Error{Code: e.err.Code, Message: e.err.Message}
 	for _, d := range e.diags {
 		ad := api.Diagnostic{Severity: "error", Summary: d.Summary, Detail: d.Detail}
 		if d.Severity == hcl.DiagWarning {
@@ -41,7 +54,39 @@ func (s *Server) writeInvalidJob(w http.ResponseWriter, e *invalidJob) {
 		}
 		out.Diagnostics = append(out.Diagnostics, ad)
 	}
-	writeJSON(w, http.StatusBadRequest, api.ErrorResponse{Error: out})
+	writeJSON(w, statusOf(e), api.ErrorResponse{Error: out})
+}
+
+// jobFileError turns the diagnostics of a job file that failed to parse
+// into the API's error: 400 invalid_job with every error, unless the file
+// was refused for its cost (specs.Refused): 413 job_too_large, 400
+// job_too_complex, or, when the client has left, 400 request_canceled.
+func (s *Server) jobFileError(diags hcl.Diagnostics) *invalidJob {
+	var lines []string
+	for _, d := range diags {
+		if d.Severity == hcl.DiagError {
+			lines = append(lines, specs.FormatDiagnostic(d))
+		}
+	}
+	message := strings.Join(lines, "\n")
+	ij := &invalidJob{diags: diags, err: errdefs.New(errdefs.ErrInvalid, "invalid_job", "%s", message)}
+	r := specs.Refused(diags)
+	if r == nil {
+		return ij
+	}
+	reason := "too_complex"
+	switch r.Reason {
+	case specs.RefusedSize:
+		reason = "too_large"
+		ij.err = errdefs.New(errdefs.ErrTooLarge, "job_too_large", "%s", message)
+	case specs.RefusedCanceled:
+		reason = "canceled"
+		ij.err = errdefs.New(errdefs.ErrInvalid, "request_canceled", "%s", message)
+	default:
+		ij.err = errdefs.New(errdefs.ErrInvalid, "job_too_complex", "%s", message)
+	}
+	s.metrics.jobFilesRefused.WithLabelValues(reason).Inc()
+	return ij
 }
 
 func (s *Server) queueExists(name string) bool {
@@ -49,47 +94,113 @@ func (s *Server) queueExists(name string) bool {
 	return err == nil
 }
 
-// readJobFile reads a job file from a request: HCL (Content-Type
-// application/hcl, variables as ?var=k=v) or the JSON model.
-func (s *Server) readJobFile(w http.ResponseWriter, r *http.Request) (*specs.File, error) {
+// jobRequest is a job file as a request carries it: HCL source with its
+// variables, or the JSON model, decoded.
+type jobRequest struct {
+	hcl      bool
+	filename string
+	src      []byte
+	vars     map[string]string
+	model    *specs.File
+}
+
+// readJobRequest reads a job file from a request: HCL (Content-Type
+// application/hcl, variables as ?var=k=v, the name for messages as
+// ?filename=) or the JSON model. It only reads: parsing, which a client can
+// make costly, waits for a parse slot.
+func readJobRequest(w http.ResponseWriter, r *http.Request) (*jobRequest, error) {
 	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if ct == "application/hcl" || ct == "text/hcl" || ct == "application/x-hcl" {
-		src, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxJobFile))
-		if err != nil {
-			return nil, errdefs.New(errdefs.ErrTooLarge, "request_too_large", "job file over %d bytes", maxJobFile)
+	if ct != "application/hcl" && ct != "text/hcl" && ct != "application/x-hcl" {
+		var f specs.File
+		if err := decode(w, r, &f, false); err != nil {
+			return nil, err
 		}
-		vars := map[string]string{}
-		for _, kv := range r.URL.Query()["var"] {
-			k, v, ok := strings.Cut(kv, "=")
-			if !ok || k == "" {
-				return nil, errdefs.New(errdefs.ErrInvalid, "invalid_variable", "var %q: want name=value", kv)
-			}
-			vars[k] = v
-		}
-		name := r.URL.Query().Get("filename")
-		if name == "" {
-			name = "job.hcl"
-		}
-		f, diags := specs.Parse(name, src, specs.ParseOptions{Vars: vars, QueueExists: s.queueExists})
-		if diags.HasErrors() {
-			var lines []string
-			for _, d := range diags {
-				if d.Severity == hcl.DiagError {
-					lines = append(lines, specs.FormatDiagnostic(d))
-				}
-			}
-			return nil, &invalidJob{diags: diags, message: strings.Join(lines, "\n")}
-		}
-		return f, nil
+		return &jobRequest{model: &f}, nil
 	}
-	var f specs.File
-	if err := decode(w, r, &f, false); err != nil {
-		return nil, err
+	src, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxJobFile))
+	if err != nil {
+		return nil, errdefs.New(errdefs.ErrTooLarge, "request_too_large", "job file over %d bytes", maxJobFile)
 	}
-	if err := f.Validate(specs.ValidateOptions{QueueExists: s.queueExists}); err != nil {
-		return nil, &invalidJob{message: err.Error()}
+	in := &jobRequest{hcl: true, filename: r.URL.Query().Get("filename"), src: src, vars: map[string]string{}}
+	for _, kv := range r.URL.Query()["var"] {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return nil, errdefs.New(errdefs.ErrInvalid, "invalid_variable", "var %q: want name=value", kv)
+		}
+		in.vars[k] = v
 	}
-	return &f, nil
+	if in.filename == "" {
+		in.filename = "job.hcl"
+	}
+	return in, nil
+}
+
+// parseJobFile parses and validates a job file read by readJobRequest. An
+// HCL parse stops when ctx ends: the client has left.
+func (s *Server) parseJobFile(ctx context.Context, in *jobRequest) (*specs.File, error) {
+	if !in.hcl {
+		if err := in.model.Validate(specs.ValidateOptions{QueueExists: s.queueExists}); err != nil {
+			return nil, &invalidJob{err: errdefs.New(errdefs.ErrInvalid, "invalid_job", "%s", err.Error())}
+		}
+		return in.model, nil
+	}
+	limits := s.cfg.JobFileLimits
+	if limits.MaxSourceBytes <= 0 {
+		limits.MaxSourceBytes = maxJobFile
+	}
+	f, diags := specs.ParseContext(ctx, in.filename, in.src,
+		specs.ParseOptions{Vars: in.vars, QueueExists: s.queueExists, Limits: limits})
+	if diags.HasErrors() {
+		return nil, s.jobFileError(diags)
+	}
+	return f, nil
+}
+
+// jobParseSlot takes one of the Config.MaxJobParses slots for parsing and
+// planning a job file, waiting up to jobParseWait, and returns the function
+// that gives it back. A request that gets none is refused with 503
+// server_busy and Retry-After: a flood of costly job files must not take
+// the CPU from everything else the server does.
+func (s *Server) jobParseSlot(w http.ResponseWriter, r *http.Request) (release func(), err error) {
+	release = func() { <-s.jobParses }
+	select {
+	case s.jobParses <- struct{}{}:
+		return release, nil
+	default:
+	}
+	t := time.NewTimer(jobParseWait)
+	defer t.Stop()
+	select {
+	case s.jobParses <- struct{}{}:
+		return release, nil
+	case <-t.C:
+	case <-r.Context().Done():
+	}
+	s.metrics.jobFilesRefused.WithLabelValues("busy").Inc()
+	w.Header().Set("Retry-After", "1")
+	return nil, errdefs.New(errdefs.ErrUnavailable, "server_busy", "the server is parsing too many job files; retry")
+}
+
+// checkJobFile parses a job file, checks its queues against the server's
+// and, when plan is set, plans it, all in a parse slot. Registering what
+// it returns is left to the caller, out of the slot: it waits for the
+// disk, not the CPU.
+func (s *Server) checkJobFile(w http.ResponseWriter, r *http.Request, in *jobRequest, plan bool) (*specs.File, *api.PlanResponse, error) {
+	release, err := s.jobParseSlot(w, r)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer release()
+	f, err := s.parseJobFile(r.Context(), in)
+	if err != nil {
+		return nil, nil, err
+	}
+	changes, err := s.queueChanges(f)
+	if err != nil || !plan {
+		return f, nil, err
+	}
+	p := s.planFile(f, changes)
+	return f, &p, nil
 }
 
 // queueChanges says what registering the file's queues would do, and fails
@@ -138,22 +249,22 @@ func orderQueues(qs []*specs.Queue) []*specs.Queue {
 }
 
 func (s *Server) registerJobs(w http.ResponseWriter, r *http.Request) {
-	f, err := s.readJobFile(w, r)
-	if err != nil {
-		if ij, ok := err.(*invalidJob); ok {
-			s.writeInvalidJob(w, ij)
-			return
-		}
-		s.writeError(w, r, err)
-		return
-	}
-	changes, err := s.queueChanges(f)
+	in, err := readJobRequest(w, r)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	if r.URL.Query().Get("plan") == "true" {
-		writeJSON(w, http.StatusOK, s.planFile(f, changes))
+	f, plan, err := s.checkJobFile(w, r, in, r.URL.Query().Get("plan") == "true")
+	var ij *invalidJob
+	switch {
+	case errors.As(err, &ij):
+		s.writeInvalidJob(w, ij)
+		return
+	case err != nil:
+		s.writeError(w, r, err)
+		return
+	case plan != nil:
+		writeJSON(w, http.StatusOK, plan)
 		return
 	}
 	var out api.RegisterResponse

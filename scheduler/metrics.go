@@ -32,6 +32,8 @@ type metrics struct {
 	dispatchBlocked *prometheus.CounterVec
 	settled         *prometheus.CounterVec
 
+	jobFilesRefused *prometheus.CounterVec
+
 	http *httpMetrics // the HTTP server's limits (httpserver.go)
 }
 
@@ -105,10 +107,14 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "docket_dispatch_messages_settled_total",
 			Help: "Messages of ended dispatch allocations, by outcome: deleted, retried, dead-lettered or released.",
 		}, []string{"job", "outcome"}),
+		jobFilesRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "docket_job_files_refused_total",
+			Help: "Job files refused for what parsing them would cost, by reason: busy (no parse slot free), too_large, too_complex (nested too deeply or too costly to evaluate) or canceled (the client left).",
+		}, []string{"reason"}),
 	}
 	reg.MustRegister(m.requestDuration, m.commitDuration, m.commitRecords, m.commitBytes,
 		m.stateCommitDuration, m.evaluations, m.evalDuration, m.planConflicts,
-		m.desired, m.decisions, m.reaction, m.messageStart, m.dispatched, m.dispatchBlocked, m.settled)
+		m.desired, m.decisions, m.reaction, m.messageStart, m.dispatched, m.dispatchBlocked, m.settled, m.jobFilesRefused)
 	m.http = newHTTPMetrics(reg)
 	return m
 }

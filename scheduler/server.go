@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 	"github.com/docketd/docket/scheduler/placement"
 	"github.com/docketd/docket/scheduler/sqs"
 	"github.com/docketd/docket/scheduler/state"
+	"github.com/docketd/docket/specs"
 )
 
 // Config configures a [Server]. Zero fields take the defaults noted.
@@ -53,6 +55,14 @@ type Config struct {
 	// and 000000000000.
 	SQSRegion    string
 	SQSAccountID string
+	// MaxJobParses is how many job files are parsed and planned at once;
+	// default 2×GOMAXPROCS. Parsing is CPU work a client can make costly,
+	// so a job file that finds no free slot within a second is refused
+	// with 503 server_busy.
+	MaxJobParses int
+	// JobFileLimits bound what parsing one job file may cost; zero fields
+	// take the defaults of specs.Limits.
+	JobFileLimits specs.Limits
 }
 
 // Server is the control plane.
@@ -65,6 +75,10 @@ type Server struct {
 	broker  *broker
 	hb      *heartbeats
 	metrics *metrics
+
+	// jobParses holds a token for every job file being parsed or planned
+	// (Config.MaxJobParses).
+	jobParses chan struct{}
 
 	// evalObserver, if set, learns how long each evaluation took from its
 	// start to its plan being committed (benchmarks set it).
@@ -111,10 +125,14 @@ func New(cfg Config) (*Server, error) {
 	if cfg.GCAge <= 0 {
 		cfg.GCAge = time.Hour
 	}
+	if cfg.MaxJobParses <= 0 {
+		cfg.MaxJobParses = 2 * runtime.GOMAXPROCS(0)
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("scheduler: %w", err)
 	}
 	s := &Server{cfg: cfg, logger: cfg.Logger.With("component", "server"), broker: newBroker(), drivers: map[string]*driver{}, usage: map[string]*api.NodeUsage{}}
+	s.jobParses = make(chan struct{}, cfg.MaxJobParses)
 	secret, err := loadSecret(cfg.DataDir)
 	if err != nil {
 		return nil, fmt.Errorf("scheduler: %w", err)
