@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/big"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
@@ -39,6 +40,8 @@ var hostileSources = []struct {
 		reason: RefusedShape, want: "h.hcl:1:101: Nesting too deep"},
 	{name: "unary operators", src: "x = " + strings.Repeat("-", 100_000) + "1",
 		reason: RefusedShape, want: "h.hcl:1:69: Nesting too deep"},
+	{name: "splats", src: "x = a" + strings.Repeat("[*]", 100_000),
+		reason: RefusedShape, want: "h.hcl:1:198: Nesting too deep"},
 	{name: "operator chain", src: "x = " + strings.Repeat("1 + ", 50_000) + "1",
 		reason: RefusedShape, want: "h.hcl:1:5: Expression too deeply nested"},
 	{name: "nested for over range(1e6)",
@@ -99,6 +102,11 @@ var hostileSources = []struct {
 }
 
 func TestParseRefusesHostileSources(t *testing.T) {
+	// A source nested too deeply must be refused before the parser
+	// recurses: with the stack limited to eight times what the deepest
+	// allowed source takes, one that is not crashes the test.
+	old := debug.SetMaxStack(16 << 20)
+	defer debug.SetMaxStack(old)
 	for _, tt := range hostileSources {
 		t.Run(tt.name, func(t *testing.T) {
 			f, diags, allocated := parseBounded(t, tt.src, tt.opts)

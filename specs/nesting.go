@@ -31,11 +31,13 @@ type frame struct {
 	// depth is the nesting level of the construct itself.
 	depth int
 	// extra counts further levels the parser goes down inside the
-	// construct without a bracket: in code, the conditional operators
-	// since the last comma (or newline, where newlines end expressions),
-	// each of which the parser handles by recursion; in a template, the
-	// if and for directives open.
+	// construct without a bracket: in code, the conditional operators and
+	// splats (.* and [*]) since the last comma (or newline, where newlines
+	// end expressions), each of which the parser handles by recursion; in
+	// a template, the if and for directives open.
 	extra int
+	// splat marks a bracket that holds a "*" first: a splat once closed.
+	splat bool
 	// unary counts the unary operators (! and -) written in a row just
 	// before the next operand in code; the parser recurses once for each.
 	unary int
@@ -67,6 +69,9 @@ type nestingScanner struct {
 	refused  *hcl.Diagnostic
 	// deepest is the deepest level seen.
 	deepest int
+	// last is the last character of the last token of code, which tells
+	// a splat's "*" from a multiplication.
+	last byte
 }
 
 // checkNesting refuses src, named filename, when its constructs nest
@@ -116,6 +121,15 @@ func (s *nestingScanner) at(i int) byte {
 
 // code scans the token of code at i and returns where the next begins.
 func (s *nestingScanner) code(i int) int {
+	next := s.codeToken(i)
+	if c := s.src[i]; c != ' ' && c != '\t' && c != '\r' && c != '\n' && c != '#' &&
+		!(c == '/' && (s.at(i+1) == '/' || s.at(i+1) == '*' && next > i+1)) {
+		s.last = s.src[next-1]
+	}
+	return next
+}
+
+func (s *nestingScanner) codeToken(i int) int {
 	top := s.top()
 	c := s.src[i]
 	switch {
@@ -151,11 +165,28 @@ func (s *nestingScanner) code(i int) int {
 		s.push(i, frame{kind: c})
 		return i + 1
 	case c == ')' || c == ']':
-		if top.kind == opening(c) {
-			s.pop()
-		} else {
+		if top.kind != opening(c) {
 			top.unary = 0
+			return i + 1
 		}
+		splat := top.splat
+		s.pop()
+		if splat {
+			// The parser reads the traversals after a splat by
+			// recursion, to the end of the expression.
+			t := s.top()
+			t.extra++
+			s.check(i, t.level())
+		}
+		return i + 1
+	case c == '*' && s.last == '.':
+		top.unary = 0
+		top.extra++
+		s.check(i, top.level())
+		return i + 1
+	case c == '*' && s.last == '[':
+		top.unary = 0
+		top.splat = true
 		return i + 1
 	case c == '}':
 		s.closeBrace(i + 1)

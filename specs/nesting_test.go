@@ -28,6 +28,7 @@ func TestNestingAcceptsSensibleSources(t *testing.T) {
 		{name: "directives", src: `a = "%{ if true }x%{ endif }%{ for x in [1] }${x}%{ endfor }"` + "\n", want: 3},
 		{name: "conditional", src: "a = true ? 1 : 2\nb = false ? 1 : 2\n", want: 1},
 		{name: "conditionals in a tuple", src: "a = [" + strings.Repeat("true ? 1 : 2, ", 200) + "]\n", want: 2},
+		{name: "splats", src: "a = [x[*].y, x.*.y]\nb = x[*].y * 2\n", want: 2},
 		{name: "negative numbers", src: "a = [" + strings.Repeat("-1, ", 200) + "]\n", want: 2},
 		{name: "hyphenated names", src: "a = node-class-of-the-day\n", want: 1},
 		{name: "unterminated block comment", src: "/* [\na = 1\n", want: 1},
@@ -68,6 +69,8 @@ func TestNestingRefusesDeepSources(t *testing.T) {
 		{name: "directives", src: "a = \"" + strings.Repeat("%{if true}", 50000), want: "t.hcl:1:626: Nesting too deep"},
 		{name: "unary minus", src: "a = " + strings.Repeat("-", 100000) + "1", want: "t.hcl:1:69: Nesting too deep"},
 		{name: "negation", src: "a = " + strings.Repeat("!", 100000) + "true", want: "t.hcl:1:69: Nesting too deep"},
+		{name: "full splats", src: "a = b" + strings.Repeat("[*]", 100_000), want: "t.hcl:1:198: Nesting too deep"},
+		{name: "attribute splats", src: "a = b" + strings.Repeat(".*", 100_000), want: "t.hcl:1:135: Nesting too deep"},
 		{name: "conditionals", src: "a = " + strings.Repeat("x ? y : ", 30000) + "z", want: "t.hcl:1:519: Nesting too deep"},
 		{name: "long number", src: "a = " + strings.Repeat("7", 1_000_000), want: "t.hcl:1:5: Number too long"},
 		{name: "non-ASCII heredoc marker", src: "a = <<FIN_É\nx\nFIN_É\n", want: "t.hcl:1:5: Unsupported heredoc marker"},
@@ -129,7 +132,7 @@ func FuzzNesting(f *testing.F) {
 		`a = "${[1]}"`, "a = <<EOT\n${[1]}\nEOT\n", `a = "%{ if x }[${y}]%{ endif }"`,
 		"a = <<-EOT\n  x\n  EOT\nb = [[1]]\n", `a = "\"${"${[]}"}"`, "/* [ */ a = [(1)]", "# [\na = {b = [1]}\n",
 		`a = "$${[" "%%{["`, "a = x ? [y ? 1 : 2] : -(-1)", "a = \"${ ( }\" [[", "a = <<EOT\n${x}EOT\nEOT\n",
-		"a = [\"\n[[\"]", "a = \"\\\n[\"", "a = <<EOT\r\n[\r\nEOT\r\n[[", "\xef\xbb\xbfa = [[1]]",
+		"a = [\"\n[[\"]", "a = b[*].c[*].d", "a = b.*.c * d[*]", "a = [*]", "a = \"\\\n[\"", "a = <<EOT\r\n[\r\nEOT\r\n[[", "\xef\xbb\xbfa = [[1]]",
 	} {
 		f.Add(s)
 	}
@@ -171,8 +174,19 @@ func tokenDepth(src []byte) int {
 		case hclsyntax.TokenCBrack, hclsyntax.TokenCParen:
 			if top.kind == opening(tok.Bytes[0]) {
 				pop()
+				if i >= 2 && tokens[i-1].Type == hclsyntax.TokenStar && tokens[i-2].Type == hclsyntax.TokenOBrack {
+					t := &stack[len(stack)-1]
+					t.extra++
+					see(t.level())
+				}
 			} else {
 				top.unary = 0
+			}
+		case hclsyntax.TokenStar:
+			top.unary = 0
+			if i >= 1 && tokens[i-1].Type == hclsyntax.TokenDot {
+				top.extra++
+				see(top.level())
 			}
 		case hclsyntax.TokenCBrace, hclsyntax.TokenTemplateSeqEnd:
 			for k := len(stack) - 1; k > 0; k-- {
