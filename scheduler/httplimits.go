@@ -80,6 +80,10 @@ var (
 	receiveLimits = limits{body: bodySmall, hold: queue.MaxReceiveWait}
 )
 
+// readTimeoutKey is the context key under which [Server.HTTPServer]
+// gives handlers its read timeout.
+type readTimeoutKey struct{}
+
 // errReadTimeout is the class of a request whose body did not arrive in
 // time: 408.
 var errReadTimeout = errors.New("request timeout")
@@ -127,8 +131,14 @@ func (g *bodyGate) admit(w http.ResponseWriter, r *http.Request, l limits) (rele
 			if err != nil {
 				g.m.refuse("body_memory")
 				w.Header().Set("Retry-After", "1")
+				w.Header().Set("Connection", "close")
 				return nil, errdefs.New(errdefs.ErrUnavailable, "server_busy",
 					"the server is reading too many large request bodies; retry")
+			}
+			// The wait was the server's: the client gets its whole read
+			// timeout for the body from now.
+			if d, ok := r.Context().Value(readTimeoutKey{}).(time.Duration); ok && d > 0 {
+				http.NewResponseController(w).SetReadDeadline(time.Now().Add(d))
 			}
 		}
 		release = func() { g.memory.Release(n) }
@@ -141,7 +151,7 @@ func (g *bodyGate) admit(w http.ResponseWriter, r *http.Request, l limits) (rele
 		lift()
 		return release, nil
 	}
-	r.Body = &limitedBody{ReadCloser: http.MaxBytesReader(w, r.Body, l.body), w: w, atEOF: lift, m: g.m}
+	r.Body = &limitedBody{ReadCloser: http.MaxBytesReader(w, r.Body, l.body), limit: l.body, w: w, atEOF: lift, m: g.m}
 	return release, nil
 }
 
@@ -169,6 +179,7 @@ func liftDeadlines(w http.ResponseWriter, l limits) {
 // of it is not to be read.
 type limitedBody struct {
 	io.ReadCloser
+	limit  int64
 	w      http.ResponseWriter
 	atEOF  func()
 	m      *httpMetrics
@@ -195,12 +206,18 @@ func (b *limitedBody) Read(p []byte) (int, error) {
 }
 
 // readBody reads a request body whole: into one buffer of its length when
-// it has one, which the route's limit has bounded.
+// it has one (the route's limit has bounded it), and otherwise into a
+// buffer that doubles up to the limit and one byte more, which leaves
+// less garbage behind than append's growth.
 func readBody(r *http.Request) ([]byte, error) {
-	if r.ContentLength <= 0 {
-		return io.ReadAll(r.Body)
+	size, limit := 512, int64(-1)
+	if lb, ok := r.Body.(*limitedBody); ok {
+		limit = lb.limit
 	}
-	b := make([]byte, 0, r.ContentLength+1) // +1: the read that sees EOF needs room
+	if r.ContentLength > 0 {
+		size = int(r.ContentLength) + 1 // +1: the read that sees EOF needs room
+	}
+	b := make([]byte, 0, size)
 	for {
 		n, err := r.Body.Read(b[len(b):cap(b)])
 		b = b[:len(b)+n]
@@ -211,7 +228,11 @@ func readBody(r *http.Request) ([]byte, error) {
 			return b, err
 		}
 		if len(b) == cap(b) {
-			b = append(b, 0)[:len(b)] // a body longer than it said: MaxBytesReader still bounds it
+			grow := 2 * cap(b)
+			if limit >= 0 && int64(grow) > limit+1 {
+				grow = int(max(limit+1, int64(cap(b)+1)))
+			}
+			b = append(make([]byte, 0, grow), b...)
 		}
 	}
 }

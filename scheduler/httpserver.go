@@ -2,6 +2,7 @@ package scheduler
 
 import (
 	"bytes"
+	"context"
 	"crypto/tls"
 	"errors"
 	"log/slog"
@@ -78,7 +79,10 @@ func (s *Server) HTTPServer(handler http.Handler, ln net.Listener, cfg HTTPConfi
 		IdleTimeout:       cfg.IdleTimeout,
 		MaxHeaderBytes:    cfg.MaxHeaderBytes,
 		ConnState:         cl.connState,
-		ErrorLog:          slog.NewLogLogger(s.logger.With("component", "http").Handler(), slog.LevelWarn),
+		ConnContext: func(ctx context.Context, _ net.Conn) context.Context {
+			return context.WithValue(ctx, readTimeoutKey{}, cfg.ReadTimeout)
+		},
+		ErrorLog: slog.NewLogLogger(s.logger.With("component", "http").Handler(), slog.LevelWarn),
 	}
 	return hs, cl
 }

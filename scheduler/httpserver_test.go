@@ -450,7 +450,8 @@ func TestInvalidMessageContents(t *testing.T) {
 		{"raw control", "/v1/queues/q/messages", "application/json", "", "{\"body\":\"a\x01b\"}", "invalid_json"},
 		{"lone surrogate", "/v1/queues/q/messages", "application/json", "", `{"body":"x\ud800"}`, "invalid_message_contents"},
 		{"attribute value", "/v1/queues/q/messages", "application/json", "", `{"body":"ok","attributes":{"k":"\ufffe"}}`, "invalid_message_contents"},
-		{"in a batch", "/v1/queues/q/messages", "application/json", "", `{"messages":[{"body":"ok"},{"body":"\u0000"}]}`, "invalid_message_contents"},
+		{"attribute name", "/v1/queues/q/messages", "application/json", "", `{"body":"ok","attributes":{"\u0007":"v"}}`, "invalid_message_contents"},
+		{"native batch entry", "/v1/queues/q/messages", "application/json", "", `{"messages":[{"body":"in a batch"},{"body":"\u0000"}]}`, "invalid_message_contents"},
 		{"invalid utf-8 elsewhere", "/v1/queues", "application/json", "", "{\"name\":\"\xff\"}", "invalid_json"},
 		{"sqs json raw", "/", "application/x-amz-json-1.0", "SendMessage", "{\"QueueUrl\":\"" + sqsURL + "\",\"MessageBody\":\"a\xffb\"}", "InvalidMessageContents"},
 		{"sqs json surrogate", "/", "application/x-amz-json-1.0", "SendMessage", `{"QueueUrl":"` + sqsURL + `","MessageBody":"\udc00"}`, "InvalidMessageContents"},
@@ -472,8 +473,8 @@ func TestInvalidMessageContents(t *testing.T) {
 			b, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
 			if strings.HasSuffix(tt.name, "batch entry") {
-				// SQS fails the batch's entries one by one; text that
-				// cannot be decoded as sent fails the whole request.
+				// A batch fails its entries one by one; text that cannot
+				// be decoded as sent fails the whole request.
 				if resp.StatusCode != http.StatusOK || !bytes.Contains(b, []byte(tt.want)) {
 					t.Fatalf("got %d %s, want 200 with a failed entry %s", resp.StatusCode, b, tt.want)
 				}
@@ -501,8 +502,8 @@ func TestInvalidMessageContents(t *testing.T) {
 	for _, m := range msgs {
 		got[m.Body] = true
 	}
-	if len(msgs) != 2 || !got["héllo 😀"] || !got["tab\tnew\nline ✓"] {
-		t.Errorf("the queue holds %+v, want exactly the two valid messages", msgs)
+	if len(msgs) != 3 || !got["héllo 😀"] || !got["tab\tnew\nline ✓"] || !got["in a batch"] {
+		t.Errorf("the queue holds %+v, want exactly the three valid messages", msgs)
 	}
 }
 

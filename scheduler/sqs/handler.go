@@ -1,10 +1,10 @@
 package sqs
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -248,12 +248,7 @@ func (h *Handler) begin(w http.ResponseWriter, r *http.Request) ([]byte, *call, 
 	if r.ContentLength > MaxRequestBody {
 		return nil, nil, newError(kindRequestTooLarge, "request body of %d bytes is over the limit of %d bytes", r.ContentLength, MaxRequestBody)
 	}
-	var buf bytes.Buffer
-	if r.ContentLength > 0 {
-		buf.Grow(int(r.ContentLength) + bytes.MinRead) // one buffer, read to EOF without growing
-	}
-	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, MaxRequestBody))
-	body := buf.Bytes()
+	body, err := readBody(http.MaxBytesReader(w, r.Body, MaxRequestBody), r.ContentLength)
 	if err != nil {
 		var mbe *http.MaxBytesError
 		switch {
@@ -278,6 +273,30 @@ func (h *Handler) begin(w http.ResponseWriter, r *http.Request) ([]byte, *call, 
 		c.key = key
 	}
 	return body, c, nil
+}
+
+// readBody reads a body of length bytes (-1 when unknown) and at most
+// MaxRequestBody: into one buffer of its length when it has one, and
+// otherwise into a buffer that doubles up to the limit and one byte more.
+func readBody(r io.Reader, length int64) ([]byte, error) {
+	size := 512
+	if length > 0 {
+		size = int(min(length, MaxRequestBody)) + 1 // +1: the read that sees EOF needs room
+	}
+	b := make([]byte, 0, size)
+	for {
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+		if len(b) == cap(b) {
+			b = append(make([]byte, 0, max(min(2*cap(b), MaxRequestBody+1), cap(b)+1)), b...)
+		}
+	}
 }
 
 // requestHost is the base of the queue URLs a request is answered with.
