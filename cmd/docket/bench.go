@@ -38,7 +38,7 @@ func newBenchCommand(c *cli) *cobra.Command {
 		Use:   "bench",
 		Short: "Measure a running server",
 	}
-	cmd.AddCommand(newBenchQueueCommand(c), newBenchSchedulerCommand(c))
+	cmd.AddCommand(newBenchQueueCommand(c), newBenchSchedulerCommand(c), newBenchCrashCommand(c))
 	return cmd
 }
 
