@@ -162,8 +162,8 @@ func TestCrashLosesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	if r.Failed() {
-		t.Errorf("lost %d, missing after restarts %d, resurrected %d, duplicates %d, wrong bodies %d, child failures %d, disk full %s (rerun with -crash.seed=%d)",
+		t.Errorf("lost %d, missing after restarts %d, resurrected %d, duplicates %d, wrong bodies %d, child failures %d, hung calls %d, disk full %s (rerun with -crash.seed=%d)",
 			r.Findings[soak.Lost], r.Findings[soak.MissingAtRestart], r.Findings[soak.Resurrected], r.Findings[soak.Duplicate],
-			r.Findings[soak.WrongBody], r.Findings[soak.ChildFailure], r.DiskFull, r.Seed)
+			r.Findings[soak.WrongBody], r.Findings[soak.ChildFailure], r.Findings[soak.Hung], r.DiskFull, r.Seed)
 	}
 }

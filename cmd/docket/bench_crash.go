@@ -40,7 +40,8 @@ func newBenchCrashCommand(c *cli) *cobra.Command {
 			"is checked after each restart and by a final drain. With --disk-full (root\n" +
 			"only) the data directory is on a small tmpfs that is filled once mid-run.\n\n" +
 			"It exits 1 if an acknowledged message was lost, resurrected, handed out\n" +
-			"twice or changed, or the server panicked, raced, or hung on SIGTERM.",
+			"twice or changed, or the server panicked, raced, stopped answering or hung\n" +
+			"on SIGTERM.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if _, err := specs.ParseSize(segment); err != nil {

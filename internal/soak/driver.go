@@ -518,7 +518,7 @@ func (d *driver) call(ctx context.Context, op string, f func(context.Context) er
 	defer cancel()
 	err := f(cctx)
 	if err != nil && ctx.Err() == nil && errors.Is(cctx.Err(), context.DeadlineExceeded) {
-		d.f.add(ChildFailure, "the server did not answer a %s within %s", op, callTimeout)
+		d.f.add(Hung, "the server did not answer a %s within %s", op, callTimeout)
 	}
 	return err
 }

@@ -28,6 +28,8 @@ const (
 	// ChildFailure: the server process panicked, reported a data race,
 	// exited on its own or with a failure, or did not stop on SIGTERM.
 	ChildFailure Kind = "child failure"
+	// Hung: the server did not answer a call within callTimeout.
+	Hung Kind = "hung call"
 	// DiskFull: the server broke the disk-full contract (507
 	// storage_full, health degraded, recovery without a restart).
 	DiskFull Kind = "disk full"
@@ -40,7 +42,7 @@ const (
 )
 
 // kinds lists the kinds in the order reports show them.
-var kinds = []Kind{Lost, Resurrected, Duplicate, WrongBody, MissingAtRestart, ChildFailure, DiskFull, Unexpected, Harness}
+var kinds = []Kind{Lost, Resurrected, Duplicate, WrongBody, MissingAtRestart, ChildFailure, Hung, DiskFull, Unexpected, Harness}
 
 // samplesPerKind bounds the examples kept of each kind.
 const samplesPerKind = 10

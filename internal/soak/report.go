@@ -103,6 +103,7 @@ func (r *Report) Write(w io.Writer) {
 	fmt.Fprintf(w, "  compactions           %d (metric %s, log lines %d)\n", r.Compactions, metric, r.CompactionsLogged)
 	fmt.Fprintf(w, "  disk full             %s\n", r.DiskFull)
 	fmt.Fprintf(w, "  child failures        %d\n", r.Findings[ChildFailure])
+	fmt.Fprintf(w, "  hung calls            %d\n", r.Findings[Hung])
 	if r.ClientErrors != "" {
 		fmt.Fprintf(w, "  failed calls          %s\n", r.ClientErrors)
 	}
