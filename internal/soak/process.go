@@ -90,8 +90,10 @@ func (e *Exec) Start(ctx context.Context) (string, error) {
 	cmd.Stdout, cmd.Stderr = w, w
 	if cmd.SysProcAttr == nil {
 		// Its own process group: SIGKILL takes any process it started
-		// with it, which would otherwise keep its output open.
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		// with it, which would otherwise keep its output open. And it
+		// dies with this process, which a test's timeout ends without
+		// cleanups.
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	}
 	if err := cmd.Start(); err != nil {
 		r.Close()
