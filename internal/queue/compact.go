@@ -35,12 +35,32 @@ func (e *Engine) Compact(force bool) error {
 	if err := e.rewriteDefinitions(head); err != nil {
 		return err
 	}
+	// A move (dead-lettering, redrive) can carry a message whose record is
+	// in head into a queue this pass has already copied; the moved message
+	// keeps pointing at head. So passes repeat until no live byte is left
+	// there. Only messages pointing at head can bring another one, so this
+	// ends; a few passes are plenty, and the segment stays if not.
 	copied := 0
-	for _, q := range e.sortedQueues() {
-		n, err := e.copyForward(q, head)
-		copied += n
-		if err != nil {
-			return err
+	for pass := 1; ; pass++ {
+		for _, q := range e.sortedQueues() {
+			n, err := e.copyForward(q, head)
+			copied += n
+			if err != nil {
+				return err
+			}
+			if e.afterCopy != nil {
+				e.afterCopy(q)
+			}
+		}
+		e.segMu.Lock()
+		left := e.segLive[head]
+		e.segMu.Unlock()
+		if left == 0 {
+			break
+		}
+		if pass == 4 {
+			e.logger.Warn("compaction left messages behind; the segment stays", "segment", head, "live_bytes", left)
+			return nil
 		}
 	}
 	// Receives that took a position in head before it was copied read it

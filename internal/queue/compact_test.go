@@ -91,3 +91,61 @@ func TestCompactionThenRestartKeepsEveryMessage(t *testing.T) {
 		t.Fatalf("after %d compactions and a restart: %d of %d messages lost, %d received", compactions, lost, len(bodies), len(got))
 	}
 }
+
+// TestCompactionKeepsMessagesMovedMeanwhile dead-letters a message while a
+// compaction runs, after the dead-letter queue (the lower id) was copied
+// and before its source queue was: the moved message still points at the
+// segment being reclaimed, and must be copied too, or a restart loses it.
+func TestCompactionKeepsMessagesMovedMeanwhile(t *testing.T) {
+	dir := t.TempDir()
+	cfg := Config{SegmentSize: 16 << 10}
+	e := openEngine(t, dir, cfg)
+	mustCreate(t, e, "dead", nil)
+	mustCreate(t, e, "work", func(a *Attributes) { a.MaxReceives, a.DeadLetter = 1, "dead" })
+	mustSend(t, e, "work", "to be dead-lettered")
+	first := mustReceive(t, e, "work", ReceiveOptions{VisibilityTimeout: dur(time.Hour)})
+	if len(first) != 1 {
+		t.Fatalf("got %d messages, want 1", len(first))
+	}
+	// Fill the first segment and move on, so that it can be compacted.
+	for i := 0; i < 40; i++ {
+		mustSend(t, e, "work", strings.Repeat("x", 1000))
+	}
+	for {
+		msgs := mustReceive(t, e, "work", ReceiveOptions{Max: 10, VisibilityTimeout: dur(time.Hour)})
+		if len(msgs) == 0 {
+			break
+		}
+		for _, m := range msgs {
+			mustDelete(t, e, "work", m.Receipt)
+		}
+	}
+	moved := false
+	e.afterCopy = func(q *queueState) {
+		if q.name != "dead" || moved {
+			return
+		}
+		moved = true
+		// The message's second receive goes over max_receives: it moves.
+		if err := e.ChangeVisibility("work", first[0].Receipt, 0); err != nil {
+			t.Error(err)
+		}
+		if m := mustReceive(t, e, "work", ReceiveOptions{}); len(m) != 0 {
+			t.Errorf("got %d messages, want the dead-lettered one to move", len(m))
+		}
+	}
+	before := e.Compactions()
+	if err := e.Compact(true); err != nil {
+		t.Fatal(err)
+	}
+	if !moved || e.Compactions() != before+1 {
+		t.Fatalf("moved %v, compactions %d, want a move during one compaction", moved, e.Compactions()-before)
+	}
+	e.afterCopy = nil
+	e.Close()
+	e2 := openEngine(t, dir, cfg)
+	dm := mustReceive(t, e2, "dead", ReceiveOptions{})
+	if len(dm) != 1 || string(dm[0].Body) != "to be dead-lettered" {
+		t.Fatalf("dead-letter queue after compaction and restart: got %+v, want the moved message", dm)
+	}
+}

@@ -74,6 +74,9 @@ type Engine struct {
 
 	// gone holds the ids of queues deleted, during replay only.
 	gone map[uint32]bool
+
+	// afterCopy, set by tests only, runs after compaction copied a queue.
+	afterCopy func(q *queueState)
 }
 
 // log returns the engine's log.

@@ -2,6 +2,7 @@ package queue
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"regexp"
 	"strings"
@@ -342,6 +343,12 @@ func (e *Engine) readMessages(got []taken) ([]Message, error) {
 		positions[i] = t.pos
 	}
 	recs, err := e.log().ReadBatch(positions)
+	if errors.Is(err, wal.ErrClosed) {
+		if f := e.failure(); f != nil {
+			return nil, f
+		}
+		return nil, errClosed
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: read messages: %v", errdefs.ErrInternal, err)
 	}
