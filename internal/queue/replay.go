@@ -28,6 +28,9 @@ func (e *Engine) replay() (int, error) {
 		return nil
 	})
 	e.gone = nil
+	for _, q := range e.byID {
+		sortAges(q)
+	}
 	// A queue that records named but that was never defined can only be one
 	// whose definition and deletion were both dropped by compaction, which
 	// never happens to a queue with messages left; drop it.
@@ -127,10 +130,65 @@ func (e *Engine) replayRecord(pos wal.Pos, rec []byte, now int64) error {
 	case recPurge:
 		id, below := uint32(d.uvarint()), d.uvarint()
 		if q := e.replayQueue(id); d.err == nil && q != nil {
+			sortAges(q) // applyPurge walks the age list from its head
 			e.applyPurge(q, below)
 		}
 	default:
 		return unknownRecord(kind)
 	}
 	return d.err
+}
+
+// sortAges puts q's age list back in sequence order when replay has
+// appended messages out of order (see [Engine.insert]). The list is then a
+// few ascending runs — the messages in the order they were sent, and
+// compaction's copies — which it merges, pairwise, until one is left.
+func sortAges(q *queueState) {
+	var runs []*entry // heads of ascending runs, each ended by nil
+	for en := q.head; en != nil; {
+		runs = append(runs, en)
+		for en.next != nil && en.next.seq > en.seq {
+			en = en.next
+		}
+		en.next, en = nil, en.next
+	}
+	if len(runs) < 2 {
+		return // in order already, and unchanged
+	}
+	for len(runs) > 1 {
+		merged := runs[:0]
+		for i := 0; i < len(runs); i += 2 {
+			if i+1 == len(runs) {
+				merged = append(merged, runs[i])
+			} else {
+				merged = append(merged, mergeRuns(runs[i], runs[i+1]))
+			}
+		}
+		runs = merged
+	}
+	var prev *entry
+	for en := runs[0]; en != nil; en = en.next {
+		en.prev, prev = prev, en
+	}
+	q.head, q.tail = runs[0], prev
+}
+
+// mergeRuns merges two ascending runs linked by next into one.
+func mergeRuns(a, b *entry) *entry {
+	var head entry
+	t := &head
+	for a != nil && b != nil {
+		if a.seq < b.seq {
+			t.next, a = a, a.next
+		} else {
+			t.next, b = b, b.next
+		}
+		t = t.next
+	}
+	if a != nil {
+		t.next = a
+	} else {
+		t.next = b
+	}
+	return head.next
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -245,5 +246,139 @@ func dropPageCache(b *testing.B, dir string) {
 		if err != nil {
 			b.Fatal(fmt.Errorf("fadvise %s: %w", name, err))
 		}
+	}
+}
+
+// TestReplayOrdersCompactedCopies checks the age list replay rebuilds
+// when compaction has copied old messages after newer ones, also across a
+// purge: every queue's list in sequence order, its links consistent, the
+// same messages as the index, and the same as the engine that wrote the
+// log.
+func TestReplayOrdersCompactedCopies(t *testing.T) {
+	dir := t.TempDir()
+	cfg := Config{SegmentSize: 32 << 10}
+	e := openEngine(t, dir, cfg)
+	mustCreate(t, e, "q", nil)
+	mustCreate(t, e, "other", nil)
+	body := strings.Repeat("b", 900)
+	for round := range 6 {
+		for range 40 {
+			mustSend(t, e, "q", body)
+			mustSend(t, e, "other", body)
+		}
+		// Delete four in five of q's messages, so that its old segments
+		// are mostly dead and compaction copies the rest forward.
+		hide := time.Hour
+		for i := 0; ; i++ {
+			msgs := mustReceive(t, e, "q", ReceiveOptions{Max: 1, VisibilityTimeout: &hide})
+			if len(msgs) == 0 {
+				break
+			}
+			if i%5 != round%5 {
+				mustDelete(t, e, "q", msgs[0].Receipt)
+			}
+		}
+		if err := e.Compact(true); err != nil {
+			t.Fatal(err)
+		}
+		if round == 3 {
+			// A purge after compaction's copies: replay purges a list
+			// that holds them out of order.
+			if _, err := e.Purge("other"); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if e.Compactions() < 3 {
+		t.Fatalf("got %d compactions, want at least 3", e.Compactions())
+	}
+	want := ages(t, e)
+	checkReplay(t, e)
+	e.Close()
+
+	r := openEngine(t, dir, cfg)
+	if got := ages(t, r); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("replayed age lists:\n got %v\nwant %v", got, want)
+	}
+}
+
+// ages returns the sequences of each queue's age list, head to tail,
+// after checking the list against the index.
+func ages(t *testing.T, e *Engine) map[string][]uint64 {
+	t.Helper()
+	out := map[string][]uint64{}
+	for _, q := range e.sortedQueues() {
+		q.mu.Lock()
+		seqs, err := checkAges(q)
+		q.mu.Unlock()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[q.name] = seqs
+	}
+	return out
+}
+
+// checkAges checks that q's age list holds the entries of its index in
+// ascending sequence, with consistent links, and returns the sequences.
+func checkAges(q *queueState) ([]uint64, error) {
+	var seqs []uint64
+	var prev *entry
+	for en := q.head; en != nil; en = en.next {
+		switch {
+		case en.prev != prev:
+			return nil, fmt.Errorf("queue %q: message %d: prev link broken", q.name, en.seq)
+		case prev != nil && en.seq <= prev.seq:
+			return nil, fmt.Errorf("queue %q: message %d after %d", q.name, en.seq, prev.seq)
+		case q.entries[en.seq] != en:
+			return nil, fmt.Errorf("queue %q: message %d on the list is not in the index", q.name, en.seq)
+		}
+		seqs = append(seqs, en.seq)
+		prev = en
+	}
+	if q.tail != prev {
+		return nil, fmt.Errorf("queue %q: tail is not the list's last message", q.name)
+	}
+	if len(seqs) != len(q.entries) {
+		return nil, fmt.Errorf("queue %q: %d messages on the list, %d in the index", q.name, len(seqs), len(q.entries))
+	}
+	return seqs, nil
+}
+
+func TestSortAges(t *testing.T) {
+	tests := []struct {
+		name string
+		seqs []uint64 // the list's order before sorting
+	}{
+		{"empty", nil},
+		{"one", []uint64{7}},
+		{"sorted", []uint64{1, 2, 5, 9}},
+		{"copies after newer", []uint64{10, 11, 12, 13, 2, 4, 6}},
+		{"several runs", []uint64{20, 21, 5, 6, 30, 1, 2, 3, 25, 8}},
+		{"descending", []uint64{9, 8, 7, 6, 5, 4, 3, 2, 1}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			q := newQueueState(nil, 1, "q", Attributes{}, 0)
+			for _, s := range tt.seqs {
+				en := &entry{seq: s, prev: q.tail}
+				if q.tail != nil {
+					q.tail.next = en
+				} else {
+					q.head = en
+				}
+				q.tail = en
+				q.entries[s] = en
+			}
+			sortAges(q)
+			got, err := checkAges(q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := slices.Sorted(slices.Values(tt.seqs))
+			if !slices.Equal(got, want) {
+				t.Errorf("got %v, want %v", got, want)
+			}
+		})
 	}
 }
