@@ -10,16 +10,14 @@ import (
 	"github.com/docketd/docket/internal/store"
 )
 
-// applyTx is one command being applied: its changes to the records and how
-// to undo them, the write set for the store, and what it touched. A
-// command is applied, undone until its write set is on disk, and redone
-// then (see [State.Apply]), so every change goes through [applyTx.change].
+// applyTx is one command being applied: the records it replaced (to undo
+// them if the command fails half-way), the write set for the store, and
+// what it touched.
 type applyTx struct {
 	s      *State
 	index  uint64
 	now    time.Time
 	ws     store.WriteSet
-	redo   []func()
 	undo   []func()
 	tables map[string]bool
 	nodes  map[string]bool
@@ -58,26 +56,9 @@ func (tx *applyTx) touchJob(name string) {
 	tx.jobs[name] = true
 }
 
-// change makes one change to the in-memory records and remembers how to
-// make and undo it again. mu is held.
-func (tx *applyTx) change(do, undo func()) {
-	do()
-	tx.redo = append(tx.redo, do)
-	tx.undo = append(tx.undo, undo)
-}
-
-// rollback undoes the command's changes, latest first.
 func (tx *applyTx) rollback() {
 	for i := len(tx.undo) - 1; i >= 0; i-- {
 		tx.undo[i]()
-	}
-}
-
-// replay makes the command's changes again, in order, on the state they
-// were first made to.
-func (tx *applyTx) replay() {
-	for _, do := range tx.redo {
-		do()
 	}
 }
 
@@ -97,7 +78,8 @@ func (tx *applyTx) event(topic, typ, key string, payload any) {
 func (tx *applyTx) setJob(j *Job, eventType string) {
 	s := tx.s
 	old := s.jobs[j.Name]
-	tx.change(func() { s.jobs[j.Name] = j }, func() {
+	s.jobs[j.Name] = j
+	tx.undo = append(tx.undo, func() {
 		if old == nil {
 			delete(s.jobs, j.Name)
 		} else {
@@ -116,7 +98,8 @@ func (tx *applyTx) deleteJob(name string) {
 	if old == nil {
 		return
 	}
-	tx.change(func() { delete(s.jobs, name) }, func() { s.jobs[name] = old })
+	delete(s.jobs, name)
+	tx.undo = append(tx.undo, func() { s.jobs[name] = old })
 	tx.ws.Delete(bucketJobs, name)
 	tx.touch(TableJobs)
 	tx.touchJob(name)
@@ -126,10 +109,9 @@ func (tx *applyTx) deleteJob(name string) {
 func (tx *applyTx) setNode(n *Node, eventType string) {
 	s := tx.s
 	old := s.nodes[n.ID]
-	tx.change(func() {
-		s.nodes[n.ID] = n
-		s.sortedNodes = nil
-	}, func() {
+	s.nodes[n.ID] = n
+	s.sortedNodes = nil
+	tx.undo = append(tx.undo, func() {
 		s.sortedNodes = nil
 		if old == nil {
 			delete(s.nodes, n.ID)
@@ -155,7 +137,8 @@ func (tx *applyTx) setAllocReported(a *Allocation, eventType string, reported bo
 	s := tx.s
 	old := s.allocs[a.ID]
 	view := !reported && (old == nil || !Terminal(old.ClientStatus) || !Terminal(a.ClientStatus))
-	tx.change(func() { s.putAlloc(a) }, func() {
+	s.putAlloc(a)
+	tx.undo = append(tx.undo, func() {
 		s.dropAlloc(a)
 		if old != nil {
 			s.putAlloc(old)
@@ -177,7 +160,8 @@ func (tx *applyTx) deleteAlloc(id string) {
 	if old == nil {
 		return
 	}
-	tx.change(func() { s.dropAlloc(old) }, func() { s.putAlloc(old) })
+	s.dropAlloc(old)
+	tx.undo = append(tx.undo, func() { s.putAlloc(old) })
 	tx.ws.Delete(bucketAllocs, id)
 	tx.touch(TableAllocs)
 	tx.touchNodeAllocs(old.NodeID, !Terminal(old.ClientStatus))
@@ -197,7 +181,8 @@ func (tx *applyTx) setEval(e *Evaluation) {
 	if e.CreatedAt.IsZero() {
 		e.CreatedAt = tx.now
 	}
-	tx.change(func() { s.putEval(e) }, func() {
+	s.putEval(e)
+	tx.undo = append(tx.undo, func() {
 		s.dropEval(e)
 		if old != nil {
 			s.putEval(old)
@@ -366,7 +351,8 @@ func (tx *applyTx) apply(cmd Command) (Result, error) {
 	case DeleteEvals:
 		for _, id := range c.IDs {
 			if e := s.evals[id]; e != nil {
-				tx.change(func() { s.dropEval(e) }, func() { s.putEval(e) })
+				s.dropEval(e)
+				tx.undo = append(tx.undo, func() { s.putEval(e) })
 				tx.ws.Delete(bucketEvals, id)
 				tx.touch(TableEvals)
 			}
@@ -423,7 +409,8 @@ func (tx *applyTx) registerJob(c RegisterJob) (Result, error) {
 		tx.put(bucketJobVersions, fmt.Sprintf("%s/%020d", j.Name, j.Version), j.Spec)
 		s := tx.s
 		prev := s.versions[j.Name][j.Version]
-		tx.change(func() { s.putVersion(j.Spec, j.Version) }, func() {
+		s.putVersion(j.Spec, j.Version)
+		tx.undo = append(tx.undo, func() {
 			if prev == nil {
 				delete(s.versions[j.Name], j.Version)
 			} else {

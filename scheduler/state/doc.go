@@ -3,12 +3,10 @@
 // [store.DB].
 //
 // Every change is a typed [Command] applied by one function, [State.Apply]:
-// it assigns the next index, works out the change to the in-memory records,
-// commits the records it touched as one write set, and only then makes the
-// change for readers to see, so that nothing in memory is ahead of the
-// disk; a command whose write fails changes nothing. Because the command is
-// a value and its effect depends only on the state it is applied to, a
-// replicated log can wrap Apply later without changing callers. Readers get immutable
+// it assigns the next index, changes the in-memory records, and commits the
+// records it touched as one write set. Because the command is a value and
+// its effect depends only on the state it is applied to, a replicated log
+// can wrap Apply later without changing callers. Readers get immutable
 // records: a command replaces a record, it never edits one in place.
 //
 // The index orders every change. Each table, each node's allocations and

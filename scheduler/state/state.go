@@ -3,7 +3,6 @@ package state
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -36,30 +35,13 @@ const (
 	TableEvals  = "evals"
 )
 
-// Store is the durable copy of the state: [store.DB], or a fault-injecting
-// fake in tests.
-type Store interface {
-	Commit(store.WriteSet) error
-	Get(bucket, key string) ([]byte, error)
-	ForEach(bucket string, fn func(key string, value []byte) error) error
-	// Err is nil while commits succeed, or why the latest one failed.
-	Err() error
-}
-
-var _ Store = (*store.DB)(nil)
-
 // State is the control plane's state. Its methods are safe for concurrent
-// use. Lock order: applying (a semaphore), then mu; queueMu is a leaf, and
-// the store is called with neither lock held.
+// use. Lock order: mu, then the store's own lock (a leaf).
 type State struct {
-	db  Store
+	db  *store.DB
 	now func() time.Time
 
-	// applying is held by the one caller of Apply that applies the queued
-	// commands (see [State.Apply]).
-	applying chan struct{}
-	queueMu  sync.Mutex // guards queue
-	queue    []*applyReq
+	applyMu sync.Mutex // serialises Apply: one command at a time takes its index
 
 	mu           sync.RWMutex // guards everything below
 	index        uint64
@@ -90,14 +72,13 @@ type State struct {
 type resources struct{ cpu, memory int64 }
 
 // Open loads the state from db.
-func Open(db Store, now func() time.Time) (*State, error) {
+func Open(db *store.DB, now func() time.Time) (*State, error) {
 	if now == nil {
 		now = time.Now
 	}
 	s := &State{
 		db:           db,
 		now:          now,
-		applying:     make(chan struct{}, 1),
 		jobs:         map[string]*Job{},
 		versions:     map[string]map[uint64]*specs.Job{},
 		nodes:        map[string]*Node{},
@@ -271,134 +252,29 @@ func (s *State) dropEval(e *Evaluation) {
 	}
 }
 
-// Err reports the health of the state's store: nil, or why its latest
-// commit failed (of class [errdefs.ErrStorageFull] or
-// [errdefs.ErrStorageFailed]). Reads go on meanwhile; writes fail until the
-// store recovers.
-func (s *State) Err() error { return s.db.Err() }
-
-// applyReq is one caller's command waiting to be applied.
-type applyReq struct {
-	cmd  Command
-	tx   *applyTx // set while its change waits for the disk
-	res  Result
-	err  error
-	done chan struct{}
-}
-
 // Apply applies one command: it takes the next index, changes the records
 // in memory, and returns once the change is durable. A command that is
-// refused (an unknown job, say) changes nothing and takes no index; one
-// whose write fails changes nothing either and returns the store's error
-// (class [errdefs.ErrStorageFull] or [errdefs.ErrStorageFailed] for a disk
-// that is full or failing).
-//
-// Nothing in memory runs ahead of the disk: a command's changes are
-// computed, taken back out, committed, and only then made again for
-// readers to see. Commands of concurrent callers share one commit: each
-// caller queues its command, and whoever gets to apply takes the whole
-// queue (see [State.applyGroup]).
+// refused (an unknown job, say) changes nothing and takes no index.
 func (s *State) Apply(cmd Command) (Result, error) {
-	req := &applyReq{cmd: cmd, done: make(chan struct{})}
-	s.queueMu.Lock()
-	s.queue = append(s.queue, req)
-	s.queueMu.Unlock()
-	select {
-	case <-req.done: // another caller applied it
-	case s.applying <- struct{}{}:
-		s.queueMu.Lock()
-		group := s.queue
-		s.queue = nil
-		s.queueMu.Unlock()
-		if len(group) > 0 {
-			s.applyGroup(group)
-		}
-		<-s.applying
-		<-req.done
-	}
-	return req.res, req.err
-}
-
-// applyGroup applies group's commands in order as one write set. Each
-// command sees the changes of those before it, so if the write fails they
-// are applied again one at a time, as bbolt's DB.Batch does: only the
-// command whose write set cannot be written fails (or every one, if the
-// disk is the problem). applying is held.
-func (s *State) applyGroup(group []*applyReq) {
+	s.applyMu.Lock()
 	s.mu.Lock()
-	var (
-		txs   []*applyTx
-		ws    store.WriteSet
-		index = s.index
-		first = -1 // the first request that changed anything
-	)
-	for i, r := range group {
-		tx := &applyTx{s: s, index: index + 1, now: s.now()}
-		r.tx = nil
-		r.res, r.err = tx.apply(r.cmd)
-		if r.err != nil {
-			tx.rollback()
-			continue
-		}
-		if len(tx.ws) == 0 {
-			continue // nothing changed: no index, no commit
-		}
-		if first < 0 {
-			first = i
-		}
-		index, r.tx = tx.index, tx
-		txs = append(txs, tx)
-		ws = append(ws, tx.ws...)
-	}
-	// Readers see none of it until it is on disk.
-	for i := len(txs) - 1; i >= 0; i-- {
-		txs[i].rollback()
-	}
-	s.mu.Unlock()
-
-	var err error
-	if len(txs) > 0 {
-		idx, _ := json.Marshal(index)
-		ws.Put(bucketMeta, keyIndex, idx)
-		err = s.db.Commit(ws)
-	}
+	tx := &applyTx{s: s, index: s.index + 1, now: s.now()}
+	res, err := tx.apply(cmd)
 	if err != nil {
-		// What came before the first change saw only what is on disk
-		// and stands; the rest saw changes that are not there.
-		for _, r := range group[:first] {
-			s.finish(r)
-		}
-		rest := group[first:]
-		if len(txs) == 1 {
-			r := rest[0]
-			r.res, r.err = Result{}, commitErr(r.tx.index, err)
-			r.tx = nil
-			close(r.done)
-			rest = rest[1:]
-		}
-		for _, r := range rest {
-			s.applyGroup([]*applyReq{r})
-		}
-		return
+		tx.rollback()
+		s.mu.Unlock()
+		s.applyMu.Unlock()
+		return Result{}, err
 	}
-
-	s.mu.Lock()
-	for _, tx := range txs {
-		tx.replay()
-		s.publish(tx)
+	if len(tx.ws) == 0 {
+		// Nothing changed: no index, no commit.
+		res.Index, res.Noop = s.index, true
+		s.mu.Unlock()
+		s.applyMu.Unlock()
+		return res, nil
 	}
-	s.index = index
-	close(s.changed)
-	s.changed = make(chan struct{})
-	s.mu.Unlock()
-	for _, r := range group {
-		s.finish(r)
-	}
-}
-
-// publish makes a committed command's change known: the indexes of what it
-// touched and its events. mu is held.
-func (s *State) publish(tx *applyTx) {
+	s.index = tx.index
+	res.Index = tx.index
 	for t := range tx.tables {
 		s.tableIndex[t] = tx.index
 	}
@@ -411,34 +287,22 @@ func (s *State) publish(tx *applyTx) {
 	for j := range tx.jobs {
 		s.jobIndex[j] = tx.index
 	}
+	idx, _ := json.Marshal(tx.index)
+	tx.ws.Put(bucketMeta, keyIndex, idx)
+	done := s.db.Enqueue(tx.ws)
 	for _, ev := range tx.events {
 		s.events.add(ev)
 	}
-}
-
-// finish hands a request its outcome.
-func (s *State) finish(r *applyReq) {
-	switch {
-	case r.err != nil:
-		r.res = Result{}
-	case r.tx != nil:
-		r.res.Index = r.tx.index
-		r.tx = nil
-	default:
-		r.res.Index, r.res.Noop = s.Index(), true
+	s.mu.Unlock()
+	s.applyMu.Unlock()
+	if err := <-done; err != nil {
+		return Result{}, fmt.Errorf("%w: commit index %d: %v", errdefs.ErrInternal, tx.index, err)
 	}
-	close(r.done)
-}
-
-// commitErr is the error a command whose write failed returns: the store's
-// own when it is a storage failure or a closed store, so that the API
-// reports storage_full or storage_failed; an internal error otherwise (a
-// write set the store refuses is a bug).
-func commitErr(index uint64, err error) error {
-	if errors.Is(err, errdefs.ErrStorageFull) || errors.Is(err, errdefs.ErrStorageFailed) || errors.Is(err, errdefs.ErrClosed) {
-		return fmt.Errorf("state: commit index %d: %w", index, err)
-	}
-	return fmt.Errorf("%w: state: commit index %d: %v", errdefs.ErrInternal, index, err)
+	s.mu.Lock()
+	close(s.changed)
+	s.changed = make(chan struct{})
+	s.mu.Unlock()
+	return res, nil
 }
 
 // WaitIndex blocks until the index fn reports (read under the state's
@@ -610,3 +474,9 @@ func (r *Reader) Evals(job string) []*Evaluation {
 	})
 	return out
 }
+
+// Err reports the health of the state's store: nil, or why its latest
+// commit failed (of class [errdefs.ErrStorageFull] or
+// [errdefs.ErrStorageFailed]). It turns nil again by itself once a commit
+// succeeds.
+func (s *State) Err() error { return s.db.Err() }
