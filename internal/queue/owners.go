@@ -85,6 +85,9 @@ func (e *Engine) Peek(queue, receiptHandle string) (Message, error) {
 	}
 	t := takenOf(q, en)
 	q.mu.Unlock()
+	if err := e.durable(); err != nil {
+		return Message{}, err
+	}
 	msgs, err := e.readMessages([]taken{t})
 	if err != nil {
 		return Message{}, err
@@ -123,7 +126,11 @@ func (e *Engine) DeadLetter(queue, receiptHandle string, attrs []Attr) error {
 	q.changed(e.now().UnixNano())
 	q.mu.Unlock()
 
-	msgs, err := e.readMessages([]taken{t})
+	err = e.durable()
+	var msgs []Message
+	if err == nil {
+		msgs, err = e.readMessages([]taken{t})
+	}
 	e.readMu.RUnlock()
 	if err == nil {
 		err = e.copyToDeadLetter(q, dlqName, en, msgs[0], attrs)

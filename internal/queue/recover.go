@@ -214,3 +214,11 @@ func (q *queueState) takeIndex(f *queueState) {
 	q.inFlight = f.inFlight
 	clear(q.ownerInFlight)
 }
+
+// durable waits until everything enqueued so far is on disk. A position
+// taken under a queue's lock may belong to a record whose commit is still
+// pending (a compaction's copy), and the log must not be read there before.
+func (e *Engine) durable() error {
+	c, _ := e.log().Enqueue()
+	return e.commitErr(c.Wait())
+}
