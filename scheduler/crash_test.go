@@ -2,11 +2,9 @@ package scheduler
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -15,8 +13,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"golang.org/x/sync/errgroup"
 
 	"github.com/docketd/docket/internal/soak"
 	"github.com/docketd/docket/specs"
@@ -73,23 +69,9 @@ func crashServer(dir, segment string) int {
 		logger.Error("listen", "err", err)
 		return 1
 	}
-	hs := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	hs, ln := s.HTTPServer(s.Handler(), ln, HTTPConfig{})
 	logger.Info("server listening", "addr", ln.Addr().String(), "pid", os.Getpid())
-	g, ctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return s.Run(ctx) })
-	g.Go(func() error {
-		if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-			return err
-		}
-		return nil
-	})
-	g.Go(func() error {
-		<-ctx.Done()
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		return hs.Shutdown(sctx)
-	})
-	if err := g.Wait(); err != nil {
+	if err := s.Serve(ctx, hs, ln); err != nil {
 		logger.Error("server", "err", err)
 		return 1
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/errgroup"
 )
 
 // HTTPConfig holds the HTTP server's timeouts and connection limits; the
@@ -322,4 +323,25 @@ func (c *limitedConn) Close() error {
 		c.l.m.conns.Dec()
 	})
 	return c.Conn.Close()
+}
+
+// Serve runs the server's loops and serves hs on ln until ctx ends, then
+// shuts hs down (waiting up to five seconds for requests in progress) and
+// closes the server's stores.
+func (s *Server) Serve(ctx context.Context, hs *http.Server, ln net.Listener) error {
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return s.Run(ctx) })
+	g.Go(func() error {
+		if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		return hs.Shutdown(sctx)
+	})
+	return g.Wait()
 }
