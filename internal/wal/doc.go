@@ -72,6 +72,13 @@
 // their successor was created, so damage there is reported by [Log.Replay] as
 // [ErrCorrupt] rather than repaired.
 //
+// A log whose write or fdatasync failed has bytes past its [Log.Durable]
+// end in no known state: a failed fdatasync leaves the page cache holding
+// data the disk may never get, and a record found there later would be one
+// whose caller was told it failed. Reopening with [Options.TruncateAt] set
+// to that end erases them as a torn tail is erased, and [Log.Scan] reads a
+// failed log's durable records meanwhile.
+//
 // # Goroutines and locks
 //
 // Open starts the writer and, with preallocation, the preparer; [Log.Close]

@@ -49,15 +49,55 @@ func (l *Log) Replay(fn func(pos Pos, rec []byte) error) error {
 	segs := append([]*segment(nil), l.segs...)
 	active := l.active
 	l.segMu.RUnlock()
+	return scanSegments(segs, Pos{Segment: active.id, Offset: uint32(active.end.Load())}, true, fn)
+}
 
+// Durable returns the end of what the log has made durable: the position
+// just past the last record whose commit completed (the start of the
+// active segment's records when it has none). After a failed write or
+// fdatasync it stays where the last good commit left it, and the bytes
+// after it are in no known state: reopen the log with
+// [Options.TruncateAt] set to it to erase them.
+func (l *Log) Durable() Pos {
+	l.segMu.RLock()
+	defer l.segMu.RUnlock()
+	return Pos{Segment: l.active.id, Offset: uint32(l.active.end.Load())}
+}
+
+// Scan calls fn, like [Log.Replay], for every record before end, which must
+// be at or before [Log.Durable]. Unlike Replay it may be called at any
+// time, also on a log that failed, and alongside reads: the records it
+// visits are durable and no longer change. It holds the table of segments
+// for its whole run, so a roll or drop waits for it: it is meant for a
+// failed log, whose writer has stopped.
+func (l *Log) Scan(end Pos, fn func(pos Pos, rec []byte) error) error {
+	l.segMu.RLock()
+	defer l.segMu.RUnlock()
+	if l.closed {
+		return ErrClosed
+	}
+	if d := (Pos{Segment: l.active.id, Offset: uint32(l.active.end.Load())}); end.Compare(d) > 0 {
+		return fmt.Errorf("wal: Scan to %v, past the durable end %v", end, d)
+	}
+	return scanSegments(l.segs, end, false, fn)
+}
+
+// scanSegments calls fn for every record of segs before end. Segments
+// before end's are read whole and must end cleanly; end's segment is read
+// up to end's offset. With finish set (Replay), it records where each
+// finished segment's records end.
+func scanSegments(segs []*segment, end Pos, finish bool, fn func(pos Pos, rec []byte) error) error {
 	var sc segmentScanner
 	rd := newReader()
 	var tail []byte
 	for _, s := range segs {
-		last := s == active
+		if s.id > end.Segment {
+			break
+		}
+		last := s.id == end.Segment
 		limit := s.fileSize.Load()
 		if last {
-			limit = s.end.Load()
+			limit = int64(end.Offset)
 		}
 		sc.reset(s.f, limit, rd)
 		for sc.Next() {
@@ -90,7 +130,9 @@ func (l *Log) Replay(fn func(pos Pos, rec []byte) error) error {
 			return fmt.Errorf("wal: segment %s offset %d: data after a zero record header: %w",
 				filepath.Base(s.path), end, ErrCorrupt)
 		}
-		s.end.Store(end)
+		if finish {
+			s.end.Store(end)
+		}
 	}
 	return nil
 }

@@ -90,6 +90,9 @@ func (l *Log) openSegments() error {
 				ids[i-1]+1, segmentExt, ids[i-1], ids[i], ErrCorrupt)
 		}
 	}
+	if ids, err = l.removeAfter(ids); err != nil {
+		return err
+	}
 	if len(ids) == 0 {
 		s, err := l.newSegment(1)
 		if err != nil {
@@ -114,6 +117,37 @@ func (l *Log) openSegments() error {
 		}
 	}
 	return nil
+}
+
+// removeAfter removes the segments after [Options.TruncateAt]'s, newest
+// first so that a crash part-way leaves consecutive segments, and returns
+// the ids left.
+func (l *Log) removeAfter(ids []uint32) ([]uint32, error) {
+	t := l.opts.TruncateAt
+	if t.Segment == 0 {
+		return ids, nil
+	}
+	if len(ids) > 0 && t.Segment < ids[0] {
+		return nil, fmt.Errorf("wal: TruncateAt %v is before the first segment %d", t, ids[0])
+	}
+	keep := len(ids)
+	for keep > 0 && ids[keep-1] > t.Segment {
+		keep--
+	}
+	if keep == len(ids) {
+		return ids, nil
+	}
+	for i := len(ids) - 1; i >= keep; i-- {
+		if err := os.Remove(segmentPath(l.opts.Dir, ids[i])); err != nil {
+			return nil, fmt.Errorf("wal: %w", err)
+		}
+	}
+	if err := l.dir.Sync(); err != nil {
+		return nil, fmt.Errorf("wal: sync directory: %w", err)
+	}
+	l.log.Warn("removed segments past the truncation point", "truncate_at", t.String(),
+		"first", ids[keep], "last", ids[len(ids)-1])
+	return ids[:keep], nil
 }
 
 // openSegment opens an existing segment file and checks its header. The
@@ -171,7 +205,11 @@ func (l *Log) openSegment(id uint32, last bool) (*segment, error) {
 func (l *Log) recoverTail(s *segment) error {
 	var sc segmentScanner
 	size := s.fileSize.Load()
-	sc.reset(s.f, size, newReader())
+	limit := size
+	if t := l.opts.TruncateAt; t.Segment == s.id {
+		limit = min(size, int64(t.Offset))
+	}
+	sc.reset(s.f, limit, newReader())
 	records := 0
 	for sc.Next() {
 		records++
@@ -190,7 +228,10 @@ func (l *Log) recoverTail(s *segment) error {
 		return nil
 	}
 	reason := sc.bad
-	if reason == "" {
+	switch {
+	case reason == "" && limit < size && end == limit:
+		reason = "past the truncation point"
+	case reason == "":
 		reason = "data after a zero record header"
 	}
 	l.log.Warn("discarding torn tail of last segment", "segment", s.id, "offset", end,

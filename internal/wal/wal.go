@@ -54,6 +54,17 @@ type Options struct {
 	// Default: discard.
 	Logger *slog.Logger
 
+	// TruncateAt, when set (a non-zero Segment), erases every record at or
+	// after it when the log is opened, as a torn tail is erased: segments
+	// after its segment are removed and its segment's bytes from its offset
+	// on are zeroed (or cut off without preallocation). It is for reopening
+	// a log whose write or fdatasync failed: the bytes past its
+	// [Log.Durable] end may have reached disk in part, or be in the page
+	// cache only, and the callers of their commits were told they failed,
+	// so none of them may come back. A TruncateAt past the log's end
+	// changes nothing.
+	TruncateAt Pos
+
 	// OnCommit, when set, is called by the writer goroutine once per group
 	// commit, after it is durable and before its callers are released, with
 	// the number of records, the bytes written (record headers included) and
