@@ -29,9 +29,10 @@
 //
 // A commit that fails (a full disk, an I/O error) puts the engine in a
 // failed state instead of crashing it: writes are refused with
-// storage_full or storage_failed, reads are served, and Run recovers by
-// itself once a probe write works, rebuilding the index from what reached
-// disk (recover.go).
+// storage_full or storage_failed, reads are served, Run rolls the index
+// back to what reached disk at once, and recovers by itself once a probe
+// write works, erasing what the failed commits left past the log's durable
+// end so that no refused change comes back (recover.go).
 //
 // # Compaction
 //
@@ -43,7 +44,7 @@
 //
 // # Lock order
 //
-//  1. Engine.compactMu (one compaction or recovery at a time)
+//  1. Engine.compactMu (one compaction or recovery step at a time)
 //  2. Engine.readMu (shared from taking a message's position to reading it;
 //     exclusive to drop segments and to recover)
 //  3. Engine.mu (the queue directory)

@@ -33,6 +33,9 @@ type Config struct {
 	// MaintenanceInterval is how often Run expires old messages and
 	// compacts the log; default 1s.
 	MaintenanceInterval time.Duration
+
+	// fdatasync, set by tests only, replaces the log's fdatasync.
+	fdatasync func(fd int) error
 }
 
 // Engine is the queue engine: every queue and message of one server.
@@ -64,9 +67,13 @@ type Engine struct {
 
 	// failed holds the error writes are refused with since a commit
 	// failed, nil while the log is healthy. Memory may then hold changes
-	// that never reached disk; Run's recovery rebuilds the index from the
-	// log before it clears this.
+	// that never reached disk until Run's recovery rolls the index back to
+	// the log's durable end (see recover.go).
 	failed atomic.Pointer[error]
+	// rolledBack is the durable end of the failed log that the index was
+	// rebuilt to, zero while the index has not been (or the log is
+	// healthy). Guarded by compactMu.
+	rolledBack wal.Pos
 	// recoverNow wakes Run to try a recovery at once.
 	recoverNow chan struct{}
 	// compactions counts finished compactions, for metrics and tests.
@@ -143,6 +150,7 @@ func (cfg Config) walOptions() wal.Options {
 		SegmentSize: cfg.SegmentSize,
 		Logger:      cfg.Logger,
 		OnCommit:    cfg.OnCommit,
+		Fdatasync:   cfg.fdatasync,
 	}
 }
 
@@ -264,11 +272,15 @@ func (e *Engine) commitErr(err error) error {
 	if err == nil {
 		return nil
 	}
-	if errors.Is(err, wal.ErrClosed) {
+	switch {
+	case errors.Is(err, wal.ErrClosed):
 		if f := e.failure(); f != nil {
 			return f // the log was closed by a recovery attempt
 		}
 		return errClosed
+	case errors.Is(err, wal.ErrTooLarge):
+		// Refused before it was queued: the log is healthy.
+		return errdefs.New(errdefs.ErrInvalid, "request_too_large", "%v", err)
 	}
 	return e.fail(err)
 }

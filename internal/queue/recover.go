@@ -12,18 +12,26 @@ import (
 
 // A failed commit is a state of the engine, not a crash. The log refuses
 // every append once a write or fdatasync has failed (see [wal.Log]), and
-// the index may by then hold changes whose records never reached disk. So
-// the engine:
+// the index may by then hold changes whose records never reached disk:
+// they were applied when they took their place in the log, and their
+// callers were told they failed. So the engine:
 //
 //   - fails the callers of that commit and every later write at once, with
 //     an error of class [errdefs.ErrStorageFull] (a full disk) or
 //     [errdefs.ErrStorageFailed], and reports it from [Engine.Err];
-//   - keeps serving reads of the index (queue lists, attributes, counts);
-//   - from Run, retries recovery every recoverInterval: it stops every
-//     operation, reopens the log (which keeps what reached disk and erases
-//     a torn tail), proves a write works by appending a checkpoint, and
-//     replaces the index with the one rebuilt from the log, so that nothing
-//     in memory is ahead of disk. Waiters, watchers and counters stay.
+//   - rolls the index back at once, without waiting for the disk: Run
+//     rebuilds it from the failed log's durable part ([wal.Log.Scan] up to
+//     [wal.Log.Durable]) beside the reads, and swaps it in under every
+//     queue's lock, so reads (queue lists, attributes, counts, peeks) show
+//     only what is on disk;
+//   - from Run, retries every recoverInterval until a probe write works,
+//     then reopens the log with [wal.Options.TruncateAt] at that durable
+//     end, which erases whatever the failed commits left past it (a failed
+//     fdatasync leaves it in the page cache, in no known state on disk), so
+//     no refused change comes back; proves a write works by appending a
+//     checkpoint; and accepts writes again. The index already matches the
+//     log, so this step holds the engine's locks only to scan the last
+//     segment. Waiters, watchers and counters stay throughout.
 //
 // No restart is needed once the cause (say, a full disk) is gone.
 
@@ -92,16 +100,27 @@ func probeWrite(dir string) error {
 	return f.Sync()
 }
 
-// tryRecover runs one recovery attempt and logs its outcome.
+// tryRecover runs one recovery step and logs its outcome: the rollback
+// first, then, once a probe write works, the reopening.
 func (e *Engine) tryRecover() {
 	if e.failure() == nil {
 		return
 	}
+	start := time.Now()
+	switch rolled, err := e.rollback(); {
+	case err != nil:
+		if !errors.Is(err, errdefs.ErrClosed) {
+			e.logger.Error("queue log failed and its index cannot be rebuilt from disk", "err", err)
+		}
+		return
+	case rolled:
+		e.logger.Info("queue index rolled back to what is on disk", "took", time.Since(start))
+	}
 	if err := probeWrite(e.cfg.Dir); err != nil {
 		return
 	}
-	start := time.Now()
-	if err := e.recover(); err != nil {
+	start = time.Now()
+	if err := e.reopen(); err != nil {
 		if !errors.Is(err, errdefs.ErrClosed) {
 			e.logger.Warn("queue log still failing", "err", err)
 		}
@@ -110,18 +129,10 @@ func (e *Engine) tryRecover() {
 	e.logger.Info("queue log recovered; writes accepted again", "took", time.Since(start))
 }
 
-// recover reopens the log and rebuilds the index from it; see the comment
-// at the top of this file. It holds every lock of the engine meanwhile.
-func (e *Engine) recover() error {
-	e.compactMu.Lock()
-	defer e.compactMu.Unlock()
-	e.readMu.Lock()
-	defer e.readMu.Unlock()
+// lockAll takes the directory lock and every queue's lock, in the lock
+// order, and returns the queues and the function that releases them all.
+func (e *Engine) lockAll() ([]*queueState, func()) {
 	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.closed {
-		return errClosed
-	}
 	queues := make([]*queueState, 0, len(e.byID))
 	for _, q := range e.byID {
 		queues = append(queues, q)
@@ -130,36 +141,127 @@ func (e *Engine) recover() error {
 	for _, q := range queues {
 		q.mu.Lock()
 	}
-	defer func() {
+	return queues, func() {
 		for _, q := range queues {
 			q.mu.Unlock()
 		}
-	}()
+		e.mu.Unlock()
+	}
+}
 
-	e.log().Close() // poisoned: it reports the failure again, nothing else
-	l, err := wal.Open(e.cfg.walOptions())
+// rollback rebuilds the index from the failed log's durable records and
+// swaps it in, unless it was already rebuilt; it reports whether it did.
+// The replay runs beside reads: while the log is failed nothing changes
+// the index (writes are refused, maintenance waits) or the log's durable
+// part.
+func (e *Engine) rollback() (bool, error) {
+	e.compactMu.Lock()
+	defer e.compactMu.Unlock()
+	if e.rolledBack != (wal.Pos{}) {
+		return false, nil
+	}
+	l := e.log()
+	if err := l.Err(); err == nil || errors.Is(err, wal.ErrClosed) {
+		// Only a failed log's durable end stays put; a closed one was
+		// closed by the engine (Close, or a reopening that failed).
+		if e.isClosed() {
+			return false, errClosed
+		}
+		if err == nil {
+			return false, errors.New("internal error: the engine failed on a healthy log")
+		}
+		return false, nil
+	}
+	end := l.Durable()
+	fresh := emptyEngine(e.cfg, l)
+	if _, err := fresh.replayFrom(func(fn func(wal.Pos, []byte) error) error { return l.Scan(end, fn) }); err != nil {
+		if errors.Is(err, wal.ErrClosed) {
+			return false, errClosed
+		}
+		return false, fmt.Errorf("replay: %w", err)
+	}
+	queues, unlock := e.lockAll()
+	defer unlock()
+	if e.closed {
+		return false, errClosed
+	}
+	if err := e.swapIndex(fresh, queues); err != nil {
+		return false, err
+	}
+	e.rolledBack = end
+	return true, nil
+}
+
+// isClosed reports whether Close has begun.
+func (e *Engine) isClosed() bool {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	return e.closed
+}
+
+// reopen reopens the failed log, erasing what lies past the durable end
+// the index was rolled back to, and accepts writes again once a checkpoint
+// is written. It holds every lock of the engine meanwhile: the old log's
+// files close under the reads.
+func (e *Engine) reopen() error {
+	e.compactMu.Lock()
+	defer e.compactMu.Unlock()
+	e.readMu.Lock()
+	defer e.readMu.Unlock()
+	queues, unlock := e.lockAll()
+	defer unlock()
+	if e.closed {
+		return errClosed
+	}
+	end := e.rolledBack
+	e.log().Close() // failed: it reports the failure again, nothing else
+	opts := e.cfg.walOptions()
+	opts.TruncateAt = end
+	l, err := wal.Open(opts)
 	if err != nil {
+		// The index's positions stay valid for the next try, which
+		// opens the log again; reads of bodies fail until then.
 		return fmt.Errorf("reopen: %w", err)
 	}
-	fresh := emptyEngine(e.cfg, l)
-	if _, err := fresh.replay(); err != nil {
-		l.Close()
-		return fmt.Errorf("replay: %w", err)
+	if got := l.Durable(); got != end {
+		// The log holds less than its durable end promised (damage read
+		// back from disk): rebuild the index from what is there.
+		e.logger.Error("queue log reopened short of its durable end; rebuilding the index from it",
+			"durable", end.String(), "found", got.String())
+		fresh := emptyEngine(e.cfg, l)
+		if _, err := fresh.replay(); err != nil {
+			l.Close()
+			return fmt.Errorf("replay: %w", err)
+		}
+		if err := e.swapIndex(fresh, queues); err != nil {
+			l.Close()
+			return err
+		}
 	}
-	if fresh.nonce != e.nonce {
-		l.Close()
-		return fmt.Errorf("replay: the log's nonce changed")
-	}
-	fresh.nextSeq.Store(max(fresh.nextSeq.Load(), e.nextSeq.Load()))
-	fresh.nextQueueID = max(fresh.nextQueueID, e.nextQueueID)
 	// A write must work before writes are accepted again.
-	if _, err := l.Append(checkpoint{nonce: e.nonce, nextSeq: fresh.nextSeq.Load(), nextQueueID: fresh.nextQueueID}.encode()); err != nil {
+	if _, err := l.Append(checkpoint{nonce: e.nonce, nextSeq: e.nextSeq.Load(), nextQueueID: e.nextQueueID}.encode()); err != nil {
 		l.Close()
 		return fmt.Errorf("probe write: %w", err)
 	}
+	e.logp.Store(l)
+	e.rolledBack = wal.Pos{}
+	e.failed.Store(nil)
+	now := e.now().UnixNano()
+	for _, q := range e.byID {
+		q.changed(now)
+	}
+	return nil
+}
 
-	// Swap in the rebuilt index, keeping each queue's identity (receivers
-	// and watchers hold it) and what only memory has.
+// swapIndex replaces the index with fresh's, rebuilt from the log, keeping
+// each queue's identity (receivers and watchers hold it) and what only
+// memory has. Sequence counters never go back, so that no id or receipt
+// handed out before is used again. The caller holds e.mu and the lock of
+// every queue in queues, which are all of e's.
+func (e *Engine) swapIndex(fresh *Engine, queues []*queueState) error {
+	if fresh.nonce != e.nonce {
+		return fmt.Errorf("replay: the log's nonce changed")
+	}
 	now := e.now().UnixNano()
 	for _, q := range queues {
 		f := fresh.byID[q.id]
@@ -190,10 +292,8 @@ func (e *Engine) recover() error {
 	e.segMu.Lock()
 	e.segLive = fresh.segLive
 	e.segMu.Unlock()
-	e.nextSeq.Store(fresh.nextSeq.Load())
-	e.nextQueueID = fresh.nextQueueID
-	e.logp.Store(l)
-	e.failed.Store(nil)
+	e.nextSeq.Store(max(fresh.nextSeq.Load(), e.nextSeq.Load()))
+	e.nextQueueID = max(fresh.nextQueueID, e.nextQueueID)
 	// Wake receivers and watchers, and arm the timers, on the new index.
 	// The added queues are reachable only under e.mu, which is held.
 	for _, q := range append(queues, added...) {

@@ -17,10 +17,16 @@ import (
 // settings when it comes. Queue ids are never reused, so such a record can
 // belong to no other queue.
 func (e *Engine) replay() (int, error) {
+	return e.replayFrom(e.log().Replay)
+}
+
+// replayFrom is replay over the records scan visits: the whole log, or
+// a failed log's durable part ([wal.Log.Scan]).
+func (e *Engine) replayFrom(scan func(func(wal.Pos, []byte) error) error) (int, error) {
 	now := e.now().UnixNano()
 	n := 0
 	e.gone = map[uint32]bool{}
-	err := e.log().Replay(func(pos wal.Pos, rec []byte) error {
+	err := scan(func(pos wal.Pos, rec []byte) error {
 		n++
 		if err := e.replayRecord(pos, rec, now); err != nil {
 			return fmt.Errorf("record at %d:%d: %w", pos.Segment, pos.Offset, err)

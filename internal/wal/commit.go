@@ -70,13 +70,13 @@ func (l *Log) Enqueue(recs ...[]byte) (*Commit, []Pos) {
 	size := int64(0)
 	for _, r := range recs {
 		if len(r) > MaxRecordSize {
-			return doneCommit(fmt.Errorf("wal: record of %d bytes exceeds the %d-byte limit", len(r), MaxRecordSize)), nil
+			return doneCommit(fmt.Errorf("%w: record of %d bytes exceeds the %d-byte limit", ErrTooLarge, len(r), MaxRecordSize)), nil
 		}
 		size += recordHeaderSize + int64(len(r))
 		sums = append(sums, payloadChecksum(r))
 	}
 	if size > math.MaxUint32-segmentHeaderSize {
-		return doneCommit(fmt.Errorf("wal: %d bytes in one append exceed the segment offset range", size)), nil
+		return doneCommit(fmt.Errorf("%w: %d bytes in one append exceed the segment offset range", ErrTooLarge, size)), nil
 	}
 	var pos []Pos
 	if len(recs) > 0 {

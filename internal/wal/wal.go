@@ -22,6 +22,9 @@ var (
 	// or header in a segment other than the last, a missing segment, or a
 	// record that fails its checksum when read.
 	ErrCorrupt = errors.New("wal: corrupt log")
+	// ErrTooLarge is reported for a record over [MaxRecordSize] or an
+	// append too large for a segment; the log stays healthy.
+	ErrTooLarge = errors.New("wal: append too large")
 	// ErrDropped is returned when reading a position in a segment removed by
 	// [Log.DropBefore].
 	ErrDropped = errors.New("wal: segment dropped")
@@ -64,6 +67,11 @@ type Options struct {
 	// so none of them may come back. A TruncateAt past the log's end
 	// changes nothing.
 	TruncateAt Pos
+
+	// Fdatasync, when set, replaces the fdatasync system call the writer
+	// makes after each write: for tests of what is built on the log that
+	// must make a commit fail after its bytes reached the page cache.
+	Fdatasync func(fd int) error
 
 	// OnCommit, when set, is called by the writer goroutine once per group
 	// commit, after it is durable and before its callers are released, with
@@ -161,6 +169,9 @@ func Open(opts Options) (*Log, error) {
 		pwrite:    unix.Pwrite,
 		fdatasync: unix.Fdatasync,
 	}
+	if opts.Fdatasync != nil {
+		l.fdatasync = opts.Fdatasync
+	}
 	l.pool.New = newReadBuf
 	if err := l.openSegments(); err != nil {
 		l.closeFiles()
@@ -224,6 +235,15 @@ func (l *Log) closeFiles() error {
 // Size reports the bytes of all segment files, including the zero-filled
 // rest of a preallocated active segment but not the spare segment being
 // prepared.
+// Err returns why the log refuses appends: the write or fdatasync error
+// that failed it, [ErrClosed] once it is closed, or nil while it is
+// healthy. A failed log's [Log.Durable] end no longer moves.
+func (l *Log) Err() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.err
+}
+
 func (l *Log) Size() int64 { return l.size.Load() }
 
 // Segments returns the numbers of the segments present, oldest first, and
