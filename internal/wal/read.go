@@ -90,9 +90,18 @@ func scanSegments(segs []*segment, end Pos, finish bool, fn func(pos Pos, rec []
 	var sc segmentScanner
 	rd := newReader()
 	var tail []byte
-	for _, s := range segs {
+	for i, s := range segs {
 		if s.id > end.Segment {
 			break
+		}
+		// Read the next segment from disk while this one is decoded: a
+		// cold replay is otherwise paced by one read at a time.
+		if i+1 < len(segs) && segs[i+1].id <= end.Segment {
+			next := segs[i+1]
+			_ = unix.Fadvise(next.fd, 0, next.fileSize.Load(), unix.FADV_WILLNEED)
+		}
+		if i == 0 {
+			_ = unix.Fadvise(s.fd, 0, s.fileSize.Load(), unix.FADV_WILLNEED)
 		}
 		last := s.id == end.Segment
 		limit := s.fileSize.Load()
