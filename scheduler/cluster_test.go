@@ -580,7 +580,7 @@ func TestRollingUpdate(t *testing.T) {
 					pending++
 				}
 			}
-			if pending == 0 && round > 0 {
+			if pending == 0 {
 				return fmt.Errorf("no new allocations placed in round %d", round)
 			}
 			return nil

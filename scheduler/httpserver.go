@@ -165,8 +165,9 @@ func (l *connLimiter) Accept() (net.Conn, error) {
 			return nil, err
 		}
 		if !l.acquire() {
-			c.Close()
+			// Counted before the close, which the client may see first.
 			l.m.refuse("connection_limit")
+			c.Close()
 			continue
 		}
 		lc := &limitedConn{Conn: c, l: l}
@@ -194,8 +195,8 @@ func (l *connLimiter) acquire() bool {
 	default:
 	}
 	if victim := l.idlest(); victim != nil {
-		victim.Close() // frees its slot before it returns
 		l.m.evicted.Inc()
+		victim.Close() // frees its slot before it returns
 		select {
 		case l.slots <- struct{}{}:
 			return true

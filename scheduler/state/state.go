@@ -3,7 +3,10 @@ package state
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"maps"
+	"reflect"
 	"slices"
 	"sort"
 	"strconv"
@@ -35,13 +38,30 @@ const (
 	TableEvals  = "evals"
 )
 
+// Store is the durable copy of the state: [store.DB], or a fault-injecting
+// stand-in in tests.
+type Store interface {
+	Get(bucket, key string) ([]byte, error)
+	ForEach(bucket string, fn func(key string, value []byte) error) error
+	// Commit makes a write set durable, or fails it whole.
+	Commit(store.WriteSet) error
+	// Err is nil while commits succeed, or why the latest one failed.
+	Err() error
+}
+
+var _ Store = (*store.DB)(nil)
+
 // State is the control plane's state. Its methods are safe for concurrent
-// use. Lock order: mu, then the store's own lock (a leaf).
+// use. Lock order: applyMu, then mu, then nodesOnce; the store is called
+// with applyMu held and mu not (a commit must not hold up readers).
 type State struct {
-	db  *store.DB
+	db  Store
 	now func() time.Time
 
-	applyMu sync.Mutex // serialises Apply: one command at a time takes its index
+	// applyMu serialises Apply from its first pass to the end of its
+	// redo, commit included: one command at a time takes its index, and
+	// each is decided on the committed result of the one before.
+	applyMu sync.Mutex
 
 	mu           sync.RWMutex // guards everything below
 	index        uint64
@@ -72,7 +92,7 @@ type State struct {
 type resources struct{ cpu, memory int64 }
 
 // Open loads the state from db.
-func Open(db *store.DB, now func() time.Time) (*State, error) {
+func Open(db Store, now func() time.Time) (*State, error) {
 	if now == nil {
 		now = time.Now
 	}
@@ -252,57 +272,106 @@ func (s *State) dropEval(e *Evaluation) {
 	}
 }
 
-// Apply applies one command: it takes the next index, changes the records
-// in memory, and returns once the change is durable. A command that is
-// refused (an unknown job, say) changes nothing and takes no index.
+// Apply applies one command: it takes the next index, makes the command's
+// change durable, and only then changes the records in memory, so that no
+// reader sees a change that is not on disk. A command that is refused (an
+// unknown job, say) changes nothing and takes no index; so does one whose
+// write fails, which returns the store's error (of class
+// [errdefs.ErrStorageFull] or [errdefs.ErrStorageFailed] for a disk that
+// is full or failing).
+//
+// The command is applied twice. The first pass works out its write set
+// and is undone at once; the write set is committed with mu released, so
+// that reads go on meanwhile; the second pass makes the same change again,
+// on the same state with the same index and time, without encoding it
+// again. applyMu is held throughout, so each command is decided on the
+// committed result of the one before it.
 func (s *State) Apply(cmd Command) (Result, error) {
 	s.applyMu.Lock()
+	defer s.applyMu.Unlock()
+
 	s.mu.Lock()
 	tx := &applyTx{s: s, index: s.index + 1, now: s.now()}
 	res, err := tx.apply(cmd)
+	tx.rollback()
 	if err != nil {
-		tx.rollback()
 		s.mu.Unlock()
-		s.applyMu.Unlock()
 		return Result{}, err
 	}
 	if len(tx.ws) == 0 {
 		// Nothing changed: no index, no commit.
 		res.Index, res.Noop = s.index, true
 		s.mu.Unlock()
-		s.applyMu.Unlock()
 		return res, nil
 	}
+	s.mu.Unlock()
+
+	ws := tx.ws
+	idx, _ := json.Marshal(tx.index)
+	ws.Put(bucketMeta, keyIndex, idx)
+	if err := s.db.Commit(ws); err != nil {
+		return Result{}, commitErr(tx.index, err)
+	}
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	redo := &applyTx{s: s, index: tx.index, now: tx.now, redo: true}
+	redoRes, err := redo.apply(cmd)
+	if err == nil && !sameChange(tx, redo, res, redoRes) {
+		err = errors.New("a different change")
+	}
+	if err != nil {
+		// A bug: apply is not deterministic. Memory stays at what is
+		// on disk before this command; the index, which the disk has
+		// taken, is not used again.
+		redo.rollback()
+		s.index = tx.index
+		return Result{}, fmt.Errorf("%w: state: redoing %T at index %d after its commit: %v", errdefs.ErrInternal, cmd, tx.index, err)
+	}
 	s.index = tx.index
-	res.Index = tx.index
-	for t := range tx.tables {
+	redoRes.Index = tx.index
+	for t := range redo.tables {
 		s.tableIndex[t] = tx.index
 	}
-	for n := range tx.nodes {
+	for n := range redo.nodes {
 		s.nodeIndex[n] = tx.index
 	}
-	for n := range tx.views {
+	for n := range redo.views {
 		s.viewIndex[n] = tx.index
 	}
-	for j := range tx.jobs {
+	for j := range redo.jobs {
 		s.jobIndex[j] = tx.index
 	}
-	idx, _ := json.Marshal(tx.index)
-	tx.ws.Put(bucketMeta, keyIndex, idx)
-	done := s.db.Enqueue(tx.ws)
-	for _, ev := range tx.events {
+	for _, ev := range redo.events {
 		s.events.add(ev)
 	}
-	s.mu.Unlock()
-	s.applyMu.Unlock()
-	if err := <-done; err != nil {
-		return Result{}, fmt.Errorf("%w: commit index %d: %v", errdefs.ErrInternal, tx.index, err)
-	}
-	s.mu.Lock()
 	close(s.changed)
 	s.changed = make(chan struct{})
-	s.mu.Unlock()
-	return res, nil
+	return redoRes, nil
+}
+
+// sameChange reports whether the redo pass of a command made the change
+// its first pass did: the same result, writes, touched indexes and events.
+func sameChange(first, redo *applyTx, firstRes, redoRes Result) bool {
+	return first.ops == redo.ops &&
+		reflect.DeepEqual(firstRes, redoRes) &&
+		maps.Equal(first.tables, redo.tables) &&
+		maps.Equal(first.nodes, redo.nodes) &&
+		maps.Equal(first.views, redo.views) &&
+		maps.Equal(first.jobs, redo.jobs) &&
+		reflect.DeepEqual(first.events, redo.events)
+}
+
+// commitErr is the error of a command whose write failed: the store's own,
+// class kept, for a storage failure or a closed store, so that the API
+// answers 507 storage_full, 503 storage_failed or 503 for a server shutting
+// down; an internal error otherwise (a write set the store refuses is a
+// bug).
+func commitErr(index uint64, err error) error {
+	if errors.Is(err, errdefs.ErrStorageFull) || errors.Is(err, errdefs.ErrStorageFailed) || errors.Is(err, errdefs.ErrClosed) {
+		return fmt.Errorf("state: commit index %d: %w", index, err)
+	}
+	return fmt.Errorf("%w: state: commit index %d: %v", errdefs.ErrInternal, index, err)
 }
 
 // WaitIndex blocks until the index fn reports (read under the state's
