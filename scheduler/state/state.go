@@ -52,16 +52,21 @@ type Store interface {
 var _ Store = (*store.DB)(nil)
 
 // State is the control plane's state. Its methods are safe for concurrent
-// use. Lock order: applyMu, then mu, then nodesOnce; the store is called
-// with applyMu held and mu not (a commit must not hold up readers).
+// use. Lock order: applying, then mu, then nodesOnce; queueMu is a leaf;
+// the store is called with applying held and mu not (a commit must not
+// hold up readers).
 type State struct {
 	db  Store
 	now func() time.Time
 
-	// applyMu serialises Apply from its first pass to the end of its
-	// redo, commit included: one command at a time takes its index, and
-	// each is decided on the committed result of the one before.
-	applyMu sync.Mutex
+	// applying is held (a token in a channel of one) by the caller of
+	// Apply that applies the queued commands, from their first pass to the
+	// end of their redo, commit included: one group at a time takes its
+	// indexes, and each command is decided on the result of the ones
+	// before it.
+	applying chan struct{}
+	queueMu  sync.Mutex  // guards queue; a leaf
+	queue    []*applyReq // commands waiting for the next group
 
 	mu           sync.RWMutex // guards everything below
 	index        uint64
@@ -114,6 +119,7 @@ func Open(db Store, now func() time.Time) (*State, error) {
 		viewIndex:    map[string]uint64{},
 		jobIndex:     map[string]uint64{},
 		changed:      make(chan struct{}),
+		applying:     make(chan struct{}, 1),
 		events:       newEventRing(8192),
 	}
 	if v, err := db.Get(bucketMeta, keyIndex); err != nil {
@@ -280,74 +286,176 @@ func (s *State) dropEval(e *Evaluation) {
 // [errdefs.ErrStorageFull] or [errdefs.ErrStorageFailed] for a disk that
 // is full or failing).
 //
-// The command is applied twice. The first pass works out its write set
-// and is undone at once; the write set is committed with mu released, so
-// that reads go on meanwhile; the second pass makes the same change again,
-// on the same state with the same index and time, without encoding it
-// again. applyMu is held throughout, so each command is decided on the
-// committed result of the one before it.
+// Commands of concurrent callers share one commit: each caller queues its
+// command, and whoever holds applying takes the whole queue and applies it
+// as a group ([State.applyGroup]). Each command is decided on the result of
+// the ones before it, all of them committed or in the same commit.
 func (s *State) Apply(cmd Command) (Result, error) {
-	s.applyMu.Lock()
-	defer s.applyMu.Unlock()
-
-	s.mu.Lock()
-	tx := &applyTx{s: s, index: s.index + 1, now: s.now()}
-	res, err := tx.apply(cmd)
-	tx.rollback()
-	if err != nil {
-		s.mu.Unlock()
-		return Result{}, err
+	r := &applyReq{cmd: cmd, done: make(chan struct{})}
+	s.queueMu.Lock()
+	s.queue = append(s.queue, r)
+	s.queueMu.Unlock()
+	select {
+	case <-r.done: // applied in another caller's group
+	case s.applying <- struct{}{}:
+		// Either r is still queued, or the caller that held applying
+		// before took it and finished it before letting go.
+		s.queueMu.Lock()
+		group := s.queue
+		s.queue = nil
+		s.queueMu.Unlock()
+		if len(group) > 0 {
+			s.applyGroup(group)
+		}
+		<-s.applying
+		<-r.done
 	}
-	if len(tx.ws) == 0 {
-		// Nothing changed: no index, no commit.
-		res.Index, res.Noop = s.index, true
-		s.mu.Unlock()
-		return res, nil
+	return r.res, r.err
+}
+
+// applyReq is one caller's command waiting in Apply's queue.
+type applyReq struct {
+	cmd  Command
+	tx   *applyTx // the first pass, while its change awaits the commit
+	res  Result
+	err  error
+	done chan struct{}
+}
+
+// finish hands r its outcome.
+func (r *applyReq) finish(res Result, err error) {
+	if err != nil {
+		res = Result{}
+	}
+	r.res, r.err, r.tx = res, err, nil
+	close(r.done)
+}
+
+// applyGroup applies group's commands in order as one write set: a first
+// pass of each works out its change, on the changes of those before it;
+// the passes are undone in reverse, so that memory is again what is on
+// disk; the write sets are committed together with mu released, so that
+// reads go on meanwhile; and once they are on disk a second pass makes the
+// same changes again, on the same state with the same indexes and times,
+// without encoding them again, and publishes them. If the commit fails the
+// commands are applied again one at a time, as bbolt's DB.Batch does: only
+// a command whose write cannot be made fails (every one, if the disk is the
+// problem), and those that were decided on it are decided again. The
+// caller holds applying.
+func (s *State) applyGroup(group []*applyReq) {
+	s.mu.Lock()
+	var (
+		txs   []*applyTx
+		ws    store.WriteSet
+		index = s.index
+		first = -1 // the first request that changes anything
+		noop  = make([]uint64, len(group))
+	)
+	for i, r := range group {
+		tx := &applyTx{s: s, index: index + 1, now: s.now()}
+		r.res, r.err = tx.apply(r.cmd)
+		if r.err != nil || len(tx.ws) == 0 {
+			tx.rollback() // refused, or nothing changed: no index, no commit
+			noop[i] = index
+			continue
+		}
+		if first < 0 {
+			first = i
+		}
+		index, r.tx = tx.index, tx
+		txs = append(txs, tx)
+		ws = append(ws, tx.ws...)
+	}
+	for i := len(txs) - 1; i >= 0; i-- {
+		txs[i].rollback()
 	}
 	s.mu.Unlock()
 
-	ws := tx.ws
-	idx, _ := json.Marshal(tx.index)
-	ws.Put(bucketMeta, keyIndex, idx)
-	if err := s.db.Commit(ws); err != nil {
-		return Result{}, commitErr(tx.index, err)
+	var err error
+	if len(txs) > 0 {
+		idx, _ := json.Marshal(index)
+		ws.Put(bucketMeta, keyIndex, idx)
+		err = s.db.Commit(ws)
+	}
+	if err != nil {
+		// What came before the first change was decided on what is on
+		// disk and stands; the rest was decided on changes that are not.
+		for i, r := range group[:first] {
+			s.finishNoop(r, noop[i])
+		}
+		rest := group[first:]
+		if len(txs) == 1 {
+			rest[0].finish(Result{}, commitErr(rest[0].tx.index, err))
+			rest = rest[1:]
+		}
+		for _, r := range rest {
+			r.tx = nil
+			s.applyGroup([]*applyReq{r})
+		}
+		return
 	}
 
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	redo := &applyTx{s: s, index: tx.index, now: tx.now, redo: true}
-	redoRes, err := redo.apply(cmd)
-	if err == nil && !sameChange(tx, redo, res, redoRes) {
-		err = errors.New("a different change")
+	published := false
+	for i, r := range group {
+		if r.tx == nil {
+			s.finishNoop(r, noop[i])
+			continue
+		}
+		tx := r.tx
+		redo := &applyTx{s: s, index: tx.index, now: tx.now, redo: true}
+		res, err := redo.apply(r.cmd)
+		if err == nil && !sameChange(tx, redo, r.res, res) {
+			err = errors.New("a different change")
+		}
+		if err != nil {
+			// A bug: apply is not deterministic. Memory stays at what
+			// is on disk before this command; its index, which the
+			// disk has taken, is not used again.
+			redo.rollback()
+			r.finish(Result{}, fmt.Errorf("%w: state: redoing %T at index %d after its commit: %v", errdefs.ErrInternal, r.cmd, tx.index, err))
+			continue
+		}
+		s.publish(redo)
+		published = true
+		res.Index = tx.index
+		r.finish(res, nil)
 	}
-	if err != nil {
-		// A bug: apply is not deterministic. Memory stays at what is
-		// on disk before this command; the index, which the disk has
-		// taken, is not used again.
-		redo.rollback()
-		s.index = tx.index
-		return Result{}, fmt.Errorf("%w: state: redoing %T at index %d after its commit: %v", errdefs.ErrInternal, cmd, tx.index, err)
+	s.index = index
+	if published {
+		close(s.changed)
+		s.changed = make(chan struct{})
 	}
-	s.index = tx.index
-	redoRes.Index = tx.index
-	for t := range redo.tables {
+	s.mu.Unlock()
+}
+
+// finishNoop hands a request that changed nothing its outcome: its
+// refusal, or the index it was decided at.
+func (s *State) finishNoop(r *applyReq, index uint64) {
+	if r.err == nil {
+		r.res.Index, r.res.Noop = index, true
+	}
+	r.finish(r.res, r.err)
+}
+
+// publish makes a committed command's change known: the indexes of what it
+// touched and its events. mu is held.
+func (s *State) publish(tx *applyTx) {
+	for t := range tx.tables {
 		s.tableIndex[t] = tx.index
 	}
-	for n := range redo.nodes {
+	for n := range tx.nodes {
 		s.nodeIndex[n] = tx.index
 	}
-	for n := range redo.views {
+	for n := range tx.views {
 		s.viewIndex[n] = tx.index
 	}
-	for j := range redo.jobs {
+	for j := range tx.jobs {
 		s.jobIndex[j] = tx.index
 	}
-	for _, ev := range redo.events {
+	for _, ev := range tx.events {
 		s.events.add(ev)
 	}
-	close(s.changed)
-	s.changed = make(chan struct{})
-	return redoRes, nil
 }
 
 // sameChange reports whether the redo pass of a command made the change
