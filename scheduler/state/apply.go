@@ -3,9 +3,7 @@ package state
 import (
 	"encoding/json"
 	"fmt"
-	"maps"
 	"reflect"
-	"slices"
 	"time"
 
 	"github.com/docketd/docket/internal/errdefs"
@@ -13,19 +11,13 @@ import (
 )
 
 // applyTx is one command being applied: the records it replaced (to undo
-// them), the write set for the store, and what it touched. [State.Apply]
-// applies a command twice: once to work out its write set, undone at once,
-// and again (with redo set) once the write set is on disk. Both passes run on
-// the same state with the same index and time, so they make the same
-// change; the second one only counts the writes the first one encoded.
+// them if the command fails half-way), the write set for the store, and
+// what it touched.
 type applyTx struct {
-	s     *State
-	index uint64
-	now   time.Time
-	redo  bool // the second pass: ws stays empty, only ops counts
-	ws    store.WriteSet
-	// ops counts the puts and deletes of the command, in both passes.
-	ops    int
+	s      *State
+	index  uint64
+	now    time.Time
+	ws     store.WriteSet
 	undo   []func()
 	tables map[string]bool
 	nodes  map[string]bool
@@ -70,27 +62,13 @@ func (tx *applyTx) rollback() {
 	}
 }
 
-// put adds a record to the write set (unless this is the redo pass, whose
-// write set is already on disk).
 func (tx *applyTx) put(bucket, key string, v any) {
-	tx.ops++
-	if tx.redo {
-		return
-	}
 	b, err := json.Marshal(v)
 	if err != nil {
 		// Records are plain data; failing to encode one is a bug.
 		panic(fmt.Sprintf("state: encode %s/%s: %v", bucket, key, err))
 	}
 	tx.ws.Put(bucket, key, b)
-}
-
-// del adds a delete to the write set, as put does a record.
-func (tx *applyTx) del(bucket, key string) {
-	tx.ops++
-	if !tx.redo {
-		tx.ws.Delete(bucket, key)
-	}
 }
 
 func (tx *applyTx) event(topic, typ, key string, payload any) {
@@ -122,7 +100,7 @@ func (tx *applyTx) deleteJob(name string) {
 	}
 	delete(s.jobs, name)
 	tx.undo = append(tx.undo, func() { s.jobs[name] = old })
-	tx.del(bucketJobs, name)
+	tx.ws.Delete(bucketJobs, name)
 	tx.touch(TableJobs)
 	tx.touchJob(name)
 	tx.event("Job", "JobPurged", name, old)
@@ -184,17 +162,13 @@ func (tx *applyTx) deleteAlloc(id string) {
 	}
 	s.dropAlloc(old)
 	tx.undo = append(tx.undo, func() { s.putAlloc(old) })
-	tx.del(bucketAllocs, id)
+	tx.ws.Delete(bucketAllocs, id)
 	tx.touch(TableAllocs)
 	tx.touchNodeAllocs(old.NodeID, !Terminal(old.ClientStatus))
 	tx.touchJob(old.Job)
 	tx.event("Allocation", "AllocationDeleted", id, old)
 }
 
-// setEval records an evaluation, stamping the caller's value with its
-// indexes and creation time (callers hand it on to the broker). The stamps
-// depend only on the state, the index and the time, so the redo pass of
-// [State.Apply] stamps the same values again.
 func (tx *applyTx) setEval(e *Evaluation) {
 	s := tx.s
 	old := s.evals[e.ID]
@@ -249,11 +223,7 @@ func (tx *applyTx) apply(cmd Command) (Result, error) {
 		j.ModifyIndex = tx.index
 		if c.Purge {
 			tx.deleteJob(c.Name)
-			// In a fixed order, so that both passes of Apply (and a
-			// replica) make the same events in the same order.
-			allocs := slices.Collect(maps.Values(s.allocsByJob[c.Name]))
-			sortAllocs(allocs)
-			for _, a := range allocs {
+			for _, a := range s.allocsByJob[c.Name] {
 				if Terminal(a.ClientStatus) {
 					defer tx.deleteAlloc(a.ID)
 				} else if a.DesiredStatus != DesiredStop {
@@ -383,7 +353,7 @@ func (tx *applyTx) apply(cmd Command) (Result, error) {
 			if e := s.evals[id]; e != nil {
 				s.dropEval(e)
 				tx.undo = append(tx.undo, func() { s.putEval(e) })
-				tx.del(bucketEvals, id)
+				tx.ws.Delete(bucketEvals, id)
 				tx.touch(TableEvals)
 			}
 		}

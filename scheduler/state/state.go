@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
-	"reflect"
 	"slices"
 	"sort"
 	"strconv"
@@ -38,35 +36,13 @@ const (
 	TableEvals  = "evals"
 )
 
-// Store is the durable copy of the state: [store.DB], or a fault-injecting
-// stand-in in tests.
-type Store interface {
-	Get(bucket, key string) ([]byte, error)
-	ForEach(bucket string, fn func(key string, value []byte) error) error
-	// Commit makes a write set durable, or fails it whole.
-	Commit(store.WriteSet) error
-	// Err is nil while commits succeed, or why the latest one failed.
-	Err() error
-}
-
-var _ Store = (*store.DB)(nil)
-
 // State is the control plane's state. Its methods are safe for concurrent
-// use. Lock order: applying, then mu, then nodesOnce; queueMu is a leaf;
-// the store is called with applying held and mu not (a commit must not
-// hold up readers).
+// use. Lock order: mu, then the store's own lock (a leaf).
 type State struct {
-	db  Store
+	db  *store.DB
 	now func() time.Time
 
-	// applying is held (a token in a channel of one) by the caller of
-	// Apply that applies the queued commands, from their first pass to the
-	// end of their redo, commit included: one group at a time takes its
-	// indexes, and each command is decided on the result of the ones
-	// before it.
-	applying chan struct{}
-	queueMu  sync.Mutex  // guards queue; a leaf
-	queue    []*applyReq // commands waiting for the next group
+	applyMu sync.Mutex // serialises Apply: one command at a time takes its index
 
 	mu           sync.RWMutex // guards everything below
 	index        uint64
@@ -97,7 +73,7 @@ type State struct {
 type resources struct{ cpu, memory int64 }
 
 // Open loads the state from db.
-func Open(db Store, now func() time.Time) (*State, error) {
+func Open(db *store.DB, now func() time.Time) (*State, error) {
 	if now == nil {
 		now = time.Now
 	}
@@ -119,7 +95,6 @@ func Open(db Store, now func() time.Time) (*State, error) {
 		viewIndex:    map[string]uint64{},
 		jobIndex:     map[string]uint64{},
 		changed:      make(chan struct{}),
-		applying:     make(chan struct{}, 1),
 		events:       newEventRing(8192),
 	}
 	if v, err := db.Get(bucketMeta, keyIndex); err != nil {
@@ -278,169 +253,29 @@ func (s *State) dropEval(e *Evaluation) {
 	}
 }
 
-// Apply applies one command: it takes the next index, makes the command's
-// change durable, and only then changes the records in memory, so that no
-// reader sees a change that is not on disk. A command that is refused (an
-// unknown job, say) changes nothing and takes no index; so does one whose
-// write fails, which returns the store's error (of class
-// [errdefs.ErrStorageFull] or [errdefs.ErrStorageFailed] for a disk that
-// is full or failing).
-//
-// Commands of concurrent callers share one commit: each caller queues its
-// command, and whoever holds applying takes the whole queue and applies it
-// as a group ([State.applyGroup]). Each command is decided on the result of
-// the ones before it, all of them committed or in the same commit.
+// Apply applies one command: it takes the next index, changes the records
+// in memory, and returns once the change is durable. A command that is
+// refused (an unknown job, say) changes nothing and takes no index.
 func (s *State) Apply(cmd Command) (Result, error) {
-	r := &applyReq{cmd: cmd, done: make(chan struct{})}
-	s.queueMu.Lock()
-	s.queue = append(s.queue, r)
-	s.queueMu.Unlock()
-	select {
-	case <-r.done: // applied in another caller's group
-	case s.applying <- struct{}{}:
-		// Either r is still queued, or the caller that held applying
-		// before took it and finished it before letting go.
-		s.queueMu.Lock()
-		group := s.queue
-		s.queue = nil
-		s.queueMu.Unlock()
-		if len(group) > 0 {
-			s.applyGroup(group)
-		}
-		<-s.applying
-		<-r.done
-	}
-	return r.res, r.err
-}
-
-// applyReq is one caller's command waiting in Apply's queue.
-type applyReq struct {
-	cmd  Command
-	tx   *applyTx // the first pass, while its change awaits the commit
-	res  Result
-	err  error
-	done chan struct{}
-}
-
-// finish hands r its outcome.
-func (r *applyReq) finish(res Result, err error) {
-	if err != nil {
-		res = Result{}
-	}
-	r.res, r.err, r.tx = res, err, nil
-	close(r.done)
-}
-
-// applyGroup applies group's commands in order as one write set: a first
-// pass of each works out its change, on the changes of those before it;
-// the passes are undone in reverse, so that memory is again what is on
-// disk; the write sets are committed together with mu released, so that
-// reads go on meanwhile; and once they are on disk a second pass makes the
-// same changes again, on the same state with the same indexes and times,
-// without encoding them again, and publishes them. If the commit fails the
-// commands are applied again one at a time, as bbolt's DB.Batch does: only
-// a command whose write cannot be made fails (every one, if the disk is the
-// problem), and those that were decided on it are decided again. The
-// caller holds applying.
-func (s *State) applyGroup(group []*applyReq) {
+	s.applyMu.Lock()
 	s.mu.Lock()
-	var (
-		txs   []*applyTx
-		ws    store.WriteSet
-		index = s.index
-		first = -1 // the first request that changes anything
-		noop  = make([]uint64, len(group))
-	)
-	for i, r := range group {
-		tx := &applyTx{s: s, index: index + 1, now: s.now()}
-		r.res, r.err = tx.apply(r.cmd)
-		if r.err != nil || len(tx.ws) == 0 {
-			tx.rollback() // refused, or nothing changed: no index, no commit
-			noop[i] = index
-			continue
-		}
-		if first < 0 {
-			first = i
-		}
-		index, r.tx = tx.index, tx
-		txs = append(txs, tx)
-		ws = append(ws, tx.ws...)
-	}
-	for i := len(txs) - 1; i >= 0; i-- {
-		txs[i].rollback()
-	}
-	s.mu.Unlock()
-
-	var err error
-	if len(txs) > 0 {
-		idx, _ := json.Marshal(index)
-		ws.Put(bucketMeta, keyIndex, idx)
-		err = s.db.Commit(ws)
-	}
+	tx := &applyTx{s: s, index: s.index + 1, now: s.now()}
+	res, err := tx.apply(cmd)
 	if err != nil {
-		// What came before the first change was decided on what is on
-		// disk and stands; the rest was decided on changes that are not.
-		for i, r := range group[:first] {
-			s.finishNoop(r, noop[i])
-		}
-		rest := group[first:]
-		if len(txs) == 1 {
-			rest[0].finish(Result{}, commitErr(rest[0].tx.index, err))
-			rest = rest[1:]
-		}
-		for _, r := range rest {
-			r.tx = nil
-			s.applyGroup([]*applyReq{r})
-		}
-		return
+		tx.rollback()
+		s.mu.Unlock()
+		s.applyMu.Unlock()
+		return Result{}, err
 	}
-
-	s.mu.Lock()
-	published := false
-	for i, r := range group {
-		if r.tx == nil {
-			s.finishNoop(r, noop[i])
-			continue
-		}
-		tx := r.tx
-		redo := &applyTx{s: s, index: tx.index, now: tx.now, redo: true}
-		res, err := redo.apply(r.cmd)
-		if err == nil && !sameChange(tx, redo, r.res, res) {
-			err = errors.New("a different change")
-		}
-		if err != nil {
-			// A bug: apply is not deterministic. Memory stays at what
-			// is on disk before this command; its index, which the
-			// disk has taken, is not used again.
-			redo.rollback()
-			r.finish(Result{}, fmt.Errorf("%w: state: redoing %T at index %d after its commit: %v", errdefs.ErrInternal, r.cmd, tx.index, err))
-			continue
-		}
-		s.publish(redo)
-		published = true
-		res.Index = tx.index
-		r.finish(res, nil)
+	if len(tx.ws) == 0 {
+		// Nothing changed: no index, no commit.
+		res.Index, res.Noop = s.index, true
+		s.mu.Unlock()
+		s.applyMu.Unlock()
+		return res, nil
 	}
-	s.index = index
-	if published {
-		close(s.changed)
-		s.changed = make(chan struct{})
-	}
-	s.mu.Unlock()
-}
-
-// finishNoop hands a request that changed nothing its outcome: its
-// refusal, or the index it was decided at.
-func (s *State) finishNoop(r *applyReq, index uint64) {
-	if r.err == nil {
-		r.res.Index, r.res.Noop = index, true
-	}
-	r.finish(r.res, r.err)
-}
-
-// publish makes a committed command's change known: the indexes of what it
-// touched and its events. mu is held.
-func (s *State) publish(tx *applyTx) {
+	s.index = tx.index
+	res.Index = tx.index
 	for t := range tx.tables {
 		s.tableIndex[t] = tx.index
 	}
@@ -453,33 +288,22 @@ func (s *State) publish(tx *applyTx) {
 	for j := range tx.jobs {
 		s.jobIndex[j] = tx.index
 	}
+	idx, _ := json.Marshal(tx.index)
+	tx.ws.Put(bucketMeta, keyIndex, idx)
+	done := s.db.Enqueue(tx.ws)
 	for _, ev := range tx.events {
 		s.events.add(ev)
 	}
-}
-
-// sameChange reports whether the redo pass of a command made the change
-// its first pass did: the same result, writes, touched indexes and events.
-func sameChange(first, redo *applyTx, firstRes, redoRes Result) bool {
-	return first.ops == redo.ops &&
-		reflect.DeepEqual(firstRes, redoRes) &&
-		maps.Equal(first.tables, redo.tables) &&
-		maps.Equal(first.nodes, redo.nodes) &&
-		maps.Equal(first.views, redo.views) &&
-		maps.Equal(first.jobs, redo.jobs) &&
-		reflect.DeepEqual(first.events, redo.events)
-}
-
-// commitErr is the error of a command whose write failed: the store's own,
-// class kept, for a storage failure or a closed store, so that the API
-// answers 507 storage_full, 503 storage_failed or 503 for a server shutting
-// down; an internal error otherwise (a write set the store refuses is a
-// bug).
-func commitErr(index uint64, err error) error {
-	if errors.Is(err, errdefs.ErrStorageFull) || errors.Is(err, errdefs.ErrStorageFailed) || errors.Is(err, errdefs.ErrClosed) {
-		return fmt.Errorf("state: commit index %d: %w", index, err)
+	s.mu.Unlock()
+	s.applyMu.Unlock()
+	if err := <-done; err != nil {
+		return Result{}, commitErr(tx.index, err)
 	}
-	return fmt.Errorf("%w: state: commit index %d: %v", errdefs.ErrInternal, index, err)
+	s.mu.Lock()
+	close(s.changed)
+	s.changed = make(chan struct{})
+	s.mu.Unlock()
+	return res, nil
 }
 
 // WaitIndex blocks until the index fn reports (read under the state's
@@ -657,3 +481,15 @@ func (r *Reader) Evals(job string) []*Evaluation {
 // [errdefs.ErrStorageFailed]). It turns nil again by itself once a commit
 // succeeds.
 func (s *State) Err() error { return s.db.Err() }
+
+// commitErr is the error of a command whose write failed: the store's own,
+// class kept, for a storage failure or a closed store, so that the API
+// answers 507 storage_full, 503 storage_failed or 503 for a server shutting
+// down; an internal error otherwise (a write set the store refuses is a
+// bug).
+func commitErr(index uint64, err error) error {
+	if errors.Is(err, errdefs.ErrStorageFull) || errors.Is(err, errdefs.ErrStorageFailed) || errors.Is(err, errdefs.ErrClosed) {
+		return fmt.Errorf("state: commit index %d: %w", index, err)
+	}
+	return fmt.Errorf("%w: state: commit index %d: %v", errdefs.ErrInternal, index, err)
+}

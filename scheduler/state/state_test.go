@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -358,6 +359,25 @@ func TestNodeViewIndex(t *testing.T) {
 		}
 		if moved := view != view0; moved != st.viewMove {
 			t.Errorf("%s: NodeViewIndex moved %v (%d → %d), want %v", st.name, moved, view0, view, st.viewMove)
+		}
+	}
+}
+
+// TestCommitErrKeepsStorageClass: a command whose write fails on a full or
+// failing disk reports that class (the API answers 507 storage_full or 503
+// storage_failed), not an internal error; anything else the store refuses
+// is internal.
+func TestCommitErrKeepsStorageClass(t *testing.T) {
+	for _, tc := range []struct {
+		cause error
+		want  error
+	}{
+		{errdefs.Storage("state store", fmt.Errorf("write: %w", syscall.ENOSPC)), errdefs.ErrStorageFull},
+		{errdefs.Storage("state store", errors.New("input/output error")), errdefs.ErrStorageFailed},
+		{errors.New("bucket not found"), errdefs.ErrInternal},
+	} {
+		if err := commitErr(7, tc.cause); !errors.Is(err, tc.want) {
+			t.Errorf("commitErr(%v): got %v, want class %v", tc.cause, err, tc.want)
 		}
 	}
 }
