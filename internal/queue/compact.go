@@ -13,27 +13,52 @@ const compactChunk = 512
 // Compact reclaims the log's oldest segment when at most half of it is
 // still live (or always, with force): it copies the live messages there
 // forward, rewrites the queue definitions and the checkpoint, and drops the
-// segment. Run calls it every maintenance interval.
+// segment. Run calls it every maintenance interval, again and again while
+// it drops segments (see compactAll).
 func (e *Engine) Compact(force bool) error {
+	_, err := e.compact(force)
+	return err
+}
+
+// maxCompactionsPerRound bounds how many segments one maintenance round
+// reclaims, so that the round ends; the next one goes on.
+const maxCompactionsPerRound = 256
+
+// compactAll reclaims segments until the oldest is more than half live,
+// only the active one is left, or maxCompactionsPerRound are done. One
+// segment a round would not keep up with a log that fills more than one
+// segment per maintenance interval: it would grow until the disk is full.
+func (e *Engine) compactAll() error {
+	for range maxCompactionsPerRound {
+		dropped, err := e.compact(false)
+		if err != nil || !dropped {
+			return err
+		}
+	}
+	return nil
+}
+
+// compact is Compact, reporting whether it dropped a segment.
+func (e *Engine) compact(force bool) (bool, error) {
 	e.compactMu.Lock()
 	defer e.compactMu.Unlock()
 	ids, active := e.log().Segments()
 	if len(ids) < 2 || ids[0] == active {
-		return nil
+		return false, nil
 	}
 	head := ids[0]
 	e.segMu.Lock()
 	live := e.segLive[head]
 	e.segMu.Unlock()
 	if !force && live > e.cfg.SegmentSize/2 {
-		return nil
+		return false, nil
 	}
 	// The queue definitions that live in the head segment and a checkpoint
 	// go to the tail first, so that replay knows the queues before it meets
 	// their copied messages. Once this commit is durable, so is everything
 	// before it, and the head segment can be read whole.
 	if err := e.rewriteDefinitions(head); err != nil {
-		return err
+		return false, err
 	}
 	// A move (dead-lettering, redrive) can carry a message whose record is
 	// in head into a queue this pass has already copied; the moved message
@@ -46,7 +71,7 @@ func (e *Engine) Compact(force bool) error {
 			n, err := e.copyForward(q, head)
 			copied += n
 			if err != nil {
-				return err
+				return false, err
 			}
 			if e.afterCopy != nil {
 				e.afterCopy(q)
@@ -60,7 +85,7 @@ func (e *Engine) Compact(force bool) error {
 		}
 		if pass == 4 {
 			e.logger.Warn("compaction left messages behind; the segment stays", "segment", head, "live_bytes", left)
-			return nil
+			return false, nil
 		}
 	}
 	// Receives that took a position in head before it was copied read it
@@ -69,14 +94,14 @@ func (e *Engine) Compact(force bool) error {
 	err := e.log().DropBefore(head + 1)
 	e.readMu.Unlock()
 	if err != nil {
-		return fmt.Errorf("%w: drop segment %d: %v", errdefs.ErrInternal, head, err)
+		return false, fmt.Errorf("%w: drop segment %d: %v", errdefs.ErrInternal, head, err)
 	}
 	e.segMu.Lock()
 	delete(e.segLive, head)
 	e.segMu.Unlock()
 	e.compactions.Add(1)
 	e.logger.Info("compacted log", "segment", head, "live_bytes", live, "messages_copied", copied)
-	return nil
+	return true, nil
 }
 
 // rewriteDefinitions appends the definition of every queue whose latest

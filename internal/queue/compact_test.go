@@ -3,6 +3,7 @@ package queue
 import (
 	"fmt"
 	"math/rand/v2"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -148,4 +149,34 @@ func TestCompactionKeepsMessagesMovedMeanwhile(t *testing.T) {
 	if len(dm) != 1 || string(dm[0].Body) != "to be dead-lettered" {
 		t.Fatalf("dead-letter queue after compaction and restart: got %+v, want the moved message", dm)
 	}
+}
+
+// TestCompactionKeepsUpWithTheLog writes many segments' worth of messages
+// and deletes them between two maintenance rounds: one round must reclaim
+// them all, or a log that grows faster than a segment per interval grows
+// until the disk is full (the crash soak's disk-full phase never
+// recovered: the log itself filled the volume).
+func TestCompactionKeepsUpWithTheLog(t *testing.T) {
+	cfg := Config{SegmentSize: 64 << 10}
+	e := openEngine(t, filepath.Join(t.TempDir(), "q"), cfg)
+	mustCreate(t, e, "q", nil)
+	body := strings.Repeat("x", 4<<10)
+	for range 200 {
+		mustSend(t, e, "q", body, body)
+		for _, m := range mustReceive(t, e, "q", ReceiveOptions{Max: 10}) {
+			mustDelete(t, e, "q", m.Receipt)
+		}
+	}
+	before, _ := e.log().Segments()
+	if len(before) < 20 {
+		t.Fatalf("the test wrote only %d segments", len(before))
+	}
+	if err := e.compactAll(); err != nil {
+		t.Fatal(err)
+	}
+	after, _ := e.log().Segments()
+	if len(after) > 2 {
+		t.Errorf("one maintenance round left %d of %d segments, want at most 2", len(after), len(before))
+	}
+	checkReplay(t, e)
 }

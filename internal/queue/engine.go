@@ -207,7 +207,13 @@ func (e *Engine) Close() error {
 		q.wakeWaiters()
 		q.mu.Unlock()
 	}
-	return e.log().Close()
+	err := e.log().Close()
+	if e.failure() != nil {
+		// A failed log reports its failure again; it was reported when
+		// it happened, and everything acknowledged is on disk.
+		return nil
+	}
+	return err
 }
 
 // Run does the engine's housekeeping until ctx ends: it expires messages
@@ -235,7 +241,7 @@ func (e *Engine) Run(ctx context.Context) error {
 				}
 				e.logger.Error("expire messages", "err", err)
 			}
-			if err := e.Compact(false); err != nil {
+			if err := e.compactAll(); err != nil {
 				if errors.Is(err, errdefs.ErrClosed) {
 					return nil
 				}

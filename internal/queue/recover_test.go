@@ -130,3 +130,19 @@ func TestFailedCommitIsRolledBack(t *testing.T) {
 		t.Error("the queue whose creation was refused exists after a restart")
 	}
 }
+
+// TestCloseWhileFailed: stopping a server whose disk is full or failing is
+// an orderly stop (everything acknowledged is on disk), not an error: the
+// crash soak saw the server exit 1 on SIGTERM while degraded.
+func TestCloseWhileFailed(t *testing.T) {
+	var sync failingSync
+	e := openEngine(t, filepath.Join(t.TempDir(), "queues"), Config{fdatasync: sync.fdatasync})
+	mustCreate(t, e, "q", nil)
+	sync.on.Store(true)
+	if _, err := e.Send("q", []SendInput{{Body: []byte("refused")}}); !errors.Is(err, errdefs.ErrStorageFailed) {
+		t.Fatalf("send with a failing disk: got %v, want storage_failed", err)
+	}
+	if err := e.Close(); err != nil {
+		t.Errorf("Close while failed: %v", err)
+	}
+}
