@@ -13,4 +13,12 @@
 // each job's allocations remember the index of their last change, which
 // serves blocking queries ([State.WaitIndex]) and the event stream
 // ([State.Events]).
+//
+// A commit that fails is a state, not a crash (failure.go): memory is
+// reloaded from the store, so that nothing a failed commit changed stays,
+// and on a full or failing disk commands are refused with storage_full or
+// storage_failed until a probe commit works, which needs no restart.
+// Commands are applied to memory before their commit completes, so that
+// the next command is decided on them and commands of concurrent callers
+// share a commit; a reader may see a change while it is being committed.
 package state

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/docketd/docket/internal/errdefs"
@@ -36,13 +37,34 @@ const (
 	TableEvals  = "evals"
 )
 
+// Store is the durable copy of the state: [store.DB], or a fault-injecting
+// stand-in in tests.
+type Store interface {
+	Get(bucket, key string) ([]byte, error)
+	ForEach(bucket string, fn func(key string, value []byte) error) error
+	// Enqueue queues a write set for the next group commit; the channel
+	// receives its outcome. Write sets commit in the order enqueued.
+	Enqueue(store.WriteSet) <-chan error
+	// Commit is Enqueue, waiting for the outcome.
+	Commit(store.WriteSet) error
+	// Err is nil while commits succeed, or why the latest one failed.
+	Err() error
+}
+
+var _ Store = (*store.DB)(nil)
+
 // State is the control plane's state. Its methods are safe for concurrent
-// use. Lock order: mu, then the store's own lock (a leaf).
+// use. Lock order: applyMu, then mu, then the store's own lock (a leaf).
 type State struct {
-	db  *store.DB
+	db  Store
 	now func() time.Time
 
 	applyMu sync.Mutex // serialises Apply: one command at a time takes its index
+	// failed is the error commands are refused with since a commit failed
+	// for a storage reason, until a probe commit succeeds (failure.go).
+	failed    atomic.Pointer[error]
+	reloads   uint64    // guarded by applyMu: how often memory was reloaded from disk
+	lastProbe time.Time // guarded by applyMu
 
 	mu           sync.RWMutex // guards everything below
 	index        uint64
@@ -73,7 +95,7 @@ type State struct {
 type resources struct{ cpu, memory int64 }
 
 // Open loads the state from db.
-func Open(db *store.DB, now func() time.Time) (*State, error) {
+func Open(db Store, now func() time.Time) (*State, error) {
 	if now == nil {
 		now = time.Now
 	}
@@ -258,6 +280,11 @@ func (s *State) dropEval(e *Evaluation) {
 // refused (an unknown job, say) changes nothing and takes no index.
 func (s *State) Apply(cmd Command) (Result, error) {
 	s.applyMu.Lock()
+	if err := s.refusal(); err != nil {
+		s.applyMu.Unlock()
+		return Result{}, err
+	}
+	reloads := s.reloads
 	s.mu.Lock()
 	tx := &applyTx{s: s, index: s.index + 1, now: s.now()}
 	res, err := tx.apply(cmd)
@@ -297,6 +324,7 @@ func (s *State) Apply(cmd Command) (Result, error) {
 	s.mu.Unlock()
 	s.applyMu.Unlock()
 	if err := <-done; err != nil {
+		s.afterFailedCommit(reloads, err)
 		return Result{}, commitErr(tx.index, err)
 	}
 	s.mu.Lock()
@@ -480,7 +508,12 @@ func (r *Reader) Evals(job string) []*Evaluation {
 // commit failed (of class [errdefs.ErrStorageFull] or
 // [errdefs.ErrStorageFailed]). It turns nil again by itself once a commit
 // succeeds.
-func (s *State) Err() error { return s.db.Err() }
+func (s *State) Err() error {
+	if p := s.failed.Load(); p != nil {
+		return *p
+	}
+	return s.db.Err()
+}
 
 // commitErr is the error of a command whose write failed: the store's own,
 // class kept, for a storage failure or a closed store, so that the API
