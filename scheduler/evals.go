@@ -14,6 +14,7 @@ const (
 	triggerAllocFailure  = "alloc-failure"
 	triggerAllocStop     = "alloc-stop"
 	triggerRetry         = "retry-later"
+	triggerPlanConflict  = "plan-conflict"
 	triggerQueue         = "queue-scale"
 )
 

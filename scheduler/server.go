@@ -83,6 +83,9 @@ type Server struct {
 	// evalObserver, if set, learns how long each evaluation took from its
 	// start to its plan being committed (benchmarks set it).
 	evalObserver func(time.Duration)
+	// planHook, if set (tests only), runs before (true) and after (false)
+	// each plan commit of an evaluation.
+	planHook func(before bool)
 
 	secret []byte // signs queue workers' tokens
 

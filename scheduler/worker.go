@@ -55,8 +55,9 @@ func (s *Server) evaluate(e *state.Evaluation) {
 	var evals []*state.Evaluation
 	var done state.Evaluation
 	var err error
-	recorded := false
+	recorded, conflicted := false, false
 	for attempt := 0; attempt < maxPlanAttempts; attempt++ {
+		conflicted = false
 		var p jobPlan
 		s.state.View(func(rd *state.Reader) { p = s.computePlan(rd, e.Job, rd.Job(e.Job), s.now()) })
 		done, evals = s.outcome(e, p, placed+len(p.place), nil)
@@ -64,7 +65,13 @@ func (s *Server) evaluate(e *state.Evaluation) {
 			break
 		}
 		var res state.Result
+		if s.planHook != nil {
+			s.planHook(true)
+		}
 		res, err = s.state.Apply(state.ApplyPlan{EvalID: e.ID, Place: p.place, Stop: p.stop, Evals: evals})
+		if s.planHook != nil {
+			s.planHook(false)
+		}
 		if err != nil {
 			done, evals = s.outcome(e, p, placed, err)
 			break
@@ -75,6 +82,15 @@ func (s *Server) evaluate(e *state.Evaluation) {
 			break
 		}
 		s.metrics.planConflicts.Inc()
+		conflicted = true
+	}
+	if conflicted {
+		// Every attempt lost a race for capacity: what is left is
+		// placed by a follow-up evaluation, not left behind by one
+		// recorded as complete.
+		done.Description = fmt.Sprintf("placed %d; the rest lost %d races for capacity and is left to a follow-up evaluation", placed, maxPlanAttempts)
+		evals[0].Description = done.Description
+		evals = append(evals, newEval(e.Job, triggerPlanConflict, ""))
 	}
 	took := time.Since(start)
 	s.metrics.evalDuration.Observe(took.Seconds())
