@@ -72,6 +72,9 @@ type Agent struct {
 	runners   map[string]*allocRunner
 	healthy   bool
 	healthMsg string
+	// running counts the allocation runners' goroutines, which Run waits
+	// for once it has detached them.
+	running sync.WaitGroup
 
 	ln net.Listener
 }
@@ -174,8 +177,9 @@ func (a *Agent) Listen() error {
 	return nil
 }
 
-// Run runs the agent until ctx ends. Running tasks keep running when it
-// returns: containers outlive the agent.
+// Run runs the agent until ctx ends, and returns once every goroutine it
+// started has. Running tasks keep running when it returns: containers
+// outlive the agent.
 func (a *Agent) Run(ctx context.Context) error {
 	if err := a.Listen(); err != nil {
 		return err
@@ -190,7 +194,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	})
 	g.Go(func() error {
 		<-ctx.Done()
-		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 		defer cancel()
 		return hs.Shutdown(sctx)
 	})
@@ -214,6 +218,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	for _, r := range runners {
 		r.detach()
 	}
+	// Every runner started under g, so none starts after this: they let go
+	// of their tasks as ctx ended, and return.
+	a.running.Wait()
 	return err
 }
 

@@ -69,7 +69,14 @@ func newCluster(t *testing.T) *cluster {
 	return c
 }
 
-func (c *cluster) startAgent(rt *runtimetest.Fake) {
+// runtime is what an agent runs its tasks on: the fake, or a wrapper of
+// it.
+type runtime interface {
+	agent.Runtime
+	agent.Inspector
+}
+
+func (c *cluster) startAgent(rt runtime) {
 	c.t.Helper()
 	a, err := agent.New(agent.Config{
 		Server: c.url, DataDir: c.dataDir, Name: "node-1", Runtime: rt, Inspector: rt,

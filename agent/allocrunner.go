@@ -153,8 +153,15 @@ func (r *allocRunner) run(ctx context.Context) {
 		log.Error("allocation directory", "err", err)
 	}
 	reporterCtx, stopReporter := context.WithCancel(ctx)
-	defer stopReporter()
-	go r.reporter(reporterCtx)
+	reporterDone := make(chan struct{})
+	go func() {
+		defer close(reporterDone)
+		r.reporter(reporterCtx)
+	}()
+	defer func() {
+		stopReporter()
+		<-reporterDone
+	}()
 
 	kill := make(chan struct{}) // closed when one task failed for good
 	var killOnce sync.Once
@@ -362,11 +369,16 @@ func (r *allocRunner) waitTask(ctx context.Context, cid string, t *specs.Task, k
 		err  error
 	}
 	wctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	exited := make(chan result, 1)
+	waited := make(chan struct{})
 	go func() {
+		defer close(waited)
 		e, err := r.a.cfg.Runtime.Wait(wctx, cid)
 		exited <- result{e, err}
+	}()
+	defer func() {
+		cancel()
+		<-waited
 	}()
 	var timeout <-chan time.Time
 	if d := t.Timeout.Std(); d > 0 && r.spec.Type != specs.JobService {

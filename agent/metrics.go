@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net/http"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 func jsonEncoder(w io.Writer) *json.Encoder { return json.NewEncoder(w) }
@@ -16,6 +18,7 @@ type metrics struct {
 	starts        *prometheus.CounterVec
 	startDuration prometheus.Histogram
 	finishedTotal *prometheus.CounterVec
+	tasks         *taskCollector
 }
 
 func newMetrics(reg prometheus.Registerer, a *Agent) *metrics {
@@ -33,12 +36,13 @@ func newMetrics(reg prometheus.Registerer, a *Agent) *metrics {
 			Name: "docket_agent_allocations_finished_total",
 			Help: "Allocations that ended on this node, by final status.",
 		}, []string{"status"}),
+		tasks: &taskCollector{a: a,
+			running: prometheus.NewDesc("docket_agent_running_tasks", "Tasks running on this node.", nil, nil),
+			cpu:     prometheus.NewDesc("docket_agent_task_cpu_seconds_total", "CPU time a running task used.", []string{"alloc", "job", "task"}, nil),
+			memory:  prometheus.NewDesc("docket_agent_task_memory_bytes", "Memory a running task uses.", []string{"alloc", "job", "task"}, nil),
+		},
 	}
-	reg.MustRegister(m.starts, m.startDuration, m.finishedTotal, &taskCollector{a: a,
-		running: prometheus.NewDesc("docket_agent_running_tasks", "Tasks running on this node.", nil, nil),
-		cpu:     prometheus.NewDesc("docket_agent_task_cpu_seconds_total", "CPU time a running task used.", []string{"alloc", "job", "task"}, nil),
-		memory:  prometheus.NewDesc("docket_agent_task_memory_bytes", "Memory a running task uses.", []string{"alloc", "job", "task"}, nil),
-	})
+	reg.MustRegister(m.starts, m.startDuration, m.finishedTotal)
 	return m
 }
 
@@ -53,20 +57,38 @@ func (m *metrics) started(d time.Duration, err error) {
 
 func (m *metrics) finished(status string) { m.finishedTotal.WithLabelValues(status).Inc() }
 
+// serveMetrics answers a scrape with the registry's metrics and the
+// running tasks' use. The use is asked of the runtime on the scrape's
+// context, which a [prometheus.Collector] is not given: the task metrics
+// are gathered by a registry made for the scrape.
+func (a *Agent) serveMetrics(w http.ResponseWriter, r *http.Request) {
+	tasks := prometheus.NewRegistry()
+	tasks.MustRegister(a.metrics.tasks.during(r.Context()))
+	g := prometheus.Gatherers{a.cfg.Registry, tasks}
+	promhttp.HandlerFor(g, promhttp.HandlerOpts{Registry: a.cfg.Registry}).ServeHTTP(w, r)
+}
+
 // taskCollector reports the running tasks and their resource use.
 type taskCollector struct {
 	a                    *Agent
 	running, cpu, memory *prometheus.Desc
 }
 
-func (c *taskCollector) Describe(ch chan<- *prometheus.Desc) {
-	ch <- c.running
-	ch <- c.cpu
-	ch <- c.memory
+// during returns the collector for one scrape, whose questions to the
+// runtime end with ctx.
+func (c *taskCollector) during(ctx context.Context) prometheus.Collector {
+	return collectorFunc{
+		describe: func(ch chan<- *prometheus.Desc) {
+			ch <- c.running
+			ch <- c.cpu
+			ch <- c.memory
+		},
+		collect: func(ch chan<- prometheus.Metric) { c.collect(ctx, ch) },
+	}
 }
 
-func (c *taskCollector) Collect(ch chan<- prometheus.Metric) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+func (c *taskCollector) collect(ctx context.Context, ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	cs, err := c.a.cfg.Inspector.List(ctx)
 	if err != nil {
@@ -88,3 +110,12 @@ func (c *taskCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(c.running, prometheus.GaugeValue, float64(running))
 }
+
+// collectorFunc is a [prometheus.Collector] made of two functions.
+type collectorFunc struct {
+	describe func(chan<- *prometheus.Desc)
+	collect  func(chan<- prometheus.Metric)
+}
+
+func (f collectorFunc) Describe(ch chan<- *prometheus.Desc) { f.describe(ch) }
+func (f collectorFunc) Collect(ch chan<- prometheus.Metric) { f.collect(ch) }

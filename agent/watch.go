@@ -149,7 +149,9 @@ func (a *Agent) startRunner(ctx context.Context, na api.NodeAllocation, existing
 	}
 	a.runners[na.ID] = r
 	a.mu.Unlock()
+	a.running.Add(1)
 	go func() {
+		defer a.running.Done()
 		r.run(ctx)
 		a.mu.Lock()
 		if a.runners[na.ID] == r {

@@ -14,13 +14,16 @@ import (
 // into the newest. Evaluations that wait for a time (a backoff) sleep in a
 // timer; evaluations that could not place everything wait for capacity as
 // blocked ones.
+//
+// Lock order: mu before the lock of delayed, whose callbacks run without
+// it and take mu.
 type broker struct {
 	mu       sync.Mutex
 	pending  map[string]*state.Evaluation // job → the evaluation to run next
 	order    []string                     // jobs with a pending evaluation, oldest first
 	running  map[string]bool              // jobs being evaluated
 	blocked  map[string]*state.Evaluation // job → evaluation waiting for capacity
-	delayed  map[string]*time.Timer       // evaluation ID → its timer
+	delayed  timerSet                     // evaluation ID → its timer
 	ready    chan struct{}                // signalled when work may be available
 	canceled []*state.Evaluation          // superseded evaluations to record as canceled
 	// unblocks counts capacity changes, so that an evaluation planned
@@ -34,7 +37,6 @@ func newBroker() *broker {
 		pending: map[string]*state.Evaluation{},
 		running: map[string]bool{},
 		blocked: map[string]*state.Evaluation{},
-		delayed: map[string]*time.Timer{},
 		ready:   make(chan struct{}, 1),
 	}
 }
@@ -51,15 +53,9 @@ func (b *broker) enqueue(e *state.Evaluation, now time.Time) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if wait := e.WaitUntil.Sub(now); wait > 0 {
-		if _, ok := b.delayed[e.ID]; ok {
-			return
+		if !b.delayed.has(e.ID) {
+			b.delayed.after(e.ID, wait, func() { b.enqueue(e, e.WaitUntil) })
 		}
-		b.delayed[e.ID] = time.AfterFunc(wait, func() {
-			b.mu.Lock()
-			delete(b.delayed, e.ID)
-			b.mu.Unlock()
-			b.enqueue(e, e.WaitUntil)
-		})
 		return
 	}
 	if old := b.pending[e.Job]; old != nil {
@@ -176,12 +172,7 @@ func (b *broker) takeCanceled() []*state.Evaluation {
 	return c
 }
 
-// stop cancels every timer.
-func (b *broker) stop() {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	for id, t := range b.delayed {
-		t.Stop()
-		delete(b.delayed, id)
-	}
-}
+// stop cancels every timer and waits for one firing; no timer starts
+// after it. Evaluations still pending stay where they are: they are
+// committed, and run again after a restart.
+func (b *broker) stop() { b.delayed.stop() }

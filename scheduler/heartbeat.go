@@ -1,7 +1,6 @@
 package scheduler
 
 import (
-	"sync"
 	"time"
 )
 
@@ -12,43 +11,19 @@ import (
 type heartbeats struct {
 	ttl, grace time.Duration
 	expire     func(nodeID string)
-
-	mu     sync.Mutex
-	timers map[string]*time.Timer
+	timers     timerSet
 }
 
 func newHeartbeats(ttl, grace time.Duration, expire func(string)) *heartbeats {
-	return &heartbeats{ttl: ttl, grace: grace, expire: expire, timers: map[string]*time.Timer{}}
+	return &heartbeats{ttl: ttl, grace: grace, expire: expire}
 }
 
 // reset (re)starts a node's timer: it must heartbeat again within the TTL
 // plus the grace period.
 func (h *heartbeats) reset(id string) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if t := h.timers[id]; t != nil {
-		t.Stop()
-	}
-	var t *time.Timer
-	t = time.AfterFunc(h.ttl+h.grace, func() {
-		h.mu.Lock()
-		current := h.timers[id] == t
-		if current {
-			delete(h.timers, id)
-		}
-		h.mu.Unlock()
-		if current {
-			h.expire(id)
-		}
-	})
-	h.timers[id] = t
+	h.timers.after(id, h.ttl+h.grace, func() { h.expire(id) })
 }
 
-func (h *heartbeats) stop() {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	for id, t := range h.timers {
-		t.Stop()
-		delete(h.timers, id)
-	}
-}
+// stop cancels every timer and waits for an expiry in progress; no timer
+// starts after it.
+func (h *heartbeats) stop() { h.timers.stop() }

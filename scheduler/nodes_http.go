@@ -192,12 +192,15 @@ func (s *Server) drainNode(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	s.changeNode(w, r, id, triggerNodeDrain, func(evals []*state.Evaluation) state.Command {
+	n, err := s.changeNode(id, triggerNodeDrain, func(evals []*state.Evaluation) state.Command {
 		return state.SetNodeDrain{ID: id, Drain: drain, Eligible: in.MarkEligible, Evals: evals}
 	})
-	if drain != nil && !drain.Deadline.IsZero() {
-		s.scheduleDrainDeadline(id, drain.Deadline)
+	if err != nil {
+		s.writeError(w, r, err) // nothing changed: the node's deadline, if any, stands
+		return
 	}
+	s.syncDrainDeadline(id)
+	writeJSON(w, http.StatusOK, apiNode(n))
 }
 
 func (s *Server) setNodeEligibility(w http.ResponseWriter, r *http.Request) {
@@ -207,30 +210,56 @@ func (s *Server) setNodeEligibility(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	s.changeNode(w, r, id, triggerNodeUpdate, func(evals []*state.Evaluation) state.Command {
+	n, err := s.changeNode(id, triggerNodeUpdate, func(evals []*state.Evaluation) state.Command {
 		return state.SetNodeEligibility{ID: id, Eligible: in.Eligible, Evals: evals}
 	})
-}
-
-// changeNode applies a node command with an evaluation for every job on
-// the node, and answers with the node.
-func (s *Server) changeNode(w http.ResponseWriter, r *http.Request, id, trigger string, cmd func([]*state.Evaluation) state.Command) {
-	var evals []*state.Evaluation
-	s.state.View(func(rd *state.Reader) { evals = nodeEvals(rd, id, trigger) })
-	res, err := s.state.Apply(cmd(evals))
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
+	writeJSON(w, http.StatusOK, apiNode(n))
+}
+
+// changeNode applies a node command with an evaluation for every job on
+// the node, and returns the node as committed.
+func (s *Server) changeNode(id, trigger string, cmd func([]*state.Evaluation) state.Command) (*state.Node, error) {
+	var evals []*state.Evaluation
+	s.state.View(func(rd *state.Reader) { evals = nodeEvals(rd, id, trigger) })
+	res, err := s.state.Apply(cmd(evals))
+	if err != nil {
+		return nil, err
+	}
 	s.submit(evals...)
 	s.broker.unblock(s.now())
-	writeJSON(w, http.StatusOK, apiNode(res.Node))
+	return res.Node, nil
+}
+
+// syncDrainDeadline makes a node's drain-deadline timer match its drain as
+// committed: a drain with a deadline (re)schedules it, and no drain or one
+// without a deadline cancels it. It reads the drain from the state, under
+// drainMu, so that of two drain commands racing the later commit's
+// deadline is the one kept.
+func (s *Server) syncDrainDeadline(id string) {
+	s.drainMu.Lock()
+	defer s.drainMu.Unlock()
+	var deadline time.Time
+	s.state.View(func(rd *state.Reader) {
+		if n := rd.Node(id); n != nil && n.Drain != nil {
+			deadline = n.Drain.Deadline
+		}
+	})
+	if deadline.IsZero() {
+		s.drains.cancel(id)
+		return
+	}
+	s.scheduleDrainDeadline(id, deadline)
 }
 
 // scheduleDrainDeadline stops what is still on a draining node when its
-// deadline passes.
+// deadline passes. The timer replaces the node's previous one and is kept
+// in s.drains, which Close stops.
 func (s *Server) scheduleDrainDeadline(id string, deadline time.Time) {
-	time.AfterFunc(time.Until(deadline), func() {
+	s.drains.after(id, time.Until(deadline), func() {
 		var stops []state.AllocStop
 		var evals []*state.Evaluation
 		s.state.View(func(rd *state.Reader) {

@@ -227,7 +227,7 @@ func (s *Server) dispatchLoop(ctx context.Context, j *state.Job, kick <-chan str
 	extend := time.NewTicker(max(vt/3, time.Second))
 	defer extend.Stop()
 	for {
-		s.dispatch(j)
+		s.dispatch(ctx, j)
 		select {
 		case <-ctx.Done():
 			return
@@ -241,9 +241,10 @@ func (s *Server) dispatchLoop(ctx context.Context, j *state.Job, kick <-chan str
 
 // dispatch leases as many messages as there is room and capacity for, and
 // creates their allocations. It finds capacity before it receives, so that
-// a full cluster does not burn the messages' receive counts.
-func (s *Server) dispatch(j *state.Job) {
-	for {
+// a full cluster does not burn the messages' receive counts. ctx is the
+// job's driver's: it ends when the driver stops.
+func (s *Server) dispatch(ctx context.Context, j *state.Job) {
+	for ctx.Err() == nil {
 		var free, visible int
 		var ask placementAsk
 		s.state.View(func(rd *state.Reader) {
@@ -279,7 +280,7 @@ func (s *Server) dispatch(j *state.Job) {
 			return // woken again when capacity changes
 		}
 		zero := time.Duration(0)
-		msgs, err := s.queues.Receive(context.Background(), j.Spec.Queue, queue.ReceiveOptions{
+		msgs, err := s.queues.Receive(ctx, j.Spec.Queue, queue.ReceiveOptions{
 			Max: len(ask.nodes), Wait: &zero, Owner: "dispatch:" + j.Name,
 		})
 		if err != nil || len(msgs) == 0 {

@@ -76,6 +76,12 @@ type Server struct {
 	hb      *heartbeats
 	metrics *metrics
 
+	// drains holds a timer per node whose drain has a deadline; drainMu
+	// serializes bringing one in step with the state (syncDrainDeadline),
+	// and is taken under no other lock, before the state's and drains'.
+	drainMu sync.Mutex
+	drains  timerSet
+
 	// jobParses holds a token for every job file being parsed or planned
 	// (Config.MaxJobParses).
 	jobParses chan struct{}
@@ -195,8 +201,6 @@ func (s *Server) Run(ctx context.Context) error {
 	g.Go(func() error { return s.runQueueJobs(ctx) })
 	g.Go(func() error { return s.runGC(ctx) })
 	err := g.Wait()
-	s.hb.stop()
-	s.broker.stop()
 	if cerr := s.Close(); err == nil {
 		err = cerr
 	}
@@ -231,8 +235,15 @@ func (s *Server) recover() {
 	}
 }
 
-// Close closes the server's stores; pending commits finish first.
+// Close stops the server's timers, waiting for any that is firing, then
+// closes the server's stores; pending commits finish first. No timer
+// starts after it.
 func (s *Server) Close() error {
+	// Drain deadlines and heartbeats submit evaluations to the broker:
+	// stopped first, so the broker's stop is the last word.
+	s.drains.stop()
+	s.hb.stop()
+	s.broker.stop()
 	err := s.queues.Close()
 	if derr := s.db.Close(); err == nil {
 		err = derr

@@ -241,13 +241,13 @@ func (r *Runtime) Start(ctx context.Context, spec agent.TaskSpec) (err error) {
 		if errdefs.IsAlreadyExists(err) {
 			return fmt.Errorf("start %s: %w", spec.ID, agent.ErrExists)
 		}
-		r.removeSnapshot(spec.ID)
+		r.removeSnapshot(ctx, spec.ID)
 		r.images.forget(spec.Image) // in case it went missing behind our back
 		return fmt.Errorf("start %s: create container: %w", spec.ID, err)
 	}
 	defer func() {
 		if err != nil {
-			r.cleanup(ctr)
+			r.cleanup(ctx, ctr)
 		}
 	}()
 
@@ -284,9 +284,9 @@ func (r *Runtime) taskIO(spec agent.TaskSpec) cio.Creator {
 }
 
 // cleanup removes what a failed Start created, even if its context is
-// done.
-func (r *Runtime) cleanup(ctr containerd.Container) {
-	ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
+// done: on ctx's values without its cancellation, for cleanupTimeout.
+func (r *Runtime) cleanup(ctx context.Context, ctr containerd.Container) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 	defer cancel()
 	if err := removeContainer(ctx, ctr); err != nil {
 		r.log.Warn("removing the container of a failed start", "id", ctr.ID(), "error", err)
@@ -352,9 +352,10 @@ func deleteContainer(ctx context.Context, ctr containerd.Container, task contain
 
 // removeSnapshot removes the snapshot named id, which a container create
 // that failed after making it leaves for the garbage collector; removing it
-// now lets a retry of the same ID succeed at once.
-func (r *Runtime) removeSnapshot(id string) {
-	ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
+// now lets a retry of the same ID succeed at once. Like cleanup, it runs
+// even if ctx is done.
+func (r *Runtime) removeSnapshot(ctx context.Context, id string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 	defer cancel()
 	err := r.client.SnapshotService(r.snapshotter).Remove(ctx, id)
 	if err != nil && !errdefs.IsNotFound(err) {

@@ -203,6 +203,7 @@ func (e *Engine) Close() error {
 	e.mu.Unlock()
 	for _, q := range queues {
 		q.mu.Lock()
+		q.closed = true
 		q.stopTimer()
 		q.wakeWaiters()
 		q.mu.Unlock()

@@ -34,6 +34,7 @@ type queueState struct {
 	watchers    map[*Watcher]struct{}
 	timer       *time.Timer
 	timerAt     int64
+	closed      bool // the engine is closed: no timer is armed again
 	// owners names the receivers that said who they are (worker
 	// allocations), so an entry keeps a small number instead of a string;
 	// ownerInFlight counts their in-flight messages.
@@ -181,7 +182,7 @@ func (q *queueState) wakeWaiters() {
 // visible, so that receivers and watchers learn of it without polling.
 func (q *queueState) armTimer(now int64) {
 	top := q.pending.top()
-	if top == nil || q.deleted {
+	if top == nil || q.deleted || q.closed {
 		q.stopTimer()
 		return
 	}
@@ -206,8 +207,8 @@ func (q *queueState) onTimer() {
 	defer q.mu.Unlock()
 	q.timer = nil
 	q.timerAt = 0
-	if q.deleted {
-		return
+	if q.deleted || q.closed {
+		return // a timer that fired as its queue went away or Close ran
 	}
 	now := q.e.now().UnixNano()
 	if q.advance(now) {
