@@ -8,7 +8,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/docketd/docket/scheduler/sqs"
+	"github.com/docketd/docket/scheduler/aws"
 	"github.com/docketd/docket/scheduler/state"
 	"github.com/docketd/docket/specs"
 )
@@ -20,13 +20,13 @@ const jobKeyPrefix = "AKIDJOB"
 // secret and the job's name, so nothing is stored and every server run
 // derives the same one, and scoped to the job's queue, so a worker written
 // for SQS reaches its own queue and no other.
-func (s *Server) jobKey(job *specs.Job) sqs.Key {
+func (s *Server) jobKey(job *specs.Job) aws.Key {
 	mac := func(purpose string) []byte {
 		h := hmac.New(sha256.New, s.secret)
 		h.Write([]byte(purpose + "\x00" + job.Name))
 		return h.Sum(nil)
 	}
-	return sqs.Key{
+	return aws.Key{
 		ID:     jobKeyPrefix + strings.ToUpper(hex.EncodeToString(mac("sqs-key-id")[:7])),
 		Secret: base64.RawURLEncoding.EncodeToString(mac("sqs-key-secret")[:30]),
 		Queues: []string{job.Queue},
@@ -37,23 +37,23 @@ func (s *Server) jobKey(job *specs.Job) sqs.Key {
 // operator's keys, then the keys of the jobs that run on a queue.
 type keyStore struct {
 	s      *Server
-	static sqs.KeyStore
+	static aws.KeyStore
 
 	mu    sync.Mutex // guards jobs and index
-	jobs  map[string]sqs.Key
+	jobs  map[string]aws.Key
 	index uint64 // the jobs table's index jobs was built at
 }
 
-var _ sqs.KeyStore = (*keyStore)(nil)
+var _ aws.KeyStore = (*keyStore)(nil)
 
-func (k *keyStore) Lookup(id string) (sqs.Key, bool) {
+func (k *keyStore) Lookup(id string) (aws.Key, bool) {
 	if k.static != nil {
 		if key, ok := k.static.Lookup(id); ok {
 			return key, true
 		}
 	}
 	if !strings.HasPrefix(id, jobKeyPrefix) {
-		return sqs.Key{}, false
+		return aws.Key{}, false
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
@@ -66,7 +66,7 @@ func (k *keyStore) Lookup(id string) (sqs.Key, bool) {
 		}
 	})
 	if jobs != nil || k.jobs == nil {
-		k.jobs = map[string]sqs.Key{}
+		k.jobs = map[string]aws.Key{}
 		for _, j := range jobs {
 			if !j.Stopped && j.Spec.Queue != "" && j.Spec.Type == specs.JobService {
 				key := k.s.jobKey(j.Spec)

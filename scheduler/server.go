@@ -17,8 +17,8 @@ import (
 	"github.com/docketd/docket/internal/queue"
 	"github.com/docketd/docket/internal/store"
 	"github.com/docketd/docket/scheduler/api"
+	"github.com/docketd/docket/scheduler/aws"
 	"github.com/docketd/docket/scheduler/placement"
-	"github.com/docketd/docket/scheduler/sqs"
 	"github.com/docketd/docket/scheduler/state"
 	"github.com/docketd/docket/specs"
 )
@@ -49,7 +49,7 @@ type Config struct {
 	// SQSKeys are the access keys the SQS-compatible endpoint verifies
 	// SigV4 signatures with. Without keys it refuses every request unless
 	// SQSAllowUnsigned, which only an explicit operator flag sets.
-	SQSKeys          sqs.KeyStore
+	SQSKeys          aws.KeyStore
 	SQSAllowUnsigned bool
 	// SQSRegion and SQSAccountID appear in queue ARNs; defaults us-east-1
 	// and 000000000000.

@@ -12,14 +12,14 @@ import (
 	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/docketd/docket/scheduler/api"
-	"github.com/docketd/docket/scheduler/sqs"
+	awsproto "github.com/docketd/docket/scheduler/aws"
 )
 
 // TestSQSEndpointSharesTheServer: an AWS SDK client pointed at the
 // server's address creates a queue and sends to it with a signed request;
 // the native API sees the message, and an unsigned client is refused.
 func TestSQSEndpointSharesTheServer(t *testing.T) {
-	keys := sqs.StaticKeys{"AKIDOCKETTEST": {ID: "AKIDOCKETTEST", Secret: "secret-for-tests"}}
+	keys := awsproto.StaticKeys{"AKIDOCKETTEST": {ID: "AKIDOCKETTEST", Secret: "secret-for-tests"}}
 	_, cl, base := newCluster(t, Config{SQSKeys: keys})
 	client := func(id, secret string) *awssqs.Client {
 		return awssqs.New(awssqs.Options{

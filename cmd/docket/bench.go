@@ -29,7 +29,7 @@ import (
 
 	"github.com/docketd/docket/scheduler"
 	"github.com/docketd/docket/scheduler/api"
-	"github.com/docketd/docket/scheduler/sqs"
+	awsproto "github.com/docketd/docket/scheduler/aws"
 	"github.com/docketd/docket/specs"
 )
 
@@ -299,7 +299,7 @@ type signedOps struct {
 	hc      *http.Client
 	base    string
 	url     string
-	signer  *sqs.Signer
+	signer  *awsproto.Signer
 	entries []sqsSendEntry
 }
 
@@ -405,7 +405,7 @@ func (b *queueBench) newSignedOps(ctx context.Context, keyID, secret string) (*s
 	o := &signedOps{
 		hc:     &http.Client{Transport: tr},
 		base:   b.cl.Addr(),
-		signer: &sqs.Signer{KeyID: keyID, Secret: secret, Region: "us-east-1"},
+		signer: &awsproto.Signer{KeyID: keyID, Secret: secret, Region: "us-east-1", Service: "sqs"},
 	}
 	var u struct{ QueueUrl string }
 	if err := o.call(ctx, "GetQueueUrl", struct{ QueueName string }{b.queue}, &u); err != nil {

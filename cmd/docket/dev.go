@@ -20,7 +20,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/docketd/docket/scheduler/api"
-	"github.com/docketd/docket/scheduler/sqs"
+	"github.com/docketd/docket/scheduler/aws"
 )
 
 func newDevCommand(c *cli) *cobra.Command {
@@ -217,9 +217,9 @@ func terminalStatus(s string) bool { return s == "complete" || s == "failed" || 
 
 // devSQSKey returns the dev server's SQS access key, made once and kept in
 // the data directory so that the printed credentials stay valid across runs.
-func devSQSKey(dir string) (sqs.StaticKeys, sqs.Key, error) {
+func devSQSKey(dir string) (aws.StaticKeys, aws.Key, error) {
 	path := filepath.Join(dir, "sqs-keys")
-	if keys, err := sqs.LoadKeyFile(path); err == nil {
+	if keys, err := aws.LoadKeyFile(path); err == nil {
 		for _, k := range keys {
 			return keys, k, nil
 		}
@@ -227,17 +227,17 @@ func devSQSKey(dir string) (sqs.StaticKeys, sqs.Key, error) {
 	id := make([]byte, 8)
 	secret := make([]byte, 30)
 	if _, err := rand.Read(id); err != nil {
-		return nil, sqs.Key{}, err
+		return nil, aws.Key{}, err
 	}
 	if _, err := rand.Read(secret); err != nil {
-		return nil, sqs.Key{}, err
+		return nil, aws.Key{}, err
 	}
-	k := sqs.Key{ID: "AKID" + strings.ToUpper(hex.EncodeToString(id)), Secret: base64.RawURLEncoding.EncodeToString(secret)}
+	k := aws.Key{ID: "AKID" + strings.ToUpper(hex.EncodeToString(id)), Secret: base64.RawURLEncoding.EncodeToString(secret)}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, sqs.Key{}, err
+		return nil, aws.Key{}, err
 	}
 	if err := os.WriteFile(path, []byte("# docket dev's SQS access key: KEY_ID SECRET\n"+k.ID+" "+k.Secret+"\n"), 0o600); err != nil {
-		return nil, sqs.Key{}, err
+		return nil, aws.Key{}, err
 	}
-	return sqs.StaticKeys{k.ID: k}, k, nil
+	return aws.StaticKeys{k.ID: k}, k, nil
 }

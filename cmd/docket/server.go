@@ -15,7 +15,7 @@ import (
 
 	"github.com/docketd/docket/scheduler"
 	"github.com/docketd/docket/scheduler/api"
-	"github.com/docketd/docket/scheduler/sqs"
+	"github.com/docketd/docket/scheduler/aws"
 	"github.com/docketd/docket/specs"
 )
 
@@ -56,7 +56,7 @@ func newServerCommand(c *cli) *cobra.Command {
 				o.queueSegmentSize = int64(size)
 			}
 			if sqsKeys != "" {
-				keys, err := sqs.LoadKeyFile(sqsKeys)
+				keys, err := aws.LoadKeyFile(sqsKeys)
 				if err != nil {
 					return err
 				}
@@ -109,7 +109,7 @@ type serverOptions struct {
 	// accepts connections.
 	ready chan<- string
 	// sqsKeys and sqsAllowUnsigned configure the SQS-compatible endpoint.
-	sqsKeys          sqs.KeyStore
+	sqsKeys          aws.KeyStore
 	sqsAllowUnsigned bool
 	// http holds the HTTP server's timeouts and limits; zero fields take
 	// the defaults.

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/docketd/docket/scheduler/aws"
 )
 
 // Dead-letter queues: which queues feed one, and message move tasks, which
@@ -63,7 +65,7 @@ type moveTask struct {
 
 // kindResourceNotFound is SQS's error for a move task that does not exist
 // or is no longer running.
-var kindResourceNotFound = errorKind{http.StatusBadRequest, "ResourceNotFoundException", "ResourceNotFoundException", ""}
+var kindResourceNotFound = aws.Kind{Status: http.StatusBadRequest, Code: "ResourceNotFoundException", QueryCode: "ResourceNotFoundException"}
 
 // maxMoveTasks is how many tasks ListMessageMoveTasks remembers per queue,
 // as many as SQS lists.
@@ -139,14 +141,14 @@ func (h *Handler) listDeadLetterSources(c *call, in *listDeadLetterSourcesReques
 // the caller's key may use it.
 func (h *Handler) arnQueue(c *call, param, arn string) (string, error) {
 	if arn == "" {
-		return "", newError(kindMissingParameter, "The request must contain the parameter %s.", param)
+		return "", aws.NewError(aws.MissingParameter, "The request must contain the parameter %s.", param)
 	}
 	m := arnRE.FindStringSubmatch(arn)
 	if m == nil {
-		return "", newError(kindInvalidParameterValue, "Value %s for parameter %s is invalid. Reason: not a valid SQS queue ARN.", arn, param)
+		return "", aws.NewError(aws.InvalidParameterValue, "Value %s for parameter %s is invalid. Reason: not a valid SQS queue ARN.", arn, param)
 	}
 	if m[1] != h.cfg.AccountID {
-		return "", newError(kindQueueDoesNotExist, "The specified queue does not exist.")
+		return "", aws.NewError(kindQueueDoesNotExist, "The specified queue does not exist.")
 	}
 	return m[2], h.authorize(c, m[2])
 }
@@ -161,10 +163,10 @@ func (h *Handler) startMoveTask(c *call, in *startMoveTaskRequest) (any, error) 
 		return nil, err
 	}
 	if in.DestinationArn != "" {
-		return nil, newError(kindUnsupportedOperation, "moving messages to a DestinationArn is not supported by this server; leave it out to move them back to their source queues")
+		return nil, aws.NewError(kindUnsupportedOperation, "moving messages to a DestinationArn is not supported by this server; leave it out to move them back to their source queues")
 	}
 	if r := in.MaxNumberOfMessagesPerSecond; r != nil && (*r < 1 || *r > 500) {
-		return nil, newError(kindInvalidParameterValue, "Value %d for parameter MaxNumberOfMessagesPerSecond is invalid. Reason: must be between 1 and 500.", *r)
+		return nil, aws.NewError(aws.InvalidParameterValue, "Value %d for parameter MaxNumberOfMessagesPerSecond is invalid. Reason: must be between 1 and 500.", *r)
 	}
 	info, err := h.engine.Queue(name)
 	if err != nil {
@@ -172,7 +174,7 @@ func (h *Handler) startMoveTask(c *call, in *startMoveTaskRequest) (any, error) 
 	}
 	sources := h.sourcesOf(name)
 	if len(sources) == 0 {
-		return nil, newError(kindInvalidParameterValue, "Source queue must be configured as a Dead Letter Queue.")
+		return nil, aws.NewError(aws.InvalidParameterValue, "Source queue must be configured as a Dead Letter Queue.")
 	}
 	// The messages go to their source queues, which the key must reach too.
 	for _, src := range sources {
@@ -210,7 +212,7 @@ func (h *Handler) listMoveTasks(c *call, in *listMoveTasksRequest) (any, error) 
 	n := 1
 	if in.MaxResults != nil {
 		if *in.MaxResults < 1 || *in.MaxResults > maxMoveTasks {
-			return nil, newError(kindInvalidParameterValue, "Value %d for parameter MaxResults is invalid. Reason: must be between 1 and %d.", *in.MaxResults, maxMoveTasks)
+			return nil, aws.NewError(aws.InvalidParameterValue, "Value %d for parameter MaxResults is invalid. Reason: must be between 1 and %d.", *in.MaxResults, maxMoveTasks)
 		}
 		n = int(*in.MaxResults)
 	}
@@ -232,15 +234,15 @@ func (h *Handler) listMoveTasks(c *call, in *listMoveTasksRequest) (any, error) 
 // returns, and only a running task can be canceled.
 func (h *Handler) cancelMoveTask(c *call, in *cancelMoveTaskRequest) (any, error) {
 	if in.TaskHandle == "" {
-		return nil, newError(kindMissingParameter, "The request must contain the parameter TaskHandle.")
+		return nil, aws.NewError(aws.MissingParameter, "The request must contain the parameter TaskHandle.")
 	}
 	var th taskHandle
 	b, err := base64.RawURLEncoding.DecodeString(in.TaskHandle)
 	if err != nil || json.Unmarshal(b, &th) != nil || th.TaskID == "" {
-		return nil, newError(kindResourceNotFound, "The task handle %q is not valid.", in.TaskHandle)
+		return nil, aws.NewError(kindResourceNotFound, "The task handle %q is not valid.", in.TaskHandle)
 	}
 	if _, err := h.arnQueue(c, "SourceArn", th.SourceArn); err != nil {
 		return nil, err
 	}
-	return nil, newError(kindResourceNotFound, "The message move task is not running: it is COMPLETED, and only a RUNNING task can be canceled.")
+	return nil, aws.NewError(kindResourceNotFound, "The message move task is not running: it is COMPLETED, and only a RUNNING task can be canceled.")
 }

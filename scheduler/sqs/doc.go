@@ -13,13 +13,17 @@
 //
 // # What it owns
 //
-//   - decoding both protocols and encoding their answers, including SQS's
+//   - SQS's actions, its request and response shapes (wire.go) and the
+//     fast decoders and encoders of the hot ones (fastjson.go), and SQS's
 //     MD5 digests of bodies and message attributes, which SDKs verify;
-//   - verifying AWS Signature Version 4 (in the Authorization header)
-//     against a [KeyStore] of access keys, each optionally limited to some
-//     queues;
+//   - authenticating requests with an [aws.Verifier] for the service
+//     "sqs", against an [aws.KeyStore] of access keys, each optionally
+//     limited to some queues, which this package enforces;
 //   - mapping the engine's error classes ([errdefs]) onto SQS's error codes,
 //     with errors.Is and error codes, never by matching messages.
+//
+// What every AWS protocol shares (SigV4, access keys, error shapes,
+// request ids, the query protocol's forms and XML) is package aws's.
 //
 // Queue URLs are http://HOST/ACCOUNT/NAME, where HOST is the Host header of
 // the request, so a client configured with the server's address gets URLs

@@ -2,21 +2,16 @@ package sqs
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
-	"os"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/docketd/docket/internal/jsonfast"
 	"github.com/docketd/docket/internal/queue"
+	"github.com/docketd/docket/scheduler/aws"
 )
 
 // targetPrefix starts the X-Amz-Target header of every SQS request.
@@ -30,17 +25,13 @@ const targetPrefix = "AmazonSQS."
 // the rest the entries' ids, attribute names and the queue URL.
 const MaxRequestBody = 8 << 20
 
-// kindRequestTimeout is the error of a request whose body did not arrive
-// within the server's read timeout.
-var kindRequestTimeout = errorKind{http.StatusRequestTimeout, "RequestTimeout", "RequestTimeout", ""}
-
 // Config configures a [Handler]. Zero fields take the defaults noted.
 type Config struct {
 	// Engine holds the queues. Required.
 	Engine *queue.Engine
 	// Keys are the access keys requests are signed with. Required unless
 	// AllowUnsigned; with neither, every request is refused.
-	Keys KeyStore
+	Keys aws.KeyStore
 	// AllowUnsigned lets requests without an Authorization header in, with
 	// access to every queue. Only for an explicit operator flag: anyone who
 	// reaches the port can then use every queue. Signed requests are still
@@ -67,7 +58,7 @@ type Handler struct {
 	cfg    Config
 	engine *queue.Engine
 	logger *slog.Logger
-	verify verifier
+	verify *aws.Verifier
 	tasks  moveTasks
 	// requests counts requests by action, protocol and outcome.
 	requests *prometheus.CounterVec
@@ -93,7 +84,7 @@ func New(cfg Config) *Handler {
 		cfg:    cfg,
 		engine: cfg.Engine,
 		logger: cfg.Logger.With("component", "sqs"),
-		verify: verifier{keys: cfg.Keys, now: cfg.Now, signingKey: &signingKeys{}},
+		verify: aws.NewVerifier(aws.VerifierConfig{Service: "sqs", Keys: cfg.Keys, Now: cfg.Now}),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "docket_sqs_requests_total",
 			Help: "Requests to the SQS-compatible endpoint, by action, protocol (json or query) and outcome (ok or the SQS error code).",
@@ -107,7 +98,7 @@ func New(cfg Config) *Handler {
 
 // count records one answered request. Actions outside the SQS API count
 // as "unknown", so a client cannot grow the label set.
-func (h *Handler) count(action, protocol string, e *Error) {
+func (h *Handler) count(action, protocol string, e *aws.Error) {
 	if _, ok := actions[action]; !ok {
 		action = "unknown"
 	}
@@ -140,7 +131,7 @@ func IsSQSRequest(r *http.Request) bool {
 // its Action.
 func MaybeSQSRequest(r *http.Request) bool {
 	return strings.HasPrefix(r.Header.Get("X-Amz-Target"), targetPrefix) ||
-		isFormPost(r) && isQueryPath(r.URL.Path)
+		aws.IsFormPost(r) && isQueryPath(r.URL.Path)
 }
 
 // Refuse answers, in the request's protocol, a request the server refused
@@ -149,9 +140,9 @@ func MaybeSQSRequest(r *http.Request) bool {
 // ServiceUnavailable.
 func (h *Handler) Refuse(w http.ResponseWriter, r *http.Request, err error) {
 	e := engineError(err)
-	if r.Header.Get("X-Amz-Target") == "" && isFormPost(r) {
+	if r.Header.Get("X-Amz-Target") == "" && aws.IsFormPost(r) {
 		h.count("", "query", e)
-		writeQueryError(w, e)
+		queryProtocol.WriteError(w, e)
 		return
 	}
 	action, _ := strings.CutPrefix(r.Header.Get("X-Amz-Target"), targetPrefix)
@@ -159,10 +150,17 @@ func (h *Handler) Refuse(w http.ResponseWriter, r *http.Request, err error) {
 	h.writeError(w, r, e)
 }
 
+// The protocols' answers: SQS's JSON protocol is awsJson 1.0, and the
+// documents of its query protocol are of the 2012-11-05 API. Read only.
+var (
+	jsonProtocol  = aws.JSONProtocol{ContentType: "application/x-amz-json-1.0", Namespace: "com.amazonaws.sqs"}
+	queryProtocol = aws.QueryProtocol{Namespace: queryNamespace}
+)
+
 // call is one request being served: who made it, for which host.
 type call struct {
 	ctx  context.Context
-	key  Key
+	key  aws.Key
 	host string // the scheme and host that queue URLs lead back to
 }
 
@@ -170,21 +168,21 @@ type call struct {
 // requests with an X-Amz-Target header are of the JSON protocol, form
 // POSTs without one of the query protocol.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Header.Get("X-Amz-Target") == "" && isFormPost(r) {
+	if r.Header.Get("X-Amz-Target") == "" && aws.IsFormPost(r) {
 		h.serveQuery(w, r)
 		return
 	}
 	action, ok := strings.CutPrefix(r.Header.Get("X-Amz-Target"), targetPrefix)
-	fail := func(e *Error) {
+	fail := func(e *aws.Error) {
 		h.count(action, "json", e)
 		h.writeError(w, r, e)
 	}
 	if r.Method != http.MethodPost {
-		fail(newError(kindInvalidAction, "the SQS JSON protocol takes POST, not %s", r.Method))
+		fail(aws.NewError(aws.InvalidAction, "the SQS JSON protocol takes POST, not %s", r.Method))
 		return
 	}
 	if !ok {
-		fail(newError(kindInvalidAction, "missing X-Amz-Target header %s<Action>", targetPrefix))
+		fail(aws.NewError(aws.InvalidAction, "missing X-Amz-Target header %s<Action>", targetPrefix))
 		return
 	}
 	body, c, serr := h.begin(w, r)
@@ -192,21 +190,17 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		fail(serr)
 		return
 	}
-	out, err := h.dispatch(c, action, func(v any) *Error { return decodeJSON(body, v) })
+	out, err := h.dispatch(c, action, func(v any) *aws.Error { return decodeJSON(body, v) })
 	if err != nil {
 		fail(engineError(err))
 		return
 	}
 	h.count(action, "json", nil)
-	w.Header().Set("Content-Type", "application/x-amz-json-1.0")
 	if b, ok := fastEncode(nil, out); ok {
-		w.Header().Set("Content-Length", strconv.Itoa(len(b)))
-		w.WriteHeader(http.StatusOK)
-		w.Write(b)
+		jsonProtocol.WriteEncoded(w, b)
 		return
 	}
-	w.WriteHeader(http.StatusOK)
-	if err := jsonfast.Encode(w, out); err != nil {
+	if err := jsonProtocol.WriteResult(w, out); err != nil {
 		h.logger.Debug("write response", "action", action, "err", err)
 	}
 }
@@ -220,83 +214,49 @@ func (h *Handler) serveQuery(w http.ResponseWriter, r *http.Request) {
 	}
 	action := vals.Get("Action")
 	if serr == nil && action == "" {
-		serr = newError(kindMissingParameter, "The request must contain the parameter Action.")
+		serr = aws.NewError(aws.MissingParameter, "The request must contain the parameter Action.")
 	}
 	if serr != nil {
 		h.count(action, "query", serr)
 		h.logInternal(action, serr)
-		writeQueryError(w, serr)
+		queryProtocol.WriteError(w, serr)
 		return
 	}
-	out, err := h.dispatch(c, action, newQueryDecoder(vals, action).decode)
+	out, err := h.dispatch(c, action, aws.NewQueryDecoder(vals, action).Decode)
 	if err != nil {
 		e := engineError(err)
 		h.count(action, "query", e)
 		h.logInternal(action, e)
-		writeQueryError(w, e)
+		queryProtocol.WriteError(w, e)
 		return
 	}
 	h.count(action, "query", nil)
-	if err := writeQueryResult(w, action, out); err != nil {
+	if err := queryProtocol.WriteResult(w, action, out); err != nil {
 		h.logger.Debug("write response", "action", action, "err", err)
 	}
 }
 
 // begin reads the body of a request and authenticates it. A body over
 // MaxRequestBody is refused, before it is read when it says its length.
-func (h *Handler) begin(w http.ResponseWriter, r *http.Request) ([]byte, *call, *Error) {
-	if r.ContentLength > MaxRequestBody {
-		return nil, nil, newError(kindRequestTooLarge, "request body of %d bytes is over the limit of %d bytes", r.ContentLength, MaxRequestBody)
-	}
-	body, err := readBody(http.MaxBytesReader(w, r.Body, MaxRequestBody), r.ContentLength)
-	if err != nil {
-		var mbe *http.MaxBytesError
-		switch {
-		case errors.As(err, &mbe):
-			return nil, nil, newError(kindRequestTooLarge, "request body over %d bytes", mbe.Limit)
-		case errors.Is(err, os.ErrDeadlineExceeded):
-			return nil, nil, newError(kindRequestTimeout, "the request body did not arrive in time")
-		}
-		return nil, nil, newError(kindSerialization, "read request body: %v", err)
+func (h *Handler) begin(w http.ResponseWriter, r *http.Request) ([]byte, *call, *aws.Error) {
+	body, serr := aws.ReadBody(w, r, MaxRequestBody)
+	if serr != nil {
+		return nil, nil, serr
 	}
 	c := &call{ctx: r.Context(), host: requestHost(r)}
 	switch {
 	case h.cfg.AllowUnsigned && r.Header.Get("Authorization") == "":
 		// Unsigned, with every queue.
 	case h.cfg.Keys == nil:
-		return nil, nil, newError(kindMissingAuth, "this server has no access keys configured")
+		return nil, nil, aws.NewError(aws.MissingAuthenticationToken, "this server has no access keys configured")
 	default:
-		key, serr := h.verify.verify(r, body)
+		key, serr := h.verify.Verify(r, body)
 		if serr != nil {
 			return nil, nil, serr
 		}
 		c.key = key
 	}
 	return body, c, nil
-}
-
-// readBody reads a body of length bytes (-1 when unknown) and at most
-// MaxRequestBody: into one buffer of its length when it has one, and
-// otherwise into a buffer that doubles up to the limit and one byte more.
-func readBody(r io.Reader, length int64) ([]byte, error) {
-	size := 512
-	if length > 0 {
-		size = int(min(length, MaxRequestBody)) + 1 // +1: the read that sees EOF needs room
-	}
-	b := make([]byte, 0, size)
-	for {
-		n, err := r.Read(b[len(b):cap(b)])
-		b = b[:len(b)+n]
-		if err == io.EOF {
-			return b, nil
-		}
-		if err != nil {
-			return b, err
-		}
-		if len(b) == cap(b) {
-			b = append(make([]byte, 0, max(min(2*cap(b), MaxRequestBody+1), cap(b)+1)), b...)
-		}
-	}
 }
 
 // requestHost is the base of the queue URLs a request is answered with.
@@ -313,7 +273,7 @@ type empty struct{}
 
 // decoder fills a request shape, given as a pointer, from a request of
 // either protocol.
-type decoder func(v any) *Error
+type decoder func(v any) *aws.Error
 
 // run decodes a new In and calls fn with it.
 func run[In any](dec decoder, fn func(*In) (any, error)) (any, error) {
@@ -398,42 +358,23 @@ func (h *Handler) dispatch(c *call, action string, body decoder) (any, error) {
 	case "ListQueueTags":
 		return run(body, func(in *queueURLRequest) (any, error) { return h.listQueueTags(c, in) })
 	case "AddPermission", "RemovePermission":
-		return nil, newError(kindUnsupportedOperation, "%s is not supported by this server yet", action)
+		return nil, aws.NewError(kindUnsupportedOperation, "%s is not supported by this server yet", action)
 	default:
-		return nil, newError(kindInvalidAction, "The action %s is not valid for this endpoint.", action)
+		return nil, aws.NewError(aws.InvalidAction, "The action %s is not valid for this endpoint.", action)
 	}
-}
-
-// errorBody is the JSON protocol's error document.
-type errorBody struct {
-	Type    string `json:"__type"`
-	Message string `json:"message"`
 }
 
 // writeError answers with an SQS error. Internal errors are logged here
 // and nowhere else.
-func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, e *Error) {
+func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, e *aws.Error) {
 	h.logInternal(r.Header.Get("X-Amz-Target"), e)
-	ns := e.Namespace
-	if ns == "" {
-		ns = "com.amazonaws.sqs"
-	}
-	if e.QueryCode != "" {
-		fault := "Sender"
-		if !e.Sender {
-			fault = "Receiver"
-		}
-		w.Header().Set("x-amzn-query-error", e.QueryCode+";"+fault)
-	}
-	w.Header().Set("Content-Type", "application/x-amz-json-1.0")
-	w.WriteHeader(e.Status)
-	json.NewEncoder(w).Encode(errorBody{Type: ns + "#" + e.Code, Message: e.Message})
+	jsonProtocol.WriteError(w, e)
 }
 
 // logInternal logs an internal error, and only those: the others are the
 // client's to see.
-func (h *Handler) logInternal(action string, e *Error) {
+func (h *Handler) logInternal(action string, e *aws.Error) {
 	if e.Status >= 500 {
-		h.logger.Error("sqs request failed", "action", action, "err", e, "cause", e.cause)
+		h.logger.Error("sqs request failed", "action", action, "err", e, "cause", e.Cause)
 	}
 }

@@ -2,6 +2,8 @@ package sqs
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -14,6 +16,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/docketd/docket/internal/queue"
+	awsproto "github.com/docketd/docket/scheduler/aws"
 )
 
 const (
@@ -40,7 +43,7 @@ func newHarness(t testing.TB, cfg Config) *harness {
 	}
 	cfg.Engine = e
 	if cfg.Keys == nil && !cfg.AllowUnsigned {
-		cfg.Keys = StaticKeys{testKeyID: {ID: testKeyID, Secret: testSecret}}
+		cfg.Keys = awsproto.StaticKeys{testKeyID: {ID: testKeyID, Secret: testSecret}}
 	}
 	h := &harness{engine: e, cfg: cfg}
 	h.srv = httptest.NewServer(New(cfg))
@@ -113,3 +116,15 @@ func httpStatus(err error) int {
 }
 
 var _ http.Handler = (*Handler)(nil)
+
+// sha256Hex is the hash of a payload that SigV4 signs.
+func sha256Hex(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}
+
+// errorBody is the JSON protocol's error document.
+type errorBody struct {
+	Type    string `json:"__type"`
+	Message string `json:"message"`
+}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/docketd/docket/internal/msgchars"
 	"github.com/docketd/docket/internal/queue"
+	"github.com/docketd/docket/scheduler/aws"
 )
 
 var (
@@ -78,12 +79,12 @@ func isBinary(dataType string) bool { return strings.HasPrefix(dataType, "Binary
 
 // messageAttributes validates the message attributes of a send and
 // converts them to the engine's form, sorted by name.
-func messageAttributes(in map[string]messageAttributeValue) ([]queue.Attr, *Error) {
+func messageAttributes(in map[string]messageAttributeValue) ([]queue.Attr, *aws.Error) {
 	if len(in) == 0 {
 		return nil, nil
 	}
 	if len(in) > queue.MaxMessageAttributes {
-		return nil, newError(kindInvalidParameterValue, "Number of message attributes [%d] exceeds the allowed maximum [%d].", len(in), queue.MaxMessageAttributes)
+		return nil, aws.NewError(aws.InvalidParameterValue, "Number of message attributes [%d] exceeds the allowed maximum [%d].", len(in), queue.MaxMessageAttributes)
 	}
 	out := make([]queue.Attr, 0, len(in))
 	for _, name := range slices.Sorted(maps.Keys(in)) {
@@ -92,33 +93,33 @@ func messageAttributes(in map[string]messageAttributeValue) ([]queue.Attr, *Erro
 		if !attrNameRE.MatchString(name) || strings.Contains(name, "..") ||
 			strings.HasPrefix(name, ".") || strings.HasSuffix(name, ".") ||
 			strings.HasPrefix(lower, "aws.") || strings.HasPrefix(lower, "amazon.") {
-			return nil, newError(kindInvalidParameterValue, "Message (user) attribute name '%s' is invalid.", name)
+			return nil, aws.NewError(aws.InvalidParameterValue, "Message (user) attribute name '%s' is invalid.", name)
 		}
 		if v.DataType == "" {
-			return nil, newError(kindInvalidParameterValue, "The message attribute '%s' must contain non-empty message attribute type.", name)
+			return nil, aws.NewError(aws.InvalidParameterValue, "The message attribute '%s' must contain non-empty message attribute type.", name)
 		}
 		if len(v.DataType) > 256 || !dataTypeRE.MatchString(v.DataType) || !validText(v.DataType) {
-			return nil, newError(kindInvalidParameterValue, "The type of message (user) attribute '%s' is invalid. You must use only the following supported type prefixes: Binary, Number, String.", name)
+			return nil, aws.NewError(aws.InvalidParameterValue, "The type of message (user) attribute '%s' is invalid. You must use only the following supported type prefixes: Binary, Number, String.", name)
 		}
 		if len(v.StringListValues) > 0 || len(v.BinaryListValues) > 0 {
-			return nil, newError(kindInvalidParameterValue, "Message attribute list values in SendMessage operation are not supported.")
+			return nil, aws.NewError(aws.InvalidParameterValue, "Message attribute list values in SendMessage operation are not supported.")
 		}
 		a := queue.Attr{Name: name, Type: v.DataType}
 		if isBinary(v.DataType) {
 			if len(v.BinaryValue) == 0 || v.StringValue != nil {
-				return nil, newError(kindInvalidParameterValue, "The message attribute '%s' with type 'Binary' must use field 'Binary' with a non-empty value.", name)
+				return nil, aws.NewError(aws.InvalidParameterValue, "The message attribute '%s' with type 'Binary' must use field 'Binary' with a non-empty value.", name)
 			}
 			a.Value = v.BinaryValue
 		} else {
 			if v.StringValue == nil || *v.StringValue == "" || len(v.BinaryValue) > 0 {
-				return nil, newError(kindInvalidParameterValue, "The message attribute '%s' with type '%s' must use field 'String' with a non-empty value.", name, v.DataType)
+				return nil, aws.NewError(aws.InvalidParameterValue, "The message attribute '%s' with type '%s' must use field 'String' with a non-empty value.", name, v.DataType)
 			}
 			s := *v.StringValue
 			if !validText(s) {
-				return nil, newError(kindInvalidParameterValue, "Message (user) attribute '%s' value contains invalid characters.", name)
+				return nil, aws.NewError(aws.InvalidParameterValue, "Message (user) attribute '%s' value contains invalid characters.", name)
 			}
 			if strings.HasPrefix(v.DataType, "Number") && !numberRE.MatchString(s) {
-				return nil, newError(kindInvalidParameterValue, "Could not cast message attribute '%s' value to number.", name)
+				return nil, aws.NewError(aws.InvalidParameterValue, "Could not cast message attribute '%s' value to number.", name)
 			}
 			a.Value = []byte(s)
 		}
@@ -134,20 +135,20 @@ type sendEntry struct {
 }
 
 // checkSend validates one message of a send.
-func checkSend(body *string, delay *int64, attrs map[string]messageAttributeValue) (sendEntry, *Error) {
+func checkSend(body *string, delay *int64, attrs map[string]messageAttributeValue) (sendEntry, *aws.Error) {
 	if body == nil {
-		return sendEntry{}, newError(kindMissingParameter, "The request must contain the parameter MessageBody.")
+		return sendEntry{}, aws.NewError(aws.MissingParameter, "The request must contain the parameter MessageBody.")
 	}
 	if *body == "" {
-		return sendEntry{}, newError(kindInvalidParameterValue, "The request must contain a non-empty message body.")
+		return sendEntry{}, aws.NewError(aws.InvalidParameterValue, "The request must contain a non-empty message body.")
 	}
 	if !validText(*body) {
-		return sendEntry{}, newError(kindInvalidMessage, "Invalid characters found. Valid unicode characters are %s", msgchars.Allowed)
+		return sendEntry{}, aws.NewError(kindInvalidMessage, "Invalid characters found. Valid unicode characters are %s", msgchars.Allowed)
 	}
 	in := queue.SendInput{Body: []byte(*body)}
 	if delay != nil {
 		if *delay < 0 || *delay > int64(queue.MaxDelay/time.Second) {
-			return sendEntry{}, newError(kindInvalidParameterValue, "Value %d for parameter DelaySeconds is invalid. Reason: must be between 0 and 900, if provided.", *delay)
+			return sendEntry{}, aws.NewError(aws.InvalidParameterValue, "Value %d for parameter DelaySeconds is invalid. Reason: must be between 0 and 900, if provided.", *delay)
 		}
 		d := time.Duration(*delay) * time.Second
 		in.Delay = &d
@@ -166,7 +167,7 @@ func (h *Handler) sendMessage(c *call, in *sendMessageRequest) (any, error) {
 		return nil, err
 	}
 	if in.MessageGroupId != "" || in.MessageDeduplicationId != "" {
-		return nil, newError(kindInvalidParameterValue, "The request include parameter that is not valid for this queue type")
+		return nil, aws.NewError(aws.InvalidParameterValue, "The request include parameter that is not valid for this queue type")
 	}
 	e, serr := checkSend(in.MessageBody, in.DelaySeconds, in.MessageAttributes)
 	if serr != nil {
@@ -184,19 +185,19 @@ func (h *Handler) sendMessage(c *call, in *sendMessageRequest) (any, error) {
 
 // checkBatchIDs applies SQS's rules for batch entries: 1 to 10 of them,
 // with distinct well-formed ids.
-func checkBatchIDs(ids []string) *Error {
+func checkBatchIDs(ids []string) *aws.Error {
 	switch {
 	case len(ids) == 0:
-		return newError(kindEmptyBatch, "There should be at least one entry in the request.")
+		return aws.NewError(kindEmptyBatch, "There should be at least one entry in the request.")
 	case len(ids) > queue.MaxBatch:
-		return newError(kindTooManyEntries, "Maximum number of entries per request are %d. You have sent %d.", queue.MaxBatch, len(ids))
+		return aws.NewError(kindTooManyEntries, "Maximum number of entries per request are %d. You have sent %d.", queue.MaxBatch, len(ids))
 	}
 	for i, id := range ids {
 		if !validBatchID(id) {
-			return newError(kindInvalidBatchEntryID, "A batch entry id can only contain alphanumeric characters, hyphens and underscores. It can be at most 80 letters long.")
+			return aws.NewError(kindInvalidBatchEntryID, "A batch entry id can only contain alphanumeric characters, hyphens and underscores. It can be at most 80 letters long.")
 		}
 		if slices.Contains(ids[:i], id) {
-			return newError(kindBatchIDsNotDistinct, "Id %s repeated.", id)
+			return aws.NewError(kindBatchIDsNotDistinct, "Id %s repeated.", id)
 		}
 	}
 	return nil
@@ -246,7 +247,7 @@ func (h *Handler) sendMessageBatch(c *call, in *sendMessageBatchRequest) (any, e
 	total := 0
 	for _, e := range in.Entries {
 		if e.MessageGroupId != "" || e.MessageDeduplicationId != "" {
-			out.Failed = append(out.Failed, failed(e.Id, newError(kindInvalidParameterValue, "The request include parameter that is not valid for this queue type")))
+			out.Failed = append(out.Failed, failed(e.Id, aws.NewError(aws.InvalidParameterValue, "The request include parameter that is not valid for this queue type")))
 			continue
 		}
 		se, serr := checkSend(e.MessageBody, e.DelaySeconds, e.MessageAttributes)
@@ -263,7 +264,7 @@ func (h *Handler) sendMessageBatch(c *call, in *sendMessageBatchRequest) (any, e
 		sentIDs = append(sentIDs, e.Id)
 	}
 	if int64(total) > info.Attributes.MaxMessageSize {
-		return nil, newError(kindBatchRequestTooLong, "Batch requests cannot be longer than %d bytes. You have sent %d bytes.", info.Attributes.MaxMessageSize, total)
+		return nil, aws.NewError(kindBatchRequestTooLong, "Batch requests cannot be longer than %d bytes. You have sent %d bytes.", info.Attributes.MaxMessageSize, total)
 	}
 	if len(inputs) > 0 {
 		res, err := h.engine.Send(name, inputs)
@@ -284,12 +285,12 @@ func (h *Handler) sendMessageBatch(c *call, in *sendMessageBatchRequest) (any, e
 }
 
 // seconds checks an optional count of seconds against a range.
-func seconds(name string, v *int64, max time.Duration) (*time.Duration, *Error) {
+func seconds(name string, v *int64, max time.Duration) (*time.Duration, *aws.Error) {
 	if v == nil {
 		return nil, nil
 	}
 	if *v < 0 || *v > int64(max/time.Second) {
-		return nil, newError(kindInvalidParameterValue, "Value %d for parameter %s is invalid. Reason: must be between 0 and %d.", *v, name, int64(max/time.Second))
+		return nil, aws.NewError(aws.InvalidParameterValue, "Value %d for parameter %s is invalid. Reason: must be between 0 and %d.", *v, name, int64(max/time.Second))
 	}
 	d := time.Duration(*v) * time.Second
 	return &d, nil
@@ -304,11 +305,11 @@ func (h *Handler) receiveMessage(c *call, in *receiveMessageRequest) (any, error
 	if in.MaxNumberOfMessages != nil {
 		n := *in.MaxNumberOfMessages
 		if n < 1 || n > queue.MaxBatch {
-			return nil, newError(kindInvalidParameterValue, "Value %d for parameter MaxNumberOfMessages is invalid. Reason: Must be between 1 and 10, if provided.", n)
+			return nil, aws.NewError(aws.InvalidParameterValue, "Value %d for parameter MaxNumberOfMessages is invalid. Reason: Must be between 1 and 10, if provided.", n)
 		}
 		opts.Max = int(n)
 	}
-	var serr *Error
+	var serr *aws.Error
 	if opts.Wait, serr = seconds("WaitTimeSeconds", in.WaitTimeSeconds, queue.MaxReceiveWait); serr != nil {
 		return nil, serr
 	}
@@ -413,7 +414,7 @@ func (h *Handler) deleteMessage(c *call, in *deleteMessageRequest) (any, error) 
 		return nil, err
 	}
 	if in.ReceiptHandle == "" {
-		return nil, newError(kindMissingParameter, "The request must contain the parameter ReceiptHandle.")
+		return nil, aws.NewError(aws.MissingParameter, "The request must contain the parameter ReceiptHandle.")
 	}
 	res, err := h.engine.Delete(name, []string{in.ReceiptHandle})
 	if err != nil {
@@ -448,7 +449,7 @@ func (h *Handler) deleteMessageBatch(c *call, in *receiptBatchRequest) (any, err
 	var receipts, rids []string
 	for _, e := range in.Entries {
 		if e.ReceiptHandle == "" {
-			out.Failed = append(out.Failed, failed(e.Id, newError(kindMissingParameter, "The request must contain the parameter ReceiptHandle.")))
+			out.Failed = append(out.Failed, failed(e.Id, aws.NewError(aws.MissingParameter, "The request must contain the parameter ReceiptHandle.")))
 			continue
 		}
 		receipts = append(receipts, e.ReceiptHandle)
@@ -483,10 +484,10 @@ func (h *Handler) changeVisibility(c *call, in *changeVisibilityRequest) (any, e
 
 func (h *Handler) changeOne(name, receipt string, timeout *int64) error {
 	if receipt == "" {
-		return newError(kindMissingParameter, "The request must contain the parameter ReceiptHandle.")
+		return aws.NewError(aws.MissingParameter, "The request must contain the parameter ReceiptHandle.")
 	}
 	if timeout == nil {
-		return newError(kindMissingParameter, "The request must contain the parameter VisibilityTimeout.")
+		return aws.NewError(aws.MissingParameter, "The request must contain the parameter VisibilityTimeout.")
 	}
 	d, serr := seconds("VisibilityTimeout", timeout, queue.MaxVisibilityTimeout)
 	if serr != nil {
@@ -503,7 +504,7 @@ func (h *Handler) changeVisibilityBatch(c *call, in *receiptBatchRequest) (any, 
 	out := receiptBatchResponse{Successful: []batchResultEntry{}, Failed: []batchResultErrorEntry{}}
 	for _, e := range in.Entries {
 		if err := h.changeOne(name, e.ReceiptHandle, e.VisibilityTimeout); err != nil {
-			if engineError(err).Code == kindQueueDoesNotExist.code {
+			if engineError(err).Code == kindQueueDoesNotExist.Code {
 				return nil, err
 			}
 			out.Failed = append(out.Failed, failed(e.Id, err))

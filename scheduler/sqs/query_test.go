@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/docketd/docket/internal/queue"
+	awsproto "github.com/docketd/docket/scheduler/aws"
 )
 
 // query sends a query-protocol request, signed with the test key by the
@@ -364,7 +365,7 @@ func TestQueryDecoder(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := newQueryDecoder(vals, tt.action).decode(tt.into); err != nil {
+			if err := awsproto.NewQueryDecoder(vals, tt.action).Decode(tt.into); err != nil {
 				t.Fatalf("decode: %v", err)
 			}
 			if !reflect.DeepEqual(tt.into, tt.want) {

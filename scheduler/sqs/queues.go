@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/docketd/docket/internal/queue"
+	"github.com/docketd/docket/scheduler/aws"
 )
 
 // The SQS queue attributes, as named in requests and answers.
@@ -55,36 +56,36 @@ func (h *Handler) queueARN(name string) string {
 // under many names.
 func (h *Handler) queueName(c *call, rawURL string) (string, error) {
 	if rawURL == "" {
-		return "", newError(kindMissingParameter, "The request must contain the parameter QueueUrl.")
+		return "", aws.NewError(aws.MissingParameter, "The request must contain the parameter QueueUrl.")
 	}
 	u, err := url.Parse(rawURL)
 	if err != nil {
-		return "", newError(kindInvalidAddress, "The address %q is not valid for this endpoint.", rawURL)
+		return "", aws.NewError(kindInvalidAddress, "The address %q is not valid for this endpoint.", rawURL)
 	}
 	parts := strings.Split(strings.Trim(u.Path, "/"), "/")
 	if len(parts) != 2 {
-		return "", newError(kindInvalidAddress, "The address %q is not valid for this endpoint.", rawURL)
+		return "", aws.NewError(kindInvalidAddress, "The address %q is not valid for this endpoint.", rawURL)
 	}
 	if parts[0] != h.cfg.AccountID || queue.ValidateName(parts[1]) != nil {
-		return "", newError(kindQueueDoesNotExist, "The specified queue does not exist.")
+		return "", aws.NewError(kindQueueDoesNotExist, "The specified queue does not exist.")
 	}
 	return parts[1], h.authorize(c, parts[1])
 }
 
 // authorize reports whether the caller's key may use the queue.
 func (h *Handler) authorize(c *call, name string) error {
-	if !c.key.allows(name) {
-		return newError(kindAccessDenied, "Access to the resource %s is denied.", h.queueARN(name))
+	if !c.key.Allows(name) {
+		return aws.NewError(kindAccessDenied, "Access to the resource %s is denied.", h.queueARN(name))
 	}
 	return nil
 }
 
 func (h *Handler) createQueue(c *call, in *createQueueRequest) (any, error) {
 	if in.QueueName == "" {
-		return nil, newError(kindMissingParameter, "The request must contain the parameter QueueName.")
+		return nil, aws.NewError(aws.MissingParameter, "The request must contain the parameter QueueName.")
 	}
 	if err := queue.ValidateName(in.QueueName); err != nil {
-		return nil, newError(kindInvalidParameterValue, "Can only include alphanumeric characters, hyphens, or underscores. 1 to 80 in length")
+		return nil, aws.NewError(aws.InvalidParameterValue, "Can only include alphanumeric characters, hyphens, or underscores. 1 to 80 in length")
 	}
 	if err := h.authorize(c, in.QueueName); err != nil {
 		return nil, err
@@ -97,7 +98,7 @@ func (h *Handler) createQueue(c *call, in *createQueueRequest) (any, error) {
 			return nil, err
 		}
 		if a != info.Attributes {
-			return nil, newError(kindQueueNameExists, "A queue already exists with the same name and a different value for attribute(s) %s", strings.Join(slices.Sorted(maps.Keys(in.Attributes)), ", "))
+			return nil, aws.NewError(kindQueueNameExists, "A queue already exists with the same name and a different value for attribute(s) %s", strings.Join(slices.Sorted(maps.Keys(in.Attributes)), ", "))
 		}
 		return queueURLResponse{QueueUrl: h.queueURL(c, in.QueueName)}, nil
 	}
@@ -117,7 +118,7 @@ func (h *Handler) applyAttributes(c *call, a queue.Attributes, set map[string]st
 		n, err := strconv.ParseInt(v, 10, 64)
 		d := time.Duration(n) * time.Second
 		if err != nil || d < min || d > max {
-			return 0, newError(kindInvalidAttributeValue, "Invalid value for the parameter %s: %q is not an integer from %d to %d.", name, v, int64(min/time.Second), int64(max/time.Second))
+			return 0, aws.NewError(kindInvalidAttributeValue, "Invalid value for the parameter %s: %q is not an integer from %d to %d.", name, v, int64(min/time.Second), int64(max/time.Second))
 		}
 		return d, nil
 	}
@@ -136,21 +137,21 @@ func (h *Handler) applyAttributes(c *call, a queue.Attributes, set map[string]st
 		case attrMaxMessageSize:
 			n, perr := strconv.ParseInt(v, 10, 64)
 			if perr != nil || n < queue.MinMessageSize || n > queue.MaxMessageSize {
-				err = newError(kindInvalidAttributeValue, "Invalid value for the parameter %s: %q is not an integer from %d to %d.", name, v, queue.MinMessageSize, queue.MaxMessageSize)
+				err = aws.NewError(kindInvalidAttributeValue, "Invalid value for the parameter %s: %q is not an integer from %d to %d.", name, v, queue.MinMessageSize, queue.MaxMessageSize)
 			}
 			a.MaxMessageSize = n
 		case attrRedrivePolicy:
 			a.DeadLetter, a.MaxReceives, err = h.parseRedrivePolicy(c, v)
 		case attrFifoQueue:
 			if v != "false" {
-				err = newError(kindInvalidAttributeValue, "FIFO queues are not supported by this server")
+				err = aws.NewError(kindInvalidAttributeValue, "FIFO queues are not supported by this server")
 			}
 		case attrSSE:
 			if v != "false" {
-				err = newError(kindInvalidAttributeValue, "server-side encryption is not supported by this server")
+				err = aws.NewError(kindInvalidAttributeValue, "server-side encryption is not supported by this server")
 			}
 		default:
-			err = newError(kindInvalidAttributeName, "Unknown Attribute %s.", name)
+			err = aws.NewError(kindInvalidAttributeName, "Unknown Attribute %s.", name)
 		}
 		if err != nil {
 			return a, err
@@ -173,7 +174,7 @@ func (h *Handler) parseRedrivePolicy(c *call, v string) (string, int, error) {
 		return "", 0, nil
 	}
 	bad := func(why string) (string, int, error) {
-		return "", 0, newError(kindInvalidAttributeValue, "Invalid value for the parameter RedrivePolicy. Reason: %s.", why)
+		return "", 0, aws.NewError(kindInvalidAttributeValue, "Invalid value for the parameter RedrivePolicy. Reason: %s.", why)
 	}
 	var p redrivePolicy
 	if err := json.Unmarshal([]byte(v), &p); err != nil {
@@ -199,10 +200,10 @@ func (h *Handler) parseRedrivePolicy(c *call, v string) (string, int, error) {
 
 func (h *Handler) getQueueURL(c *call, in *getQueueURLRequest) (any, error) {
 	if in.QueueName == "" {
-		return nil, newError(kindMissingParameter, "The request must contain the parameter QueueName.")
+		return nil, aws.NewError(aws.MissingParameter, "The request must contain the parameter QueueName.")
 	}
 	if in.QueueOwnerAWSAccountId != "" && in.QueueOwnerAWSAccountId != h.cfg.AccountID {
-		return nil, newError(kindQueueDoesNotExist, "The specified queue does not exist.")
+		return nil, aws.NewError(kindQueueDoesNotExist, "The specified queue does not exist.")
 	}
 	if err := h.authorize(c, in.QueueName); err != nil {
 		return nil, err
@@ -238,7 +239,7 @@ func (h *Handler) pageQueues(c *call, names []string, maxResults *int64, nextTok
 	limit := 1000
 	if maxResults != nil {
 		if *maxResults < 1 || *maxResults > 1000 {
-			return nil, "", newError(kindInvalidParameterValue, "Value %d for parameter MaxResults is invalid. Reason: must be between 1 and 1000.", *maxResults)
+			return nil, "", aws.NewError(aws.InvalidParameterValue, "Value %d for parameter MaxResults is invalid. Reason: must be between 1 and 1000.", *maxResults)
 		}
 		limit = int(*maxResults)
 	}
@@ -246,14 +247,14 @@ func (h *Handler) pageQueues(c *call, names []string, maxResults *int64, nextTok
 	if nextToken != "" {
 		b, err := base64.RawURLEncoding.DecodeString(nextToken)
 		if err != nil {
-			return nil, "", newError(kindInvalidParameterValue, "Invalid NextToken value.")
+			return nil, "", aws.NewError(aws.InvalidParameterValue, "Invalid NextToken value.")
 		}
 		after = string(b)
 	}
 	urls = []string{}
 	last := ""
 	for _, name := range names {
-		if name <= after || !keep(name) || !c.key.allows(name) {
+		if name <= after || !keep(name) || !c.key.Allows(name) {
 			continue
 		}
 		if len(urls) == limit {
@@ -286,7 +287,7 @@ func (h *Handler) tagQueue(c *call, in *tagQueueRequest) (any, error) {
 		return nil, err
 	}
 	if len(in.Tags) == 0 {
-		return nil, newError(kindMissingParameter, "The request must contain the parameter Tags.")
+		return nil, aws.NewError(aws.MissingParameter, "The request must contain the parameter Tags.")
 	}
 	return empty{}, h.engine.TagQueue(name, in.Tags)
 }
@@ -297,7 +298,7 @@ func (h *Handler) untagQueue(c *call, in *untagQueueRequest) (any, error) {
 		return nil, err
 	}
 	if len(in.TagKeys) == 0 {
-		return nil, newError(kindMissingParameter, "The request must contain the parameter TagKeys.")
+		return nil, aws.NewError(aws.MissingParameter, "The request must contain the parameter TagKeys.")
 	}
 	return empty{}, h.engine.UntagQueue(name, in.TagKeys)
 }
@@ -340,7 +341,7 @@ func (h *Handler) getQueueAttributes(c *call, in *getQueueAttributesRequest) (an
 		case n == attrFifoQueue:
 			// Standard queues do not report FifoQueue, as in SQS.
 		default:
-			return nil, newError(kindInvalidAttributeName, "Unknown Attribute %s.", n)
+			return nil, aws.NewError(kindInvalidAttributeName, "Unknown Attribute %s.", n)
 		}
 	}
 	info, err := h.engine.Queue(name)
@@ -390,7 +391,7 @@ func (h *Handler) setQueueAttributes(c *call, in *setQueueAttributesRequest) (an
 		return nil, err
 	}
 	if len(in.Attributes) == 0 {
-		return nil, newError(kindMissingParameter, "The request must contain the parameter Attributes.")
+		return nil, aws.NewError(aws.MissingParameter, "The request must contain the parameter Attributes.")
 	}
 	info, err := h.engine.Queue(name)
 	if err != nil {

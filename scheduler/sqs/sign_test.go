@@ -8,6 +8,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+
+	awsproto "github.com/docketd/docket/scheduler/aws"
 )
 
 // The Signer's signature is the AWS SDK signer's for the same request,
@@ -26,7 +28,7 @@ func TestSignerMatchesSDK(t *testing.T) {
 		return r
 	}
 	ours, sdk := newReq(), newReq()
-	s := &Signer{KeyID: testKeyID, Secret: testSecret, Region: "eu-west-3"}
+	s := &awsproto.Signer{KeyID: testKeyID, Secret: testSecret, Region: "eu-west-3", Service: "sqs"}
 	s.Sign(ours, []byte(body), at)
 	sdk.ContentLength = 0 // the SDK signs Content-Length when set; SDK clients send it unsigned
 	creds := aws.Credentials{AccessKeyID: testKeyID, SecretAccessKey: testSecret}
@@ -42,7 +44,7 @@ func TestSignerMatchesSDK(t *testing.T) {
 		status int
 	}{{testSecret, http.StatusOK}, {"wrong", http.StatusForbidden}} {
 		r := newReq()
-		(&Signer{KeyID: testKeyID, Secret: tt.secret, Region: "us-east-1"}).Sign(r, []byte(body), time.Now())
+		(&awsproto.Signer{KeyID: testKeyID, Secret: tt.secret, Region: "us-east-1", Service: "sqs"}).Sign(r, []byte(body), time.Now())
 		resp, err := h.srv.Client().Do(r)
 		if err != nil {
 			t.Fatal(err)

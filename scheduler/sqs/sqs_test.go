@@ -21,6 +21,7 @@ import (
 
 	"github.com/docketd/docket/internal/polltest"
 	"github.com/docketd/docket/internal/queue"
+	awsproto "github.com/docketd/docket/scheduler/aws"
 )
 
 func TestQueueLifecycle(t *testing.T) {
@@ -598,7 +599,7 @@ func TestInvalidParameters(t *testing.T) {
 }
 
 func TestAuthentication(t *testing.T) {
-	keys := StaticKeys{
+	keys := awsproto.StaticKeys{
 		testKeyID: {ID: testKeyID, Secret: testSecret},
 		"SCOPED":  {ID: "SCOPED", Secret: "scoped-secret", Queues: []string{"mine"}},
 	}
@@ -641,7 +642,7 @@ func TestAuthentication(t *testing.T) {
 }
 
 func TestScopedKeyListsAndCreatesOnlyItsQueues(t *testing.T) {
-	h := newHarness(t, Config{Keys: StaticKeys{"S": {ID: "S", Secret: "x", Queues: []string{"mine", "mine-dlq"}}}})
+	h := newHarness(t, Config{Keys: awsproto.StaticKeys{"S": {ID: "S", Secret: "x", Queues: []string{"mine", "mine-dlq"}}}})
 	for _, q := range []string{"mine", "theirs"} {
 		if _, err := h.engine.CreateQueue(q, queue.DefaultAttributes()); err != nil {
 			t.Fatal(err)

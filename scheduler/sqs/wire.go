@@ -2,12 +2,10 @@ package sqs
 
 import (
 	"bytes"
-	"encoding/json"
-	"errors"
-	"io"
 
 	"github.com/docketd/docket/internal/jsonfast"
 	"github.com/docketd/docket/internal/msgchars"
+	"github.com/docketd/docket/scheduler/aws"
 )
 
 // The request and response shapes of both protocols, field names as in the
@@ -18,7 +16,7 @@ import (
 // ("AttributeName.1", "Attribute.1.Name"), ",Key" names a map's keys Key
 // rather than Name, and "*Entry" stands for the action's own entry element
 // ("SendMessageBatchRequestEntry", "DeleteMessageBatchResultEntry"). See
-// query.go.
+// package aws's query.go.
 
 type createQueueRequest struct {
 	QueueName  string
@@ -194,36 +192,17 @@ type changeVisibilityRequest struct {
 	VisibilityTimeout *int64
 }
 
-// decodeJSON decodes one JSON object from data into v. Unknown fields are
-// ignored, as AWS services do, so newer SDKs keep working; malformed JSON
-// and values of the wrong type are SerializationException. Text that
-// encoding/json would decode altered (invalid UTF-8, an unpaired surrogate
-// escape) is InvalidMessageContents: a body is never stored, nor its MD5
-// reported, other than as sent. An empty body decodes as {}.
-func decodeJSON(data []byte, v any) *Error {
+// decodeJSON decodes one JSON object from data into v, as
+// [aws.DecodeJSON] does, the hot request shapes on the fast path. Text
+// that encoding/json would decode altered (invalid UTF-8, an unpaired
+// surrogate escape) is InvalidMessageContents: a body is never stored, nor
+// its MD5 reported, other than as sent. An empty body decodes as {}.
+func decodeJSON(data []byte, v any) *aws.Error {
 	if len(bytes.TrimSpace(data)) == 0 || fastDecode(data, v) { // the fast path takes valid UTF-8 only
 		return nil
 	}
 	if i := jsonfast.InvalidText(data); i >= 0 {
-		return newError(kindInvalidMessage, "Invalid characters found: invalid UTF-8 or an unpaired surrogate escape at byte %d of the request. Valid unicode characters are %s", i, msgchars.Allowed)
+		return aws.NewError(kindInvalidMessage, "Invalid characters found: invalid UTF-8 or an unpaired surrogate escape at byte %d of the request. Valid unicode characters are %s", i, msgchars.Allowed)
 	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	if err := dec.Decode(v); err != nil {
-		var syn *json.SyntaxError
-		var typ *json.UnmarshalTypeError
-		switch {
-		case errors.As(err, &typ):
-			return newError(kindSerialization, "wrong type at offset %d: %s must be %s, not %s", typ.Offset, typ.Field, typ.Type, typ.Value)
-		case errors.As(err, &syn):
-			return newError(kindSerialization, "malformed JSON at offset %d: %v", syn.Offset, syn)
-		case errors.Is(err, io.ErrUnexpectedEOF):
-			return newError(kindSerialization, "malformed JSON: unexpected end of input")
-		default:
-			return newError(kindSerialization, "malformed JSON: %v", err)
-		}
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return newError(kindSerialization, "unexpected data after the JSON object at offset %d", dec.InputOffset())
-	}
-	return nil
+	return aws.DecodeJSON(data, v)
 }

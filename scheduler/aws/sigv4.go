@@ -1,4 +1,4 @@
-package sqs
+package aws
 
 import (
 	"crypto/hmac"
@@ -21,7 +21,6 @@ import (
 // signature and compares in constant time.
 const (
 	sigAlgorithm = "AWS4-HMAC-SHA256"
-	sigService   = "sqs"
 	sigTerminal  = "aws4_request"
 	amzDateFmt   = "20060102T150405Z"
 	// maxSkew is how far a request's date may be from the server's clock.
@@ -45,13 +44,13 @@ func parseAuthorization(h string) (authorization, *Error) {
 	var a authorization
 	rest, ok := strings.CutPrefix(h, sigAlgorithm+" ")
 	if !ok {
-		return a, newError(kindIncompleteSignature, "Authorization header must use %s", sigAlgorithm)
+		return a, NewError(IncompleteSignature, "Authorization header must use %s", sigAlgorithm)
 	}
 	var cred, signed string
 	for part := range strings.SplitSeq(rest, ",") {
 		k, v, ok := strings.Cut(strings.TrimSpace(part), "=")
 		if !ok {
-			return a, newError(kindIncompleteSignature, "malformed Authorization header component %q", part)
+			return a, NewError(IncompleteSignature, "malformed Authorization header component %q", part)
 		}
 		switch k {
 		case "Credential":
@@ -63,25 +62,48 @@ func parseAuthorization(h string) (authorization, *Error) {
 		}
 	}
 	if cred == "" || signed == "" || a.signature == "" {
-		return a, newError(kindIncompleteSignature, "Authorization header needs Credential, SignedHeaders and Signature")
+		return a, NewError(IncompleteSignature, "Authorization header needs Credential, SignedHeaders and Signature")
 	}
 	parts := strings.Split(cred, "/")
 	if len(parts) != 5 || parts[0] == "" || parts[4] != sigTerminal {
-		return a, newError(kindIncompleteSignature, "malformed credential %q: want ID/DATE/REGION/SERVICE/aws4_request", cred)
+		return a, NewError(IncompleteSignature, "malformed credential %q: want ID/DATE/REGION/SERVICE/aws4_request", cred)
 	}
 	a.keyID, a.date, a.region, a.service = parts[0], parts[1], parts[2], parts[3]
 	a.signedHeaders = strings.Split(signed, ";")
 	if !slices.Contains(a.signedHeaders, "host") {
-		return a, newError(kindIncompleteSignature, "the host header must be signed")
+		return a, NewError(IncompleteSignature, "the host header must be signed")
 	}
 	return a, nil
 }
 
-// verifier checks signatures against a key store and a clock.
-type verifier struct {
+// VerifierConfig configures a [Verifier].
+type VerifierConfig struct {
+	// Service is the name of the service that requests must be signed
+	// for, as it appears in the credential scope: "sqs", "sns", "lambda".
+	// Required: a signature for one service is refused by every other.
+	Service string
+	// Keys are the access keys requests may be signed with. Required.
+	Keys KeyStore
+	// Now is the clock request dates are checked against; default
+	// time.Now.
+	Now func() time.Time
+}
+
+// Verifier checks the Signature Version 4 of requests to one service
+// against a key store and a clock. It is safe for concurrent use.
+type Verifier struct {
+	service    string
 	keys       KeyStore
 	now        func() time.Time
 	signingKey *signingKeys
+}
+
+// NewVerifier returns a verifier for cfg.
+func NewVerifier(cfg VerifierConfig) *Verifier {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Verifier{service: cfg.Service, keys: cfg.Keys, now: cfg.Now, signingKey: &signingKeys{}}
 }
 
 // signingKeys caches derived signing keys: a key is the same for every
@@ -102,13 +124,13 @@ func (c *signingKeys) get(s signingScope) []byte {
 	return k
 }
 
-// verify checks r's signature over body and returns the key that signed
+// Verify checks r's signature over body and returns the key that signed
 // it. The region of the credential is taken as given: SDKs sign with the
 // region they are configured for, and a Docket server answers for any.
-func (v verifier) verify(r *http.Request, body []byte) (Key, *Error) {
+func (v *Verifier) Verify(r *http.Request, body []byte) (Key, *Error) {
 	h := r.Header.Get("Authorization")
 	if h == "" {
-		return Key{}, newError(kindMissingAuth, "Request is missing Authentication Token")
+		return Key{}, NewError(MissingAuthenticationToken, "Request is missing Authentication Token")
 	}
 	a, serr := parseAuthorization(h)
 	if serr != nil {
@@ -116,31 +138,31 @@ func (v verifier) verify(r *http.Request, body []byte) (Key, *Error) {
 	}
 	key, ok := v.keys.Lookup(a.keyID)
 	if !ok {
-		return Key{}, newError(kindInvalidClientTokenID, "The security token included in the request is invalid.")
+		return Key{}, NewError(InvalidClientTokenID, "The security token included in the request is invalid.")
 	}
-	if a.service != sigService {
-		return Key{}, newError(kindSignatureDoesNotMatch, "credential should be scoped to service %q, not %q", sigService, a.service)
+	if a.service != v.service {
+		return Key{}, NewError(SignatureDoesNotMatch, "credential should be scoped to service %q, not %q", v.service, a.service)
 	}
 	stamp := r.Header.Get("X-Amz-Date")
 	t, err := time.Parse(amzDateFmt, stamp)
 	if err != nil {
 		if t, err = http.ParseTime(r.Header.Get("Date")); err != nil {
-			return Key{}, newError(kindIncompleteSignature, "the request needs a valid X-Amz-Date or Date header")
+			return Key{}, NewError(IncompleteSignature, "the request needs a valid X-Amz-Date or Date header")
 		}
 		stamp = t.UTC().Format(amzDateFmt)
 	}
 	if now := v.now(); t.Before(now.Add(-maxSkew)) || t.After(now.Add(maxSkew)) {
-		return Key{}, newError(kindRequestExpired, "Signature expired: %s is now earlier than %s or later than %s",
+		return Key{}, NewError(RequestExpired, "Signature expired: %s is now earlier than %s or later than %s",
 			stamp, now.Add(-maxSkew).UTC().Format(amzDateFmt), now.Add(maxSkew).UTC().Format(amzDateFmt))
 	}
 	if a.date != stamp[:8] {
-		return Key{}, newError(kindSignatureDoesNotMatch, "credential date %q does not match request date %q", a.date, stamp[:8])
+		return Key{}, NewError(SignatureDoesNotMatch, "credential date %q does not match request date %q", a.date, stamp[:8])
 	}
 	payload := sha256Hex(body)
 	if claimed := r.Header.Get("X-Amz-Content-Sha256"); claimed != "" && claimed != payload {
-		// UNSIGNED-PAYLOAD lands here too: an SQS request's body is its
-		// whole meaning, so it must be signed.
-		return Key{}, newError(kindSignatureDoesNotMatch, "the payload hash does not match the body")
+		// UNSIGNED-PAYLOAD lands here too: the body of a request to these
+		// APIs is its whole meaning, so it must be signed.
+		return Key{}, NewError(SignatureDoesNotMatch, "the payload hash does not match the body")
 	}
 	creq := canonicalRequest(r, a.signedHeaders, payload)
 	scope := a.date + "/" + a.region + "/" + a.service + "/" + sigTerminal
@@ -148,7 +170,7 @@ func (v verifier) verify(r *http.Request, body []byte) (Key, *Error) {
 	want := hmacSHA256(sk, stringToSign(stamp, scope, creq))
 	got, err := hex.DecodeString(a.signature)
 	if err != nil || !hmac.Equal(got, want) {
-		return Key{}, newError(kindSignatureDoesNotMatch, "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method.")
+		return Key{}, NewError(SignatureDoesNotMatch, "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method.")
 	}
 	return key, nil
 }

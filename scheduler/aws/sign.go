@@ -1,4 +1,4 @@
-package sqs
+package aws
 
 import (
 	"encoding/hex"
@@ -7,12 +7,15 @@ import (
 	"time"
 )
 
-// Signer signs requests with Signature Version 4 as AWS SDKs sign SQS
-// requests, for Docket's own SQS clients: the benchmark's load generator
-// and tests. It shares the canonical form with the server's verifier.
+// Signer signs requests with Signature Version 4 as AWS SDKs sign them,
+// for Docket's own clients of its AWS APIs: the benchmark's load generator
+// and tests. It shares the canonical form with [Verifier].
 type Signer struct {
 	KeyID, Secret, Region string
-	keys                  signingKeys
+	// Service is the service the request is for, as in the credential
+	// scope: "sqs", "sns", "lambda".
+	Service string
+	keys    signingKeys
 }
 
 // Sign sets r's X-Amz-Date and Authorization headers for body, signing
@@ -29,8 +32,8 @@ func (s *Signer) Sign(r *http.Request, body []byte, now time.Time) {
 		signed = append(signed, "x-amz-target")
 	}
 	date := stamp[:8]
-	scope := date + "/" + s.Region + "/" + sigService + "/" + sigTerminal
-	key := s.keys.get(signingScope{s.Secret, date, s.Region, sigService})
+	scope := date + "/" + s.Region + "/" + s.Service + "/" + sigTerminal
+	key := s.keys.get(signingScope{s.Secret, date, s.Region, s.Service})
 	sig := hmacSHA256(key, stringToSign(stamp, scope, canonicalRequest(r, signed, sha256Hex(body))))
 	r.Header.Set("Authorization", sigAlgorithm+" Credential="+s.KeyID+"/"+scope+
 		", SignedHeaders="+strings.Join(signed, ";")+", Signature="+hex.EncodeToString(sig))

@@ -1,4 +1,4 @@
-package sqs
+package aws
 
 import (
 	"bufio"
@@ -18,8 +18,8 @@ type Key struct {
 	Queues []string
 }
 
-// allows reports whether the key may use the queue called name.
-func (k Key) allows(name string) bool {
+// Allows reports whether the key may use the queue called name.
+func (k Key) Allows(name string) bool {
 	return len(k.Queues) == 0 || slices.Contains(k.Queues, name)
 }
 
