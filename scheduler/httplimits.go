@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sync/semaphore"
 
 	"github.com/docketd/docket/internal/errdefs"
+	"github.com/docketd/docket/internal/httpbody"
 	"github.com/docketd/docket/internal/queue"
 )
 
@@ -205,36 +206,14 @@ func (b *limitedBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// readBody reads a request body whole: into one buffer of its length when
-// it has one (the route's limit has bounded it), and otherwise into a
-// buffer that doubles up to the limit and one byte more, which leaves
-// less garbage behind than append's growth.
+// readBody reads a request body whole, within its route's limit (see
+// [httpbody.Read]).
 func readBody(r *http.Request) ([]byte, error) {
-	size, limit := 512, int64(-1)
+	limit := int64(1 << 62)
 	if lb, ok := r.Body.(*limitedBody); ok {
 		limit = lb.limit
 	}
-	if r.ContentLength > 0 {
-		size = int(r.ContentLength) + 1 // +1: the read that sees EOF needs room
-	}
-	b := make([]byte, 0, size)
-	for {
-		n, err := r.Body.Read(b[len(b):cap(b)])
-		b = b[:len(b)+n]
-		if err == io.EOF {
-			return b, nil
-		}
-		if err != nil {
-			return b, err
-		}
-		if len(b) == cap(b) {
-			grow := 2 * cap(b)
-			if limit >= 0 && int64(grow) > limit+1 {
-				grow = int(max(limit+1, int64(cap(b)+1)))
-			}
-			b = append(make([]byte, 0, grow), b...)
-		}
-	}
+	return httpbody.Read(r.Body, r.ContentLength, limit)
 }
 
 // bodyError turns a failure to read a request body into the API's error:

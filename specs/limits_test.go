@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
-	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 )
 
@@ -260,17 +259,4 @@ func TestMeasure(t *testing.T) {
 	if m := measure(cty.ListVal(strs), 10, 1<<62); m.steps > 12 {
 		t.Errorf("with a limit of 10 steps: got %d steps, want at most 12", m.steps)
 	}
-}
-
-// parseExpression evaluates the expression src with the functions of a
-// job file, metered by b.
-func parseExpression(b *budget, src string) (cty.Value, hcl.Diagnostics) {
-	expr, diags := hclsyntax.ParseExpression([]byte(src), "e.hcl", hcl.InitialPos)
-	if diags.HasErrors() {
-		return cty.NilVal, diags
-	}
-	if d := b.meter(&expr); d != nil {
-		return cty.NilVal, hcl.Diagnostics{d}
-	}
-	return b.eval(expr, &hcl.EvalContext{Functions: functions(b)})
 }

@@ -56,7 +56,8 @@ func rootSchema() *hcl.BodySchema {
 // diagnostic whose Extra is a [*Refusal]. Sources from strangers should be
 // parsed with [ParseContext], so that the parse stops when they go away.
 func Parse(filename string, src []byte, opts ParseOptions) (*File, hcl.Diagnostics) {
-	return parse(filename, src, opts, newBudget(nil, opts.Limits.withDefaults()))
+	// Not cancellable, as net.Dial is beside net.DialContext.
+	return ParseContext(context.Background(), filename, src, opts)
 }
 
 // ParseContext is [Parse], stopping with a diagnostic whose Extra is a
