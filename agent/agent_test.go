@@ -19,6 +19,7 @@ import (
 	"github.com/docketd/docket/internal/polltest"
 	"github.com/docketd/docket/scheduler"
 	"github.com/docketd/docket/scheduler/api"
+	"github.com/docketd/docket/scheduler/httpapi"
 	"github.com/docketd/docket/specs"
 )
 
@@ -48,7 +49,7 @@ func newCluster(t *testing.T) *cluster {
 	go func() { done <- srv.Run(ctx) }()
 	c := &cluster{t: t, dataDir: t.TempDir(),
 		fake: runtimetest.NewFake(runtimetest.FakeConfig{Images: map[string]ocibuild.Image{"img": runtimetest.TestProgImage(t, "img")}})}
-	h := srv.Handler()
+	h := httpapi.New(srv).Handler()
 	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodPut && strings.HasSuffix(r.URL.Path, "/status") {
 			c.reports.Add(1)
@@ -366,7 +367,7 @@ func TestUnreachableRuntimeMakesTheNodeUnhealthy(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Run(ctx) }()
-	hs := httptest.NewServer(srv.Handler())
+	hs := httptest.NewServer(httpapi.New(srv).Handler())
 	defer func() { hs.Close(); cancel(); <-done }()
 	fake := runtimetest.NewFake(runtimetest.FakeConfig{})
 	defer fake.Shutdown()
@@ -429,7 +430,7 @@ func TestServerRestartAgentResumes(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
 		go func() { done <- srv.Run(ctx) }()
-		hs := &http.Server{Handler: srv.Handler()}
+		hs := &http.Server{Handler: httpapi.New(srv).Handler()}
 		go hs.Serve(ln)
 		return func() { hs.Close(); cancel(); <-done }
 	}

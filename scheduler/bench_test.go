@@ -1,4 +1,4 @@
-package scheduler
+package scheduler_test
 
 import (
 	"context"
@@ -9,7 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/docketd/docket/internal/benchload"
 	"github.com/docketd/docket/internal/queue"
+	"github.com/docketd/docket/scheduler"
 	"github.com/docketd/docket/scheduler/api"
 	"github.com/docketd/docket/scheduler/state"
 )
@@ -74,7 +76,7 @@ func BenchmarkHTTPCycle(b *testing.B) {
 // store and commit path. One b.N is one placement. The issue's targets:
 // >= 20,000 placements/s and p99 evaluation-to-commit <= 5 ms.
 func BenchmarkScheduler(b *testing.B) {
-	res, err := RunBenchmark(context.Background(), BenchConfig{Nodes: 5000, Allocations: max(b.N, 100), DataDir: b.TempDir()})
+	res, err := benchload.RunScheduler(context.Background(), benchload.SchedulerConfig{Nodes: 5000, Allocations: max(b.N, 100), DataDir: b.TempDir()})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -90,7 +92,7 @@ func BenchmarkScheduler(b *testing.B) {
 // waits for the count to fall back before the next round. The issue's
 // target: p50 <= 50 ms (KEDA polls every 30 s).
 func BenchmarkAutoscaleReaction(b *testing.B) {
-	s, cl, _ := newCluster(b, Config{})
+	s, cl, _ := newCluster(b, scheduler.Config{})
 	startNode(b, cl, "n1", 64000, 65536, nil, "")
 	src := strings.Replace(scaledJob, `cooldown          = "300ms"`, `cooldown          = "0s"`, 1)
 	if _, err := cl.RegisterJobs(context.Background(), parseFile(b, src, nil)); err != nil {
@@ -98,7 +100,7 @@ func BenchmarkAutoscaleReaction(b *testing.B) {
 	}
 	count := func() int {
 		var n int
-		s.state.View(func(rd *state.Reader) { n = rd.Job("workers").Count })
+		s.State().View(func(rd *state.Reader) { n = rd.Job("workers").Count })
 		return n
 	}
 	var took []time.Duration
@@ -106,7 +108,7 @@ func BenchmarkAutoscaleReaction(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		start := time.Now()
-		if _, err := s.queues.Send("jobs", []queue.SendInput{{Body: []byte("x")}}); err != nil {
+		if _, err := s.Queues().Send("jobs", []queue.SendInput{{Body: []byte("x")}}); err != nil {
 			b.Fatal(err)
 		}
 		for count() == 0 {
@@ -114,9 +116,9 @@ func BenchmarkAutoscaleReaction(b *testing.B) {
 		}
 		took = append(took, time.Since(start))
 		b.StopTimer()
-		msgs, _ := s.queues.Receive(context.Background(), "jobs", queue.ReceiveOptions{Max: 10, Wait: &zero})
+		msgs, _ := s.Queues().Receive(context.Background(), "jobs", queue.ReceiveOptions{Max: 10, Wait: &zero})
 		for _, m := range msgs {
-			s.queues.Delete("jobs", []string{m.Receipt})
+			s.Queues().Delete("jobs", []string{m.Receipt})
 		}
 		for count() != 0 {
 			time.Sleep(100 * time.Microsecond)

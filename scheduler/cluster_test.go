@@ -1,10 +1,11 @@
-package scheduler
+package scheduler_test
 
 import (
 	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -13,7 +14,9 @@ import (
 	"time"
 
 	"github.com/docketd/docket/internal/polltest"
+	"github.com/docketd/docket/scheduler"
 	"github.com/docketd/docket/scheduler/api"
+	"github.com/docketd/docket/scheduler/httpapi"
 	"github.com/docketd/docket/scheduler/state"
 	"github.com/docketd/docket/specs"
 )
@@ -21,23 +24,45 @@ import (
 var waitFor = polltest.WaitFor
 
 // newCluster starts a server with the given config on a loopback port.
-func newCluster(t testing.TB, cfg Config) (*Server, *api.Client, string) {
+func newCluster(t testing.TB, cfg scheduler.Config) (*scheduler.Server, *api.Client, string) {
 	t.Helper()
 	cfg.DataDir = t.TempDir()
-	s, err := New(cfg)
+	s, err := scheduler.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx) }()
-	hs := httptest.NewServer(s.Handler())
+	hs := httptest.NewServer(httpapi.New(s).Handler())
 	t.Cleanup(func() {
 		hs.Close()
 		cancel()
 		<-done
 	})
 	return s, api.NewClient(hs.URL), hs.URL
+}
+
+// newTestServer starts a Server with its real API on a loopback port.
+func newTestServer(t testing.TB) (*scheduler.Server, *api.Client, string) {
+	t.Helper()
+	return newCluster(t, scheduler.Config{})
+}
+
+// call sends a raw request and returns the status and body.
+func call(t testing.TB, base, method, path, body string) (int, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, base+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b
 }
 
 // fakeNode registers a node and heartbeats for it until stopped; it plays
@@ -159,7 +184,7 @@ job "web" {
 `
 
 func TestJobLifecycle(t *testing.T) {
-	_, cl, base := newCluster(t, Config{})
+	_, cl, base := newCluster(t, scheduler.Config{})
 	startNode(t, cl, "a1", 4000, 4096, map[string]string{"zone": "a"}, "general")
 	startNode(t, cl, "b1", 4000, 4096, map[string]string{"zone": "b"}, "general")
 	startNode(t, cl, "gpu", 4000, 4096, map[string]string{"zone": "c"}, "gpu")
@@ -225,7 +250,7 @@ func TestJobLifecycle(t *testing.T) {
 }
 
 func TestRegisterBadJobs(t *testing.T) {
-	_, cl, base := newCluster(t, Config{})
+	_, cl, base := newCluster(t, scheduler.Config{})
 	if _, err := cl.CreateQueue(context.Background(), api.QueueSettings{Name: "existing"}); err != nil {
 		t.Fatal(err)
 	}
@@ -274,9 +299,9 @@ func TestRegisterBadJobs(t *testing.T) {
 }
 
 func TestPlanChangesNothing(t *testing.T) {
-	s, cl, base := newCluster(t, Config{})
+	s, cl, base := newCluster(t, scheduler.Config{})
 	startNode(t, cl, "a1", 4000, 4096, map[string]string{"zone": "a"}, "general")
-	before := s.state.Index()
+	before := s.State().Index()
 	status, body := postHCL(t, base, webJob, "?plan=true")
 	if status != 200 {
 		t.Fatalf("plan: %d %s", status, body)
@@ -291,7 +316,7 @@ func TestPlanChangesNothing(t *testing.T) {
 			t.Errorf("planned placement on %s, want a1", p.NodeID)
 		}
 	}
-	if after := s.state.Index(); after != before {
+	if after := s.State().Index(); after != before {
 		t.Fatalf("plan changed the state: index %d -> %d", before, after)
 	}
 	if _, _, err := cl.Job(context.Background(), "web", api.QueryOptions{}); err == nil {
@@ -307,7 +332,7 @@ func TestPlanChangesNothing(t *testing.T) {
 }
 
 func TestBlockedEvaluationRetriesWhenCapacityArrives(t *testing.T) {
-	_, cl, base := newCluster(t, Config{})
+	_, cl, base := newCluster(t, scheduler.Config{})
 	startNode(t, cl, "small", 8000, 21*1024, nil, "")
 	big := strings.Replace(strings.Replace(webJob, "memory = 256", "memory = 65536", 1), `value     = "general"`, `operator = "!="
     value     = "none"`, 1)
@@ -338,7 +363,7 @@ func TestBlockedEvaluationRetriesWhenCapacityArrives(t *testing.T) {
 
 func TestNodeLossReplacesAllocations(t *testing.T) {
 	ttl, grace := 300*time.Millisecond, 200*time.Millisecond
-	_, cl, _ := newCluster(t, Config{HeartbeatTTL: ttl, HeartbeatGrace: grace})
+	_, cl, _ := newCluster(t, scheduler.Config{HeartbeatTTL: ttl, HeartbeatGrace: grace})
 	a := startNode(t, cl, "a1", 2000, 2048, map[string]string{"zone": "a"}, "general")
 	startNode(t, cl, "b1", 2000, 2048, map[string]string{"zone": "b"}, "general")
 	if _, err := cl.RegisterJobs(context.Background(), parseFile(t, webJob, map[string]string{"n": "2"})); err != nil {
@@ -391,7 +416,7 @@ func TestNodeLossReplacesAllocations(t *testing.T) {
 }
 
 func TestDrainMigratesAllocations(t *testing.T) {
-	_, cl, _ := newCluster(t, Config{})
+	_, cl, _ := newCluster(t, scheduler.Config{})
 	startNode(t, cl, "a1", 8000, 8192, map[string]string{"zone": "a"}, "general")
 	if _, err := cl.RegisterJobs(context.Background(), parseFile(t, webJob, map[string]string{"n": "3"})); err != nil {
 		t.Fatal(err)
@@ -433,7 +458,7 @@ func TestDrainMigratesAllocations(t *testing.T) {
 }
 
 func TestBlockingQueryAndEvents(t *testing.T) {
-	_, cl, base := newCluster(t, Config{})
+	_, cl, base := newCluster(t, scheduler.Config{})
 	startNode(t, cl, "a1", 8000, 8192, map[string]string{"zone": "a"}, "general")
 	first, err := cl.NodeAllocations(context.Background(), "a1", api.QueryOptions{})
 	if err != nil || first.Index == 0 {
@@ -473,7 +498,7 @@ func TestBlockingQueryAndEvents(t *testing.T) {
 // a few nodes with several workers, and checks on every view of the state
 // taken meanwhile that no node holds more than its capacity.
 func TestConcurrentEvaluationsNeverOvercommit(t *testing.T) {
-	s, cl, _ := newCluster(t, Config{Workers: 4})
+	s, cl, _ := newCluster(t, scheduler.Config{Workers: 4})
 	for i := 0; i < 3; i++ {
 		startNode(t, cl, fmt.Sprintf("n%d", i), 2000, 2048, map[string]string{"zone": fmt.Sprint(i)}, "general")
 	}
@@ -488,7 +513,7 @@ func TestConcurrentEvaluationsNeverOvercommit(t *testing.T) {
 				return
 			default:
 			}
-			s.state.View(func(rd *state.Reader) {
+			s.State().View(func(rd *state.Reader) {
 				for _, n := range rd.Nodes() {
 					if cpu, mem := rd.NodeUsage(n.ID); cpu > n.CPU || mem > n.Memory {
 						t.Errorf("node %s over-committed: %d/%d cpu, %d/%d memory", n.ID, cpu, n.CPU, mem, n.Memory)
@@ -513,7 +538,7 @@ func TestConcurrentEvaluationsNeverOvercommit(t *testing.T) {
 	// 3 nodes × 4 allocations of 500 millicores = 12 of the 24 asked for.
 	waitFor(t, 10*time.Second, func() error {
 		placed := 0
-		s.state.View(func(rd *state.Reader) {
+		s.State().View(func(rd *state.Reader) {
 			for _, a := range rd.Allocs("", "", "") {
 				if a.Live() {
 					placed++
@@ -544,7 +569,7 @@ func parseFile(t testing.TB, src string, vars map[string]string) *specs.File {
 // replaced update.max_parallel at a time, each batch only after the
 // previous one runs.
 func TestRollingUpdate(t *testing.T) {
-	_, cl, _ := newCluster(t, Config{})
+	_, cl, _ := newCluster(t, scheduler.Config{})
 	startNode(t, cl, "a1", 16000, 16384, map[string]string{"zone": "a"}, "general")
 	src := strings.Replace(webJob, `  task "app" {`, "  update {\n    max_parallel = 2\n  }\n\n  task \"app\" {", 1)
 	if _, err := cl.RegisterJobs(context.Background(), parseFile(t, src, map[string]string{"n": "5"})); err != nil {
@@ -638,7 +663,7 @@ func TestRollingUpdate(t *testing.T) {
 }
 
 func TestGarbageCollectionKeepsWhatStillMatters(t *testing.T) {
-	s, cl, _ := newCluster(t, Config{})
+	s, cl, _ := newCluster(t, scheduler.Config{})
 	startNode(t, cl, "a1", 8000, 8192, map[string]string{"zone": "a"}, "general")
 	if _, err := cl.RegisterJobs(context.Background(), parseFile(t, webJob, map[string]string{"n": "2"})); err != nil {
 		t.Fatal(err)
@@ -654,10 +679,10 @@ func TestGarbageCollectionKeepsWhatStillMatters(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Nothing is old enough yet.
-	if n, err := s.collect(time.Now().Add(-time.Hour)); err != nil || n != 0 {
+	if n, err := s.Collect(time.Now().Add(-time.Hour)); err != nil || n != 0 {
 		t.Fatalf("collect with an hour's age: %d, %v; want 0", n, err)
 	}
-	n, err := s.collect(time.Now().Add(time.Second))
+	n, err := s.Collect(time.Now().Add(time.Second))
 	if err != nil || n != 1 {
 		t.Fatalf("collect: %d, %v; want the failed allocation", n, err)
 	}
@@ -679,7 +704,7 @@ func TestGarbageCollectionKeepsWhatStillMatters(t *testing.T) {
 // allocations; the same report from anyone else (an operator, another
 // node) does, since the agent has not seen it.
 func TestOwnReportDoesNotWakeTheAgent(t *testing.T) {
-	_, cl, _ := newCluster(t, Config{})
+	_, cl, _ := newCluster(t, scheduler.Config{})
 	startNode(t, cl, "n1", 4000, 4096, nil, "")
 	ctx := context.Background()
 	if _, err := cl.RegisterJobs(ctx, parseFile(t, `

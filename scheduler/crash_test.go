@@ -1,4 +1,4 @@
-package scheduler
+package scheduler_test
 
 import (
 	"context"
@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/docketd/docket/internal/soak"
+	"github.com/docketd/docket/scheduler"
+	"github.com/docketd/docket/scheduler/httpapi"
 	"github.com/docketd/docket/specs"
 )
 
@@ -58,7 +60,7 @@ func crashServer(dir, segment string) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
-	s, err := New(Config{DataDir: dir, QueueSegmentSize: int64(size), Logger: logger})
+	s, err := scheduler.New(scheduler.Config{DataDir: dir, QueueSegmentSize: int64(size), Logger: logger})
 	if err != nil {
 		logger.Error("start", "err", err)
 		return 1
@@ -69,9 +71,10 @@ func crashServer(dir, segment string) int {
 		logger.Error("listen", "err", err)
 		return 1
 	}
-	hs, ln := s.HTTPServer(s.Handler(), ln, HTTPConfig{})
+	web := httpapi.New(s)
+	hs, ln := web.HTTPServer(web.Handler(), ln, httpapi.HTTPConfig{})
 	logger.Info("server listening", "addr", ln.Addr().String(), "pid", os.Getpid())
-	if err := s.Serve(ctx, hs, ln); err != nil {
+	if err := web.Serve(ctx, hs, ln); err != nil {
 		logger.Error("server", "err", err)
 		return 1
 	}

@@ -1,8 +1,6 @@
 package scheduler
 
 import (
-	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -14,10 +12,9 @@ import (
 // metrics are the server's own instruments; the queue figures are read at
 // scrape time by queueCollector.
 type metrics struct {
-	requestDuration *prometheus.HistogramVec
-	commitDuration  prometheus.Histogram
-	commitRecords   prometheus.Histogram
-	commitBytes     prometheus.Histogram
+	commitDuration prometheus.Histogram
+	commitRecords  prometheus.Histogram
+	commitBytes    prometheus.Histogram
 
 	stateCommitDuration prometheus.Histogram
 	evaluations         *prometheus.CounterVec
@@ -33,17 +30,10 @@ type metrics struct {
 	settled         *prometheus.CounterVec
 
 	jobFilesRefused *prometheus.CounterVec
-
-	http *httpMetrics // the HTTP server's limits (httpserver.go)
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
-		requestDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "docket_http_request_duration_seconds",
-			Help:    "Time to answer an HTTP API request, by route and status code.",
-			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 25},
-		}, []string{"method", "route", "code"}),
 		commitDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "docket_queue_commit_duration_seconds",
 			Help:    "Time to write and fsync one group commit of the queue log.",
@@ -112,10 +102,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Job files refused for what parsing them would cost, by reason: busy (no parse slot free), too_large, too_complex (nested too deeply or too costly to evaluate) or canceled (the client left).",
 		}, []string{"reason"}),
 	}
-	reg.MustRegister(m.requestDuration, m.commitDuration, m.commitRecords, m.commitBytes,
+	reg.MustRegister(m.commitDuration, m.commitRecords, m.commitBytes,
 		m.stateCommitDuration, m.evaluations, m.evalDuration, m.planConflicts,
 		m.desired, m.decisions, m.reaction, m.messageStart, m.dispatched, m.dispatchBlocked, m.settled, m.jobFilesRefused)
-	m.http = newHTTPMetrics(reg)
 	return m
 }
 
@@ -127,51 +116,6 @@ func (m *metrics) observeCommit(records, bytes int, d time.Duration) {
 	m.commitDuration.Observe(d.Seconds())
 	m.commitRecords.Observe(float64(records))
 	m.commitBytes.Observe(float64(bytes))
-}
-
-// instrument times every request by its route pattern, so that the label
-// set stays small whatever paths clients send.
-func (m *metrics) instrument(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
-		next.ServeHTTP(sw, r)
-		route := r.Pattern
-		if route == "" {
-			route = "unmatched"
-		}
-		m.requestDuration.WithLabelValues(r.Method, route, strconv.Itoa(sw.status)).
-			Observe(time.Since(start).Seconds())
-	})
-}
-
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-	wrote  bool
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	if !w.wrote {
-		w.status, w.wrote = code, true
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Write(b []byte) (int, error) {
-	w.wrote = true
-	return w.ResponseWriter.Write(b)
-}
-
-// Unwrap gives http.ResponseController the writer underneath, for the
-// deadlines of routes that wait (httplimits.go).
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
-// Flush lets streaming handlers flush through the wrapper.
-func (w *statusWriter) Flush() {
-	if f, ok := w.ResponseWriter.(http.Flusher); ok {
-		f.Flush()
-	}
 }
 
 // queueCollector reports every queue's figures at scrape time.

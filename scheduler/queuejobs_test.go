@@ -1,4 +1,4 @@
-package scheduler
+package scheduler_test
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/docketd/docket/scheduler"
 	"github.com/docketd/docket/scheduler/api"
 )
 
@@ -53,7 +54,7 @@ func finish(t *testing.T, cl *api.Client, id string, code int) {
 }
 
 func TestDispatchOneAllocationPerMessage(t *testing.T) {
-	_, cl, _ := newCluster(t, Config{})
+	_, cl, _ := newCluster(t, scheduler.Config{})
 	startNode(t, cl, "n1", 8000, 8192, nil, "")
 	if _, err := cl.RegisterJobs(context.Background(), parseFile(t, dispatchJob, nil)); err != nil {
 		t.Fatal(err)
@@ -112,7 +113,7 @@ func TestDispatchOneAllocationPerMessage(t *testing.T) {
 }
 
 func TestDispatchFailureRetriesThenDeadLetters(t *testing.T) {
-	_, cl, _ := newCluster(t, Config{})
+	_, cl, _ := newCluster(t, scheduler.Config{})
 	startNode(t, cl, "n1", 8000, 8192, nil, "")
 	if _, err := cl.RegisterJobs(context.Background(), parseFile(t, dispatchJob, nil)); err != nil {
 		t.Fatal(err)
@@ -185,7 +186,7 @@ job "workers" {
 `
 
 func TestServiceScalesOnBacklogAndStopsIdleWorkersFirst(t *testing.T) {
-	_, cl, base := newCluster(t, Config{})
+	_, cl, base := newCluster(t, scheduler.Config{})
 	startNode(t, cl, "n1", 8000, 8192, nil, "")
 	if _, err := cl.RegisterJobs(context.Background(), parseFile(t, scaledJob, nil)); err != nil {
 		t.Fatal(err)
@@ -291,7 +292,7 @@ func TestServiceScalesOnBacklogAndStopsIdleWorkersFirst(t *testing.T) {
 // is already the final one (a task that ran shorter than the agent's
 // report delay), and not for a task that never started.
 func TestDispatchMessageToStartFromFinalReport(t *testing.T) {
-	_, cl, base := newCluster(t, Config{})
+	_, cl, base := newCluster(t, scheduler.Config{})
 	startNode(t, cl, "n1", 8000, 8192, nil, "")
 	if _, err := cl.RegisterJobs(context.Background(), parseFile(t, dispatchJob, nil)); err != nil {
 		t.Fatal(err)

@@ -63,6 +63,9 @@ type Config struct {
 	// JobFileLimits bound what parsing one job file may cost; zero fields
 	// take the defaults of specs.Limits.
 	JobFileLimits specs.Limits
+	// EvalObserver, if set, learns how long each evaluation took from its
+	// start to its plan being committed (benchmarks set it).
+	EvalObserver func(time.Duration)
 }
 
 // Server is the control plane.
@@ -86,14 +89,12 @@ type Server struct {
 	// (Config.MaxJobParses).
 	jobParses chan struct{}
 
-	// evalObserver, if set, learns how long each evaluation took from its
-	// start to its plan being committed (benchmarks set it).
-	evalObserver func(time.Duration)
 	// planHook, if set (tests only), runs before (true) and after (false)
 	// each plan commit of an evaluation.
 	planHook func(before bool)
 
-	secret []byte // signs queue workers' tokens
+	secret  []byte    // signs queue workers' tokens
+	awsKeys *keyStore // the AWS endpoints' access keys
 
 	driversMu sync.Mutex // guards drivers
 	drivers   map[string]*driver
@@ -147,6 +148,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("scheduler: %w", err)
 	}
 	s.secret = secret
+	s.awsKeys = &keyStore{s: s, static: cfg.SQSKeys}
 	s.metrics = newMetrics(cfg.Registry)
 	q, err := queue.Open(queue.Config{
 		Dir:         filepath.Join(cfg.DataDir, "queues"),
@@ -189,22 +191,76 @@ func (s *Server) Queues() *queue.Engine { return s.queues }
 // State returns the server's state, for in-process readers.
 func (s *Server) State() *state.State { return s.state }
 
+// BlockedEvals is how many evaluations wait for capacity.
+func (s *Server) BlockedEvals() int { return s.broker.blockedCount() }
+
+// Config returns the server's configuration, with the defaults filled in.
+func (s *Server) Config() Config { return s.cfg }
+
+// AWSKeys are the access keys the AWS-compatible endpoints verify
+// signatures with: the operator's (Config.SQSKeys), then the keys the
+// server mints for jobs that work on a queue (jobkeys.go).
+func (s *Server) AWSKeys() aws.KeyStore { return s.awsKeys }
+
+// Health reports whether the server takes writes: "ok", or "degraded"
+// with the reason while the queue log or the state store refuses them. It
+// turns back to ok by itself once a write succeeds again.
+func (s *Server) Health(ctx context.Context) api.Health {
+	if err := s.storageErr(); err != nil {
+		return api.Health{Status: "degraded", Reason: err.Error(), Version: s.cfg.Version}
+	}
+	return api.Health{Status: "ok", Version: s.cfg.Version}
+}
+
+// storageErr is why writes fail now, or nil.
+func (s *Server) storageErr() error {
+	if err := s.queues.Err(); err != nil {
+		return err
+	}
+	return s.state.Err()
+}
+
 // Run drives the server's background loops until ctx ends, then closes the
-// server's stores.
+// server's stores: the queue engine's maintenance, and the leader's loops
+// (lead).
 func (s *Server) Run(ctx context.Context) error {
-	s.recover()
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return s.queues.Run(ctx) })
+	g.Go(func() error { return s.lead(ctx) })
+	err := g.Wait()
+	if cerr := s.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// lead runs the leader's loops — the broker's workers, the queue-driven
+// jobs' drivers, GC, and the heartbeat and drain-deadline timers that
+// recover arms — under one errgroup until ctx ends or one fails, then
+// stops the timers they started, waiting for any that is firing. It is
+// the one owner of what only a leader does: replication will run it on
+// gaining leadership and end its context on losing it.
+func (s *Server) lead(ctx context.Context) error {
+	s.recover()
+	g, ctx := errgroup.WithContext(ctx)
 	for range s.cfg.Workers {
 		g.Go(func() error { return s.runWorker(ctx) })
 	}
 	g.Go(func() error { return s.runQueueJobs(ctx) })
 	g.Go(func() error { return s.runGC(ctx) })
 	err := g.Wait()
-	if cerr := s.Close(); err == nil {
-		err = cerr
-	}
+	s.stopTimers()
 	return err
+}
+
+// stopTimers stops the drain deadlines, heartbeats and evaluation
+// backoffs, waiting for any that is firing; none starts after it. Drain
+// deadlines and heartbeats submit evaluations to the broker: stopped
+// first, so the broker's stop is the last word.
+func (s *Server) stopTimers() {
+	s.drains.stop()
+	s.hb.stop()
+	s.broker.stop()
 }
 
 // recover picks up after a restart: every ready node gets a full TTL to
@@ -239,11 +295,7 @@ func (s *Server) recover() {
 // closes the server's stores; pending commits finish first. No timer
 // starts after it.
 func (s *Server) Close() error {
-	// Drain deadlines and heartbeats submit evaluations to the broker:
-	// stopped first, so the broker's stop is the last word.
-	s.drains.stop()
-	s.hb.stop()
-	s.broker.stop()
+	s.stopTimers()
 	err := s.queues.Close()
 	if derr := s.db.Close(); err == nil {
 		err = derr

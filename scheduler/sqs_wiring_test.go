@@ -1,4 +1,4 @@
-package scheduler
+package scheduler_test
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
 
+	"github.com/docketd/docket/scheduler"
 	"github.com/docketd/docket/scheduler/api"
 	awsproto "github.com/docketd/docket/scheduler/aws"
 )
@@ -20,7 +21,7 @@ import (
 // the native API sees the message, and an unsigned client is refused.
 func TestSQSEndpointSharesTheServer(t *testing.T) {
 	keys := awsproto.StaticKeys{"AKIDOCKETTEST": {ID: "AKIDOCKETTEST", Secret: "secret-for-tests"}}
-	_, cl, base := newCluster(t, Config{SQSKeys: keys})
+	_, cl, base := newCluster(t, scheduler.Config{SQSKeys: keys})
 	client := func(id, secret string) *awssqs.Client {
 		return awssqs.New(awssqs.Options{
 			Region:           "us-east-1",
@@ -60,7 +61,7 @@ func TestSQSEndpointSharesTheServer(t *testing.T) {
 // queue gets an access key from the server; with it an AWS SDK reaches
 // the job's queue, and no other.
 func TestJobKeysReachTheirQueueOnly(t *testing.T) {
-	_, cl, base := newCluster(t, Config{})
+	_, cl, base := newCluster(t, scheduler.Config{})
 	startNode(t, cl, "n1", 8000, 8192, nil, "")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

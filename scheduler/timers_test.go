@@ -1,4 +1,4 @@
-package scheduler
+package scheduler_test
 
 import (
 	"context"
@@ -6,88 +6,14 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/docketd/docket/scheduler"
 	"github.com/docketd/docket/scheduler/api"
+	"github.com/docketd/docket/scheduler/httpapi"
 	"github.com/docketd/docket/scheduler/state"
 )
-
-func TestTimerSet(t *testing.T) {
-	t.Run("fires", func(t *testing.T) {
-		var ts timerSet
-		var fired atomic.Bool
-		ts.after("a", 0, func() { fired.Store(true) })
-		waitFor(t, 5*time.Second, func() error {
-			if !fired.Load() {
-				return errors.New("not fired")
-			}
-			return nil
-		})
-		if n := ts.pending(); n != 0 {
-			t.Fatalf("got %d pending after it fired, want 0", n)
-		}
-	})
-	t.Run("cancel", func(t *testing.T) {
-		var ts timerSet
-		ts.after("a", time.Hour, func() {})
-		ts.after("b", time.Hour, func() {})
-		ts.cancel("a")
-		if ts.has("a") || !ts.has("b") || ts.pending() != 1 {
-			t.Fatalf("got a=%v b=%v pending=%d, want a cancelled and b pending", ts.has("a"), ts.has("b"), ts.pending())
-		}
-		ts.stop()
-	})
-	t.Run("replace", func(t *testing.T) {
-		var ts timerSet
-		var old, cur atomic.Bool
-		ts.after("a", time.Hour, func() { old.Store(true) })
-		ts.after("a", 0, func() { cur.Store(true) })
-		waitFor(t, 5*time.Second, func() error {
-			if !cur.Load() {
-				return errors.New("the new timer did not fire")
-			}
-			return nil
-		})
-		if old.Load() || ts.pending() != 0 {
-			t.Fatalf("got old fired %v, pending %d; want the replaced timer gone", old.Load(), ts.pending())
-		}
-	})
-	t.Run("stop waits and refuses", func(t *testing.T) {
-		var ts timerSet
-		started, release := make(chan struct{}), make(chan struct{})
-		var finished atomic.Bool
-		ts.after("slow", 0, func() {
-			close(started)
-			<-release
-			finished.Store(true)
-		})
-		ts.after("later", time.Hour, func() { t.Error("a stopped timer fired") })
-		<-started
-		stopped := make(chan struct{})
-		go func() {
-			ts.stop()
-			close(stopped)
-		}()
-		waitFor(t, 5*time.Second, func() error {
-			ts.mu.Lock()
-			defer ts.mu.Unlock()
-			if !ts.stopped {
-				return errors.New("stop has not begun")
-			}
-			return nil
-		})
-		close(release)
-		<-stopped
-		if !finished.Load() {
-			t.Fatal("stop returned before the callback it found running")
-		}
-		if ts.after("new", 0, func() { t.Error("a timer started after stop fired") }) || ts.pending() != 0 {
-			t.Fatalf("a stopped set took a timer: %d pending", ts.pending())
-		}
-	})
-}
 
 // drainJob runs one small allocation on the nodes of class.
 func drainJob(name, class string) string {
@@ -146,7 +72,7 @@ func deadlineStops(t *testing.T, cl *api.Client, node string) int {
 // or replacing it with one without a deadline stops the timer, and a drain
 // command that failed starts none.
 func TestDrainDeadlineTimers(t *testing.T) {
-	s, cl, _ := newCluster(t, Config{})
+	s, cl, _ := newCluster(t, scheduler.Config{})
 	ctx := context.Background()
 	startNode(t, cl, "n1", 4000, 4096, nil, "")
 	drain := func(id string, req api.DrainRequest) {
@@ -169,10 +95,10 @@ func TestDrainDeadlineTimers(t *testing.T) {
 	}
 	for _, st := range steps {
 		drain("n1", st.req)
-		if got := s.drains.has("n1"); got != st.want {
+		if got := s.DrainTimer("n1"); got != st.want {
 			t.Fatalf("after %s: got a deadline timer %v, want %v", st.name, got, st.want)
 		}
-		if got := s.drains.pending(); got > 1 {
+		if got := s.DrainTimers(); got > 1 {
 			t.Fatalf("after %s: got %d drain timers for one node, want at most 1", st.name, got)
 		}
 	}
@@ -182,8 +108,8 @@ func TestDrainDeadlineTimers(t *testing.T) {
 	if !errors.As(err, &apiErr) || apiErr.Status != http.StatusNotFound {
 		t.Fatalf("drain of an unknown node: got %v, want 404", err)
 	}
-	if s.drains.has("nope") || s.drains.pending() != 1 {
-		t.Fatalf("a failed drain command left a timer: %d pending, want only n1's", s.drains.pending())
+	if s.DrainTimer("nope") || s.DrainTimers() != 1 {
+		t.Fatalf("a failed drain command left a timer: %d pending, want only n1's", s.DrainTimers())
 	}
 }
 
@@ -192,7 +118,7 @@ func TestDrainDeadlineTimers(t *testing.T) {
 // when its old deadline passes. A third node's later deadline tells when
 // the old ones have passed.
 func TestCancelledDrainDeadlineStopsNothing(t *testing.T) {
-	_, cl, _ := newCluster(t, Config{})
+	_, cl, _ := newCluster(t, scheduler.Config{})
 	ctx := context.Background()
 	for _, n := range []string{"cancelled", "replaced", "reference"} {
 		runOn(t, cl, n)
@@ -225,14 +151,14 @@ func TestCancelledDrainDeadlineStopsNothing(t *testing.T) {
 // started is stopped — heartbeats, drain deadlines, evaluation backoffs —
 // and that none can start after it.
 func TestNoTimerAfterRun(t *testing.T) {
-	s, err := New(Config{DataDir: t.TempDir()})
+	s, err := scheduler.New(scheduler.Config{DataDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx) }()
-	hs := httptest.NewServer(s.Handler())
+	hs := httptest.NewServer(httpapi.New(s).Handler())
 	defer hs.Close()
 	cl := api.NewClient(hs.URL)
 	if _, err := cl.RegisterNode(ctx, api.RegisterNodeRequest{ID: "n1", Name: "n1", OS: "linux", Arch: "amd64", CPU: 1000, Memory: 1024}); err != nil {
@@ -241,11 +167,10 @@ func TestNoTimerAfterRun(t *testing.T) {
 	if _, err := cl.DrainNode(ctx, "n1", api.DrainRequest{Enable: true, Deadline: "1h"}); err != nil {
 		t.Fatal(err)
 	}
-	later := newEval("later", triggerJobRegister, "")
-	later.WaitUntil = time.Now().Add(time.Hour)
-	s.broker.enqueue(later, time.Now())
+	s.EnqueueDelayed("later", time.Now().Add(time.Hour))
 	pending := func() string {
-		return fmt.Sprintf("heartbeats %d, drains %d, backoffs %d", s.hb.timers.pending(), s.drains.pending(), s.broker.delayed.pending())
+		hb, drains, backoffs := s.PendingTimers()
+		return fmt.Sprintf("heartbeats %d, drains %d, backoffs %d", hb, drains, backoffs)
 	}
 	if want := "heartbeats 1, drains 1, backoffs 1"; pending() != want {
 		t.Fatalf("while running: got %s, want %s", pending(), want)
@@ -258,11 +183,7 @@ func TestNoTimerAfterRun(t *testing.T) {
 		t.Fatalf("after Run: got %s, want %s", pending(), want)
 	}
 	// What a request still in progress might do once Run has returned.
-	s.hb.reset("n1")
-	s.scheduleDrainDeadline("n1", time.Now())
-	again := newEval("again", triggerJobRegister, "")
-	again.WaitUntil = time.Now().Add(time.Hour)
-	s.broker.enqueue(again, time.Now())
+	s.StartTimers("n1", "again")
 	if want := "heartbeats 0, drains 0, backoffs 0"; pending() != want {
 		t.Fatalf("timers started after Run: got %s, want %s", pending(), want)
 	}
@@ -272,11 +193,11 @@ func TestNoTimerAfterRun(t *testing.T) {
 // its driver's ended context: a stopped or replaced driver takes no more
 // messages.
 func TestDispatchStopsWithItsDriver(t *testing.T) {
-	s, err := New(Config{DataDir: t.TempDir()})
+	s, err := scheduler.New(scheduler.Config{DataDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	hs := httptest.NewServer(s.Handler())
+	hs := httptest.NewServer(httpapi.New(s).Handler())
 	t.Cleanup(func() {
 		hs.Close()
 		s.Close()
@@ -293,19 +214,19 @@ func TestDispatchStopsWithItsDriver(t *testing.T) {
 		t.Fatal(err)
 	}
 	var j *state.Job
-	s.state.View(func(rd *state.Reader) { j = rd.Job("work") })
+	s.State().View(func(rd *state.Reader) { j = rd.Job("work") })
 	dispatched := func() int {
 		n := 0
-		s.state.View(func(rd *state.Reader) { n = len(rd.Allocs("work", "", "")) })
+		s.State().View(func(rd *state.Reader) { n = len(rd.Allocs("work", "", "")) })
 		return n
 	}
 	ended, end := context.WithCancel(ctx)
 	end()
-	s.dispatch(ended, j)
+	s.Dispatch(ended, j)
 	if n := dispatched(); n != 0 {
 		t.Fatalf("on an ended context: got %d allocations dispatched, want 0", n)
 	}
-	s.dispatch(ctx, j)
+	s.Dispatch(ctx, j)
 	if n := dispatched(); n != 1 {
 		t.Fatalf("got %d allocations dispatched, want 1", n)
 	}

@@ -94,8 +94,8 @@ func (s *Server) evaluate(e *state.Evaluation) {
 	}
 	took := time.Since(start)
 	s.metrics.evalDuration.Observe(took.Seconds())
-	if s.evalObserver != nil {
-		s.evalObserver(took)
+	if s.cfg.EvalObserver != nil {
+		s.cfg.EvalObserver(took)
 	}
 	if !recorded {
 		if _, err := s.state.Apply(state.UpsertEvals{Evals: evals}); err != nil {

@@ -1,4 +1,4 @@
-package scheduler
+package scheduler_test
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/docketd/docket/scheduler"
 	"github.com/docketd/docket/scheduler/state"
 )
 
@@ -16,23 +17,23 @@ import (
 // evaluation must leave a follow-up that places the allocations once the
 // races stop, not be recorded complete with nothing placed.
 func TestPlanConflictsLeaveAFollowUp(t *testing.T) {
-	s, cl, _ := newCluster(t, Config{})
+	s, cl, _ := newCluster(t, scheduler.Config{})
 	var attempts atomic.Int32
 	var taken atomic.Bool
-	s.planHook = func(before bool) {
+	s.SetPlanHook(func(before bool) {
 		switch {
-		case before && attempts.Load() < maxPlanAttempts:
+		case before && attempts.Load() < scheduler.MaxPlanAttempts:
 			attempts.Add(1)
 			taken.Store(true)
-			if _, err := s.state.Apply(state.SetNodeEligibility{ID: "n1", Eligible: false}); err != nil {
+			if _, err := s.State().Apply(state.SetNodeEligibility{ID: "n1", Eligible: false}); err != nil {
 				t.Error(err)
 			}
 		case !before && taken.Swap(false):
-			if _, err := s.state.Apply(state.SetNodeEligibility{ID: "n1", Eligible: true}); err != nil {
+			if _, err := s.State().Apply(state.SetNodeEligibility{ID: "n1", Eligible: true}); err != nil {
 				t.Error(err)
 			}
 		}
-	}
+	})
 	startNode(t, cl, "n1", 8000, 16*1024, nil, "general")
 	if _, err := cl.RegisterJobs(context.Background(), parseFile(t, webJob, map[string]string{"n": "2"})); err != nil {
 		t.Fatal(err)
@@ -43,7 +44,7 @@ func TestPlanConflictsLeaveAFollowUp(t *testing.T) {
 		}
 		return nil
 	})
-	if got := attempts.Load(); got != maxPlanAttempts {
-		t.Errorf("%d plan attempts lost their race, want %d (the test did not exhaust them)", got, maxPlanAttempts)
+	if got := attempts.Load(); got != scheduler.MaxPlanAttempts {
+		t.Errorf("%d plan attempts lost their race, want %d (the test did not exhaust them)", got, scheduler.MaxPlanAttempts)
 	}
 }

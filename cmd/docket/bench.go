@@ -27,7 +27,7 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/spf13/cobra"
 
-	"github.com/docketd/docket/scheduler"
+	"github.com/docketd/docket/internal/benchload"
 	"github.com/docketd/docket/scheduler/api"
 	awsproto "github.com/docketd/docket/scheduler/aws"
 	"github.com/docketd/docket/specs"
@@ -636,7 +636,7 @@ func (b *queueBench) latency(ctx context.Context, w io.Writer) error {
 }
 
 func newBenchSchedulerCommand(c *cli) *cobra.Command {
-	var cfg scheduler.BenchConfig
+	var cfg benchload.SchedulerConfig
 	cmd := &cobra.Command{
 		Use:   "scheduler",
 		Short: "Measure placement: simulated nodes, the real state store and commit path",
@@ -647,7 +647,7 @@ func newBenchSchedulerCommand(c *cli) *cobra.Command {
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			go tuneGC(cmd.Context()) // as the server does
-			res, err := scheduler.RunBenchmark(cmd.Context(), cfg)
+			res, err := benchload.RunScheduler(cmd.Context(), cfg)
 			if err != nil {
 				return err
 			}

@@ -16,6 +16,7 @@ import (
 	"github.com/docketd/docket/scheduler"
 	"github.com/docketd/docket/scheduler/api"
 	"github.com/docketd/docket/scheduler/aws"
+	"github.com/docketd/docket/scheduler/httpapi"
 	"github.com/docketd/docket/specs"
 )
 
@@ -28,7 +29,7 @@ func newServerCommand(c *cli) *cobra.Command {
 		sqsKeys  string
 		unsigned bool
 		segSize  string
-		httpCfg  scheduler.HTTPConfig
+		httpCfg  httpapi.HTTPConfig
 		maxHdr   string
 	)
 	cmd := &cobra.Command{
@@ -77,8 +78,8 @@ func newServerCommand(c *cli) *cobra.Command {
 }
 
 // registerHTTPFlags adds the HTTP server's timeouts and limits; zero
-// values take scheduler.HTTPConfig's defaults, given in the help.
-func registerHTTPFlags(cmd *cobra.Command, cfg *scheduler.HTTPConfig, maxHeader *string) {
+// values take httpapi.HTTPConfig's defaults, given in the help.
+func registerHTTPFlags(cmd *cobra.Command, cfg *httpapi.HTTPConfig, maxHeader *string) {
 	f := cmd.Flags()
 	f.DurationVar(&cfg.ReadHeaderTimeout, "http-read-header-timeout", 0, "time a client has to send a request's headers (default 10s)")
 	f.DurationVar(&cfg.ReadTimeout, "http-read-timeout", 0, "time a client has to send a whole request, headers and body (default 60s); long polls, blocking queries and streams wait past it")
@@ -113,7 +114,7 @@ type serverOptions struct {
 	sqsAllowUnsigned bool
 	// http holds the HTTP server's timeouts and limits; zero fields take
 	// the defaults.
-	http scheduler.HTTPConfig
+	http httpapi.HTTPConfig
 }
 
 // runServer runs the control plane until ctx ends.
@@ -138,7 +139,8 @@ func runServer(ctx context.Context, logger *slog.Logger, o serverOptions) error 
 		srv.Close()
 		return err
 	}
-	handler := srv.Handler()
+	web := httpapi.New(srv)
+	handler := web.Handler()
 	if o.pprof {
 		mux := http.NewServeMux()
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
@@ -147,10 +149,10 @@ func runServer(ctx context.Context, logger *slog.Logger, o serverOptions) error 
 		mux.Handle("/", handler)
 		handler = mux
 	}
-	hs, ln := srv.HTTPServer(handler, ln, o.http)
+	hs, ln := web.HTTPServer(handler, ln, o.http)
 	logger.Info("server listening", "addr", ln.Addr().String(), "data_dir", o.dataDir, "pid", os.Getpid())
 	if o.ready != nil {
 		o.ready <- ln.Addr().String()
 	}
-	return srv.Serve(ctx, hs, ln)
+	return web.Serve(ctx, hs, ln)
 }

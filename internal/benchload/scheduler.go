@@ -1,4 +1,7 @@
-package scheduler
+// Package benchload holds the load generators of Docket's benchmarks
+// (`docket bench …` and the packages' go test benchmarks), out of the
+// product packages they measure.
+package benchload
 
 import (
 	"context"
@@ -10,12 +13,13 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/docketd/docket/scheduler"
 	"github.com/docketd/docket/scheduler/state"
 	"github.com/docketd/docket/specs"
 )
 
-// BenchConfig sizes [RunBenchmark].
-type BenchConfig struct {
+// SchedulerConfig sizes [RunScheduler].
+type SchedulerConfig struct {
 	Nodes       int // simulated nodes, default 5000
 	Allocations int // allocations to place in all, default 100000
 	PerJob      int // allocations per job (one evaluation each), default 100
@@ -26,8 +30,8 @@ type BenchConfig struct {
 	DataDir string
 }
 
-// BenchResult is what [RunBenchmark] measured.
-type BenchResult struct {
+// SchedulerResult is what [RunScheduler] measured.
+type SchedulerResult struct {
 	Nodes, Placed, Jobs int
 	Elapsed             time.Duration
 	PlacementsPerSecond float64
@@ -41,18 +45,18 @@ type BenchResult struct {
 	BytesPerNode float64
 }
 
-func (r BenchResult) String() string {
+func (r SchedulerResult) String() string {
 	return fmt.Sprintf("%d allocations of %d jobs on %d nodes in %s: %.0f placements/s; evaluation to commit p50 %s, p99 %s saturated, p50 %s, p99 %s one job at a time; %.0f bytes of heap per node",
 		r.Placed, r.Jobs, r.Nodes, r.Elapsed.Round(time.Millisecond), r.PlacementsPerSecond,
 		r.EvalP50.Round(time.Microsecond), r.EvalP99.Round(time.Microsecond),
 		r.IdleP50.Round(time.Microsecond), r.IdleP99.Round(time.Microsecond), r.BytesPerNode)
 }
 
-// RunBenchmark measures the scheduler with simulated nodes on the real
+// RunScheduler measures the scheduler with simulated nodes on the real
 // state store and commit path: it registers the nodes (five classes, ten
 // zones), then jobs of PerJob allocations each with a class constraint and
 // a zone spread, and times until every allocation is placed.
-func RunBenchmark(ctx context.Context, cfg BenchConfig) (*BenchResult, error) {
+func RunScheduler(ctx context.Context, cfg SchedulerConfig) (*SchedulerResult, error) {
 	if cfg.Nodes <= 0 {
 		cfg.Nodes = 5000
 	}
@@ -73,16 +77,16 @@ func RunBenchmark(ctx context.Context, cfg BenchConfig) (*BenchResult, error) {
 		defer os.RemoveAll(dir)
 		cfg.DataDir = dir
 	}
-	s, err := New(Config{DataDir: cfg.DataDir, Workers: cfg.Workers, HeartbeatTTL: time.Hour})
-	if err != nil {
-		return nil, err
-	}
 	var mu sync.Mutex
 	var evalTimes []time.Duration
-	s.evalObserver = func(d time.Duration) {
-		mu.Lock()
-		evalTimes = append(evalTimes, d)
-		mu.Unlock()
+	s, err := scheduler.New(scheduler.Config{DataDir: cfg.DataDir, Workers: cfg.Workers, HeartbeatTTL: time.Hour,
+		EvalObserver: func(d time.Duration) {
+			mu.Lock()
+			evalTimes = append(evalTimes, d)
+			mu.Unlock()
+		}})
+	if err != nil {
+		return nil, err
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -94,7 +98,7 @@ func RunBenchmark(ctx context.Context, cfg BenchConfig) (*BenchResult, error) {
 	if err := benchNodes(s, cfg.Nodes); err != nil {
 		return nil, err
 	}
-	res := &BenchResult{Nodes: cfg.Nodes}
+	res := &SchedulerResult{Nodes: cfg.Nodes}
 	res.BytesPerNode = float64(heapInUse()-heapBefore) / float64(cfg.Nodes)
 
 	jobs := (cfg.Allocations + cfg.PerJob - 1) / cfg.PerJob
@@ -102,19 +106,16 @@ func RunBenchmark(ctx context.Context, cfg BenchConfig) (*BenchResult, error) {
 	start := time.Now()
 	for i := 0; i < jobs; i++ {
 		n := min(cfg.PerJob, cfg.Allocations-i*cfg.PerJob)
-		spec := benchJob(fmt.Sprintf("bench-%05d", i), n)
-		eval := newEval(spec.Name, triggerJobRegister, "")
-		if _, err := s.state.Apply(state.RegisterJob{Spec: spec, Eval: eval}); err != nil {
+		if err := registerJob(ctx, s, benchJob(fmt.Sprintf("bench-%05d", i), n)); err != nil {
 			return nil, err
 		}
-		s.submit(eval)
 	}
 	for {
 		var placed, blocked int
-		s.state.View(func(rd *state.Reader) {
+		s.State().View(func(rd *state.Reader) {
 			placed = rd.AllocCount(state.AllocPending)
 		})
-		blocked = s.broker.blockedCount()
+		blocked = s.BlockedEvals()
 		if placed >= cfg.Allocations {
 			res.Placed = placed
 			break
@@ -137,12 +138,9 @@ func RunBenchmark(ctx context.Context, cfg BenchConfig) (*BenchResult, error) {
 
 	// One job at a time: submit, wait for its plan, submit the next.
 	for i := 0; i < cfg.IdleJobs; i++ {
-		spec := benchJob(fmt.Sprintf("idle-%05d", i), cfg.PerJob)
-		eval := newEval(spec.Name, triggerJobRegister, "")
-		if _, err := s.state.Apply(state.RegisterJob{Spec: spec, Eval: eval}); err != nil {
+		if err := registerJob(ctx, s, benchJob(fmt.Sprintf("idle-%05d", i), cfg.PerJob)); err != nil {
 			return nil, err
 		}
-		s.submit(eval)
 		for {
 			mu.Lock()
 			n := len(evalTimes)
@@ -180,7 +178,7 @@ func heapInUse() uint64 {
 
 // benchNodes registers n simulated nodes through the state's commit path,
 // from 32 goroutines so that their commits group as agents' would.
-func benchNodes(s *Server, n int) error {
+func benchNodes(s *scheduler.Server, n int) error {
 	var next atomic.Int64
 	var firstErr error
 	var once sync.Once
@@ -206,7 +204,7 @@ func benchNodes(s *Server, n int) error {
 					Healthy: true,
 					TTL:     time.Hour,
 				}
-				if _, err := s.state.Apply(state.RegisterNode{Node: node}); err != nil {
+				if _, err := s.State().Apply(state.RegisterNode{Node: node}); err != nil {
 					once.Do(func() { firstErr = err })
 					return
 				}
@@ -215,6 +213,12 @@ func benchNodes(s *Server, n int) error {
 	}
 	wg.Wait()
 	return firstErr
+}
+
+// registerJob registers one job, as a client registering its model would.
+func registerJob(ctx context.Context, s *scheduler.Server, spec *specs.Job) error {
+	_, err := s.RegisterJobs(ctx, scheduler.Identity{}, &scheduler.JobFile{Model: &specs.File{Jobs: []*specs.Job{spec}}})
+	return err
 }
 
 func benchJob(name string, count int) *specs.Job {

@@ -1,4 +1,4 @@
-package scheduler
+package scheduler_test
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/docketd/docket/scheduler"
 	"github.com/docketd/docket/scheduler/api"
 	"github.com/docketd/docket/specs"
 )
@@ -29,7 +30,7 @@ const forRangeBomb = `job "x" {
 `
 
 func TestHostileJobFilesAreRefused(t *testing.T) {
-	s, _, base := newCluster(t, Config{})
+	s, _, base := newCluster(t, scheduler.Config{})
 	tests := []struct {
 		name       string
 		src        string
@@ -81,7 +82,7 @@ func TestHostileJobFilesAreRefused(t *testing.T) {
 // costly job file from more clients than it has parse slots: each is
 // refused, quickly or as busy, and the server keeps answering.
 func TestHealthAnswersDuringHostileJobFiles(t *testing.T) {
-	_, _, base := newCluster(t, Config{MaxJobParses: 2})
+	_, _, base := newCluster(t, scheduler.Config{MaxJobParses: 2})
 	ctx, stop := context.WithTimeout(context.Background(), 3*time.Second)
 	defer stop()
 	var wg sync.WaitGroup
@@ -122,10 +123,10 @@ func TestHealthAnswersDuringHostileJobFiles(t *testing.T) {
 }
 
 func TestJobFileRefusedWhenNoParseSlotIsFree(t *testing.T) {
-	s, _, base := newCluster(t, Config{MaxJobParses: 1})
+	s, _, base := newCluster(t, scheduler.Config{MaxJobParses: 1})
 	const job = "job \"x\" {\n  task \"t\" {\n    image = \"i\"\n  }\n}\n"
 
-	s.jobParses <- struct{}{} // the only slot, taken
+	s.ParseSlots() <- struct{}{} // the only slot, taken
 	req, _ := http.NewRequest("POST", base+"/v1/jobs?plan=true", strings.NewReader(job))
 	req.Header.Set("Content-Type", "application/hcl")
 	resp, err := http.DefaultClient.Do(req)
@@ -143,11 +144,11 @@ func TestJobFileRefusedWhenNoParseSlotIsFree(t *testing.T) {
 		t.Errorf("docket_job_files_refused_total{reason=\"busy\"}: got %v, want 1", got)
 	}
 
-	<-s.jobParses
+	<-s.ParseSlots()
 	if status, body := postHCL(t, base, job, "?plan=true"); status != 200 {
 		t.Fatalf("with the slot free: got %d %s, want 200", status, body)
 	}
-	if n := len(s.jobParses); n != 0 {
+	if n := len(s.ParseSlots()); n != 0 {
 		t.Errorf("after the plan: %d slots taken, want 0", n)
 	}
 }
@@ -156,7 +157,7 @@ func TestJobFileRefusedWhenNoParseSlotIsFree(t *testing.T) {
 // to speak of, so that only the client's leaving can stop the parse.
 func TestJobParseStopsWhenClientLeaves(t *testing.T) {
 	unlimited := specs.Limits{MaxEvalSteps: 1 << 60, MaxEvalBytes: 1 << 60}
-	s, _, base := newCluster(t, Config{MaxJobParses: 1, JobFileLimits: unlimited})
+	s, _, base := newCluster(t, scheduler.Config{MaxJobParses: 1, JobFileLimits: unlimited})
 
 	ctx, cancel := context.WithCancel(context.Background())
 	req, _ := http.NewRequestWithContext(ctx, "POST", base+"/v1/jobs?plan=true", strings.NewReader(forRangeBomb))
@@ -170,7 +171,7 @@ func TestJobParseStopsWhenClientLeaves(t *testing.T) {
 		done <- err
 	}()
 	waitFor(t, 10*time.Second, func() error {
-		if len(s.jobParses) == 0 {
+		if len(s.ParseSlots()) == 0 {
 			return errors.New("the parse has not started")
 		}
 		return nil
@@ -180,7 +181,7 @@ func TestJobParseStopsWhenClientLeaves(t *testing.T) {
 		t.Fatalf("client: got %v, want context.Canceled", err)
 	}
 	waitFor(t, 10*time.Second, func() error {
-		if n := len(s.jobParses); n != 0 {
+		if n := len(s.ParseSlots()); n != 0 {
 			return fmt.Errorf("%d parses still running", n)
 		}
 		if got := refusedJobFiles(t, s.Registry(), "canceled"); got != 1 {

@@ -1,4 +1,4 @@
-package scheduler
+package httpapi
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 	"github.com/docketd/docket/internal/errdefs"
 	"github.com/docketd/docket/internal/httpbody"
 	"github.com/docketd/docket/internal/queue"
+	"github.com/docketd/docket/scheduler"
 )
 
 // Every route names the largest body it takes (routes.go). A request
@@ -76,7 +77,7 @@ type limits struct {
 
 var (
 	smallLimits   = limits{body: bodySmall}
-	blockingQuery = limits{body: bodySmall, hold: maxBlockingWait}
+	blockingQuery = limits{body: bodySmall, hold: scheduler.MaxWait}
 	streaming     = limits{body: bodySmall, stream: true}
 	receiveLimits = limits{body: bodySmall, hold: queue.MaxReceiveWait}
 )

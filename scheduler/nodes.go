@@ -1,7 +1,7 @@
 package scheduler
 
 import (
-	"net/http"
+	"context"
 	"regexp"
 	"time"
 
@@ -17,22 +17,16 @@ var nodeIDRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`)
 // heartbeat does not mark a node down.
 func (s *Server) heartbeatInterval() time.Duration { return s.cfg.HeartbeatTTL / 2 }
 
-func (s *Server) registerNode(w http.ResponseWriter, r *http.Request) {
-	var in api.RegisterNodeRequest
-	if err := decode(w, r, &in, false); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
+// RegisterNode registers a node or refreshes what it reports of itself;
+// a node that was down is ready again and its jobs are re-evaluated.
+func (s *Server) RegisterNode(ctx context.Context, caller Identity, in api.RegisterNodeRequest) (api.RegisterNodeResponse, error) {
 	switch {
 	case !nodeIDRE.MatchString(in.ID):
-		s.writeError(w, r, errdefs.New(errdefs.ErrInvalid, "invalid_node", "node id %q: use 1 to 128 letters, digits, '.', '_' or '-'", in.ID))
-		return
+		return api.RegisterNodeResponse{}, errdefs.New(errdefs.ErrInvalid, "invalid_node", "node id %q: use 1 to 128 letters, digits, '.', '_' or '-'", in.ID)
 	case in.Name == "":
-		s.writeError(w, r, errdefs.New(errdefs.ErrInvalid, "invalid_node", "a node needs a name"))
-		return
+		return api.RegisterNodeResponse{}, errdefs.New(errdefs.ErrInvalid, "invalid_node", "a node needs a name")
 	case in.CPU <= 0 || in.Memory <= 0:
-		s.writeError(w, r, errdefs.New(errdefs.ErrInvalid, "invalid_node", "a node needs positive cpu and memory, got %d and %d", in.CPU, in.Memory))
-		return
+		return api.RegisterNodeResponse{}, errdefs.New(errdefs.ErrInvalid, "invalid_node", "a node needs positive cpu and memory, got %d and %d", in.CPU, in.Memory)
 	}
 	n := &state.Node{
 		ID: in.ID, Name: in.Name, Class: in.Class, OS: in.OS, Arch: in.Arch, Kernel: in.Kernel,
@@ -48,28 +42,22 @@ func (s *Server) registerNode(w http.ResponseWriter, r *http.Request) {
 	})
 	res, err := s.state.Apply(state.RegisterNode{Node: n, Evals: evals})
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return api.RegisterNodeResponse{}, err
 	}
 	s.hb.reset(in.ID)
 	s.submit(evals...)
 	s.broker.unblock(s.now()) // new capacity
 	s.logger.Info("node registered", "node", in.ID, "name", in.Name, "cpu", in.CPU, "memory_mib", in.Memory)
-	writeJSON(w, http.StatusOK, api.RegisterNodeResponse{Node: apiNode(res.Node), HeartbeatInterval: s.heartbeatInterval()})
+	return api.RegisterNodeResponse{Node: apiNode(res.Node), HeartbeatInterval: s.heartbeatInterval()}, nil
 }
 
-func (s *Server) heartbeatNode(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
-	var in api.HeartbeatRequest
-	if err := decode(w, r, &in, true); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
+// Heartbeat renews a node's TTL and records its measured use and health.
+// A node that was marked down is told to register again.
+func (s *Server) Heartbeat(ctx context.Context, caller Identity, id string, in *api.HeartbeatRequest) (api.HeartbeatResponse, error) {
 	var node *state.Node
 	s.state.View(func(rd *state.Reader) { node = rd.Node(id) })
 	if node == nil {
-		s.writeError(w, r, errdefs.New(errdefs.ErrNotFound, "node_not_found", "node %q is not registered", id))
-		return
+		return api.HeartbeatResponse{}, errdefs.New(errdefs.ErrNotFound, "node_not_found", "node %q is not registered", id)
 	}
 	s.hb.reset(id)
 	s.usageMu.Lock()
@@ -78,16 +66,14 @@ func (s *Server) heartbeatNode(w http.ResponseWriter, r *http.Request) {
 	if node.Status == state.NodeDown {
 		// It missed its TTL and comes back: it must register again, which
 		// marks it ready and re-evaluates its jobs.
-		writeJSON(w, http.StatusOK, api.HeartbeatResponse{HeartbeatInterval: s.heartbeatInterval(), Reregister: true})
-		return
+		return api.HeartbeatResponse{HeartbeatInterval: s.heartbeatInterval(), Reregister: true}, nil
 	}
 	if node.Healthy != in.Healthy || node.HealthReason != in.HealthReason {
 		if _, err := s.state.Apply(state.SetNodeHealth{ID: id, Healthy: in.Healthy, Reason: in.HealthReason}); err != nil {
-			s.writeError(w, r, err)
-			return
+			return api.HeartbeatResponse{}, err
 		}
 	}
-	writeJSON(w, http.StatusOK, api.HeartbeatResponse{HeartbeatInterval: s.heartbeatInterval()})
+	return api.HeartbeatResponse{HeartbeatInterval: s.heartbeatInterval()}, nil
 }
 
 // nodeExpired marks a node that missed its heartbeats down and
@@ -112,9 +98,12 @@ func (s *Server) nodeExpired(id string) {
 	s.submit(evals...)
 }
 
-func (s *Server) listNodes(w http.ResponseWriter, r *http.Request) {
-	if _, ok := s.block(w, r, func(rd *state.Reader) uint64 { return rd.TableIndex(state.TableNodes) }); !ok {
-		return
+// ListNodes lists every node with its use; a blocking query on the nodes
+// table.
+func (s *Server) ListNodes(ctx context.Context, caller Identity, q Query) (api.NodeList, uint64, error) {
+	idx, err := s.block(ctx, q, func(rd *state.Reader) uint64 { return rd.TableIndex(state.TableNodes) })
+	if err != nil {
+		return api.NodeList{}, 0, err
 	}
 	var out api.NodeList
 	s.state.View(func(rd *state.Reader) {
@@ -125,7 +114,7 @@ func (s *Server) listNodes(w http.ResponseWriter, r *http.Request) {
 	if out.Nodes == nil {
 		out.Nodes = []api.NodeStatus{}
 	}
-	writeJSON(w, http.StatusOK, out)
+	return out, idx, nil
 }
 
 func (s *Server) nodeStatus(rd *state.Reader, n *state.Node) api.NodeStatus {
@@ -155,8 +144,8 @@ func apiNode(n *state.Node) api.Node {
 	return out
 }
 
-func (s *Server) getNode(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
+// GetNode returns one node with its use.
+func (s *Server) GetNode(ctx context.Context, caller Identity, id string) (api.NodeStatus, error) {
 	var out *api.NodeStatus
 	s.state.View(func(rd *state.Reader) {
 		if n := rd.Node(id); n != nil {
@@ -165,27 +154,21 @@ func (s *Server) getNode(w http.ResponseWriter, r *http.Request) {
 		}
 	})
 	if out == nil {
-		s.writeError(w, r, errdefs.New(errdefs.ErrNotFound, "node_not_found", "node %q does not exist", id))
-		return
+		return api.NodeStatus{}, errdefs.New(errdefs.ErrNotFound, "node_not_found", "node %q does not exist", id)
 	}
-	writeJSON(w, http.StatusOK, out)
+	return *out, nil
 }
 
-func (s *Server) drainNode(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
-	var in api.DrainRequest
-	if err := decode(w, r, &in, false); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
+// DrainNode starts or ends a node's drain: its allocations move elsewhere,
+// and those still on it when the deadline passes are stopped.
+func (s *Server) DrainNode(ctx context.Context, caller Identity, id string, in api.DrainRequest) (api.Node, error) {
 	var drain *state.Drain
 	if in.Enable {
 		drain = &state.Drain{StartedAt: s.now()}
 		if in.Deadline != "" {
 			d, err := specs.ParseDuration(in.Deadline)
 			if err != nil || d < 0 {
-				s.writeError(w, r, errdefs.New(errdefs.ErrInvalid, "invalid_deadline", "deadline %q is not a duration", in.Deadline))
-				return
+				return api.Node{}, errdefs.New(errdefs.ErrInvalid, "invalid_deadline", "deadline %q is not a duration", in.Deadline)
 			}
 			if d > 0 {
 				drain.Deadline = drain.StartedAt.Add(d.Std())
@@ -196,28 +179,21 @@ func (s *Server) drainNode(w http.ResponseWriter, r *http.Request) {
 		return state.SetNodeDrain{ID: id, Drain: drain, Eligible: in.MarkEligible, Evals: evals}
 	})
 	if err != nil {
-		s.writeError(w, r, err) // nothing changed: the node's deadline, if any, stands
-		return
+		return api.Node{}, err // nothing changed: the node's deadline, if any, stands
 	}
 	s.syncDrainDeadline(id)
-	writeJSON(w, http.StatusOK, apiNode(n))
+	return apiNode(n), nil
 }
 
-func (s *Server) setNodeEligibility(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
-	var in api.EligibilityRequest
-	if err := decode(w, r, &in, false); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
+// SetNodeEligibility makes a node eligible for new allocations or not.
+func (s *Server) SetNodeEligibility(ctx context.Context, caller Identity, id string, in api.EligibilityRequest) (api.Node, error) {
 	n, err := s.changeNode(id, triggerNodeUpdate, func(evals []*state.Evaluation) state.Command {
 		return state.SetNodeEligibility{ID: id, Eligible: in.Eligible, Evals: evals}
 	})
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return api.Node{}, err
 	}
-	writeJSON(w, http.StatusOK, apiNode(n))
+	return apiNode(n), nil
 }
 
 // changeNode applies a node command with an evaluation for every job on
@@ -287,13 +263,12 @@ func (s *Server) scheduleDrainDeadline(id string, deadline time.Time) {
 	})
 }
 
-// nodeAllocations is the agents' blocking query: every allocation on the
+// NodeAllocations is the agents' blocking query: every allocation on the
 // node, with the job version each runs.
-func (s *Server) nodeAllocations(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
-	idx, ok := s.block(w, r, func(rd *state.Reader) uint64 { return rd.NodeViewIndex(id) })
-	if !ok {
-		return
+func (s *Server) NodeAllocations(ctx context.Context, caller Identity, id string, q Query) (api.NodeAllocations, uint64, error) {
+	idx, err := s.block(ctx, q, func(rd *state.Reader) uint64 { return rd.NodeViewIndex(id) })
+	if err != nil {
+		return api.NodeAllocations{}, 0, err
 	}
 	out := api.NodeAllocations{Index: idx, Allocations: []api.NodeAllocation{}}
 	known := true
@@ -330,10 +305,9 @@ func (s *Server) nodeAllocations(w http.ResponseWriter, r *http.Request) {
 		}
 	})
 	if !known {
-		s.writeError(w, r, errdefs.New(errdefs.ErrNotFound, "node_not_found", "node %q does not exist", id))
-		return
+		return api.NodeAllocations{}, idx, errdefs.New(errdefs.ErrNotFound, "node_not_found", "node %q does not exist", id)
 	}
-	writeJSON(w, http.StatusOK, out)
+	return out, idx, nil
 }
 
 // dispatchMessage is the message a dispatch allocation processes, as its

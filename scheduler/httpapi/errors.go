@@ -1,4 +1,4 @@
-package scheduler
+package httpapi
 
 import (
 	"bytes"
@@ -13,6 +13,7 @@ import (
 	"github.com/docketd/docket/internal/errdefs"
 	"github.com/docketd/docket/internal/jsonfast"
 	"github.com/docketd/docket/internal/msgchars"
+	"github.com/docketd/docket/scheduler"
 	"github.com/docketd/docket/scheduler/api"
 )
 
@@ -123,17 +124,16 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 // writeError answers with err's status and an error body with its code.
-func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+// A server-busy refusal says when to retry.
+func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	status := statusOf(err)
 	if status >= 500 {
-		s.logger.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		a.logger.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
-	writeJSON(w, status, api.ErrorResponse{Error: *apiError(err)})
-}
-
-// apiError is err as the API shows it.
-func apiError(err error) *api.Error {
-	return &api.Error{Code: errdefs.Code(err, classCode(err)), Message: err.Error()}
+	if status == http.StatusServiceUnavailable && errdefs.Code(err, "") == "server_busy" && w.Header().Get("Retry-After") == "" {
+		w.Header().Set("Retry-After", "1")
+	}
+	writeJSON(w, status, api.ErrorResponse{Error: *scheduler.APIError(err)})
 }
 
 // statusOf maps an error's class onto its HTTP status.
@@ -158,30 +158,6 @@ func statusOf(err error) int {
 		return http.StatusServiceUnavailable
 	default:
 		return http.StatusInternalServerError
-	}
-}
-
-// classCode is the code of an error that has none of its own.
-func classCode(err error) string {
-	switch statusOf(err) {
-	case http.StatusBadRequest:
-		return "invalid_request"
-	case http.StatusNotFound:
-		return "not_found"
-	case http.StatusConflict:
-		return "conflict"
-	case http.StatusRequestEntityTooLarge:
-		return "too_large"
-	case http.StatusRequestTimeout:
-		return "request_timeout"
-	case http.StatusRequestURITooLong:
-		return "uri_too_long"
-	case http.StatusInsufficientStorage:
-		return "storage_full"
-	case http.StatusServiceUnavailable:
-		return "unavailable"
-	default:
-		return "internal"
 	}
 }
 
@@ -222,23 +198,4 @@ func (h *headerRecorder) WriteHeader(code int) {
 func (h *headerRecorder) Write(b []byte) (int, error) {
 	h.WriteHeader(http.StatusOK)
 	return len(b), nil
-}
-
-// health answers 200 "ok", or 503 "degraded" with the reason while the
-// queue log or the state store refuses writes; it turns back to ok by
-// itself once a write succeeds again.
-func (s *Server) health(w http.ResponseWriter, r *http.Request) {
-	if err := s.storageErr(); err != nil {
-		writeJSON(w, http.StatusServiceUnavailable, api.Health{Status: "degraded", Reason: err.Error(), Version: s.cfg.Version})
-		return
-	}
-	writeJSON(w, http.StatusOK, api.Health{Status: "ok", Version: s.cfg.Version})
-}
-
-// storageErr is why writes fail now, or nil.
-func (s *Server) storageErr() error {
-	if err := s.queues.Err(); err != nil {
-		return err
-	}
-	return s.state.Err()
 }

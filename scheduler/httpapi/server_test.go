@@ -1,4 +1,4 @@
-package scheduler
+package httpapi
 
 import (
 	"bufio"
@@ -21,14 +21,16 @@ import (
 	"golang.org/x/sync/semaphore"
 
 	"github.com/docketd/docket/internal/errdefs"
+	"github.com/docketd/docket/scheduler"
 	"github.com/docketd/docket/scheduler/api"
+	"github.com/docketd/docket/specs"
 )
 
 // newLimitedServer starts a Server behind HTTPServer with hc's timeouts
 // and limits on a loopback port, with a queue "q" and unsigned SQS.
-func newLimitedServer(t testing.TB, hc HTTPConfig) (*Server, *api.Client, string) {
+func newLimitedServer(t testing.TB, hc HTTPConfig) (*API, *api.Client, string) {
 	t.Helper()
-	s, err := New(Config{DataDir: t.TempDir(), SQSAllowUnsigned: true})
+	s, err := scheduler.New(scheduler.Config{DataDir: t.TempDir(), SQSAllowUnsigned: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,7 +41,8 @@ func newLimitedServer(t testing.TB, hc HTTPConfig) (*Server, *api.Client, string
 	if err != nil {
 		t.Fatal(err)
 	}
-	hs, lln := s.HTTPServer(s.Handler(), ln, hc)
+	a := New(s)
+	hs, lln := a.HTTPServer(a.Handler(), ln, hc)
 	go hs.Serve(lln)
 	t.Cleanup(func() {
 		hs.Close()
@@ -53,7 +56,7 @@ func newLimitedServer(t testing.TB, hc HTTPConfig) (*Server, *api.Client, string
 	if resp.StatusCode != http.StatusCreated {
 		t.Fatalf("create queue: %d %s", resp.StatusCode, body)
 	}
-	return s, api.NewClient(ln.Addr().String()), base
+	return a, api.NewClient(ln.Addr().String()), base
 }
 
 // rawConn dials the server of base.
@@ -119,12 +122,12 @@ func value(c prometheus.Metric) float64 {
 	return m.Gauge.GetValue()
 }
 
-func refused(s *Server, reason string) float64 {
-	return value(s.metrics.http.refused.WithLabelValues(reason))
+func refused(a *API, reason string) float64 {
+	return value(a.metrics.refused.WithLabelValues(reason))
 }
 
-func timeouts(s *Server, which string) float64 {
-	return value(s.metrics.http.timeouts.WithLabelValues(which))
+func timeouts(a *API, which string) float64 {
+	return value(a.metrics.timeouts.WithLabelValues(which))
 }
 
 // A Content-Length over the route's limit is refused at once, before the
@@ -238,7 +241,7 @@ func TestLongPollsOutliveTimeouts(t *testing.T) {
 	t.Run("queue receive", func(t *testing.T) {
 		t.Parallel()
 		start := time.Now()
-		d := specsDuration(wait)
+		d := specs.Duration(wait)
 		msgs, err := cl.Receive(context.Background(), "q", api.ReceiveRequest{Wait: &d})
 		if err != nil || len(msgs) != 0 {
 			t.Fatalf("receive: %v, %d messages; want none after the wait", err, len(msgs))
@@ -386,7 +389,7 @@ func TestConnectionLimit(t *testing.T) {
 			return c, br
 		}
 		waitFor(t, 2*time.Second, func() error {
-			if n := value(s.metrics.http.conns); n != 0 {
+			if n := value(s.metrics.conns); n != 0 {
 				return fmt.Errorf("%v connections open, want 0", n)
 			}
 			return nil
@@ -399,14 +402,14 @@ func TestConnectionLimit(t *testing.T) {
 		if _, err := first.ReadByte(); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
 			t.Fatalf("the first connection: %v, want it closed", err)
 		}
-		if got := value(s.metrics.http.evicted); got != 1 {
+		if got := value(s.metrics.evicted); got != 1 {
 			t.Errorf("evicted %v, want 1", got)
 		}
 	})
 	t.Run("refuses when all are busy", func(t *testing.T) {
 		s, _, base := newLimitedServer(t, HTTPConfig{MaxConns: 1, MaxConnsWait: 200 * time.Millisecond})
 		waitFor(t, 2*time.Second, func() error {
-			if n := value(s.metrics.http.conns); n != 0 {
+			if n := value(s.metrics.conns); n != 0 {
 				return fmt.Errorf("%v connections open, want 0", n)
 			}
 			return nil
@@ -414,7 +417,7 @@ func TestConnectionLimit(t *testing.T) {
 		busy := rawConn(t, base)
 		fmt.Fprintf(busy, "POST /v1/queues/q/receive HTTP/1.1\r\nHost: x\r\nContent-Length: 13\r\n\r\n{\"wait\":\"2s\"}")
 		waitFor(t, 2*time.Second, func() error {
-			if n := value(s.metrics.http.conns); n != 1 {
+			if n := value(s.metrics.conns); n != 1 {
 				return fmt.Errorf("%v connections open, want 1", n)
 			}
 			return nil

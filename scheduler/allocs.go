@@ -1,7 +1,7 @@
 package scheduler
 
 import (
-	"net/http"
+	"context"
 	"strconv"
 
 	"github.com/docketd/docket/internal/errdefs"
@@ -37,14 +37,20 @@ var allocStatuses = map[string]bool{
 	state.AllocFailed: true, state.AllocLost: true,
 }
 
-func (s *Server) listAllocs(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	job, node, status := q.Get("job"), q.Get("node"), q.Get("status")
+// AllocFilter selects allocations by job, node and client status; empty
+// fields select all.
+type AllocFilter struct {
+	Job, Node, Status string
+}
+
+// ListAllocs lists the allocations f selects; a blocking query on the
+// job's, the node's or the allocations table's index.
+func (s *Server) ListAllocs(ctx context.Context, caller Identity, f AllocFilter, q Query) (api.AllocList, uint64, error) {
+	job, node, status := f.Job, f.Node, f.Status
 	if status != "" && !allocStatuses[status] {
-		s.writeError(w, r, errdefs.New(errdefs.ErrInvalid, "invalid_status", "status %q: use pending, running, complete, failed or lost", status))
-		return
+		return api.AllocList{}, 0, errdefs.New(errdefs.ErrInvalid, "invalid_status", "status %q: use pending, running, complete, failed or lost", status)
 	}
-	if _, ok := s.block(w, r, func(rd *state.Reader) uint64 {
+	idx, err := s.block(ctx, q, func(rd *state.Reader) uint64 {
 		switch {
 		case job != "":
 			return rd.JobIndex(job)
@@ -52,8 +58,9 @@ func (s *Server) listAllocs(w http.ResponseWriter, r *http.Request) {
 			return rd.NodeAllocsIndex(node)
 		}
 		return rd.TableIndex(state.TableAllocs)
-	}); !ok {
-		return
+	})
+	if err != nil {
+		return api.AllocList{}, 0, err
 	}
 	out := api.AllocList{Allocations: []api.Allocation{}}
 	s.state.View(func(rd *state.Reader) {
@@ -61,11 +68,15 @@ func (s *Server) listAllocs(w http.ResponseWriter, r *http.Request) {
 			out.Allocations = append(out.Allocations, apiAlloc(a))
 		}
 	})
-	writeJSON(w, http.StatusOK, out)
+	return out, idx, nil
 }
 
-func (s *Server) getAlloc(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
+func allocNotFound(id string) error {
+	return errdefs.New(errdefs.ErrNotFound, "allocation_not_found", "allocation %q does not exist", id)
+}
+
+// GetAlloc returns one allocation.
+func (s *Server) GetAlloc(ctx context.Context, caller Identity, id string) (api.Allocation, error) {
 	var out *api.Allocation
 	s.state.View(func(rd *state.Reader) {
 		if a := rd.Alloc(id); a != nil {
@@ -74,31 +85,22 @@ func (s *Server) getAlloc(w http.ResponseWriter, r *http.Request) {
 		}
 	})
 	if out == nil {
-		s.writeError(w, r, errdefs.New(errdefs.ErrNotFound, "allocation_not_found", "allocation %q does not exist", id))
-		return
+		return api.Allocation{}, allocNotFound(id)
 	}
-	writeJSON(w, http.StatusOK, out)
+	return *out, nil
 }
 
-// updateAllocStatus records what an agent reports of an allocation. An
+// UpdateAllocStatus records what an agent reports of an allocation. An
 // allocation that failed, was lost or finished re-evaluates its job, which
 // replaces it (or, for batch jobs, counts it done).
-func (s *Server) updateAllocStatus(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
-	var in api.AllocStatusRequest
-	if err := decode(w, r, &in, false); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
+func (s *Server) UpdateAllocStatus(ctx context.Context, caller Identity, id string, in *api.AllocStatusRequest) error {
 	if !allocStatuses[in.ClientStatus] {
-		s.writeError(w, r, errdefs.New(errdefs.ErrInvalid, "invalid_status", "client_status %q: use pending, running, complete, failed or lost", in.ClientStatus))
-		return
+		return errdefs.New(errdefs.ErrInvalid, "invalid_status", "client_status %q: use pending, running, complete, failed or lost", in.ClientStatus)
 	}
 	var old *state.Allocation
 	s.state.View(func(rd *state.Reader) { old = rd.Alloc(id) })
 	if old == nil {
-		s.writeError(w, r, errdefs.New(errdefs.ErrNotFound, "allocation_not_found", "allocation %q does not exist", id))
-		return
+		return allocNotFound(id)
 	}
 	u := state.AllocUpdate{ID: id, ClientStatus: in.ClientStatus, ClientReason: in.ClientReason, At: s.now()}
 	if in.Tasks != nil {
@@ -127,12 +129,35 @@ func (s *Server) updateAllocStatus(w http.ResponseWriter, r *http.Request) {
 	}
 	if _, err := s.state.Apply(state.UpdateAllocs{Updates: []state.AllocUpdate{u}, Evals: evals,
 		Reported: in.Node != "" && in.Node == old.NodeID}); err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	s.submit(evals...)
 	if becameTerminal {
 		s.broker.unblock(s.now()) // capacity freed
 	}
-	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// AllocLogsAddress is the address of the agent that holds an
+// allocation's logs, for the transport to fetch them from.
+func (s *Server) AllocLogsAddress(ctx context.Context, caller Identity, id string) (string, error) {
+	var addr string
+	var found bool
+	s.state.View(func(rd *state.Reader) {
+		a := rd.Alloc(id)
+		if a == nil {
+			return
+		}
+		found = true
+		if n := rd.Node(a.NodeID); n != nil {
+			addr = n.Address
+		}
+	})
+	switch {
+	case !found:
+		return "", allocNotFound(id)
+	case addr == "":
+		return "", errdefs.New(errdefs.ErrUnavailable, "node_unreachable", "the node of allocation %s has no address", id)
+	}
+	return addr, nil
 }

@@ -1,4 +1,4 @@
-package scheduler
+package httpapi
 
 import (
 	"bytes"
@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -65,13 +66,13 @@ func (c HTTPConfig) withDefaults() HTTPConfig {
 	return c
 }
 
-// HTTPServer returns the HTTP server for handler (normally s.Handler(),
+// HTTPServer returns the HTTP server for handler (normally a.Handler(),
 // perhaps wrapped) with cfg's timeouts and limits, and ln wrapped to hold
 // at most cfg.MaxConns connections: serve it with hs.Serve(lln). Refusals
 // and timeouts are counted on the server's registry.
-func (s *Server) HTTPServer(handler http.Handler, ln net.Listener, cfg HTTPConfig) (hs *http.Server, lln net.Listener) {
+func (a *API) HTTPServer(handler http.Handler, ln net.Listener, cfg HTTPConfig) (hs *http.Server, lln net.Listener) {
 	cfg = cfg.withDefaults()
-	cl := newConnLimiter(ln, cfg.MaxConns, cfg.MaxConnsWait, s.metrics.http)
+	cl := newConnLimiter(ln, cfg.MaxConns, cfg.MaxConnsWait, a.metrics)
 	hs = &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
@@ -83,23 +84,30 @@ func (s *Server) HTTPServer(handler http.Handler, ln net.Listener, cfg HTTPConfi
 		ConnContext: func(ctx context.Context, _ net.Conn) context.Context {
 			return context.WithValue(ctx, readTimeoutKey{}, cfg.ReadTimeout)
 		},
-		ErrorLog: slog.NewLogLogger(s.logger.With("component", "http").Handler(), slog.LevelWarn),
+		ErrorLog: slog.NewLogLogger(a.logger.With("component", "http").Handler(), slog.LevelWarn),
 	}
 	return hs, cl
 }
 
-// httpMetrics count what the HTTP limits refuse and cut.
+// httpMetrics time every request and count what the HTTP limits refuse
+// and cut.
 type httpMetrics struct {
-	refused     *prometheus.CounterVec
-	timeouts    *prometheus.CounterVec
-	conns       prometheus.Gauge
-	connWaiting prometheus.Gauge
-	evicted     prometheus.Counter
-	bodyWaiting prometheus.Gauge
+	requestDuration *prometheus.HistogramVec
+	refused         *prometheus.CounterVec
+	timeouts        *prometheus.CounterVec
+	conns           prometheus.Gauge
+	connWaiting     prometheus.Gauge
+	evicted         prometheus.Counter
+	bodyWaiting     prometheus.Gauge
 }
 
 func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
 	m := &httpMetrics{
+		requestDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "docket_http_request_duration_seconds",
+			Help:    "Time to answer an HTTP API request, by route and status code.",
+			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 25},
+		}, []string{"method", "route", "code"}),
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "docket_http_refused_total",
 			Help: "Requests and connections refused by a limit, by reason: body_too_large, body_memory (too many large bodies at once), header_too_large, uri_too_long, invalid_path or connection_limit.",
@@ -125,8 +133,77 @@ func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
 			Help: "Requests with large bodies waiting for others to finish.",
 		}),
 	}
-	reg.MustRegister(m.refused, m.timeouts, m.conns, m.connWaiting, m.evicted, m.bodyWaiting)
+	// A second API on the same server's registry shares the first's
+	// instruments.
+	m.requestDuration = register(reg, m.requestDuration)
+	m.refused = register(reg, m.refused)
+	m.timeouts = register(reg, m.timeouts)
+	m.conns = register(reg, m.conns)
+	m.connWaiting = register(reg, m.connWaiting)
+	m.evicted = register(reg, m.evicted)
+	m.bodyWaiting = register(reg, m.bodyWaiting)
 	return m
+}
+
+// register registers c with reg, or returns the collector registered
+// before it with the same description.
+func register[T prometheus.Collector](reg prometheus.Registerer, c T) T {
+	err := reg.Register(c)
+	if err == nil {
+		return c
+	}
+	var are prometheus.AlreadyRegisteredError
+	if errors.As(err, &are) {
+		if existing, ok := are.ExistingCollector.(T); ok {
+			return existing
+		}
+	}
+	panic(err)
+}
+
+// instrument times every request by its route pattern, so that the label
+// set stays small whatever paths clients send.
+func (m *httpMetrics) instrument(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		next.ServeHTTP(sw, r)
+		route := r.Pattern
+		if route == "" {
+			route = "unmatched"
+		}
+		m.requestDuration.WithLabelValues(r.Method, route, strconv.Itoa(sw.status)).
+			Observe(time.Since(start).Seconds())
+	})
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	wrote  bool
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if !w.wrote {
+		w.status, w.wrote = code, true
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	w.wrote = true
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap gives http.ResponseController the writer underneath, for the
+// deadlines of routes that wait (limits.go).
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// Flush lets streaming handlers flush through the wrapper.
+func (w *statusWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
 }
 
 func (m *httpMetrics) refuse(reason string) { m.refused.WithLabelValues(reason).Inc() }
@@ -329,9 +406,9 @@ func (c *limitedConn) Close() error {
 // Serve runs the server's loops and serves hs on ln until ctx ends, then
 // shuts hs down (waiting up to five seconds for requests in progress) and
 // closes the server's stores.
-func (s *Server) Serve(ctx context.Context, hs *http.Server, ln net.Listener) error {
+func (a *API) Serve(ctx context.Context, hs *http.Server, ln net.Listener) error {
 	g, ctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return s.Run(ctx) })
+	g.Go(func() error { return a.srv.Run(ctx) })
 	g.Go(func() error {
 		if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 			return err

@@ -1,9 +1,8 @@
 package scheduler
 
 import (
-	"net/http"
+	"context"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/docketd/docket/internal/errdefs"
@@ -83,81 +82,61 @@ func apiQueue(in queue.Info) api.Queue {
 	}
 }
 
-func (s *Server) createQueue(w http.ResponseWriter, r *http.Request) {
-	var in api.QueueSettings
-	if err := decode(w, r, &in, false); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
+// CreateQueue creates a queue, or finds it as it is with the same
+// settings (created false).
+func (s *Server) CreateQueue(ctx context.Context, caller Identity, in api.QueueSettings) (api.QueueCreated, error) {
 	created, err := s.queues.CreateQueue(in.Name, applySettings(queue.DefaultAttributes(), in))
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return api.QueueCreated{}, err
 	}
 	info, err := s.queues.Queue(in.Name)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return api.QueueCreated{}, err
 	}
-	status := http.StatusOK
-	if created {
-		status = http.StatusCreated
-	}
-	writeJSON(w, status, api.QueueCreated{Queue: apiQueue(info), Created: created})
+	return api.QueueCreated{Queue: apiQueue(info), Created: created}, nil
 }
 
-func (s *Server) listQueues(w http.ResponseWriter, r *http.Request) {
+// ListQueues lists every queue with its figures.
+func (s *Server) ListQueues(ctx context.Context, caller Identity) api.QueueList {
 	infos := s.queues.Queues()
 	out := api.QueueList{Queues: make([]api.Queue, 0, len(infos))}
 	for _, in := range infos {
 		out.Queues = append(out.Queues, apiQueue(in))
 	}
-	writeJSON(w, http.StatusOK, out)
+	return out
 }
 
-func (s *Server) getQueue(w http.ResponseWriter, r *http.Request) {
-	info, err := s.queues.Queue(r.PathValue("name"))
+// GetQueue returns one queue with its figures.
+func (s *Server) GetQueue(ctx context.Context, caller Identity, name string) (api.Queue, error) {
+	info, err := s.queues.Queue(name)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return api.Queue{}, err
 	}
-	writeJSON(w, http.StatusOK, apiQueue(info))
+	return apiQueue(info), nil
 }
 
-func (s *Server) updateQueue(w http.ResponseWriter, r *http.Request) {
-	name := r.PathValue("name")
-	var in api.QueueSettings
-	if err := decode(w, r, &in, false); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	if in.Name != "" && in.Name != name {
-		s.writeError(w, r, errdefs.New(errdefs.ErrInvalid, "invalid_request",
-			"a queue cannot be renamed (body names %q, path %q)", in.Name, name))
-		return
+// UpdateQueue changes the settings in set of a queue; the others stay.
+func (s *Server) UpdateQueue(ctx context.Context, caller Identity, name string, set api.QueueSettings) (api.Queue, error) {
+	if set.Name != "" && set.Name != name {
+		return api.Queue{}, errdefs.New(errdefs.ErrInvalid, "invalid_request",
+			"a queue cannot be renamed (body names %q, path %q)", set.Name, name)
 	}
 	info, err := s.queues.Queue(name)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return api.Queue{}, err
 	}
-	if err := s.queues.SetAttributes(name, applySettings(info.Attributes, in)); err != nil {
-		s.writeError(w, r, err)
-		return
+	if err := s.queues.SetAttributes(name, applySettings(info.Attributes, set)); err != nil {
+		return api.Queue{}, err
 	}
 	if info, err = s.queues.Queue(name); err != nil {
-		s.writeError(w, r, err)
-		return
+		return api.Queue{}, err
 	}
-	writeJSON(w, http.StatusOK, apiQueue(info))
+	return apiQueue(info), nil
 }
 
-func (s *Server) deleteQueue(w http.ResponseWriter, r *http.Request) {
-	if err := s.queues.DeleteQueue(r.PathValue("name")); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
+// DeleteQueue deletes a queue and its messages.
+func (s *Server) DeleteQueue(ctx context.Context, caller Identity, name string) error {
+	return s.queues.DeleteQueue(name)
 }
 
 // sendInput converts one API message into the engine's form; attributes
@@ -178,58 +157,48 @@ func sendInput(m api.SendMessage) queue.SendInput {
 	return in
 }
 
-func (s *Server) sendMessages(w http.ResponseWriter, r *http.Request) {
-	var req api.SendRequest
-	if err := decode(w, r, &req, false); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
+// Send sends one message (given inline) or a batch (Messages). A single
+// message that is refused fails the call with its own error; a batch
+// reports per entry, as SQS's SendMessageBatch does.
+func (s *Server) Send(ctx context.Context, caller Identity, name string, req *api.SendRequest) (api.SendResponse, error) {
 	single := len(req.Messages) == 0
 	msgs := req.Messages
 	if single {
 		msgs = []api.SendMessage{req.SendMessage}
 	} else if req.Body != "" || req.Attributes != nil || req.Delay != nil {
-		s.writeError(w, r, errdefs.New(errdefs.ErrInvalid, "invalid_request",
-			"give either one message inline or a messages list, not both"))
-		return
+		return api.SendResponse{}, errdefs.New(errdefs.ErrInvalid, "invalid_request",
+			"give either one message inline or a messages list, not both")
 	}
 	in := make([]queue.SendInput, len(msgs))
 	for i, m := range msgs {
 		in[i] = sendInput(m)
 	}
-	res, err := s.queues.Send(r.PathValue("name"), in)
+	res, err := s.queues.Send(name, in)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return api.SendResponse{}, err
 	}
-	// A single message that failed fails the request with its own status;
-	// a batch reports per entry, as SQS's SendMessageBatch does.
 	if single && res[0].Err != nil {
-		s.writeError(w, r, res[0].Err)
-		return
+		return api.SendResponse{}, res[0].Err
 	}
 	out := api.SendResponse{Messages: make([]api.SendResult, len(res))}
 	for i, r := range res {
 		out.Messages[i].ID = r.ID
 		if r.Err != nil {
-			out.Messages[i].Error = apiError(r.Err)
+			out.Messages[i].Error = APIError(r.Err)
 		}
 	}
-	writeJSON(w, http.StatusOK, out)
+	return out, nil
 }
 
-func (s *Server) receiveMessages(w http.ResponseWriter, r *http.Request) {
-	var req api.ReceiveRequest
-	if err := decode(w, r, &req, true); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
+// Receive leases up to req.Max messages, waiting up to req.Wait for the
+// first. A caller presenting a queue worker's token leases them for its
+// allocation. It fails with ctx's error when ctx ends while it waits.
+func (s *Server) Receive(ctx context.Context, caller Identity, name string, req *api.ReceiveRequest) (api.ReceiveResponse, error) {
 	opts := queue.ReceiveOptions{Max: req.Max}
-	if token := requestToken(r); token != "" {
-		owner, ok := s.tokenOwner(token)
+	if caller.Token != "" {
+		owner, ok := s.tokenOwner(caller.Token)
 		if !ok {
-			s.writeError(w, r, errdefs.New(errdefs.ErrInvalid, "invalid_token", "the queue token is not valid"))
-			return
+			return api.ReceiveResponse{}, errdefs.New(errdefs.ErrInvalid, "invalid_token", "the queue token is not valid")
 		}
 		opts.Owner = owner
 	}
@@ -241,13 +210,12 @@ func (s *Server) receiveMessages(w http.ResponseWriter, r *http.Request) {
 		d := req.VisibilityTimeout.Std()
 		opts.VisibilityTimeout = &d
 	}
-	msgs, err := s.queues.Receive(r.Context(), r.PathValue("name"), opts)
+	msgs, err := s.queues.Receive(ctx, name, opts)
 	if err != nil {
-		if r.Context().Err() != nil {
-			return // the client went away while waiting
+		if ctx.Err() != nil {
+			return api.ReceiveResponse{}, ctx.Err()
 		}
-		s.writeError(w, r, err)
-		return
+		return api.ReceiveResponse{}, err
 	}
 	out := api.ReceiveResponse{Messages: make([]api.Message, len(msgs))}
 	for i, m := range msgs {
@@ -268,74 +236,47 @@ func (s *Server) receiveMessages(w http.ResponseWriter, r *http.Request) {
 		}
 		out.Messages[i] = am
 	}
-	writeJSON(w, http.StatusOK, out)
+	return out, nil
 }
 
-func (s *Server) deleteMessages(w http.ResponseWriter, r *http.Request) {
-	var req api.DeleteRequest
-	if err := decode(w, r, &req, false); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	res, err := s.queues.Delete(r.PathValue("name"), req.Receipts)
+// DeleteMessages deletes messages by their receipts, reporting per
+// receipt.
+func (s *Server) DeleteMessages(ctx context.Context, caller Identity, name string, req *api.DeleteRequest) (api.DeleteResponse, error) {
+	res, err := s.queues.Delete(name, req.Receipts)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return api.DeleteResponse{}, err
 	}
 	out := api.DeleteResponse{Results: make([]api.DeleteResult, len(res))}
 	for i, err := range res {
 		out.Results[i].Receipt = req.Receipts[i]
 		if err != nil {
-			out.Results[i].Error = apiError(err)
+			out.Results[i].Error = APIError(err)
 		}
 	}
-	writeJSON(w, http.StatusOK, out)
+	return out, nil
 }
 
-func (s *Server) changeVisibility(w http.ResponseWriter, r *http.Request) {
-	var req api.VisibilityRequest
-	if err := decode(w, r, &req, false); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	if err := s.queues.ChangeVisibility(r.PathValue("name"), req.Receipt, time.Duration(req.Timeout)); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
+// ChangeVisibility makes a leased message visible again after the
+// request's timeout.
+func (s *Server) ChangeVisibility(ctx context.Context, caller Identity, name string, req api.VisibilityRequest) error {
+	return s.queues.ChangeVisibility(name, req.Receipt, time.Duration(req.Timeout))
 }
 
-func (s *Server) purgeQueue(w http.ResponseWriter, r *http.Request) {
-	n, err := s.queues.Purge(r.PathValue("name"))
+// Purge deletes every message of a queue.
+func (s *Server) Purge(ctx context.Context, caller Identity, name string) (api.PurgeResponse, error) {
+	n, err := s.queues.Purge(name)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return api.PurgeResponse{}, err
 	}
-	writeJSON(w, http.StatusOK, api.PurgeResponse{Purged: n})
+	return api.PurgeResponse{Purged: n}, nil
 }
 
-func (s *Server) redriveQueue(w http.ResponseWriter, r *http.Request) {
-	var req api.RedriveRequest
-	if err := decode(w, r, &req, true); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	n, err := s.queues.Redrive(r.PathValue("name"), req.Max)
+// Redrive moves up to req.Max messages of a dead-letter queue back to the
+// queues they came from.
+func (s *Server) Redrive(ctx context.Context, caller Identity, name string, req api.RedriveRequest) (api.RedriveResponse, error) {
+	n, err := s.queues.Redrive(name, req.Max)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return api.RedriveResponse{}, err
 	}
-	writeJSON(w, http.StatusOK, api.RedriveResponse{Moved: n})
-}
-
-// requestToken returns the worker token a request carries, in
-// X-Docket-Token or as a bearer token.
-func requestToken(r *http.Request) string {
-	if t := r.Header.Get("X-Docket-Token"); t != "" {
-		return t
-	}
-	if t, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
-		return t
-	}
-	return ""
+	return api.RedriveResponse{Moved: n}, nil
 }

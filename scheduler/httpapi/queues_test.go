@@ -1,4 +1,4 @@
-package scheduler
+package httpapi
 
 import (
 	"bytes"
@@ -6,17 +6,42 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/docketd/docket/scheduler"
 	"github.com/docketd/docket/scheduler/api"
+	"github.com/docketd/docket/specs"
 )
 
 // newTestServer starts a Server with its real handler on a loopback port.
-func newTestServer(t testing.TB) (*Server, *api.Client, string) {
+func newTestServer(t testing.TB) (*API, *api.Client, string) {
 	t.Helper()
-	return newCluster(t, Config{})
+	return newCluster(t, scheduler.Config{})
+}
+
+// newCluster starts a server with the given config and its API on a
+// loopback port.
+func newCluster(t testing.TB, cfg scheduler.Config) (*API, *api.Client, string) {
+	t.Helper()
+	cfg.DataDir = t.TempDir()
+	s, err := scheduler.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	a := New(s)
+	hs := httptest.NewServer(a.Handler())
+	t.Cleanup(func() {
+		hs.Close()
+		cancel()
+		<-done
+	})
+	return a, api.NewClient(hs.URL), hs.URL
 }
 
 // call sends a raw request and returns the status and body.
@@ -151,7 +176,7 @@ func TestQueueAPIFlow(t *testing.T) {
 	if sent[0].ID == "" || sent[1].Error == nil || sent[1].Error.Code != "empty_body" || sent[2].ID == "" {
 		t.Fatalf("got results %+v, want ok, empty_body, ok", sent)
 	}
-	zero := specsDuration(0)
+	zero := specs.Duration(0)
 	msgs, err := cl.Receive(ctx, "work", api.ReceiveRequest{Max: 10, Wait: &zero})
 	if err != nil || len(msgs) != 2 {
 		t.Fatalf("receive: got %d messages, %v; want 2", len(msgs), err)
@@ -189,7 +214,7 @@ func TestQueueAPIFlow(t *testing.T) {
 	if err != nil || n != 1 {
 		t.Fatalf("purge: %d, %v; want 1", n, err)
 	}
-	ten := specsDuration(10 * time.Minute)
+	ten := specs.Duration(10 * time.Minute)
 	upd, err := cl.UpdateQueue(ctx, "work", api.QueueSettings{VisibilityTimeout: &ten})
 	if err != nil || upd.VisibilityTimeout.Std() != 10*time.Minute || upd.MaxReceives != 2 {
 		t.Fatalf("update: %+v, %v; want visibility 10m and max_receives kept", upd, err)
@@ -227,7 +252,7 @@ func TestLongPollOverHTTP(t *testing.T) {
 	}
 	got := make(chan []api.Message, 1)
 	go func() {
-		wait := specsDuration(20 * time.Second)
+		wait := specs.Duration(20 * time.Second)
 		m, err := cl.Receive(ctx, "q", api.ReceiveRequest{Wait: &wait})
 		if err != nil {
 			t.Error(err)

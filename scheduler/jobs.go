@@ -3,11 +3,7 @@ package scheduler
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
-	"mime"
-	"net/http"
 	"sort"
 	"strings"
 	"time"
@@ -20,48 +16,34 @@ import (
 	"github.com/docketd/docket/specs"
 )
 
-// maxJobFile bounds a job file sent to the API: job files are small, and
+// MaxJobFile bounds a job file sent to the API: job files are small, and
 // the bound keeps expression evaluation cheap.
-const maxJobFile = 1 << 20
+const MaxJobFile = 1 << 20
 
 // jobParseWait is how long a job file waits for a parse slot
 // (Config.MaxJobParses) before it is refused: a parse takes a fraction of
 // a second at most, so a longer wait means a flood.
 const jobParseWait = time.Second
 
-// invalidJob is a job file the API refuses, with every problem in it. Its
-// error says how the API answers: 400 invalid_job for mistakes in the
-// file, other classes and codes for files refused for what parsing them
-// would cost.
-type invalidJob struct {
-	diags hcl.Diagnostics
-	err   *errdefs.Error
+// JobFileError is a job file the server refuses, with every problem in
+// it. Err says how to answer: ErrInvalid with code invalid_job for
+// mistakes in the file, other classes and codes for files refused for
+// what parsing them would cost. Diags locate each problem (file, line,
+// column).
+type JobFileError struct {
+	Diags hcl.Diagnostics
+	Err   *errdefs.Error
 }
 
-func (e *invalidJob) Error() string { return e.err.Message }
+func (e *JobFileError) Error() string { return e.Err.Message }
 
-func (e *invalidJob) Unwrap() error { return e.err }
-
-func (s *Server) writeInvalidJob(w http.ResponseWriter, e *invalidJob) {
-	out := api.Error{Code: e.err.Code, Message: e.err.Message}
-	for _, d := range e.diags {
-		ad := api.Diagnostic{Severity: "error", Summary: d.Summary, Detail: d.Detail}
-		if d.Severity == hcl.DiagWarning {
-			ad.Severity = "warning"
-		}
-		if d.Subject != nil {
-			ad.File, ad.Line, ad.Column = d.Subject.Filename, d.Subject.Start.Line, d.Subject.Start.Column
-		}
-		out.Diagnostics = append(out.Diagnostics, ad)
-	}
-	writeJSON(w, statusOf(e), api.ErrorResponse{Error: out})
-}
+func (e *JobFileError) Unwrap() error { return e.Err }
 
 // jobFileError turns the diagnostics of a job file that failed to parse
 // into the API's error: 400 invalid_job with every error, unless the file
 // was refused for its cost (specs.Refused): 413 job_too_large, 400
 // job_too_complex, or, when the client has left, 400 request_canceled.
-func (s *Server) jobFileError(diags hcl.Diagnostics) *invalidJob {
+func (s *Server) jobFileError(diags hcl.Diagnostics) *JobFileError {
 	var lines []string
 	for _, d := range diags {
 		if d.Severity == hcl.DiagError {
@@ -69,7 +51,7 @@ func (s *Server) jobFileError(diags hcl.Diagnostics) *invalidJob {
 		}
 	}
 	message := strings.Join(lines, "\n")
-	ij := &invalidJob{diags: diags, err: errdefs.New(errdefs.ErrInvalid, "invalid_job", "%s", message)}
+	ij := &JobFileError{Diags: diags, Err: errdefs.New(errdefs.ErrInvalid, "invalid_job", "%s", message)}
 	r := specs.Refused(diags)
 	if r == nil {
 		return ij
@@ -78,12 +60,12 @@ func (s *Server) jobFileError(diags hcl.Diagnostics) *invalidJob {
 	switch r.Reason {
 	case specs.RefusedSize:
 		reason = "too_large"
-		ij.err = errdefs.New(errdefs.ErrTooLarge, "job_too_large", "%s", message)
+		ij.Err = errdefs.New(errdefs.ErrTooLarge, "job_too_large", "%s", message)
 	case specs.RefusedCanceled:
 		reason = "canceled"
-		ij.err = errdefs.New(errdefs.ErrInvalid, "request_canceled", "%s", message)
+		ij.Err = errdefs.New(errdefs.ErrInvalid, "request_canceled", "%s", message)
 	default:
-		ij.err = errdefs.New(errdefs.ErrInvalid, "job_too_complex", "%s", message)
+		ij.Err = errdefs.New(errdefs.ErrInvalid, "job_too_complex", "%s", message)
 	}
 	s.metrics.jobFilesRefused.WithLabelValues(reason).Inc()
 	return ij
@@ -94,62 +76,38 @@ func (s *Server) queueExists(name string) bool {
 	return err == nil
 }
 
-// jobRequest is a job file as a request carries it: HCL source with its
-// variables, or the JSON model, decoded.
-type jobRequest struct {
-	hcl      bool
-	filename string
-	src      []byte
-	vars     map[string]string
-	model    *specs.File
+// JobFile is a job file as a client sends it: HCL source with its
+// variables and the name its messages give it, or the JSON model, decoded.
+type JobFile struct {
+	HCL      bool
+	Filename string // "job.hcl" if empty
+	Source   []byte
+	Vars     map[string]string
+	Model    *specs.File
 }
 
-// readJobRequest reads a job file from a request: HCL (Content-Type
-// application/hcl, variables as ?var=k=v, the name for messages as
-// ?filename=) or the JSON model. It only reads: parsing, which a client can
-// make costly, waits for a parse slot.
-func readJobRequest(w http.ResponseWriter, r *http.Request) (*jobRequest, error) {
-	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if ct != "application/hcl" && ct != "text/hcl" && ct != "application/x-hcl" {
-		var f specs.File
-		if err := decode(w, r, &f, false); err != nil {
-			return nil, err
+// parseJobFile parses and validates a job file. An HCL parse stops when
+// ctx ends: the client has left.
+func (s *Server) parseJobFile(ctx context.Context, in *JobFile) (*specs.File, error) {
+	if !in.HCL {
+		if in.Model == nil {
+			return nil, &JobFileError{Err: errdefs.New(errdefs.ErrInvalid, "invalid_job", "the job file is empty")}
 		}
-		return &jobRequest{model: &f}, nil
-	}
-	src, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxJobFile))
-	if err != nil {
-		return nil, errdefs.New(errdefs.ErrTooLarge, "request_too_large", "job file over %d bytes", maxJobFile)
-	}
-	in := &jobRequest{hcl: true, filename: r.URL.Query().Get("filename"), src: src, vars: map[string]string{}}
-	for _, kv := range r.URL.Query()["var"] {
-		k, v, ok := strings.Cut(kv, "=")
-		if !ok || k == "" {
-			return nil, errdefs.New(errdefs.ErrInvalid, "invalid_variable", "var %q: want name=value", kv)
+		if err := in.Model.Validate(specs.ValidateOptions{QueueExists: s.queueExists}); err != nil {
+			return nil, &JobFileError{Err: errdefs.New(errdefs.ErrInvalid, "invalid_job", "%s", err.Error())}
 		}
-		in.vars[k] = v
-	}
-	if in.filename == "" {
-		in.filename = "job.hcl"
-	}
-	return in, nil
-}
-
-// parseJobFile parses and validates a job file read by readJobRequest. An
-// HCL parse stops when ctx ends: the client has left.
-func (s *Server) parseJobFile(ctx context.Context, in *jobRequest) (*specs.File, error) {
-	if !in.hcl {
-		if err := in.model.Validate(specs.ValidateOptions{QueueExists: s.queueExists}); err != nil {
-			return nil, &invalidJob{err: errdefs.New(errdefs.ErrInvalid, "invalid_job", "%s", err.Error())}
-		}
-		return in.model, nil
+		return in.Model, nil
 	}
 	limits := s.cfg.JobFileLimits
 	if limits.MaxSourceBytes <= 0 {
-		limits.MaxSourceBytes = maxJobFile
+		limits.MaxSourceBytes = MaxJobFile
 	}
-	f, diags := specs.ParseContext(ctx, in.filename, in.src,
-		specs.ParseOptions{Vars: in.vars, QueueExists: s.queueExists, Limits: limits})
+	filename := in.Filename
+	if filename == "" {
+		filename = "job.hcl"
+	}
+	f, diags := specs.ParseContext(ctx, filename, in.Source,
+		specs.ParseOptions{Vars: in.Vars, QueueExists: s.queueExists, Limits: limits})
 	if diags.HasErrors() {
 		return nil, s.jobFileError(diags)
 	}
@@ -159,9 +117,9 @@ func (s *Server) parseJobFile(ctx context.Context, in *jobRequest) (*specs.File,
 // jobParseSlot takes one of the Config.MaxJobParses slots for parsing and
 // planning a job file, waiting up to jobParseWait, and returns the function
 // that gives it back. A request that gets none is refused with 503
-// server_busy and Retry-After: a flood of costly job files must not take
-// the CPU from everything else the server does.
-func (s *Server) jobParseSlot(w http.ResponseWriter, r *http.Request) (release func(), err error) {
+// server_busy (retry after a second): a flood of costly job files must
+// not take the CPU from everything else the server does.
+func (s *Server) jobParseSlot(ctx context.Context) (release func(), err error) {
 	release = func() { <-s.jobParses }
 	select {
 	case s.jobParses <- struct{}{}:
@@ -174,10 +132,9 @@ func (s *Server) jobParseSlot(w http.ResponseWriter, r *http.Request) (release f
 	case s.jobParses <- struct{}{}:
 		return release, nil
 	case <-t.C:
-	case <-r.Context().Done():
+	case <-ctx.Done():
 	}
 	s.metrics.jobFilesRefused.WithLabelValues("busy").Inc()
-	w.Header().Set("Retry-After", "1")
 	return nil, errdefs.New(errdefs.ErrUnavailable, "server_busy", "the server is parsing too many job files; retry")
 }
 
@@ -185,13 +142,13 @@ func (s *Server) jobParseSlot(w http.ResponseWriter, r *http.Request) (release f
 // and, when plan is set, plans it, all in a parse slot. Registering what
 // it returns is left to the caller, out of the slot: it waits for the
 // disk, not the CPU.
-func (s *Server) checkJobFile(w http.ResponseWriter, r *http.Request, in *jobRequest, plan bool) (*specs.File, *api.PlanResponse, error) {
-	release, err := s.jobParseSlot(w, r)
+func (s *Server) checkJobFile(ctx context.Context, in *JobFile, plan bool) (*specs.File, *api.PlanResponse, error) {
+	release, err := s.jobParseSlot(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
 	defer release()
-	f, err := s.parseJobFile(r.Context(), in)
+	f, err := s.parseJobFile(ctx, in)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -248,31 +205,29 @@ func orderQueues(qs []*specs.Queue) []*specs.Queue {
 	return out
 }
 
-func (s *Server) registerJobs(w http.ResponseWriter, r *http.Request) {
-	in, err := readJobRequest(w, r)
+// PlanJobs parses a job file and says what registering it would do,
+// changing nothing.
+func (s *Server) PlanJobs(ctx context.Context, caller Identity, in *JobFile) (api.PlanResponse, error) {
+	_, plan, err := s.checkJobFile(ctx, in, true)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return api.PlanResponse{}, err
 	}
-	f, plan, err := s.checkJobFile(w, r, in, r.URL.Query().Get("plan") == "true")
-	var ij *invalidJob
-	switch {
-	case errors.As(err, &ij):
-		s.writeInvalidJob(w, ij)
-		return
-	case err != nil:
-		s.writeError(w, r, err)
-		return
-	case plan != nil:
-		writeJSON(w, http.StatusOK, plan)
-		return
+	return *plan, nil
+}
+
+// RegisterJobs parses a job file and registers its queues (dead-letter
+// queues first) and jobs, each changed job with an evaluation. A file
+// with mistakes fails with a *JobFileError.
+func (s *Server) RegisterJobs(ctx context.Context, caller Identity, in *JobFile) (api.RegisterResponse, error) {
+	f, _, err := s.checkJobFile(ctx, in, false)
+	if err != nil {
+		return api.RegisterResponse{}, err
 	}
 	var out api.RegisterResponse
 	for _, q := range orderQueues(f.Queues) {
 		created, err := s.queues.CreateQueue(q.Name, QueueAttributes(q))
 		if err != nil {
-			s.writeError(w, r, fmt.Errorf("queue %s: %w", q.Name, err))
-			return
+			return api.RegisterResponse{}, fmt.Errorf("queue %s: %w", q.Name, err)
 		}
 		info, _ := s.queues.Queue(q.Name)
 		out.Queues = append(out.Queues, api.QueueCreated{Queue: apiQueue(info), Created: created})
@@ -281,8 +236,7 @@ func (s *Server) registerJobs(w http.ResponseWriter, r *http.Request) {
 		eval := newEval(spec.Name, triggerJobRegister, "")
 		res, err := s.state.Apply(state.RegisterJob{Spec: spec, Eval: eval})
 		if err != nil {
-			s.writeError(w, r, err)
-			return
+			return api.RegisterResponse{}, err
 		}
 		rj := api.RegisteredJob{Name: res.Job.Name, Version: res.Job.Version, Changed: res.JobChanged}
 		if res.Index > out.Index {
@@ -300,7 +254,7 @@ func (s *Server) registerJobs(w http.ResponseWriter, r *http.Request) {
 	if out.Queues == nil {
 		out.Queues = []api.QueueCreated{}
 	}
-	writeJSON(w, http.StatusOK, out)
+	return out, nil
 }
 
 func apiJob(j *state.Job) api.Job {
@@ -335,9 +289,12 @@ func jobStatus(rd *state.Reader, j *state.Job) api.JobStatus {
 	return st
 }
 
-func (s *Server) listJobs(w http.ResponseWriter, r *http.Request) {
-	if _, ok := s.block(w, r, func(rd *state.Reader) uint64 { return rd.TableIndex(state.TableJobs) }); !ok {
-		return
+// ListJobs lists every job with its allocations' statuses and latest
+// evaluation; a blocking query on the jobs table.
+func (s *Server) ListJobs(ctx context.Context, caller Identity, q Query) (api.JobList, uint64, error) {
+	idx, err := s.block(ctx, q, func(rd *state.Reader) uint64 { return rd.TableIndex(state.TableJobs) })
+	if err != nil {
+		return api.JobList{}, 0, err
 	}
 	out := api.JobList{Jobs: []api.JobStatus{}}
 	s.state.View(func(rd *state.Reader) {
@@ -345,17 +302,18 @@ func (s *Server) listJobs(w http.ResponseWriter, r *http.Request) {
 			out.Jobs = append(out.Jobs, jobStatus(rd, j))
 		}
 	})
-	writeJSON(w, http.StatusOK, out)
+	return out, idx, nil
 }
 
 func jobNotFound(name string) error {
 	return errdefs.New(errdefs.ErrNotFound, "job_not_found", "job %q does not exist", name)
 }
 
-func (s *Server) getJob(w http.ResponseWriter, r *http.Request) {
-	name := r.PathValue("name")
-	if _, ok := s.block(w, r, func(rd *state.Reader) uint64 { return rd.JobIndex(name) }); !ok {
-		return
+// GetJob returns one job's status; a blocking query on the job.
+func (s *Server) GetJob(ctx context.Context, caller Identity, name string, q Query) (api.JobStatus, uint64, error) {
+	idx, err := s.block(ctx, q, func(rd *state.Reader) uint64 { return rd.JobIndex(name) })
+	if err != nil {
+		return api.JobStatus{}, 0, err
 	}
 	var out *api.JobStatus
 	s.state.View(func(rd *state.Reader) {
@@ -365,53 +323,43 @@ func (s *Server) getJob(w http.ResponseWriter, r *http.Request) {
 		}
 	})
 	if out == nil {
-		s.writeError(w, r, jobNotFound(name))
-		return
+		return api.JobStatus{}, idx, jobNotFound(name)
 	}
-	writeJSON(w, http.StatusOK, out)
+	return *out, idx, nil
 }
 
-func (s *Server) stopJob(w http.ResponseWriter, r *http.Request) {
-	name := r.PathValue("name")
-	purge := r.URL.Query().Get("purge") == "true"
+// StopJob stops a job's allocations; purge removes the job too.
+func (s *Server) StopJob(ctx context.Context, caller Identity, name string, purge bool) (api.JobChangeResponse, error) {
 	eval := newEval(name, triggerJobDeregister, "")
 	res, err := s.state.Apply(state.StopJob{Name: name, Purge: purge, Eval: eval})
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return api.JobChangeResponse{}, err
 	}
 	if !purge {
 		s.submit(eval)
 	}
 	s.broker.unblock(s.now())
-	writeJSON(w, http.StatusOK, api.JobChangeResponse{Evaluation: eval.ID, Index: res.Index})
+	return api.JobChangeResponse{Evaluation: eval.ID, Index: res.Index}, nil
 }
 
-func (s *Server) scaleJob(w http.ResponseWriter, r *http.Request) {
-	name := r.PathValue("name")
-	var in api.ScaleRequest
-	if err := decode(w, r, &in, false); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
+// ScaleJob sets a job's count, within what its type and scaling bounds
+// allow.
+func (s *Server) ScaleJob(ctx context.Context, caller Identity, name string, count int) (api.JobChangeResponse, error) {
 	var j *state.Job
 	s.state.View(func(rd *state.Reader) { j = rd.Job(name) })
 	if j == nil {
-		s.writeError(w, r, jobNotFound(name))
-		return
+		return api.JobChangeResponse{}, jobNotFound(name)
 	}
-	if err := checkScale(j.Spec, in.Count); err != nil {
-		s.writeError(w, r, err)
-		return
+	if err := checkScale(j.Spec, count); err != nil {
+		return api.JobChangeResponse{}, err
 	}
 	eval := newEval(name, triggerJobScale, "")
-	res, err := s.state.Apply(state.ScaleJob{Name: name, Count: in.Count, Eval: eval})
+	res, err := s.state.Apply(state.ScaleJob{Name: name, Count: count, Eval: eval})
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return api.JobChangeResponse{}, err
 	}
 	s.submit(eval)
-	writeJSON(w, http.StatusOK, api.JobChangeResponse{Evaluation: eval.ID, Index: res.Index})
+	return api.JobChangeResponse{Evaluation: eval.ID, Index: res.Index}, nil
 }
 
 // checkScale refuses counts a job cannot take: dispatch jobs run one task

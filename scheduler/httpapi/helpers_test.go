@@ -1,0 +1,5 @@
+package httpapi
+
+import "github.com/docketd/docket/internal/polltest"
+
+var waitFor = polltest.WaitFor
