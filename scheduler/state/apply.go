@@ -60,7 +60,7 @@ func (tx *applyTx) stopJob(c StopJob) (Result, error) {
 			} else if a.DesiredStatus != DesiredStop {
 				na := *a
 				na.DesiredStatus, na.DesiredReason = DesiredStop, "job purged"
-				na.ModifyIndex, na.ModifiedAt = tx.index, tx.now
+				na.ModifyIndex, na.ModifiedAt = tx.index, tx.at
 				defer tx.setAlloc(&na, "AllocationUpdated")
 			}
 		}
@@ -91,9 +91,9 @@ func (tx *applyTx) registerNode(c RegisterNode) (Result, error) {
 		n.CreateIndex, n.RegisteredAt = old.CreateIndex, old.RegisteredAt
 	} else {
 		n.Eligible = true
-		n.CreateIndex, n.RegisteredAt = tx.index, tx.now
+		n.CreateIndex, n.RegisteredAt = tx.index, tx.at
 	}
-	n.Status, n.StatusAt = NodeReady, tx.now
+	n.Status, n.StatusAt = NodeReady, tx.at
 	n.ModifyIndex = tx.index
 	tx.setNode(&n, "NodeRegistered")
 	tx.setEvals(c.Evals)
@@ -103,7 +103,7 @@ func (tx *applyTx) registerNode(c RegisterNode) (Result, error) {
 func (tx *applyTx) setNodeStatus(c SetNodeStatus) (Result, error) {
 	return tx.updateNode(c.ID, c.Evals, "NodeStatusChanged", func(n *Node) {
 		if n.Status != c.Status {
-			n.Status, n.StatusAt = c.Status, tx.now
+			n.Status, n.StatusAt = c.Status, tx.at
 		}
 	})
 }
@@ -149,7 +149,7 @@ func (tx *applyTx) updateAllocs(c UpdateAllocs) (Result, error) {
 			if (u.ClientStatus == AllocFailed || u.ClientStatus == AllocLost) && a.FailedAt.IsZero() {
 				a.FailedAt = u.At
 				if a.FailedAt.IsZero() {
-					a.FailedAt = tx.now
+					a.FailedAt = tx.at
 				}
 			}
 		}
@@ -159,7 +159,7 @@ func (tx *applyTx) updateAllocs(c UpdateAllocs) (Result, error) {
 		if u.Tasks != nil {
 			a.Tasks = u.Tasks
 		}
-		a.ModifyIndex, a.ModifiedAt = tx.index, tx.now
+		a.ModifyIndex, a.ModifiedAt = tx.index, tx.at
 		tx.setAllocReported(&a, "AllocationUpdated", c.Reported)
 	}
 	tx.setEvals(c.Evals)
@@ -182,7 +182,7 @@ func (tx *applyTx) settleDispatch(c SettleDispatch) (Result, error) {
 		d := *old.Dispatch
 		d.Settled = true
 		a.Dispatch = &d
-		a.ModifyIndex, a.ModifiedAt = tx.index, tx.now
+		a.ModifyIndex, a.ModifiedAt = tx.index, tx.at
 		tx.setAlloc(&a, "AllocationUpdated")
 	}
 	return Result{}, nil
@@ -220,7 +220,7 @@ func (tx *applyTx) registerJob(c RegisterJob) (Result, error) {
 		return Result{}, errdefs.New(errdefs.ErrInvalid, "invalid_job", "a job needs a name")
 	}
 	old := tx.s.jobs[c.Spec.Name]
-	j := &Job{Name: c.Spec.Name, Spec: c.Spec, SubmittedAt: tx.now, CreateIndex: tx.index, ModifyIndex: tx.index}
+	j := &Job{Name: c.Spec.Name, Spec: c.Spec, SubmittedAt: tx.at, CreateIndex: tx.index, ModifyIndex: tx.index}
 	changed := true
 	switch {
 	case old == nil:
@@ -271,10 +271,10 @@ func (tx *applyTx) applyPlan(c ApplyPlan) (Result, error) {
 		if st.ClientStatus != "" && !Terminal(a.ClientStatus) {
 			a.ClientStatus = st.ClientStatus
 			if st.ClientStatus == AllocLost {
-				a.FailedAt = tx.now
+				a.FailedAt = tx.at
 			}
 		}
-		a.ModifyIndex, a.ModifiedAt = tx.index, tx.now
+		a.ModifyIndex, a.ModifiedAt = tx.index, tx.at
 		tx.setAlloc(&a, "AllocationUpdated")
 	}
 	var res Result
@@ -290,7 +290,7 @@ func (tx *applyTx) applyPlan(c ApplyPlan) (Result, error) {
 		a.DesiredStatus = DesiredRun
 		a.ClientStatus = AllocPending
 		a.CreateIndex, a.ModifyIndex = tx.index, tx.index
-		a.CreatedAt, a.ModifiedAt = tx.now, tx.now
+		a.CreatedAt, a.ModifiedAt = tx.at, tx.at
 		tx.setAlloc(&a, "AllocationPlaced")
 	}
 	if len(res.Rejected) == 0 {

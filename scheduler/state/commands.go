@@ -7,8 +7,28 @@ import (
 )
 
 // Command is one change to the state. Every change is one of the types
-// below, applied by [State.Apply].
+// below, applied by [State.Apply] or, stamped, by [State.ApplyEntry].
+//
+// A command carries everything its effect depends on besides the state it
+// is applied to and its entry's index and time: the IDs of what it
+// creates and the times agents reported are the caller's. Applying one
+// changes nothing the caller holds and keeps nothing it holds either: the
+// state stores copies.
 type Command interface{ command() string }
+
+// Entry is a command as a log carries it: stamped with the index it takes
+// and the time it was proposed at, so that applying it reads no clock and
+// gives the same state wherever and whenever it is applied. [State.Apply]
+// stamps the entries of this process's own commands; a replicated log's
+// leader will stamp them instead, and its followers apply them with
+// [State.ApplyEntry].
+type Entry struct {
+	Index uint64
+	// At is the time the records the command creates or changes record
+	// (SubmittedAt, StatusAt, ModifiedAt, an evaluation's CreatedAt...).
+	At  time.Time
+	Cmd Command
+}
 
 // RegisterJob registers a job or a new version of it. A spec equal to the
 // current one changes nothing but un-stops a stopped job. Eval, if set, is

@@ -2,12 +2,16 @@
 // allocations and evaluations — in memory, with their durable copy in
 // [store.DB].
 //
-// Every change is a typed [Command] applied by one function, [State.Apply]:
-// it assigns the next index, changes the in-memory records, and commits the
-// records it touched as one write set. Because the command is a value and
-// its effect depends only on the state it is applied to, a replicated log
-// can wrap Apply later without changing callers. Readers get immutable
-// records: a command replaces a record, it never edits one in place.
+// Every change is a typed [Command], applied as an [Entry]: the command
+// stamped with the index it takes and the time it was proposed at.
+// [State.Apply] stamps a command with the next index and the state's clock;
+// [State.ApplyEntry] applies an entry stamped elsewhere (a log's leader, a
+// replay). Applying an entry changes the in-memory records and commits the
+// records it touched as one write set. It reads no clock, and its effect
+// depends only on the state and the entry, so the same entries applied in
+// the same order give the same state: a replicated log can carry entries
+// later without changing callers. Readers get immutable records: a command
+// replaces a record, it never edits one in place.
 //
 // The index orders every change. Each table, each node's allocations and
 // each job's allocations remember the index of their last change, which

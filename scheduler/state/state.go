@@ -65,6 +65,9 @@ type State struct {
 	failed    atomic.Pointer[error]
 	reloads   uint64    // guarded by applyMu: how often memory was reloaded from disk
 	lastProbe time.Time // guarded by applyMu
+	// applied, if set, is called with every entry about to be applied,
+	// in order, applyMu held: tests record the entries to replay them.
+	applied func(Entry)
 
 	mu           sync.RWMutex // guards everything below
 	index        uint64
@@ -275,19 +278,50 @@ func (s *State) dropEval(e *Evaluation) {
 	}
 }
 
-// Apply applies one command: it takes the next index, changes the records
-// in memory, and returns once the change is durable. A command that is
-// refused (an unknown job, say) changes nothing and takes no index.
+// Apply applies one command: it stamps it with the next index and the
+// state's clock, applies that entry as [State.ApplyEntry] does, and returns
+// once the change is durable. A command that is refused (an unknown job,
+// say) changes nothing and takes no index.
 func (s *State) Apply(cmd Command) (Result, error) {
 	s.applyMu.Lock()
 	if err := s.refusal(); err != nil {
 		s.applyMu.Unlock()
 		return Result{}, err
 	}
+	// The monotonic reading goes: it is no part of what an entry records.
+	return s.applyLocked(Entry{Index: s.index + 1, At: s.now().Round(0), Cmd: cmd})
+}
+
+// ApplyEntry applies a stamped entry, such as one read from a log: the
+// same entries applied in the same order to the same state give the same
+// state, whatever the clock says. e.Index must be past the state's index,
+// which becomes e.Index if the command changes anything (a command that
+// changes nothing or is refused takes no index, so indexes may skip); an
+// entry at or before the state's index is refused as already applied, with
+// [errdefs.ErrConflict]. Like Apply, it returns once the change is durable.
+func (s *State) ApplyEntry(e Entry) (Result, error) {
+	s.applyMu.Lock()
+	if err := s.refusal(); err != nil {
+		s.applyMu.Unlock()
+		return Result{}, err
+	}
+	if e.Index <= s.index {
+		index := s.index
+		s.applyMu.Unlock()
+		return Result{}, errdefs.New(errdefs.ErrConflict, "entry_applied", "entry %d: the state is at index %d", e.Index, index)
+	}
+	return s.applyLocked(e)
+}
+
+// applyLocked applies e, applyMu held; it releases applyMu.
+func (s *State) applyLocked(e Entry) (Result, error) {
+	if s.applied != nil {
+		s.applied(e)
+	}
 	reloads := s.reloads
 	s.mu.Lock()
-	tx := &applyTx{s: s, index: s.index + 1, now: s.now()}
-	res, err := tx.apply(cmd)
+	tx := &applyTx{s: s, index: e.Index, at: e.At}
+	res, err := tx.apply(e.Cmd)
 	if err != nil {
 		tx.rollback()
 		s.mu.Unlock()

@@ -9,13 +9,14 @@ import (
 	"github.com/docketd/docket/internal/store"
 )
 
-// applyTx is one command being applied: the records it replaced (to undo
-// them if the command fails half-way), the write set for the store, and
-// what it touched.
+// applyTx is one entry being applied: its index and time, the records it
+// replaced (to undo them if the command fails half-way), the write set for
+// the store, and what it touched. at is the only time apply knows: it
+// reads no clock.
 type applyTx struct {
 	s      *State
 	index  uint64
-	now    time.Time
+	at     time.Time
 	ws     store.WriteSet
 	undo   []func()
 	tables map[string]bool
@@ -178,7 +179,7 @@ func (tx *applyTx) setEval(e *Evaluation) {
 	}
 	e.ModifyIndex = tx.index
 	if e.CreatedAt.IsZero() {
-		e.CreatedAt = tx.now
+		e.CreatedAt = tx.at
 	}
 	s.putEval(e)
 	tx.undo = append(tx.undo, func() {
