@@ -3,6 +3,7 @@ package state
 import (
 	"fmt"
 	"reflect"
+	"slices"
 
 	"github.com/docketd/docket/internal/errdefs"
 )
@@ -85,7 +86,10 @@ func (tx *applyTx) scaleJob(c ScaleJob) (Result, error) {
 }
 
 func (tx *applyTx) registerNode(c RegisterNode) (Result, error) {
-	n := *c.Node
+	if c.Node == nil {
+		return Result{}, errdefs.New(errdefs.ErrInvalid, "invalid_node", "a node to register is missing")
+	}
+	n := cloneNode(c.Node)
 	if old := tx.s.nodes[n.ID]; old != nil {
 		n.Eligible, n.Drain = old.Eligible, old.Drain
 		n.CreateIndex, n.RegisteredAt = old.CreateIndex, old.RegisteredAt
@@ -95,9 +99,9 @@ func (tx *applyTx) registerNode(c RegisterNode) (Result, error) {
 	}
 	n.Status, n.StatusAt = NodeReady, tx.at
 	n.ModifyIndex = tx.index
-	tx.setNode(&n, "NodeRegistered")
+	tx.setNode(n, "NodeRegistered")
 	tx.setEvals(c.Evals)
-	return Result{Node: &n}, nil
+	return Result{Node: n}, nil
 }
 
 func (tx *applyTx) setNodeStatus(c SetNodeStatus) (Result, error) {
@@ -110,7 +114,7 @@ func (tx *applyTx) setNodeStatus(c SetNodeStatus) (Result, error) {
 
 func (tx *applyTx) setNodeDrain(c SetNodeDrain) (Result, error) {
 	return tx.updateNode(c.ID, c.Evals, "NodeDrainChanged", func(n *Node) {
-		n.Drain = c.Drain
+		n.Drain = cloneDrain(c.Drain)
 		if c.Drain != nil {
 			n.Eligible = false
 		} else {
@@ -157,7 +161,7 @@ func (tx *applyTx) updateAllocs(c UpdateAllocs) (Result, error) {
 			a.ClientReason = u.ClientReason
 		}
 		if u.Tasks != nil {
-			a.Tasks = u.Tasks
+			a.Tasks = cloneTasks(u.Tasks)
 		}
 		a.ModifyIndex, a.ModifiedAt = tx.index, tx.at
 		tx.setAllocReported(&a, "AllocationUpdated", c.Reported)
@@ -220,7 +224,7 @@ func (tx *applyTx) registerJob(c RegisterJob) (Result, error) {
 		return Result{}, errdefs.New(errdefs.ErrInvalid, "invalid_job", "a job needs a name")
 	}
 	old := tx.s.jobs[c.Spec.Name]
-	j := &Job{Name: c.Spec.Name, Spec: c.Spec, SubmittedAt: tx.at, CreateIndex: tx.index, ModifyIndex: tx.index}
+	j := &Job{Name: c.Spec.Name, Spec: cloneSpec(c.Spec), SubmittedAt: tx.at, CreateIndex: tx.index, ModifyIndex: tx.index}
 	changed := true
 	switch {
 	case old == nil:
@@ -237,7 +241,7 @@ func (tx *applyTx) registerJob(c RegisterJob) (Result, error) {
 	if old != nil {
 		j.CreateIndex = old.CreateIndex
 	}
-	j.Count = InitialCount(c.Spec, old)
+	j.Count = InitialCount(j.Spec, old)
 	tx.setJob(j, "JobRegistered")
 	if changed {
 		tx.put(bucketJobVersions, fmt.Sprintf("%s/%020d", j.Name, j.Version), j.Spec)
@@ -261,6 +265,9 @@ func (tx *applyTx) registerJob(c RegisterJob) (Result, error) {
 // placements and the resources its stops free.
 func (tx *applyTx) applyPlan(c ApplyPlan) (Result, error) {
 	s := tx.s
+	if slices.Contains(c.Place, nil) {
+		return Result{}, errdefs.New(errdefs.ErrInvalid, "invalid_plan", "a plan's placement is missing")
+	}
 	for _, st := range c.Stop {
 		old := s.allocs[st.ID]
 		if old == nil {
@@ -285,13 +292,13 @@ func (tx *applyTx) applyPlan(c ApplyPlan) (Result, error) {
 			res.Rejected = append(res.Rejected, p.ID)
 			continue
 		}
-		a := *p
+		a := cloneAlloc(p)
 		a.EvalID = c.EvalID
 		a.DesiredStatus = DesiredRun
 		a.ClientStatus = AllocPending
 		a.CreateIndex, a.ModifyIndex = tx.index, tx.index
 		a.CreatedAt, a.ModifiedAt = tx.at, tx.at
-		tx.setAlloc(&a, "AllocationPlaced")
+		tx.setAlloc(a, "AllocationPlaced")
 	}
 	if len(res.Rejected) == 0 {
 		tx.setEvals(c.Evals)

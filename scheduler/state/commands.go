@@ -179,4 +179,9 @@ type Result struct {
 	Rejected []string
 	// Node is the node after a node command.
 	Node *Node
+	// Evals are the evaluations the command recorded, in its order, as
+	// recorded: with their CreateIndex, ModifyIndex and CreatedAt, which
+	// Apply does not write into the command's own. They are shared: do not
+	// modify them.
+	Evals []*Evaluation
 }

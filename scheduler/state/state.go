@@ -336,7 +336,7 @@ func (s *State) applyLocked(e Entry) (Result, error) {
 		return res, nil
 	}
 	s.index = tx.index
-	res.Index = tx.index
+	res.Index, res.Evals = tx.index, tx.evals
 	for t := range tx.tables {
 		s.tableIndex[t] = tx.index
 	}

@@ -24,6 +24,7 @@ type applyTx struct {
 	views  map[string]bool // nodes whose agent's view changed
 	jobs   map[string]bool
 	events []Event
+	evals  []*Evaluation // the evaluations recorded, for Result.Evals
 }
 
 func (tx *applyTx) touch(table string) {
@@ -169,8 +170,11 @@ func (tx *applyTx) deleteAlloc(id string) {
 	tx.event("Allocation", "AllocationDeleted", id, old)
 }
 
-func (tx *applyTx) setEval(e *Evaluation) {
+// setEval records a copy of an evaluation of a command. Its creation (index
+// and, unless the command sets it, time) is the first record's.
+func (tx *applyTx) setEval(ce *Evaluation) {
 	s := tx.s
+	e := cloneEval(ce)
 	old := s.evals[e.ID]
 	if old == nil {
 		e.CreateIndex = tx.index
@@ -179,9 +183,14 @@ func (tx *applyTx) setEval(e *Evaluation) {
 	}
 	e.ModifyIndex = tx.index
 	if e.CreatedAt.IsZero() {
-		e.CreatedAt = tx.at
+		if old != nil {
+			e.CreatedAt = old.CreatedAt
+		} else {
+			e.CreatedAt = tx.at
+		}
 	}
 	s.putEval(e)
+	tx.evals = append(tx.evals, e)
 	tx.undo = append(tx.undo, func() {
 		s.dropEval(e)
 		if old != nil {
