@@ -1,11 +1,14 @@
 package state
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"reflect"
 	"slices"
 
 	"github.com/docketd/docket/internal/errdefs"
+	"github.com/docketd/docket/specs"
 )
 
 // apply is the one function that changes the state: it hands the command
@@ -229,7 +232,7 @@ func (tx *applyTx) registerJob(c RegisterJob) (Result, error) {
 	switch {
 	case old == nil:
 		j.Version = 1
-	case reflect.DeepEqual(old.Spec, c.Spec):
+	case sameSpec(old.Spec, c.Spec):
 		changed = false
 		if !old.Stopped {
 			return Result{Job: old, JobChanged: false}, nil
@@ -258,6 +261,20 @@ func (tx *applyTx) registerJob(c RegisterJob) (Result, error) {
 	}
 	tx.setEvals([]*Evaluation{c.Eval})
 	return Result{Job: j, JobChanged: changed}, nil
+}
+
+// sameSpec reports whether two specs are the same version of a job: equal,
+// or equal once encoded. The second is for specs that differ only in what
+// the encoding drops (an empty list as against none): the spec a restart
+// loads or a log's entry carries is the encoded one, and it must be the
+// same version there as in memory here.
+func sameSpec(a, b *specs.Job) bool {
+	if reflect.DeepEqual(a, b) {
+		return true
+	}
+	ja, errA := json.Marshal(a)
+	jb, errB := json.Marshal(b)
+	return errA == nil && errB == nil && bytes.Equal(ja, jb)
 }
 
 // applyPlan commits what fits of a plan: every placement is checked against

@@ -7,7 +7,8 @@ import (
 )
 
 // Command is one change to the state. Every change is one of the types
-// below, applied by [State.Apply] or, stamped, by [State.ApplyEntry].
+// below, applied by [State.Apply] or, stamped, by [State.ApplyEntry], and
+// encoded in a log's entries by [EncodeEntry].
 //
 // A command carries everything its effect depends on besides the state it
 // is applied to and its entry's index and time: the IDs of what it
@@ -34,59 +35,59 @@ type Entry struct {
 // current one changes nothing but un-stops a stopped job. Eval, if set, is
 // created in the same change.
 type RegisterJob struct {
-	Spec *specs.Job
-	Eval *Evaluation
+	Spec *specs.Job  `json:"spec"`
+	Eval *Evaluation `json:"eval,omitempty"`
 }
 
 // StopJob stops a job's allocations; with Purge the job is removed too.
 type StopJob struct {
-	Name  string
-	Purge bool
-	Eval  *Evaluation
+	Name  string      `json:"name"`
+	Purge bool        `json:"purge,omitempty"`
+	Eval  *Evaluation `json:"eval,omitempty"`
 }
 
 // ScaleJob sets a job's desired count.
 type ScaleJob struct {
-	Name  string
-	Count int
-	Eval  *Evaluation
+	Name  string      `json:"name"`
+	Count int         `json:"count"`
+	Eval  *Evaluation `json:"eval,omitempty"`
 }
 
 // RegisterNode adds a node or refreshes what it reports of itself; a node
 // registering again is ready again. Eligibility and drain are kept.
 type RegisterNode struct {
-	Node  *Node
-	Evals []*Evaluation
+	Node  *Node         `json:"node"`
+	Evals []*Evaluation `json:"evals,omitempty"`
 }
 
 // SetNodeStatus marks a node ready or down.
 type SetNodeStatus struct {
-	ID     string
-	Status string
-	Evals  []*Evaluation
+	ID     string        `json:"id"`
+	Status string        `json:"status"`
+	Evals  []*Evaluation `json:"evals,omitempty"`
 }
 
 // SetNodeDrain starts (Drain set) or ends (nil) a node's drain. Ending a
 // drain leaves the node ineligible unless Eligible.
 type SetNodeDrain struct {
-	ID       string
-	Drain    *Drain
-	Eligible bool
-	Evals    []*Evaluation
+	ID       string        `json:"id"`
+	Drain    *Drain        `json:"drain"`
+	Eligible bool          `json:"eligible,omitempty"`
+	Evals    []*Evaluation `json:"evals,omitempty"`
 }
 
 // SetNodeEligibility makes a node eligible for new allocations or not.
 type SetNodeEligibility struct {
-	ID       string
-	Eligible bool
-	Evals    []*Evaluation
+	ID       string        `json:"id"`
+	Eligible bool          `json:"eligible"`
+	Evals    []*Evaluation `json:"evals,omitempty"`
 }
 
 // SetNodeHealth records the agent's view of its own health.
 type SetNodeHealth struct {
-	ID      string
-	Healthy bool
-	Reason  string
+	ID      string `json:"id"`
+	Healthy bool   `json:"healthy"`
+	Reason  string `json:"reason,omitempty"`
 }
 
 // ApplyPlan commits a scheduler's decisions for one evaluation: new
@@ -94,60 +95,63 @@ type SetNodeHealth struct {
 // against the node's free capacity at commit time; those that no longer
 // fit are rejected and reported, the rest commit.
 type ApplyPlan struct {
-	EvalID string
-	Place  []*Allocation
-	Stop   []AllocStop
+	EvalID string        `json:"eval_id"`
+	Place  []*Allocation `json:"place,omitempty"`
+	Stop   []AllocStop   `json:"stop,omitempty"`
 	// Evals (the evaluation's outcome, a follow-up) are recorded only if
 	// every placement fits, so that an evaluation costs one commit; a plan
 	// with rejections leaves them to the re-plan.
-	Evals []*Evaluation
+	Evals []*Evaluation `json:"evals,omitempty"`
 }
 
 // AllocStop asks an allocation to stop. ClientStatus, if set, also records
 // a client status (lost, for allocations on a down node).
 type AllocStop struct {
-	ID           string
-	Reason       string
-	ClientStatus string
+	ID           string `json:"id"`
+	Reason       string `json:"reason,omitempty"`
+	ClientStatus string `json:"client_status,omitempty"`
 }
 
 // UpdateAllocs records what agents report of their allocations.
 type UpdateAllocs struct {
-	Updates []AllocUpdate
-	Evals   []*Evaluation
+	Updates []AllocUpdate `json:"updates"`
+	Evals   []*Evaluation `json:"evals,omitempty"`
 	// Reported says the updates are the nodes' own reports, which their
 	// agents need not be told back (NodeViewIndex does not move).
-	Reported bool
+	Reported bool `json:"reported,omitempty"`
 }
 
 // AllocUpdate is one allocation's reported status.
 type AllocUpdate struct {
-	ID           string
-	ClientStatus string
-	ClientReason string
-	Tasks        map[string]*TaskState
-	At           time.Time
+	ID           string `json:"id"`
+	ClientStatus string `json:"client_status,omitempty"`
+	ClientReason string `json:"client_reason,omitempty"`
+	// Tasks replaces the allocation's task states unless nil (an empty
+	// map is a report of no tasks: not omitted when encoded).
+	Tasks map[string]*TaskState `json:"tasks"`
+	// At is when the agent saw the status; a failure records it.
+	At time.Time `json:"at,omitzero"`
 }
 
 // UpsertEvals creates or updates evaluations.
 type UpsertEvals struct {
-	Evals []*Evaluation
+	Evals []*Evaluation `json:"evals"`
 }
 
 // SettleDispatch records that the messages of ended dispatch allocations
 // were dealt with.
 type SettleDispatch struct {
-	IDs []string
+	IDs []string `json:"ids"`
 }
 
 // DeleteEvals removes finished evaluations (garbage collection).
 type DeleteEvals struct {
-	IDs []string
+	IDs []string `json:"ids"`
 }
 
 // DeleteAllocs removes terminal allocations (garbage collection).
 type DeleteAllocs struct {
-	IDs []string
+	IDs []string `json:"ids"`
 }
 
 func (RegisterJob) command() string        { return "RegisterJob" }

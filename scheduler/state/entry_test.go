@@ -2,12 +2,18 @@ package state
 
 import (
 	"errors"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"path/filepath"
+	"reflect"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/docketd/docket/internal/errdefs"
 	"github.com/docketd/docket/internal/store"
+	"github.com/docketd/docket/specs"
 )
 
 // openNoClock opens a state on a fresh store whose clock fails the test if
@@ -51,8 +57,8 @@ func TestApplyEntry(t *testing.T) {
 	// Already applied: refused, nothing changes.
 	for _, index := range []uint64{0, 1} {
 		_, err := s.ApplyEntry(Entry{Index: index, At: at, Cmd: SetNodeStatus{ID: "n1", Status: NodeDown}})
-		if !errors.Is(err, errdefs.ErrConflict) {
-			t.Errorf("entry %d at index 1: got %v, want a conflict", index, err)
+		if !errors.Is(err, errdefs.ErrOutdated) || errdefs.Code(err, "") != "entry_applied" {
+			t.Errorf("entry %d at index 1: got %v, want entry_applied", index, err)
 		}
 	}
 	// A command that changes nothing takes no index; a later one may
@@ -102,5 +108,108 @@ func TestApplyStampsEntries(t *testing.T) {
 		if entries[i].Index != w.index || !entries[i].At.Equal(w.at) {
 			t.Errorf("entry %d: index %d at %v, want %d at %v", i, entries[i].Index, entries[i].At, w.index, w.at)
 		}
+	}
+}
+
+// commandTypes returns the name of every type of the package (tests
+// aside) with a command method: every type that implements Command.
+func commandTypes(t *testing.T) map[string]bool {
+	t.Helper()
+	fset := token.NewFileSet()
+	files, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	types := map[string]bool{}
+	for _, name := range files {
+		if strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, name, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range f.Decls {
+			fn, ok := d.(*ast.FuncDecl)
+			if !ok || fn.Recv == nil || fn.Name.Name != "command" {
+				continue
+			}
+			typ := fn.Recv.List[0].Type
+			if star, ok := typ.(*ast.StarExpr); ok {
+				typ = star.X
+			}
+			types[typ.(*ast.Ident).Name] = true
+		}
+	}
+	return types
+}
+
+// TestEveryCommandEncodes requires a sample of every command type, and
+// that each sample's entry decodes to what was encoded: a command type
+// added without its line in the decoding table, or with a field the
+// encoding loses, fails.
+func TestEveryCommandEncodes(t *testing.T) {
+	sampled := map[string]bool{}
+	for i, cmd := range sampleCommands() {
+		name := reflect.TypeOf(cmd).Name()
+		sampled[name] = true
+		e := Entry{Index: uint64(i + 1), At: time.Unix(1700000000+int64(i), 123).UTC(), Cmd: cmd}
+		b, err := EncodeEntry(e)
+		if err != nil {
+			t.Errorf("%s: encode: %v", name, err)
+			continue
+		}
+		got, err := DecodeEntry(b)
+		if err != nil {
+			t.Errorf("%s: decode %s: %v", name, b, err)
+			continue
+		}
+		if !reflect.DeepEqual(got, e) {
+			t.Errorf("%s: decoded\n%s\nwant\n%s", name, jsonOf(t, got), jsonOf(t, e))
+		}
+	}
+	types := commandTypes(t)
+	for name := range types {
+		if !sampled[name] {
+			t.Errorf("command type %s has no sample in sampleCommands", name)
+		}
+	}
+	if len(types) < 14 {
+		t.Errorf("found %d command types, want at least 14: is the parse broken?", len(types))
+	}
+}
+
+func TestDecodeEntryRefusesGarbage(t *testing.T) {
+	for _, b := range []string{
+		``,
+		`{"index":1,"type":"Reboot","cmd":{}}`,
+		`{"index":1,"type":"ScaleJob","cmd":{"count":"many"}}`,
+		`{"index":1,"cmd":{}}`,
+	} {
+		if e, err := DecodeEntry([]byte(b)); !errors.Is(err, errdefs.ErrInvalid) {
+			t.Errorf("DecodeEntry(%q) = %+v, %v; want invalid", b, e, err)
+		}
+	}
+	if _, err := EncodeEntry(Entry{Index: 1}); !errors.Is(err, errdefs.ErrInvalid) {
+		t.Errorf("encoding an entry without a command: %v, want invalid", err)
+	}
+}
+
+// A spec that differs from the registered one only in what encoding drops
+// (an empty list as against none) is the same version: once encoded, in
+// a log's entry or after a restart, the two cannot be told apart.
+func TestSameSpecOnceEncoded(t *testing.T) {
+	s := openState(t, t.TempDir())
+	absent := fullSpec("web")
+	absent.Constraints, absent.Spreads, absent.Tasks[0].Env, absent.Tasks[0].Args = nil, nil, nil, nil
+	empty := fullSpec("web")
+	empty.Constraints, empty.Spreads, empty.Tasks[0].Env, empty.Tasks[0].Args = []specs.Constraint{}, []specs.Spread{}, map[string]string{}, []string{}
+	first := mustApply(t, s, RegisterJob{Spec: absent})
+	if res := mustApply(t, s, RegisterJob{Spec: empty}); !res.Noop || res.JobChanged || res.Job.Version != first.Job.Version {
+		t.Errorf("the spec with empty lists: %+v; want the same version, unchanged", res)
+	}
+	changed := fullSpec("web")
+	if res := mustApply(t, s, RegisterJob{Spec: changed}); !res.JobChanged || res.Job.Version != 2 {
+		t.Errorf("a changed spec: %+v; want version 2", res)
 	}
 }

@@ -298,7 +298,7 @@ func (s *State) Apply(cmd Command) (Result, error) {
 // which becomes e.Index if the command changes anything (a command that
 // changes nothing or is refused takes no index, so indexes may skip); an
 // entry at or before the state's index is refused as already applied, with
-// [errdefs.ErrConflict]. Like Apply, it returns once the change is durable.
+// [errdefs.ErrOutdated]. Like Apply, it returns once the change is durable.
 func (s *State) ApplyEntry(e Entry) (Result, error) {
 	s.applyMu.Lock()
 	if err := s.refusal(); err != nil {
@@ -308,7 +308,7 @@ func (s *State) ApplyEntry(e Entry) (Result, error) {
 	if e.Index <= s.index {
 		index := s.index
 		s.applyMu.Unlock()
-		return Result{}, errdefs.New(errdefs.ErrConflict, "entry_applied", "entry %d: the state is at index %d", e.Index, index)
+		return Result{}, errdefs.New(errdefs.ErrOutdated, "entry_applied", "entry %d: the state is at index %d", e.Index, index)
 	}
 	return s.applyLocked(e)
 }
