@@ -17,7 +17,10 @@ import (
 // nothing durable depends on it. The callers hold the locks of the queues
 // involved (replay holds none: nothing else runs yet).
 
-// applyCheckpoint takes the counters of a checkpoint record.
+// applyCheckpoint takes the counters of a checkpoint record; a counter
+// never goes back. Live, a checkpoint holds the engine's counters as they
+// are (Open's first one also its nonce), so only Open's changes anything.
+// e.mu is held (or nothing else runs yet).
 func (e *Engine) applyCheckpoint(c checkpoint) {
 	if e.nonce == 0 {
 		e.nonce = c.nonce
@@ -31,7 +34,8 @@ func (e *Engine) applyCheckpoint(c checkpoint) {
 // applyQueuePut defines queue p.id, or changes its definition. A queue that
 // records have already been applied to before its definition (see
 // [Engine.replayQueue]) keeps its messages and gets its name and settings.
-// e.mu is held (or replay runs).
+// Compaction's copy of a definition changes only where it lives. e.mu is
+// held exclusively, and the queue's lock when it exists (or replay runs).
 func (e *Engine) applyQueuePut(pos wal.Pos, p queuePut) *queueState {
 	q := e.byID[p.id]
 	if q == nil {

@@ -105,10 +105,12 @@ func (e *Engine) compact(force bool) (bool, error) {
 }
 
 // rewriteDefinitions appends the definition of every queue whose latest
-// definition record is in segment head or before, and a checkpoint.
+// definition record is in segment head or before, and a checkpoint, and
+// applies them as replay will: each definition then lives at its new
+// position. e.mu is held exclusively only until they are applied, which
+// changes the directory; the wait for the commit is without it.
 func (e *Engine) rewriteDefinitions(head uint32) error {
-	e.mu.RLock()
-	defer e.mu.RUnlock()
+	e.mu.Lock()
 	var defs []queuePut
 	var recs [][]byte
 	for _, q := range e.byID {
@@ -120,17 +122,21 @@ func (e *Engine) rewriteDefinitions(head uint32) error {
 		}
 		q.mu.Unlock()
 	}
-	recs = append(recs, checkpoint{nonce: e.nonce, nextSeq: e.nextSeq.Load(), nextQueueID: e.nextQueueID}.encode())
+	cp := e.counters()
+	recs = append(recs, cp.encode())
 	c, pos, err := e.enqueue(recs...)
 	if err != nil {
+		e.mu.Unlock()
 		return err
 	}
 	for i, p := range defs {
 		q := e.byID[p.id]
 		q.mu.Lock()
-		q.defSegment = pos[i].Segment
+		e.applyQueuePut(pos[i], p)
 		q.mu.Unlock()
 	}
+	e.applyCheckpoint(cp)
+	e.mu.Unlock()
 	return e.commitErr(c.Wait())
 }
 

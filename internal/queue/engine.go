@@ -127,8 +127,9 @@ func Open(cfg Config) (*Engine, error) {
 			l.Close()
 			return nil, err
 		}
-		e.nonce = binary.LittleEndian.Uint64(b[:]) | 1
-		if _, err := l.Append(e.checkpoint().encode()); err != nil {
+		c := e.counters()
+		c.nonce = binary.LittleEndian.Uint64(b[:]) | 1
+		if err := e.appendCheckpoint(l, c); err != nil {
 			l.Close()
 			return nil, fmt.Errorf("queue: write checkpoint: %w", err)
 		}
@@ -170,10 +171,21 @@ func emptyEngine(cfg Config, l *wal.Log) *Engine {
 	return e
 }
 
-func (e *Engine) checkpoint() checkpoint {
-	e.mu.RLock()
-	defer e.mu.RUnlock()
+// counters returns a checkpoint of the engine's counters as they are.
+// e.mu is held (or nothing else runs yet).
+func (e *Engine) counters() checkpoint {
 	return checkpoint{nonce: e.nonce, nextSeq: e.nextSeq.Load(), nextQueueID: e.nextQueueID}
+}
+
+// appendCheckpoint writes checkpoint c to l, which is the engine's log or
+// the one about to become it, waits until it is durable and applies it.
+// e.mu is held (or nothing else runs yet).
+func (e *Engine) appendCheckpoint(l *wal.Log, c checkpoint) error {
+	if _, err := l.Append(c.encode()); err != nil {
+		return err
+	}
+	e.applyCheckpoint(c)
+	return nil
 }
 
 func (e *Engine) messageCount() int {

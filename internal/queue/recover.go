@@ -239,7 +239,7 @@ func (e *Engine) reopen() error {
 		}
 	}
 	// A write must work before writes are accepted again.
-	if _, err := l.Append(checkpoint{nonce: e.nonce, nextSeq: e.nextSeq.Load(), nextQueueID: e.nextQueueID}.encode()); err != nil {
+	if err := e.appendCheckpoint(l, e.counters()); err != nil {
 		l.Close()
 		return fmt.Errorf("probe write: %w", err)
 	}
