@@ -354,6 +354,10 @@ func encodeVisibility(queue uint32, seq uint64, visibleAt int64) []byte {
 	return e.b
 }
 
+func decodeVisibility(d *dec) (queue uint32, seq uint64, visibleAt int64) {
+	return uint32(d.uvarint()), d.uvarint(), d.varint()
+}
+
 // A delete record removes several messages of one queue for one reason.
 func encodeDeletes(queue uint32, reason byte, seqs []uint64) []byte {
 	e := enc{b: make([]byte, 0, 8+len(seqs)*9)}
@@ -390,12 +394,18 @@ func encodePurge(queue uint32, below uint64) []byte {
 	return e.b
 }
 
+func decodePurge(d *dec) (queue uint32, below uint64) {
+	return uint32(d.uvarint()), d.uvarint()
+}
+
 func encodeQueueDelete(queue uint32) []byte {
 	e := enc{b: make([]byte, 0, 8)}
 	e.byte(recQueueDelete)
 	e.uvarint(uint64(queue))
 	return e.b
 }
+
+func decodeQueueDelete(d *dec) uint32 { return uint32(d.uvarint()) }
 
 func unknownRecord(kind byte) error { return fmt.Errorf("unknown record kind %d", kind) }
 
@@ -408,18 +418,25 @@ func encodeDeadLetterCopy(from uint32, oldSeq uint64, m *message) []byte {
 	return e.b
 }
 
+// decodeDeadLetterCopy decodes the fields after the kind byte; the message
+// aliases the record, as in [decodeMessage].
+func decodeDeadLetterCopy(d *dec) (from uint32, oldSeq uint64, m message) {
+	from, oldSeq = uint32(d.uvarint()), d.uvarint()
+	return from, oldSeq, decodeMessage(d)
+}
+
 // decodeMessageRecord decodes a record that holds a whole message: a
 // message record, or a dead-letter copy.
 func decodeMessageRecord(rec []byte) (message, error) {
 	d := dec{b: rec}
+	var m message
 	switch kind := d.byte(); kind {
 	case recMessage:
+		m = decodeMessage(&d)
 	case recDeadLetter:
-		d.uvarint()
-		d.uvarint()
+		_, _, m = decodeDeadLetterCopy(&d)
 	default:
 		return message{}, fmt.Errorf("record kind %d holds no message", kind)
 	}
-	m := decodeMessage(&d)
 	return m, d.err
 }

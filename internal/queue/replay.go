@@ -69,80 +69,135 @@ func (e *Engine) replayQueue(id uint32) *queueState {
 }
 
 // replayRecord decodes one record and applies it with the function the
-// live operation used.
+// live operation used: the switch only dispatches on the record's kind.
 func (e *Engine) replayRecord(pos wal.Pos, rec []byte, now int64) error {
 	d := dec{b: rec}
 	size := uint32(len(rec))
 	switch kind := d.byte(); kind {
 	case recCheckpoint:
-		c := decodeCheckpoint(&d)
-		if d.err == nil {
-			e.applyCheckpoint(c)
-		}
+		e.replayCheckpoint(&d)
 	case recQueuePut:
-		p := decodeQueuePut(&d)
-		if d.err == nil {
-			e.applyQueuePut(pos, p)
-		}
+		e.replayQueuePut(&d, pos)
 	case recQueueDelete:
-		id := uint32(d.uvarint())
-		if d.err == nil {
-			e.gone[id] = true // also when it was never seen
-			e.applyQueueDelete(id)
-		}
+		e.replayQueueDelete(&d)
 	case recMessage:
-		m := decodeMessage(&d)
-		if d.err != nil {
-			return d.err
-		}
-		if q := e.replayQueue(m.queue); q != nil {
-			e.applyMessage(q, pos, size, &m, now)
-		} else {
-			e.bumpSeq(m.seq)
-		}
+		e.replayMessage(&d, pos, size, now)
 	case recDeadLetter:
-		from, oldSeq := uint32(d.uvarint()), d.uvarint()
-		m := decodeMessage(&d)
-		if d.err == nil {
-			e.applyDeadLetterCopy(e.replayQueue(from), e.replayQueue(m.queue), oldSeq, pos, size, &m, now)
-		}
+		e.replayDeadLetterCopy(&d, pos, size, now)
 	case recReceive:
-		id, items := decodeReceives(&d)
-		if q := e.replayQueue(id); d.err == nil && q != nil {
-			e.applyReceives(q, items, now)
-		}
+		e.replayReceives(&d, now)
 	case recVisibility:
-		id, seq, at := uint32(d.uvarint()), d.uvarint(), d.varint()
-		if q := e.replayQueue(id); d.err == nil && q != nil {
-			e.applyVisibility(q, seq, at, now)
-		}
+		e.replayVisibility(&d, now)
 	case recDelete:
-		id, _, seqs := decodeDeletes(&d)
-		if q := e.replayQueue(id); d.err == nil && q != nil {
-			e.applyDeletes(q, seqs)
-		}
+		e.replayDeletes(&d)
 	case recMove:
-		ms := decodeMoves(&d)
-		if d.err != nil {
-			return d.err
-		}
-		for _, m := range ms {
-			if from := e.replayQueue(m.from); from != nil {
-				e.applyMove(from, e.replayQueue(m.to), m, now)
-			} else {
-				e.bumpSeq(m.newSeq)
-			}
-		}
+		e.replayMoves(&d, now)
 	case recPurge:
-		id, below := uint32(d.uvarint()), d.uvarint()
-		if q := e.replayQueue(id); d.err == nil && q != nil {
-			sortAges(q) // applyPurge walks the age list from its head
-			e.applyPurge(q, below)
-		}
+		e.replayPurge(&d)
 	default:
 		return unknownRecord(kind)
 	}
 	return d.err
+}
+
+// The replay functions below each decode the rest of one kind of record
+// from d and apply it; a record that does not decode changes nothing and
+// leaves its error in d.err.
+
+func (e *Engine) replayCheckpoint(d *dec) {
+	if c := decodeCheckpoint(d); d.err == nil {
+		e.applyCheckpoint(c)
+	}
+}
+
+func (e *Engine) replayQueuePut(d *dec, pos wal.Pos) {
+	if p := decodeQueuePut(d); d.err == nil {
+		e.applyQueuePut(pos, p)
+	}
+}
+
+func (e *Engine) replayQueueDelete(d *dec) {
+	if id := decodeQueueDelete(d); d.err == nil {
+		e.gone[id] = true // also when it was never seen
+		e.applyQueueDelete(id)
+	}
+}
+
+// replayMessage applies a send or a compaction's copy; a message of a
+// deleted queue only keeps its sequence number from being used again.
+func (e *Engine) replayMessage(d *dec, pos wal.Pos, size uint32, now int64) {
+	m := decodeMessage(d)
+	if d.err != nil {
+		return
+	}
+	if q := e.replayQueue(m.queue); q != nil {
+		e.applyMessage(q, pos, size, &m, now)
+	} else {
+		e.bumpSeq(m.seq)
+	}
+}
+
+func (e *Engine) replayDeadLetterCopy(d *dec, pos wal.Pos, size uint32, now int64) {
+	if from, oldSeq, m := decodeDeadLetterCopy(d); d.err == nil {
+		e.applyDeadLetterCopy(e.replayQueue(from), e.replayQueue(m.queue), oldSeq, pos, size, &m, now)
+	}
+}
+
+func (e *Engine) replayReceives(d *dec, now int64) {
+	id, items := decodeReceives(d)
+	if d.err != nil {
+		return
+	}
+	if q := e.replayQueue(id); q != nil {
+		e.applyReceives(q, items, now)
+	}
+}
+
+func (e *Engine) replayVisibility(d *dec, now int64) {
+	id, seq, at := decodeVisibility(d)
+	if d.err != nil {
+		return
+	}
+	if q := e.replayQueue(id); q != nil {
+		e.applyVisibility(q, seq, at, now)
+	}
+}
+
+func (e *Engine) replayDeletes(d *dec) {
+	id, _, seqs := decodeDeletes(d)
+	if d.err != nil {
+		return
+	}
+	if q := e.replayQueue(id); q != nil {
+		e.applyDeletes(q, seqs)
+	}
+}
+
+// replayMoves applies each move of a record; a move out of a deleted
+// queue only keeps its new sequence number from being used again.
+func (e *Engine) replayMoves(d *dec, now int64) {
+	ms := decodeMoves(d)
+	if d.err != nil {
+		return
+	}
+	for _, m := range ms {
+		if from := e.replayQueue(m.from); from != nil {
+			e.applyMove(from, e.replayQueue(m.to), m, now)
+		} else {
+			e.bumpSeq(m.newSeq)
+		}
+	}
+}
+
+func (e *Engine) replayPurge(d *dec) {
+	id, below := decodePurge(d)
+	if d.err != nil {
+		return
+	}
+	if q := e.replayQueue(id); q != nil {
+		sortAges(q) // applyPurge walks the age list from its head
+		e.applyPurge(q, below)
+	}
 }
 
 // sortAges puts q's age list back in sequence order when replay has
