@@ -105,15 +105,16 @@ func (e *Engine) compact(force bool) (bool, error) {
 }
 
 // rewriteDefinitions appends the definition of every queue whose latest
-// definition record is in segment head or before, and a checkpoint, and
-// applies them as replay will: each definition then lives at its new
-// position. e.mu is held exclusively only until they are applied, which
-// changes the directory; the wait for the commit is without it.
+// definition record is in segment head or before, in id order, and a
+// checkpoint, and applies them as replay will: each definition then lives
+// at its new position. e.mu is held exclusively only until they are
+// applied, which changes the directory; the wait for the commit is
+// without it.
 func (e *Engine) rewriteDefinitions(head uint32) error {
 	e.mu.Lock()
 	var defs []queuePut
 	var recs [][]byte
-	for _, q := range e.byID {
+	for _, q := range e.sortedQueuesLocked() {
 		q.mu.Lock()
 		if q.defSegment <= head {
 			p := q.definition()

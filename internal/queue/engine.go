@@ -326,6 +326,11 @@ func (e *Engine) dropLive(pos wal.Pos, size uint32) {
 func (e *Engine) sortedQueues() []*queueState {
 	e.mu.RLock()
 	defer e.mu.RUnlock()
+	return e.sortedQueuesLocked()
+}
+
+// sortedQueuesLocked is sortedQueues for a caller that holds e.mu.
+func (e *Engine) sortedQueuesLocked() []*queueState {
 	qs := make([]*queueState, 0, len(e.byID))
 	for _, q := range e.byID {
 		qs = append(qs, q)

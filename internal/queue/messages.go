@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -646,7 +648,9 @@ func (e *Engine) Redrive(dlq string, max int) (int, error) {
 
 	moved := 0
 	var firstErr error
-	for src, ens := range bySource {
+	// Source by source in id order: the same calls write the same records.
+	for _, src := range slices.Sorted(maps.Keys(bySource)) {
+		ens := bySource[src]
 		e.mu.RLock()
 		to := e.byID[src]
 		e.mu.RUnlock()
