@@ -43,6 +43,7 @@ func (e *Engine) applyQueuePut(pos wal.Pos, p queuePut) *queueState {
 		e.byID[p.id] = q
 	}
 	q.name, q.created, q.attrs, q.tags = p.name, p.created, p.attrs, p.tags
+	q.purgedBelow = max(q.purgedBelow, p.purgedBelow)
 	q.defSegment = pos.Segment
 	q.defined = true
 	e.byName[p.name] = q
@@ -142,7 +143,10 @@ func (e *Engine) applyDeletes(q *queueState, seqs []uint64) {
 	}
 }
 
-// applyPurge removes every message of q below a sequence number.
+// applyPurge removes every message of q below a sequence number, and
+// marks q purged below it: replay then ignores a message record below the
+// mark. The mark is kept in the queue's definition too, for compaction
+// drops the purge record.
 func (e *Engine) applyPurge(q *queueState, below uint64) {
 	for en := q.head; en != nil && en.seq < below; {
 		next := en.next

@@ -180,3 +180,32 @@ func TestCompactionKeepsUpWithTheLog(t *testing.T) {
 	}
 	checkReplay(t, e)
 }
+
+// TestCompactionKeepsThePurgeMark purges a queue and compacts until the
+// segment holding the purge is dropped: a restart must still know the
+// queue's purge mark, or its state differs from the live one (the mark was
+// in the purge record only).
+func TestCompactionKeepsThePurgeMark(t *testing.T) {
+	cfg := Config{SegmentSize: 16 << 10}
+	e := openEngine(t, t.TempDir(), cfg)
+	mustCreate(t, e, "q", nil)
+	mustSend(t, e, "q", "purged")
+	if _, err := e.Purge("q"); err != nil {
+		t.Fatal(err)
+	}
+	purged, _ := e.log().Segments()
+	body := strings.Repeat("x", 1000)
+	for range 40 {
+		mustSend(t, e, "q", body)
+		for _, m := range mustReceive(t, e, "q", ReceiveOptions{}) {
+			mustDelete(t, e, "q", m.Receipt)
+		}
+	}
+	if err := e.compactAll(); err != nil {
+		t.Fatal(err)
+	}
+	if left, _ := e.log().Segments(); left[0] <= purged[len(purged)-1] {
+		t.Fatalf("segments %v left after compaction, want the purge's segment %d dropped", left, purged[len(purged)-1])
+	}
+	checkReplay(t, e)
+}

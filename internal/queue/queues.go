@@ -190,7 +190,7 @@ func (e *Engine) redefine(name string, change func(p *queuePut) error) error {
 
 // definition returns q's definition as its record holds it. q.mu is held.
 func (q *queueState) definition() queuePut {
-	return queuePut{id: q.id, name: q.name, created: q.created, attrs: q.attrs, tags: q.tags}
+	return queuePut{id: q.id, name: q.name, created: q.created, attrs: q.attrs, tags: q.tags, purgedBelow: q.purgedBelow}
 }
 
 // DeleteQueue removes a queue and its messages. A queue that is another

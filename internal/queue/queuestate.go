@@ -25,8 +25,8 @@ type queueState struct {
 	head    *entry    // oldest message (sequence order)
 	tail    *entry
 
-	inFlight    int // pending entries that have been received
-	purgedBelow uint64
+	inFlight    int    // pending entries that have been received
+	purgedBelow uint64 // the purge mark: messages below it were purged
 	totals      Totals
 	lastChange  time.Time
 	defSegment  uint32 // the log segment holding the latest queue record

@@ -123,19 +123,16 @@ func decodeCheckpoint(d *dec) checkpoint {
 	return checkpoint{nonce: d.uvarint(), nextSeq: d.uvarint(), nextQueueID: uint32(d.uvarint())}
 }
 
-// encode writes a queue's definition record.
+// encode writes a queue's definition record. The tags and then the purge
+// mark come last: records written before queues had tags end after the
+// dead-letter name, and those written before the mark after the tags.
 func (p queuePut) encode() []byte {
-	return encodeQueuePut(p.id, p.name, p.attrs, p.created, p.tags)
-}
-
-// encodeQueuePut writes a queue's definition. The tags come last: records
-// written before queues had tags end after the dead-letter name.
-func encodeQueuePut(id uint32, name string, a Attributes, created int64, tags map[string]string) []byte {
-	e := enc{b: make([]byte, 0, 64+len(name)+len(a.DeadLetter))}
+	a := p.attrs
+	e := enc{b: make([]byte, 0, 64+len(p.name)+len(a.DeadLetter))}
 	e.byte(recQueuePut)
-	e.uvarint(uint64(id))
-	e.string(name)
-	e.varint(created)
+	e.uvarint(uint64(p.id))
+	e.string(p.name)
+	e.varint(p.created)
 	e.varint(int64(a.VisibilityTimeout))
 	e.varint(int64(a.Retention))
 	e.varint(int64(a.Delay))
@@ -143,11 +140,12 @@ func encodeQueuePut(id uint32, name string, a Attributes, created int64, tags ma
 	e.varint(a.MaxMessageSize)
 	e.varint(int64(a.MaxReceives))
 	e.string(a.DeadLetter)
-	e.uvarint(uint64(len(tags)))
-	for _, k := range slices.Sorted(maps.Keys(tags)) {
+	e.uvarint(uint64(len(p.tags)))
+	for _, k := range slices.Sorted(maps.Keys(p.tags)) {
 		e.string(k)
-		e.string(tags[k])
+		e.string(p.tags[k])
 	}
+	e.uvarint(p.purgedBelow)
 	return e.b
 }
 
@@ -157,6 +155,12 @@ type queuePut struct {
 	created int64
 	attrs   Attributes
 	tags    map[string]string
+	// purgedBelow is the queue's purge mark (see [Engine.applyPurge]). It
+	// goes with the definition because compaction drops a purge record
+	// with its segment, and the queue's latest definition then holds the
+	// mark: one written after the purge has it, and one written before is
+	// in that segment or an older one, which compaction rewrites first.
+	purgedBelow uint64
 }
 
 func decodeQueuePut(d *dec) queuePut {
@@ -180,6 +184,9 @@ func decodeQueuePut(d *dec) queuePut {
 			k := d.string()
 			q.tags[k] = d.string()
 		}
+	}
+	if len(d.b) > 0 {
+		q.purgedBelow = d.uvarint()
 	}
 	return q
 }
