@@ -19,6 +19,13 @@ type clock struct{ off atomic.Int64 }
 func (c *clock) now() time.Time          { return time.Now().Add(time.Duration(c.off.Load())) }
 func (c *clock) advance(d time.Duration) { c.off.Add(int64(d)) }
 
+// stoppedClock is a clock that moves only when the test moves it: the
+// same operations see the same times.
+type stoppedClock struct{ ns atomic.Int64 }
+
+func (c *stoppedClock) now() time.Time          { return time.Unix(0, c.ns.Load()) }
+func (c *stoppedClock) advance(d time.Duration) { c.ns.Add(int64(d)) }
+
 func openEngine(t testing.TB, dir string, cfg Config) *Engine {
 	t.Helper()
 	cfg.Dir = dir

@@ -568,6 +568,12 @@ func (e *Engine) ChangeVisibility(queue, receiptHandle string, timeout time.Dura
 		q.mu.Unlock()
 		return queueNotFound(queue)
 	}
+	// A message whose timeout has run out is not in flight, whether or
+	// not its timer has fired yet: the outcome depends on the clock only.
+	now := e.now().UnixNano()
+	if q.advance(now) {
+		q.changed(now)
+	}
 	en, err := q.byReceipt(receiptHandle)
 	if err == nil && (en == nil || !en.pending) {
 		err = errdefs.New(errdefs.ErrOutdated, "message_not_in_flight",
@@ -577,7 +583,6 @@ func (e *Engine) ChangeVisibility(queue, receiptHandle string, timeout time.Dura
 		q.mu.Unlock()
 		return err
 	}
-	now := e.now().UnixNano()
 	c, _, err := e.enqueue(encodeVisibility(q.id, en.seq, now+int64(timeout)))
 	if err != nil {
 		q.mu.Unlock()

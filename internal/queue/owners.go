@@ -35,18 +35,24 @@ func (e *Engine) ReleaseOwner(queue, owner string) (int, error) {
 		return 0, err
 	}
 	q.mu.Lock()
+	// What the owner holds depends on the clock only, not on whether the
+	// timers of messages whose timeout ran out have fired yet.
+	now := e.now().UnixNano()
+	if q.advance(now) {
+		q.changed(now)
+	}
 	id, ok := q.owners[owner]
 	if !ok || q.ownerInFlight[id] == 0 {
 		q.mu.Unlock()
 		return 0, nil
 	}
-	now := e.now().UnixNano()
 	var held []uint64
 	for _, en := range q.pending.items {
 		if en.owner == id && en.recvCount > 0 {
 			held = append(held, en.seq)
 		}
 	}
+	slices.Sort(held) // the heap's order depends on its history
 	recs := make([][]byte, 0, len(held))
 	for _, seq := range held {
 		recs = append(recs, encodeVisibility(q.id, seq, now))

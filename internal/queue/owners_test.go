@@ -80,3 +80,28 @@ func TestPeekAndDeadLetterWithAttributes(t *testing.T) {
 	}
 	wantStats(t, e3, "nodl", 0, 1, 0)
 }
+
+// TestInFlightIsDecidedByTheClock: once a received message's timeout has
+// run out on the engine's clock it is no longer in flight, though the
+// timer that makes it visible has not fired yet (it runs on real time):
+// ChangeVisibility refuses it and ReleaseOwner does not count it. Their
+// outcomes depended on whether the timer had fired.
+func TestInFlightIsDecidedByTheClock(t *testing.T) {
+	clk := &stoppedClock{}
+	clk.ns.Store(time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
+	e := openEngine(t, t.TempDir(), Config{Now: clk.now})
+	mustCreate(t, e, "q", nil)
+	mustSend(t, e, "q", "a", "b")
+	got := mustReceive(t, e, "q", ReceiveOptions{Max: 2, VisibilityTimeout: dur(time.Hour), Owner: "w1"})
+	if len(got) != 2 {
+		t.Fatalf("got %d messages, want 2", len(got))
+	}
+	clk.advance(2 * time.Hour)
+	if err := e.ChangeVisibility("q", got[0].Receipt, time.Minute); !errors.Is(err, errdefs.ErrOutdated) {
+		t.Errorf("ChangeVisibility after the timeout ran out: got %v, want message_not_in_flight", err)
+	}
+	if n, err := e.ReleaseOwner("q", "w1"); err != nil || n != 0 {
+		t.Errorf("ReleaseOwner after the timeout ran out: got %d, %v; want 0", n, err)
+	}
+	wantStats(t, e, "q", 2, 0, 0)
+}
