@@ -17,7 +17,7 @@ const (
 	// no scaling block.
 	DefaultDispatchMax   = 10
 	DefaultMaxParallel   = 1
-	DefaultOperator      = "="
+	DefaultOperator      = OpEqual
 	DefaultSpreadWeight  = 50
 	DefaultKillSignal    = "SIGTERM"
 	DefaultKillTimeout   = Duration(5 * time.Second)
@@ -76,14 +76,15 @@ func (j *Job) applyDefaults(p path, fill fillFunc) {
 	if j.Priority == 0 && fill(p.field("priority"), false) {
 		j.Priority = DefaultPriority
 	}
-	if j.Scaling == nil && j.Type == JobDispatch {
+	perMessage := j.Kind().Scale == ScalePerMessage
+	if j.Scaling == nil && perMessage {
 		j.Scaling = &Scaling{
 			Max:             DefaultDispatchMax,
 			MessagesPerTask: DefaultMessagesPerTask,
 			Cooldown:        DefaultCooldown,
 		}
 	}
-	if j.Count == 0 && j.Scaling == nil && j.Type != JobDispatch && fill(p.field("count"), false) {
+	if j.Count == 0 && j.Scaling == nil && !perMessage && fill(p.field("count"), false) {
 		j.Count = DefaultCount
 	}
 	if s := j.Scaling; s != nil {

@@ -17,6 +17,14 @@
 // defaults (defaults.go), so a file accepted by [Parse] is accepted by the
 // API and vice versa.
 //
+// What a job type means beyond the rules (how its allocations are planned,
+// scaled and finished) is one row of the table [KindOf] reads (kinds.go):
+// the scheduler, its reconciler and the agent ask the job's [JobKind]
+// rather than compare type names, and the rules here ask it too. The
+// constraint operators ([Operators]) and node attributes ([NodeAttributes])
+// are likewise declared here once, for the scheduler's placement to
+// evaluate.
+//
 // Parsing stays within [Limits], because servers parse files from anyone and
 // HCL alone would let a short file crash or occupy them: its parser recurses
 // once per level of nesting, and its expressions can loop and build large

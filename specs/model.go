@@ -2,7 +2,8 @@ package specs
 
 // The job types. A service runs a fixed or queue-scaled number of long-lived
 // workers, a batch job runs its tasks to completion once, and a dispatch job
-// runs one task per queue message.
+// runs one task per queue message. [KindOf] says what each means to the
+// rest of Docket; a new type is a new row of its table.
 const (
 	JobService  = "service"
 	JobBatch    = "batch"
@@ -40,7 +41,8 @@ type Queue struct {
 // times as its count or its scaling asks for.
 type Job struct {
 	Name string `json:"name"`
-	// Type is one of [JobService], [JobBatch] or [JobDispatch].
+	// Type is one of [JobService], [JobBatch] or [JobDispatch]; [Job.Kind]
+	// says how a job of it is planned, scaled and finished.
 	Type string `json:"type"`
 	// Queue is the queue a dispatch job consumes, or the queue whose backlog
 	// scales a service. Batch jobs have none.

@@ -45,21 +45,33 @@ const (
 	objectNameRule = `use 1 to 63 lowercase letters, digits, "-" or "_", starting with a letter or digit`
 )
 
-// jobTypes, operators and killSignals return the accepted values of an enum.
-// They are functions, not package variables, so nothing can change them.
-func jobTypes() []string { return []string{JobService, JobBatch, JobDispatch} }
-
-// The constraint operators.
+// The constraint operators. [Operators] lists them; the scheduler's
+// placement evaluates them with these meanings.
 const (
-	OpEqual         = "="
-	OpNotEqual      = "!="
-	OpIn            = "in"
-	OpNotIn         = "not_in"
-	OpRegexp        = "regexp"
+	// OpEqual requires the attribute to be set and equal to the value.
+	OpEqual = "="
+	// OpNotEqual requires the attribute to differ from the value; a node
+	// lacking the attribute passes.
+	OpNotEqual = "!="
+	// OpIn requires the attribute to be set and to be one of the
+	// comma-separated values.
+	OpIn = "in"
+	// OpNotIn requires the attribute to be none of the comma-separated
+	// values; a node lacking the attribute passes.
+	OpNotIn = "not_in"
+	// OpRegexp requires the attribute to be set and to contain a match of
+	// the regular expression (unanchored, Go RE2 syntax).
+	OpRegexp = "regexp"
+	// OpDistinctHosts allows at most one allocation of the job per node. It
+	// takes neither attribute nor value.
 	OpDistinctHosts = "distinct_hosts"
 )
 
-func operators() []string {
+// Operators returns the constraint operators, in the order messages list
+// them. Like the other lists of accepted values (the job types, the node
+// attributes, the kill signals) it is a function, not a package variable,
+// so nothing can change it.
+func Operators() []string {
 	return []string{OpEqual, OpNotEqual, OpIn, OpNotIn, OpRegexp, OpDistinctHosts}
 }
 
@@ -85,19 +97,27 @@ func oneOf(values []string) string {
 	return strings.Join(q[:len(q)-1], ", ") + " or " + q[len(q)-1]
 }
 
-// nodeAttributes are the fixed node attributes constraints and spreads may
-// name; node.meta.<key> is accepted besides.
-func nodeAttributes() []string {
-	return []string{"node.name", "node.class", "node.os", "node.arch"}
+// The node attributes constraints and spreads may name: the fixed ones, and
+// NodeMetaPrefix followed by a key of the node's meta.
+const (
+	AttrNodeName   = "node.name"
+	AttrNodeClass  = "node.class"
+	AttrNodeOS     = "node.os"
+	AttrNodeArch   = "node.arch"
+	NodeMetaPrefix = "node.meta."
+)
+
+// NodeAttributes returns the fixed node attributes, in the order messages
+// list them; node.meta.<key> is accepted besides.
+func NodeAttributes() []string {
+	return []string{AttrNodeName, AttrNodeClass, AttrNodeOS, AttrNodeArch}
 }
 
-const nodeMetaPrefix = "node.meta."
-
 func validNodeAttribute(s string) bool {
-	if slices.Contains(nodeAttributes(), s) {
+	if slices.Contains(NodeAttributes(), s) {
 		return true
 	}
-	key, ok := strings.CutPrefix(s, nodeMetaPrefix)
+	key, ok := strings.CutPrefix(s, NodeMetaPrefix)
 	if !ok || key == "" {
 		return false
 	}
@@ -109,4 +129,8 @@ func validNodeAttribute(s string) bool {
 	return true
 }
 
-const nodeAttributeRule = "node.name, node.class, node.os, node.arch or node.meta.<key>"
+// nodeAttributeRule says which attributes are valid, for messages:
+// "node.name, node.class, node.os, node.arch or node.meta.<key>".
+func nodeAttributeRule() string {
+	return strings.Join(NodeAttributes(), ", ") + " or " + NodeMetaPrefix + "<key>"
+}

@@ -42,24 +42,25 @@ func (ps *problems) checkJobs(jobs []*Job, known func(string) bool) {
 }
 
 func (ps *problems) checkJob(p path, j *Job, known func(string) bool) {
-	typeOK := slices.Contains(jobTypes(), j.Type)
+	kind := j.Kind()
+	typeOK := kind.Known()
 	if !typeOK {
-		ps.field(p.field("type"), "Invalid job type", "must be %s, got %q", oneOf(jobTypes()), j.Type)
+		ps.field(p.field("type"), "Invalid job type", "must be %s, got %q", oneOf(JobTypes()), j.Type)
 	}
-	ps.checkJobQueue(p, j, typeOK, known)
+	ps.checkJobQueue(p, j, kind, known)
 	ps.intRange(p.field("priority"), j.Priority, minPriority, maxPriority)
 
 	cp := p.field("count")
 	switch {
-	case j.Type == JobDispatch && j.Count != 0:
-		ps.field(cp, "Unexpected count", "is not used by dispatch jobs: set scaling.max to cap concurrent tasks")
+	case kind.Scale == ScalePerMessage && j.Count != 0:
+		ps.field(cp, "Unexpected count", "is not used by %s jobs: set scaling.max to cap concurrent tasks", j.Type)
 	case j.Scaling != nil && j.Count != 0:
 		ps.field(cp, "Conflicting count", "cannot be combined with a scaling block")
 	case j.Scaling == nil && typeOK:
 		ps.intRange(cp, j.Count, 1, maxCount)
 	}
 	if j.Scaling != nil {
-		ps.checkScaling(p, j, typeOK)
+		ps.checkScaling(p, j, kind)
 	}
 	ps.intRange(p.field("update").field("max_parallel"), j.Update.MaxParallel, 1, maxMaxParallel)
 	for i, c := range j.Constraints {
@@ -71,7 +72,7 @@ func (ps *problems) checkJob(p path, j *Job, known func(string) bool) {
 		ap := sp.field("attribute")
 		switch {
 		case !validNodeAttribute(s.Attribute):
-			ps.field(ap, "Invalid attribute", "must be %s, got %q", nodeAttributeRule, s.Attribute)
+			ps.field(ap, "Invalid attribute", "must be %s, got %q", nodeAttributeRule(), s.Attribute)
 		case spreads[s.Attribute] != nil:
 			ps.duplicate(ap, spreads[s.Attribute], "Duplicate spread", "a spread over %q is already defined", s.Attribute)
 		default:
@@ -82,32 +83,32 @@ func (ps *problems) checkJob(p path, j *Job, known func(string) bool) {
 	ps.checkTasks(p, j)
 }
 
-func (ps *problems) checkJobQueue(p path, j *Job, typeOK bool, known func(string) bool) {
+func (ps *problems) checkJobQueue(p path, j *Job, kind JobKind, known func(string) bool) {
 	qp := p.field("queue")
 	switch {
 	case j.Queue == "":
-		if j.Type == JobDispatch {
-			ps.field(qp, "Missing queue", "is required for a dispatch job")
+		if kind.Queue == QueueRequired {
+			ps.field(qp, "Missing queue", "is required for a %s job", j.Type)
 		}
-	case j.Type == JobBatch:
-		ps.field(qp, "Unexpected queue", "is not allowed for a batch job")
+	case kind.Queue == QueueRefused:
+		ps.field(qp, "Unexpected queue", "is not allowed for a %s job", j.Type)
 	case !validQueueName(j.Queue):
 		ps.add(qp, "Invalid queue name", "%q is not a valid queue name: %s", j.Queue, queueNameRule)
-	case typeOK && !known(j.Queue):
+	case kind.Known() && !known(j.Queue):
 		ps.add(qp, "Undefined queue", "no queue named %q is defined", j.Queue)
 	}
 }
 
-func (ps *problems) checkScaling(p path, j *Job, typeOK bool) {
+func (ps *problems) checkScaling(p path, j *Job, kind JobKind) {
 	sp := p.field("scaling")
 	s := j.Scaling
 	switch {
-	case j.Type == JobBatch:
-		ps.field(sp, "Unexpected scaling", "is not allowed for a batch job")
+	case kind.Scale == ScaleFixed:
+		ps.field(sp, "Unexpected scaling", "is not allowed for a %s job", j.Type)
 		return
-	case j.Type == JobService && j.Queue == "":
+	case kind.Scale == ScaleBacklog && j.Queue == "":
 		ps.add(sp, "Missing queue", "a scaling block needs the job to have a queue whose backlog it follows")
-	case !typeOK:
+	case !kind.Known():
 		return
 	}
 	ps.intRange(sp.field("min"), s.Min, 0, maxScalingMax)
@@ -121,8 +122,8 @@ func (ps *problems) checkScaling(p path, j *Job, typeOK bool) {
 
 func (ps *problems) checkConstraint(p path, c Constraint) {
 	ap, vp := p.field("attribute"), p.field("value")
-	if !slices.Contains(operators(), c.Operator) {
-		ps.field(p.field("operator"), "Invalid operator", "must be %s, got %q", oneOf(operators()), c.Operator)
+	if !slices.Contains(Operators(), c.Operator) {
+		ps.field(p.field("operator"), "Invalid operator", "must be %s, got %q", oneOf(Operators()), c.Operator)
 		return
 	}
 	if c.Operator == OpDistinctHosts {
@@ -135,7 +136,7 @@ func (ps *problems) checkConstraint(p path, c Constraint) {
 		return
 	}
 	if !validNodeAttribute(c.Attribute) {
-		ps.field(ap, "Invalid attribute", "must be %s, got %q", nodeAttributeRule, c.Attribute)
+		ps.field(ap, "Invalid attribute", "must be %s, got %q", nodeAttributeRule(), c.Attribute)
 	}
 	switch c.Operator {
 	case OpIn, OpNotIn:

@@ -74,7 +74,7 @@ func (ps *problems) checkTask(p path, jobType string, t *Task) {
 	ps.noNUL(p.field("user"), t.User)
 
 	tp := p.field("timeout")
-	if jobType == JobService && t.Timeout != 0 {
+	if !KindOf(jobType).TaskTimeout && t.Timeout != 0 {
 		ps.field(tp, "Unexpected timeout", "applies only to dispatch and batch jobs")
 	} else {
 		ps.durationRange(tp, t.Timeout, 0, maxTimeout)
