@@ -368,7 +368,7 @@ func checkScale(spec *specs.Job, count int) error {
 	switch {
 	case count < 0:
 		return errdefs.New(errdefs.ErrInvalid, "invalid_count", "count %d is negative", count)
-	case spec.Type == specs.JobDispatch:
+	case spec.Kind().Scale == specs.ScalePerMessage:
 		return errdefs.New(errdefs.ErrInvalid, "invalid_count",
 			"dispatch job %q runs one task per message; change scaling.max instead", spec.Name)
 	case spec.Scaling != nil && (count < spec.Scaling.Min || count > spec.Scaling.Max):

@@ -293,7 +293,7 @@ func (s *Server) NodeAllocations(ctx context.Context, caller Identity, id string
 				jobs[key] = j
 			}
 			na := api.NodeAllocation{Allocation: apiAlloc(a), Job: j}
-			if j != nil && j.Spec.Queue != "" && j.Spec.Type == specs.JobService {
+			if j != nil && j.Spec.QueueWorkers() {
 				na.QueueToken = s.queueToken(a.ID)
 				key := s.jobKey(j.Spec)
 				na.SQS = &api.SQSCredentials{Region: s.sqsRegion(), AccessKeyID: key.ID, SecretAccessKey: key.Secret}
