@@ -8,6 +8,7 @@ import (
 	"slices"
 
 	"github.com/docketd/docket/internal/errdefs"
+	"github.com/docketd/docket/scheduler/placement"
 	"github.com/docketd/docket/specs"
 )
 
@@ -279,7 +280,7 @@ func sameSpec(a, b *specs.Job) bool {
 
 // applyPlan commits what fits of a plan: every placement is checked against
 // its node's free capacity as it is now, including the plan's own earlier
-// placements and the resources its stops free.
+// placements and the resources its stops free (those it marks lost).
 func (tx *applyTx) applyPlan(c ApplyPlan) (Result, error) {
 	s := tx.s
 	if slices.Contains(c.Place, nil) {
@@ -303,9 +304,7 @@ func (tx *applyTx) applyPlan(c ApplyPlan) (Result, error) {
 	}
 	var res Result
 	for _, p := range c.Place {
-		n := s.nodes[p.NodeID]
-		u := s.usage[p.NodeID]
-		if n == nil || n.Status != NodeReady || !n.Eligible || u.cpu+p.CPU > n.CPU || u.memory+p.Memory > n.Memory {
+		if n := s.nodes[p.NodeID]; n == nil || n.Status != NodeReady || !n.Eligible || !tx.fits(n, p) {
 			res.Rejected = append(res.Rejected, p.ID)
 			continue
 		}
@@ -321,6 +320,14 @@ func (tx *applyTx) applyPlan(c ApplyPlan) (Result, error) {
 		tx.setEvals(c.Evals)
 	}
 	return res, nil
+}
+
+// fits reports whether an allocation fits in its node's free capacity as
+// it is now, by the test placement chose the node with, so that the two
+// cannot disagree.
+func (tx *applyTx) fits(n *Node, a *Allocation) bool {
+	u := tx.s.usage[a.NodeID]
+	return placement.Fits(&placement.Node{CPU: n.CPU, Memory: n.Memory, UsedCPU: u.cpu, UsedMemory: u.memory}, a.CPU, a.Memory)
 }
 
 // InitialCount is a job's desired count when it is registered: the spec's

@@ -381,3 +381,28 @@ func TestCommitErrKeepsStorageClass(t *testing.T) {
 		}
 	}
 }
+
+// A placement that fills its node exactly fits; one unit more of CPU or
+// memory does not (the test is placement.Fits, as when it was chosen).
+func TestPlanFitsAtTheBoundary(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		cpu, memory int64
+		fits        bool
+	}{
+		{"exactly the rest", 400, 512, true},
+		{"one millicore more", 401, 512, false},
+		{"one MiB more", 400, 513, false},
+		{"nothing", 0, 0, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := openState(t, t.TempDir())
+			mustApply(t, s, RegisterNode{Node: node("n1", 1000, 1024)})
+			mustApply(t, s, ApplyPlan{Place: []*Allocation{{ID: "a1", Job: "web", NodeID: "n1", CPU: 600, Memory: 512}}})
+			res := mustApply(t, s, ApplyPlan{Place: []*Allocation{{ID: "a2", Job: "web", NodeID: "n1", CPU: tc.cpu, Memory: tc.memory}}})
+			if fits := len(res.Rejected) == 0; fits != tc.fits {
+				t.Errorf("%d/%d on a node with 400/512 free: fits %v, want %v", tc.cpu, tc.memory, fits, tc.fits)
+			}
+		})
+	}
+}
