@@ -36,6 +36,12 @@ type Config struct {
 
 	// fdatasync, set by tests only, replaces the log's fdatasync.
 	fdatasync func(fd int) error
+	// onRecord, set by tests only, is called with each record the engine
+	// writes and its position, as the record takes its place in the log
+	// (before its commit is durable), under the locks it was written with.
+	// Records written one call after another come in log order; those of
+	// concurrent calls may not, and their positions tell the order.
+	onRecord func(pos wal.Pos, rec []byte)
 }
 
 // Engine is the queue engine: every queue and message of one server.
@@ -181,8 +187,13 @@ func (e *Engine) counters() checkpoint {
 // the one about to become it, waits until it is durable and applies it.
 // e.mu is held (or nothing else runs yet).
 func (e *Engine) appendCheckpoint(l *wal.Log, c checkpoint) error {
-	if _, err := l.Append(c.encode()); err != nil {
+	rec := c.encode()
+	pos, err := l.Append(rec)
+	if err != nil {
 		return err
+	}
+	if e.cfg.onRecord != nil {
+		e.cfg.onRecord(pos[0], rec)
 	}
 	e.applyCheckpoint(c)
 	return nil

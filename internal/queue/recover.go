@@ -76,6 +76,11 @@ func (e *Engine) enqueue(recs ...[]byte) (waiter, []wal.Pos, error) {
 	if pos == nil && len(recs) > 0 {
 		return nil, nil, e.commitErr(c.Wait())
 	}
+	if e.cfg.onRecord != nil {
+		for i, rec := range recs {
+			e.cfg.onRecord(pos[i], rec)
+		}
+	}
 	return c, pos, nil
 }
 
