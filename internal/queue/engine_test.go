@@ -688,3 +688,45 @@ func TestSendRefusesCharactersSQSRefuses(t *testing.T) {
 		}
 	}
 }
+
+// TestRedriveOfManyMessagesReplays redrives more messages from one source
+// than replay takes in one move record (1<<16): one record held them all,
+// and the log that held it could not be opened again.
+func TestRedriveOfManyMessagesReplays(t *testing.T) {
+	e := openEngine(t, t.TempDir(), Config{SegmentSize: 1 << 20})
+	mustCreate(t, e, "dead", nil)
+	mustCreate(t, e, "work", func(a *Attributes) { a.MaxReceives, a.DeadLetter = 1, "dead" })
+	work, _ := e.queue("work")
+	dead, _ := e.queue("dead")
+	// Dead-lettered messages as compaction writes them: whole, with their
+	// source. Writing them so is quicker than dead-lettering each.
+	const n = 1<<16 + 100
+	for sent := 0; sent < n; {
+		dead.mu.Lock()
+		now := e.now().UnixNano()
+		var msgs []message
+		var recs [][]byte
+		for ; sent < n && len(msgs) < 4096; sent++ {
+			m := message{queue: dead.id, seq: e.nextSeq.Add(1) - 1, sentAt: now, visibleAt: now,
+				source: work.id, body: []byte("x")}
+			msgs = append(msgs, m)
+			recs = append(recs, encodeMessage(&m))
+		}
+		c, pos, err := e.enqueue(recs...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range msgs {
+			e.applyMessage(dead, pos[i], uint32(len(recs[i])), &msgs[i], now)
+		}
+		dead.mu.Unlock()
+		if err := c.Wait(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if moved, err := e.Redrive("dead", 0); err != nil || moved != n {
+		t.Fatalf("Redrive: got %d, %v; want %d", moved, err, n)
+	}
+	wantStats(t, e, "work", n, 0, 0)
+	checkReplay(t, e)
+}

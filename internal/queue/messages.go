@@ -655,24 +655,30 @@ func (e *Engine) Redrive(dlq string, max int) (int, error) {
 	var firstErr error
 	// Source by source in id order: the same calls write the same records.
 	for _, src := range slices.Sorted(maps.Keys(bySource)) {
-		ens := bySource[src]
 		e.mu.RLock()
 		to := e.byID[src]
 		e.mu.RUnlock()
-		var c waiter
-		if to != nil {
-			c = e.moveEntries(q, to, ens, 0)
-		}
-		// Whatever did not move (its source is gone) goes back.
-		moved += q.putBack(ens)
-		if c != nil {
-			if err := e.commitErr(c.Wait()); err != nil && firstErr == nil {
-				firstErr = err
+		for ens := range slices.Chunk(bySource[src], maxMovesPerRecord) {
+			var c waiter
+			if to != nil {
+				c = e.moveEntries(q, to, ens, 0)
+			}
+			// Whatever did not move (its source is gone) goes back.
+			moved += q.putBack(ens)
+			if c != nil {
+				if err := e.commitErr(c.Wait()); err != nil && firstErr == nil {
+					firstErr = err
+				}
 			}
 		}
 	}
 	return moved, firstErr
 }
+
+// maxMovesPerRecord bounds the moves one record holds, well below what
+// replay takes in one (decodeMoves): a redrive of a large dead-letter
+// queue writes several records.
+const maxMovesPerRecord = 4096
 
 // expire deletes the messages that have outlived their queue's retention.
 func (e *Engine) expire() error {
