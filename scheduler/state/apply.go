@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"reflect"
 	"slices"
 
@@ -57,22 +58,27 @@ func (tx *applyTx) stopJob(c StopJob) (Result, error) {
 	j := *old
 	j.Stopped = true
 	j.ModifyIndex = tx.index
-	if c.Purge {
-		tx.deleteJob(c.Name)
-		for _, a := range s.allocsByJob[c.Name] {
-			if Terminal(a.ClientStatus) {
-				defer tx.deleteAlloc(a.ID)
-			} else if a.DesiredStatus != DesiredStop {
-				na := *a
-				na.DesiredStatus, na.DesiredReason = DesiredStop, "job purged"
-				na.ModifyIndex, na.ModifiedAt = tx.index, tx.at
-				defer tx.setAlloc(&na, "AllocationUpdated")
-			}
-		}
-	} else {
+	if !c.Purge {
 		tx.setJob(&j, "JobStopped")
+		tx.setEvals([]*Evaluation{c.Eval})
+		return Result{Job: &j}, nil
 	}
+	tx.deleteJob(c.Name)
 	tx.setEvals([]*Evaluation{c.Eval})
+	// Ended allocations go, the others are told to stop: in ID order, so
+	// that the events (and the write set) are the same wherever the entry
+	// is applied.
+	for _, id := range slices.Sorted(maps.Keys(s.allocsByJob[c.Name])) {
+		a := s.allocs[id]
+		if Terminal(a.ClientStatus) {
+			tx.deleteAlloc(id)
+		} else if a.DesiredStatus != DesiredStop {
+			na := *a
+			na.DesiredStatus, na.DesiredReason = DesiredStop, "job purged"
+			na.ModifyIndex, na.ModifiedAt = tx.index, tx.at
+			tx.setAlloc(&na, "AllocationUpdated")
+		}
+	}
 	return Result{Job: &j}, nil
 }
 

@@ -260,7 +260,12 @@ func (s *State) putVersion(spec *specs.Job, version uint64) {
 	s.versions[spec.Name][version] = spec
 }
 
+// putEval indexes an evaluation, replacing any earlier record of it (which
+// may name another job). mu is held.
 func (s *State) putEval(e *Evaluation) {
+	if old := s.evals[e.ID]; old != nil {
+		s.dropEval(old)
+	}
 	if s.evalsByJob[e.Job] == nil {
 		s.evalsByJob[e.Job] = map[string]*Evaluation{}
 	}

@@ -406,3 +406,25 @@ func TestPlanFitsAtTheBoundary(t *testing.T) {
 		})
 	}
 }
+
+// An evaluation recorded again under another job leaves its first job's
+// list (as a restart, which indexes only the latest record, has it).
+func TestEvaluationMovedToAnotherJob(t *testing.T) {
+	s := openState(t, t.TempDir())
+	mustApply(t, s, UpsertEvals{Evals: []*Evaluation{{ID: "e1", Job: "a", Status: EvalPending}}})
+	mustApply(t, s, UpsertEvals{Evals: []*Evaluation{{ID: "e1", Job: "b", Status: EvalPending}}})
+	s.View(func(r *Reader) {
+		if got := r.Evals("a"); len(got) != 0 {
+			t.Errorf("job a's evaluations: %s, want none", jsonOf(t, got))
+		}
+		if got := r.Evals("b"); len(got) != 1 {
+			t.Errorf("job b's evaluations: %s, want e1", jsonOf(t, got))
+		}
+	})
+	mustApply(t, s, DeleteEvals{IDs: []string{"e1"}})
+	s.View(func(r *Reader) {
+		if got := r.Evals(""); len(got) != 0 {
+			t.Errorf("after deleting e1: %s, want none", jsonOf(t, got))
+		}
+	})
+}
