@@ -295,8 +295,9 @@ func (r *allocRunner) runTask(ctx context.Context, index int, t *specs.Task, kil
 }
 
 // afterExit records an exit (or a failed start) and decides whether the
-// task runs again: batch and dispatch tasks that succeed are done; other
-// exits restart in place while the restart block allows, after its delay.
+// task runs again: a task whose job's kind ends on success (batch and
+// dispatch) is done when it succeeds; other exits restart in place while the
+// restart block allows, after its delay.
 func (r *allocRunner) afterExit(ctx context.Context, t *specs.Task, exit Exit, started bool, kill <-chan struct{}) bool {
 	ok := exit.Code == 0 && !exit.OOMKilled && started
 	reason := exit.Reason
@@ -306,7 +307,7 @@ func (r *allocRunner) afterExit(ctx context.Context, t *specs.Task, exit Exit, s
 	case reason == "" && started:
 		reason = "exit code " + strconv.Itoa(exit.Code)
 	}
-	done := ok && r.spec.Type != specs.JobService
+	done := ok && r.spec.Kind().SuccessEnds
 	r.mu.Lock()
 	ts := r.tasks[t.Name]
 	canRestart := !done && ts.Restarts < t.Restart.Attempts
@@ -381,7 +382,7 @@ func (r *allocRunner) waitTask(ctx context.Context, cid string, t *specs.Task, k
 		<-waited
 	}()
 	var timeout <-chan time.Time
-	if d := t.Timeout.Std(); d > 0 && r.spec.Type != specs.JobService {
+	if d := t.Timeout.Std(); d > 0 && r.spec.Kind().TaskTimeout {
 		r.mu.Lock()
 		started := r.tasks[t.Name].StartedAt
 		r.mu.Unlock()

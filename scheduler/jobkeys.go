@@ -68,7 +68,7 @@ func (k *keyStore) Lookup(id string) (aws.Key, bool) {
 	if jobs != nil || k.jobs == nil {
 		k.jobs = map[string]aws.Key{}
 		for _, j := range jobs {
-			if !j.Stopped && j.Spec.Queue != "" && j.Spec.Type == specs.JobService {
+			if !j.Stopped && j.Spec.QueueWorkers() {
 				key := k.s.jobKey(j.Spec)
 				k.jobs[key.ID] = key
 			}

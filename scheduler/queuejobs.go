@@ -36,12 +36,20 @@ func (d *driver) poke() {
 	}
 }
 
-// queueDriven reports whether a job needs a driver.
+// queueDriven reports whether a job needs a driver: its kind runs one
+// allocation per message (a dispatch job), or it is scaled on its queue's
+// backlog and has a scaling block (a queue-scaled service).
 func queueDriven(j *state.Job) bool {
 	if j == nil || j.Stopped || j.Spec == nil || j.Spec.Queue == "" {
 		return false
 	}
-	return j.Spec.Type == specs.JobDispatch || (j.Spec.Type == specs.JobService && j.Spec.Scaling != nil)
+	switch j.Spec.Kind().Scale {
+	case specs.ScalePerMessage:
+		return true
+	case specs.ScaleBacklog:
+		return j.Spec.Scaling != nil
+	}
+	return false
 }
 
 // runQueueJobs keeps the drivers in step with the jobs and settles ended
@@ -164,7 +172,7 @@ func (s *Server) syncDrivers(ctx context.Context) {
 		s.drivers[name] = d
 		go func() {
 			defer close(d.done)
-			if j.Spec.Type == specs.JobDispatch {
+			if j.Spec.Kind().Scale == specs.ScalePerMessage {
 				s.dispatchLoop(dctx, j, d.kick)
 			} else {
 				s.scaleLoop(dctx, j, d.kick)

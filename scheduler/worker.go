@@ -179,7 +179,7 @@ func (s *Server) computePlan(rd *state.Reader, name string, j *state.Job, now ti
 		}
 	}
 	var busy map[string]int
-	if j != nil && j.Spec.Queue != "" && j.Spec.Type == specs.JobService {
+	if j != nil && j.Spec.QueueWorkers() {
 		busy, _ = s.queues.InFlightByOwner(j.Spec.Queue)
 	}
 	for _, a := range allocs {

@@ -172,3 +172,40 @@ func TestRulesFollowTheTable(t *testing.T) {
 		})
 	}
 }
+
+// TestJobKinds pins the table's rows to what each type did before the
+// table, so that changing one is a decision, not an accident.
+func TestJobKinds(t *testing.T) {
+	want := map[string]JobKind{
+		JobService: {Type: JobService, Plan: PlanCount, Scale: ScaleBacklog, Queue: QueueOptional,
+			TasksReceive: true},
+		JobBatch: {Type: JobBatch, Plan: PlanCompletion, Scale: ScaleFixed, Queue: QueueRefused,
+			SuccessEnds: true, TaskTimeout: true},
+		JobDispatch: {Type: JobDispatch, Plan: PlanPerMessage, Scale: ScalePerMessage, Queue: QueueRequired,
+			SuccessEnds: true, TaskTimeout: true},
+	}
+	for _, typ := range JobTypes() {
+		if got := KindOf(typ); got != want[typ] {
+			t.Errorf("KindOf(%q) = %+v, want %+v", typ, got, want[typ])
+		}
+	}
+}
+
+func TestQueueWorkers(t *testing.T) {
+	tests := []struct {
+		typ, queue string
+		want       bool
+	}{
+		{JobService, "q", true},
+		{JobService, "", false},
+		{JobBatch, "", false},
+		{JobDispatch, "q", false},
+		{"cron", "q", false},
+	}
+	for _, tt := range tests {
+		j := &Job{Name: "j", Type: tt.typ, Queue: tt.queue}
+		if got := j.QueueWorkers(); got != tt.want {
+			t.Errorf("%s job, queue %q: QueueWorkers() = %v, want %v", tt.typ, tt.queue, got, tt.want)
+		}
+	}
+}

@@ -173,7 +173,7 @@ func monitorJob(ctx context.Context, w io.Writer, cl *api.Client, reg api.Regist
 				bad++
 			}
 		}
-		if st.Spec != nil && st.Spec.Type == specs.JobDispatch {
+		if st.Spec != nil && st.Spec.Kind().Plan == specs.PlanPerMessage {
 			fmt.Fprintf(w, "    dispatch job ready: one task per message on queue %q (up to %d at once)\n", st.Spec.Queue, st.Spec.Scaling.Max)
 			return true, nil
 		}

@@ -55,25 +55,27 @@ func (v *view) live() bool { return v.phase == phaseRunning || v.phase == phaseP
 // index and are never replaced again.
 func classify(in Input, backoff Backoff) []*view {
 	views := make([]*view, 0, len(in.Allocs))
+	// For a job run to completion an index is a unit of work, which one
+	// completed allocation finishes.
+	completion := specs.KindOf(in.Job.Type).Plan == specs.PlanCompletion
 	for _, a := range in.Allocs {
 		if a.DesiredStatus == DesiredStop {
 			continue
 		}
-		views = append(views, classifyOne(in, backoff, a))
+		views = append(views, classifyOne(in, backoff, completion, a))
 	}
 	return views
 }
 
-func classifyOne(in Input, backoff Backoff, a Alloc) *view {
+func classifyOne(in Input, backoff Backoff, completion bool, a Alloc) *view {
 	v := &view{Alloc: a, current: a.JobVersion >= in.Job.Version}
 	node, known := in.Nodes[a.NodeID]
 	down := !known || node.Status == NodeDown
-	batch := in.Job.Type == specs.JobBatch
 
 	switch a.ClientStatus {
 	case ClientComplete:
 		v.ended = true
-		if batch {
+		if completion {
 			v.phase = phaseDone
 			return v
 		}
@@ -83,7 +85,7 @@ func classifyOne(in Input, backoff Backoff, a Alloc) *view {
 	case ClientFailed:
 		v.ended = true
 		retry := PlaceReplaceFailed
-		if batch {
+		if completion {
 			retry = PlaceBatchRetry
 		}
 		if !v.current {

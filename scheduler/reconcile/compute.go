@@ -12,16 +12,17 @@ func Compute(in Input) Result {
 	count := max(in.Job.Count, 0)
 	maxParallel := max(in.Job.MaxParallel, 1)
 
-	switch {
+	switch plan := specs.KindOf(in.Job.Type).Plan; {
 	case in.Job.Stopped:
 		stopAll(p, views)
-	case in.Job.Type == specs.JobService:
+	case plan == specs.PlanCount:
 		reconcileService(p, views, count, maxParallel)
-	case in.Job.Type == specs.JobBatch:
+	case plan == specs.PlanCompletion:
 		reconcileBatch(p, views, count, maxParallel)
 	default:
-		// Dispatch jobs, and any type Compute does not know, which it must
-		// not guess how to place.
+		// Dispatch jobs (specs.PlanPerMessage), and any type Compute does
+		// not know (specs.PlanNothing), which it must not guess how to
+		// place.
 		reconcileDispatch(p, views)
 	}
 	return p.finish(views, count)

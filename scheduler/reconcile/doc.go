@@ -47,14 +47,18 @@
 //
 // # Job types
 //
-// Services are kept at Count live allocations of the latest version. Batch
-// jobs run each index to successful completion once: a completed allocation
-// counts as done forever, even after the job's version changes (a new version
-// runs only the indexes not yet complete, and allocations still running an
-// older version are left to finish), and failed ones are retried with the
-// same backoff. Dispatch jobs get one allocation per queue message from the
-// dispatcher, never from [Compute]; here they are only stopped when the job
-// is stopped and marked lost when their node is down, and the message's own
+// Compute asks the job's kind ([specs.KindOf]) how to plan it, never its
+// type's name, so a job type is reconciled as its row of the table says.
+// Services ([specs.PlanCount]) are kept at Count live allocations of the
+// latest version. Batch jobs ([specs.PlanCompletion]) run each index to
+// successful completion once: a completed allocation counts as done
+// forever, even after the job's version changes (a new version runs only
+// the indexes not yet complete, and allocations still running an older
+// version are left to finish), and failed ones are retried with the same
+// backoff. Dispatch jobs ([specs.PlanPerMessage]) get one allocation per
+// queue message from the dispatcher, never from [Compute]; here they, and
+// jobs of a type without a known plan, are only stopped when the job is
+// stopped and marked lost when their node is down, and the message's own
 // retry path runs the message again.
 //
 // Every Stop is one the scheduler must record: a Stop of an allocation that

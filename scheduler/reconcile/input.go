@@ -50,9 +50,9 @@ type Input struct {
 // Job is the desired state of one job, reduced to what reconciliation needs.
 type Job struct {
 	Name string
-	// Type is [specs.JobService], [specs.JobBatch] or [specs.JobDispatch].
-	// For any other type Compute places nothing and only handles lost
-	// allocations and a stopped job.
+	// Type is a job type; Compute reconciles the job as its kind's Plan
+	// says ([specs.KindOf]). For a type of no known plan Compute places
+	// nothing and only handles lost allocations and a stopped job.
 	Type string
 	// Version is bumped whenever the job's definition changes; allocations
 	// of a lower version are out of date.
