@@ -1,40 +1,24 @@
 package placement
 
-// The constraint operators, with the meaning the job language gives them.
-const (
-	// OpEqual requires the attribute to be set and equal to the value.
-	OpEqual = "="
-	// OpNotEqual requires the attribute to differ from the value; a node
-	// lacking the attribute passes.
-	OpNotEqual = "!="
-	// OpIn requires the attribute to be set and to be one of the
-	// comma-separated values.
-	OpIn = "in"
-	// OpNotIn requires the attribute to be none of the comma-separated
-	// values; a node lacking the attribute passes.
-	OpNotIn = "not_in"
-	// OpRegexp requires the attribute to be set and to contain a match of
-	// the regular expression (unanchored, Go RE2 syntax).
-	OpRegexp = "regexp"
-	// OpDistinctHosts allows at most one allocation of the job per node. It
-	// takes neither attribute nor value.
-	OpDistinctHosts = "distinct_hosts"
-)
+import "github.com/docketd/docket/specs"
 
-// The attributes a constraint or a spread may name. Meta attributes are
-// metaPrefix followed by the key.
+// The constraint operators, as the job language declares them (see
+// [specs.OpEqual] and the others for their meanings); [Snapshot.Place]
+// evaluates each of [specs.Operators].
 const (
-	attrName   = "node.name"
-	attrClass  = "node.class"
-	attrOS     = "node.os"
-	attrArch   = "node.arch"
-	metaPrefix = "node.meta."
+	OpEqual         = specs.OpEqual
+	OpNotEqual      = specs.OpNotEqual
+	OpIn            = specs.OpIn
+	OpNotIn         = specs.OpNotIn
+	OpRegexp        = specs.OpRegexp
+	OpDistinctHosts = specs.OpDistinctHosts
 )
 
 // Constraint restricts the nodes a job's allocations may be placed on.
 type Constraint struct {
-	// Attribute is node.name, node.class, node.os, node.arch or
-	// node.meta.<key>; it is empty for [OpDistinctHosts].
+	// Attribute is one of [specs.NodeAttributes] (node.name, node.class,
+	// node.os, node.arch) or node.meta.<key>; it is empty for
+	// [OpDistinctHosts].
 	Attribute string
 	// Operator is one of the Op constants.
 	Operator string

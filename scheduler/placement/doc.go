@@ -4,7 +4,10 @@
 // the nodes and returns a [Result]; it commits nothing. The scheduler turns
 // the result into one state command that checks every node's capacity
 // again, so concurrent evaluations that chose from the same snapshot never
-// over-commit a node; [Fits] is the capacity test both sides share.
+// over-commit a node; [Fits] is the capacity test both sides share. The
+// constraint operators and node attributes it evaluates are those the job
+// language declares ([specs.Operators], [specs.NodeAttributes]); a test
+// places on each of them.
 //
 // # Feasibility
 //

@@ -3,6 +3,8 @@ package placement
 import (
 	"slices"
 	"strings"
+
+	"github.com/docketd/docket/specs"
 )
 
 // Snapshot is an immutable, pre-indexed view of the nodes, built once per
@@ -88,24 +90,27 @@ func NewSnapshot(nodes []Node) *Snapshot {
 	}
 
 	s.attrs = make(map[string]*column, len(fixed)+len(meta))
-	for k, name := range [...]string{attrName, attrClass, attrOS, attrArch} {
+	for k, name := range [...]string{specs.AttrNodeName, specs.AttrNodeClass, specs.AttrNodeOS, specs.AttrNodeArch} {
 		if len(fixed[k].col.values) > 0 {
 			s.attrs[name] = fixed[k].done()
 		}
 	}
 	for k, b := range meta {
-		s.attrs[metaPrefix+k] = b.done()
+		s.attrs[specs.NodeMetaPrefix+k] = b.done()
 	}
 	return s
 }
 
-// validAttribute reports whether attr names a node attribute.
+// validAttribute reports whether attr names a node attribute: one of
+// [specs.NodeAttributes], or [specs.NodeMetaPrefix] and any key (the job
+// language allows fewer keys; placement evaluates whatever a node's meta
+// holds).
 func validAttribute(attr string) bool {
 	switch attr {
-	case attrName, attrClass, attrOS, attrArch:
+	case specs.AttrNodeName, specs.AttrNodeClass, specs.AttrNodeOS, specs.AttrNodeArch:
 		return true
 	}
-	return strings.HasPrefix(attr, metaPrefix) && len(attr) > len(metaPrefix)
+	return strings.HasPrefix(attr, specs.NodeMetaPrefix) && len(attr) > len(specs.NodeMetaPrefix)
 }
 
 // columnBuilder interns one attribute while a [Snapshot] is built; the
