@@ -64,13 +64,13 @@ func newAllocRunner(a *Agent, na api.NodeAllocation, existing []Container) *allo
 		alloc:    na,
 		existing: map[string]Container{},
 		tasks:    map[string]*api.TaskState{},
-		status:   "pending",
+		status:   api.AllocPending,
 	}
 	for _, c := range existing {
 		r.existing[c.Labels[labelTask]] = c
 	}
 	for _, t := range r.spec.Tasks {
-		r.tasks[t.Name] = &api.TaskState{State: "pending"}
+		r.tasks[t.Name] = &api.TaskState{State: api.TaskPending}
 		if ts := na.Tasks[t.Name]; ts != nil && len(existing) > 0 {
 			// Reattaching after a restart: carry on from what the server
 			// was last told (start time, restarts).
@@ -78,8 +78,8 @@ func newAllocRunner(a *Agent, na api.NodeAllocation, existing []Container) *allo
 			r.tasks[t.Name] = &c
 		}
 	}
-	if len(existing) > 0 && na.ClientStatus == "running" {
-		r.status = "running"
+	if len(existing) > 0 && na.ClientStatus == api.AllocRunning {
+		r.status = api.AllocRunning
 	}
 	r.loadRestarts()
 	return r
@@ -90,7 +90,7 @@ func (r *allocRunner) update(na api.NodeAllocation) {
 	r.mu.Lock()
 	r.alloc = na
 	r.mu.Unlock()
-	if na.DesiredStatus == "stop" {
+	if na.DesiredStatus == api.DesiredStop {
 		reason := na.DesiredReason
 		if reason == "" {
 			reason = "stopped by the server"
@@ -146,7 +146,7 @@ func (r *allocRunner) run(ctx context.Context) {
 	r.mu.Lock()
 	na := r.alloc
 	r.mu.Unlock()
-	if na.DesiredStatus == "stop" || terminal(na.ClientStatus) {
+	if na.DesiredStatus == api.DesiredStop || api.Terminal(na.ClientStatus) {
 		r.stop(na.DesiredReason)
 	}
 	if err := os.MkdirAll(r.dir, 0o755); err != nil {
@@ -190,20 +190,20 @@ func (r *allocRunner) run(ctx context.Context) {
 // containers and starts the retention of its logs.
 func (r *allocRunner) finish(ctx context.Context, initial api.NodeAllocation) {
 	r.mu.Lock()
-	status, reason := "complete", r.stopReason
+	status, reason := api.AllocComplete, r.stopReason
 	for _, t := range r.spec.Tasks {
 		ts := r.tasks[t.Name]
 		if ts.Failed {
-			status, reason = "failed", fmt.Sprintf("task %s: %s", t.Name, ts.Reason)
+			status, reason = api.AllocFailed, fmt.Sprintf("task %s: %s", t.Name, ts.Reason)
 			break
 		}
 	}
-	if terminal(initial.ClientStatus) {
+	if api.Terminal(initial.ClientStatus) {
 		status = initial.ClientStatus // already reported before a restart
 	}
 	r.status, r.reason = status, reason
 	r.mu.Unlock()
-	if !terminal(initial.ClientStatus) {
+	if !api.Terminal(initial.ClientStatus) {
 		r.reportNow(ctx)
 	}
 	for _, t := range r.spec.Tasks {
@@ -227,8 +227,8 @@ func (r *allocRunner) runTask(ctx context.Context, index int, t *specs.Task, kil
 		if !reattach {
 			if r.stopping() {
 				r.setTask(t.Name, func(ts *api.TaskState) {
-					if ts.State == "pending" {
-						ts.State = "dead"
+					if ts.State == api.TaskPending {
+						ts.State = api.TaskDead
 					}
 				})
 				return false
@@ -251,14 +251,14 @@ func (r *allocRunner) runTask(ctx context.Context, index int, t *specs.Task, kil
 				continue
 			}
 			r.setTask(t.Name, func(ts *api.TaskState) {
-				ts.State, ts.StartedAt, ts.FinishedAt, ts.ExitCode, ts.Reason, ts.Failed = "running", time.Now().UTC(), time.Time{}, 0, "", false
+				ts.State, ts.StartedAt, ts.FinishedAt, ts.ExitCode, ts.Reason, ts.Failed = api.TaskRunning, time.Now().UTC(), time.Time{}, 0, "", false
 			})
 		} else {
 			reattach = false
 			if existing.Running || existing.Exit == nil {
 				log.Info("reattached to running task", "container", cid)
 				r.setTask(t.Name, func(ts *api.TaskState) {
-					ts.State = "running"
+					ts.State = api.TaskRunning
 					if ts.StartedAt.IsZero() {
 						ts.StartedAt = time.Now().UTC()
 					}
@@ -271,13 +271,13 @@ func (r *allocRunner) runTask(ctx context.Context, index int, t *specs.Task, kil
 			return false
 		case waitStopped:
 			r.setTask(t.Name, func(ts *api.TaskState) {
-				ts.State, ts.ExitCode, ts.FinishedAt = "dead", exit.Code, exit.At.UTC()
+				ts.State, ts.ExitCode, ts.FinishedAt = api.TaskDead, exit.Code, exit.At.UTC()
 				ts.Reason = "stopped"
 			})
 			return false
 		case waitTimedOut:
 			r.setTask(t.Name, func(ts *api.TaskState) {
-				ts.State, ts.ExitCode, ts.FinishedAt, ts.Failed = "dead", exit.Code, exit.At.UTC(), true
+				ts.State, ts.ExitCode, ts.FinishedAt, ts.Failed = api.TaskDead, exit.Code, exit.At.UTC(), true
 				ts.Reason = fmt.Sprintf("timeout: ran longer than %s", t.Timeout)
 			})
 			return true
@@ -313,10 +313,10 @@ func (r *allocRunner) afterExit(ctx context.Context, t *specs.Task, exit Exit, s
 	canRestart := !done && ts.Restarts < t.Restart.Attempts
 	ts.ExitCode, ts.FinishedAt, ts.Reason = exit.Code, exit.At.UTC(), reason
 	if canRestart {
-		ts.State = "restarting"
+		ts.State = api.TaskRestarting
 		ts.Restarts++
 	} else {
-		ts.State, ts.Failed = "dead", !done
+		ts.State, ts.Failed = api.TaskDead, !done
 	}
 	restarts := ts.Restarts
 	// The allocation's last task to end: finish reports the final status
@@ -324,7 +324,7 @@ func (r *allocRunner) afterExit(ctx context.Context, t *specs.Task, exit Exit, s
 	// one more write to the server per allocation.
 	last := !canRestart
 	for _, other := range r.tasks {
-		last = last && other.State == "dead"
+		last = last && other.State == api.TaskDead
 	}
 	r.mu.Unlock()
 	if canRestart {
@@ -343,10 +343,10 @@ func (r *allocRunner) afterExit(ctx context.Context, t *specs.Task, exit Exit, s
 	case <-time.After(t.Restart.Delay.Std()):
 		return true
 	case <-r.stopCh:
-		r.setTask(t.Name, func(ts *api.TaskState) { ts.State = "dead" })
+		r.setTask(t.Name, func(ts *api.TaskState) { ts.State = api.TaskDead })
 		return false
 	case <-kill:
-		r.setTask(t.Name, func(ts *api.TaskState) { ts.State = "dead" })
+		r.setTask(t.Name, func(ts *api.TaskState) { ts.State = api.TaskDead })
 		return false
 	case <-ctx.Done():
 		return false
@@ -486,15 +486,15 @@ func (r *allocRunner) taskSpec(cid string, index int, t *specs.Task) TaskSpec {
 func (r *allocRunner) setTask(name string, change func(*api.TaskState)) {
 	r.mu.Lock()
 	change(r.tasks[name])
-	if r.status == "pending" {
+	if r.status == api.AllocPending {
 		all := true
 		for _, ts := range r.tasks {
-			if ts.State != "running" {
+			if ts.State != api.TaskRunning {
 				all = false
 			}
 		}
 		if all {
-			r.status = "running"
+			r.status = api.AllocRunning
 		}
 	}
 	r.mu.Unlock()

@@ -121,7 +121,7 @@ func (a *Agent) sync(ctx context.Context, allocs []api.NodeAllocation) {
 			r.update(na)
 			continue
 		}
-		if na.DesiredStatus == "run" && !terminal(na.ClientStatus) && na.Job != nil {
+		if na.DesiredStatus == api.DesiredRun && !api.Terminal(na.ClientStatus) && na.Job != nil {
 			a.startRunner(ctx, na, nil)
 		}
 	}
@@ -200,8 +200,4 @@ func (a *Agent) collectGarbage(ctx context.Context) error {
 			}
 		}
 	}
-}
-
-func terminal(status string) bool {
-	return status == "complete" || status == "failed" || status == "lost"
 }

@@ -193,7 +193,7 @@ func followAllocations(ctx context.Context, w io.Writer, cl *api.Client) error {
 		}
 		a := ev.Payload
 		state := a.ClientStatus
-		if a.DesiredStatus == "stop" && !terminalStatus(state) {
+		if a.DesiredStatus == api.DesiredStop && !api.Terminal(state) {
 			state = "stopping"
 		}
 		if last[a.ID] == state {
@@ -212,8 +212,6 @@ func followAllocations(ctx context.Context, w io.Writer, cl *api.Client) error {
 	}
 	return sc.Err()
 }
-
-func terminalStatus(s string) bool { return s == "complete" || s == "failed" || s == "lost" }
 
 // devSQSKey returns the dev server's SQS access key, made once and kept in
 // the data directory so that the printed credentials stay valid across runs.

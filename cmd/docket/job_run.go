@@ -133,14 +133,14 @@ func monitorJob(ctx context.Context, w io.Writer, cl *api.Client, reg api.Regist
 			return false, err
 		}
 		index = idx
-		if e := st.LatestEval; e != nil && !evalDone && e.Status != "pending" {
+		if e := st.LatestEval; e != nil && !evalDone && e.Status != api.EvalPending {
 			evalDone = true
 			fmt.Fprintf(w, "    evaluation %s: %s (%d placed)\n", e.Status, dash(e.Description), e.Placed)
-			if e.Status == "blocked" {
+			if e.Status == api.EvalBlocked {
 				fmt.Fprintf(w, "    placement blocked: %s\n", e.BlockedReason)
 				return false, nil
 			}
-			if e.Status == "failed" {
+			if e.Status == api.EvalFailed {
 				return false, nil
 			}
 		}
@@ -154,7 +154,7 @@ func monitorJob(ctx context.Context, w io.Writer, cl *api.Client, reg api.Regist
 		sort.Slice(allocs, func(i, j int) bool { return allocs[i].Index < allocs[j].Index })
 		want, running, bad := 0, 0, 0
 		for _, a := range allocs {
-			if a.JobVersion != reg.Version || a.DesiredStatus != "run" {
+			if a.JobVersion != reg.Version || a.DesiredStatus != api.DesiredRun {
 				continue
 			}
 			want++
@@ -167,9 +167,9 @@ func monitorJob(ctx context.Context, w io.Writer, cl *api.Client, reg api.Regist
 				fmt.Fprintf(w, "    %s[%d] %s on %s: %s%s\n", a.Job, a.Index, short(a.ID), short(a.NodeID), a.ClientStatus, reason)
 			}
 			switch a.ClientStatus {
-			case "running", "complete":
+			case api.AllocRunning, api.AllocComplete:
 				running++
-			case "failed", "lost":
+			case api.AllocFailed, api.AllocLost:
 				bad++
 			}
 		}

@@ -72,7 +72,7 @@ func jobState(j api.JobStatus) string {
 		return "stopped"
 	case j.Running > 0:
 		return "running"
-	case j.Allocations["pending"] > 0:
+	case j.Allocations[api.AllocPending] > 0:
 		return "pending"
 	}
 	return "idle"

@@ -4,7 +4,9 @@ import "time"
 
 // Allocation desired statuses. Only an allocation whose desired status is
 // [DesiredStop] is left out of reconciliation; any other value is read as
-// [DesiredRun].
+// [DesiredRun]. They and the client and node statuses below are the state
+// records' (scheduler/state), repeated so that this pure core does not
+// import the store; a test pins them equal.
 const (
 	DesiredRun  = "run"
 	DesiredStop = "stop"
