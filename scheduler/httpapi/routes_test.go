@@ -3,6 +3,8 @@ package httpapi
 import (
 	"regexp"
 	"testing"
+
+	"github.com/docketd/docket/scheduler/acl"
 )
 
 // TestEveryRouteNamesItsCapability checks the route table: every route but
@@ -10,11 +12,12 @@ import (
 // with a capability of the ACL's vocabulary, and a name it takes from the
 // path comes from one of the pattern's wildcards.
 func TestEveryRouteNamesItsCapability(t *testing.T) {
-	capabilities := map[string]map[string]bool{
-		"queue":    {"read": true, "write": true, "send": true, "receive": true},
-		"job":      {"read": true, "submit": true, "scale": true, "logs": true},
-		"node":     {"read": true, "write": true},
-		"operator": {"read": true, "write": true},
+	capabilities := map[string]map[string]bool{}
+	for _, r := range acl.Resources() {
+		capabilities[r] = map[string]bool{}
+		for _, c := range acl.Capabilities(r) {
+			capabilities[r][c] = true
+		}
 	}
 	public := map[string]bool{"GET /v1/health": true}
 	wildcard := regexp.MustCompile(`\{(\w+)\}`)
