@@ -143,7 +143,10 @@ func (b *broker) unblock(now time.Time) {
 	}
 	b.blocked = map[string]*state.Evaluation{}
 	b.mu.Unlock()
-	sort.Slice(evals, func(i, j int) bool { return evals[i].CreateIndex < evals[j].CreateIndex })
+	// Oldest first. Evaluation IDs sort by when they were made (newID), so
+	// the order needs nothing the state records: the broker's copies carry
+	// no CreateIndex, which apply no longer writes into its callers' values.
+	sort.Slice(evals, func(i, j int) bool { return evals[i].ID < evals[j].ID })
 	for _, e := range evals {
 		b.enqueue(e, now)
 	}

@@ -54,3 +54,23 @@ func TestBrokerCapacityDuringPlanning(t *testing.T) {
 		t.Fatalf("dequeued %v, want e1 to run again", got)
 	}
 }
+
+// Unblocked evaluations run oldest first, by the order their IDs were
+// made in, whatever the state recorded of them.
+func TestBrokerUnblocksOldestFirst(t *testing.T) {
+	b := newBroker()
+	now := time.Now()
+	var made []*state.Evaluation
+	for _, job := range []string{"c", "a", "d", "b", "e"} {
+		made = append(made, &state.Evaluation{ID: newID(), Job: job, Status: state.EvalBlocked})
+	}
+	for i := len(made) - 1; i >= 0; i-- { // blocked newest first
+		b.block(made[i], b.capacitySeen(), now)
+	}
+	b.unblock(now)
+	for i, want := range made {
+		if got := dequeueNow(t, b); got != want {
+			t.Fatalf("run %d: got %v, want %s (the %d-th made)", i, got, want.Job, i)
+		}
+	}
+}
