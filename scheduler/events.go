@@ -8,9 +8,12 @@ import (
 	"github.com/docketd/docket/scheduler/state"
 )
 
-// topicFilter accepts events by ?topic=Topic or ?topic=Topic:Key, where
+// EventFilter is what an event stream accepts; nil accepts everything.
+type EventFilter func(state.Event) bool
+
+// ParseEventTopics reads a stream's topics: Topic or Topic:Key, where
 // either part may be "*". No topic accepts everything.
-func topicFilter(topics []string) (func(state.Event) bool, error) {
+func ParseEventTopics(topics []string) (EventFilter, error) {
 	if len(topics) == 0 {
 		return nil, nil
 	}
@@ -37,15 +40,6 @@ func topicFilter(topics []string) (func(state.Event) bool, error) {
 		}
 		return false
 	}, nil
-}
-
-// EventFilter is what an event stream accepts; nil accepts everything.
-type EventFilter func(state.Event) bool
-
-// ParseEventTopics reads a stream's topics (see topicFilter).
-func ParseEventTopics(topics []string) (EventFilter, error) {
-	f, err := topicFilter(topics)
-	return EventFilter(f), err
 }
 
 // Events returns the events after index since that accept takes, waiting
