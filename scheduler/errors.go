@@ -25,6 +25,10 @@ func classCode(err error) string {
 		return "conflict"
 	case errors.Is(err, errdefs.ErrTooLarge):
 		return "too_large"
+	case errors.Is(err, errdefs.ErrUnauthenticated):
+		return "acl_token_invalid"
+	case errors.Is(err, errdefs.ErrPermissionDenied):
+		return "permission_denied"
 	case errors.Is(err, errdefs.ErrStorageFull):
 		return "storage_full"
 	case errors.Is(err, errdefs.ErrUnavailable), errors.Is(err, errdefs.ErrClosed),

@@ -21,6 +21,12 @@ var (
 	ErrClosed      = errors.New("closed")              // 503, the component is shutting down
 	ErrInternal    = errors.New("internal error")      // 500, a bug or a broken disk
 	ErrOutdated    = errors.New("precondition failed") // 409 by default; a stale receipt or index
+	// ErrUnauthenticated is a request without a credential, or with one
+	// the server does not know (or no longer honours): 401.
+	ErrUnauthenticated = errors.New("unauthenticated")
+	// ErrPermissionDenied is a known caller without the capability the
+	// request needs: 403.
+	ErrPermissionDenied = errors.New("permission denied")
 	// ErrStorageFull is a write that could not be made durable because the
 	// disk is full (ENOSPC, EDQUOT): 507, code "storage_full".
 	ErrStorageFull = errors.New("storage full")

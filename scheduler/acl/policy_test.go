@@ -214,3 +214,47 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestACL(t *testing.T) {
+	p := mustParse(t, `
+queue "orders-*" {
+  capabilities = ["send"]
+}
+queue "orders-secret" {
+  capabilities = ["deny"]
+}
+job "*" {
+  capabilities = ["deny"]
+}
+operator {
+  capabilities = ["read"]
+}`)
+	a := New(p)
+	for _, c := range []struct {
+		resource, name, capability string
+		want                       bool
+	}{
+		{"queue", "orders-1", "send", true},
+		{"queue", "orders-1", "receive", false},
+		{"queue", "orders-secret", "send", false},
+		{"queue", "billing", "send", false},
+		{"operator", "", "read", true},
+		{"operator", "", "write", false},
+	} {
+		if got := a.Allowed(c.resource, c.name, c.capability); got != c.want {
+			t.Errorf("Allowed(%s %q %s) = %v, want %v", c.resource, c.name, c.capability, got, c.want)
+		}
+	}
+	// Some queue may be sent to (a deny on one name leaves the others);
+	// no job may be read (denied on every name); nothing grants receive.
+	if !a.AllowedSome("queue", "send") || a.AllowedSome("queue", "receive") || a.AllowedSome("job", "read") {
+		t.Error("AllowedSome: want queue send only")
+	}
+	if !Management().Allowed("acl", "", "write") || !Management().AllowedSome("job", "scale") || !Management().IsManagement() {
+		t.Error("a management ACL must allow everything")
+	}
+	var none *ACL
+	if none.Allowed("queue", "q", "read") || none.AllowedSome("queue", "read") || New().Allowed("queue", "q", "read") || a.IsManagement() {
+		t.Error("a nil or empty ACL must allow nothing")
+	}
+}

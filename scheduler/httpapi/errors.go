@@ -147,6 +147,10 @@ func statusOf(err error) int {
 		return http.StatusConflict
 	case errors.Is(err, errdefs.ErrTooLarge):
 		return http.StatusRequestEntityTooLarge
+	case errors.Is(err, errdefs.ErrUnauthenticated):
+		return http.StatusUnauthorized
+	case errors.Is(err, errdefs.ErrPermissionDenied):
+		return http.StatusForbidden
 	case errors.Is(err, errReadTimeout):
 		return http.StatusRequestTimeout
 	case errors.Is(err, errURITooLong):

@@ -45,6 +45,16 @@ func (tx *applyTx) apply(cmd Command) (Result, error) {
 		return tx.deleteEvals(c)
 	case DeleteAllocs:
 		return tx.deleteAllocs(c)
+	case BootstrapACL:
+		return tx.bootstrapACL(c)
+	case UpsertACLPolicies:
+		return tx.upsertACLPolicies(c)
+	case DeleteACLPolicies:
+		return tx.deleteACLPolicies(c)
+	case UpsertACLTokens:
+		return tx.upsertACLTokens(c)
+	case DeleteACLTokens:
+		return tx.deleteACLTokens(c)
 	}
 	return Result{}, fmt.Errorf("%w: unknown command %T", errdefs.ErrInternal, cmd)
 }
@@ -101,6 +111,10 @@ func (tx *applyTx) registerNode(c RegisterNode) (Result, error) {
 	}
 	n := cloneNode(c.Node)
 	if old := tx.s.nodes[n.ID]; old != nil {
+		if old.SecretHash != "" && n.SecretHash != old.SecretHash {
+			return Result{}, errdefs.New(errdefs.ErrPermissionDenied, "node_secret_mismatch",
+				"node %q is registered with another secret", n.ID)
+		}
 		n.Eligible, n.Drain = old.Eligible, old.Drain
 		n.CreateIndex, n.RegisteredAt = old.CreateIndex, old.RegisteredAt
 	} else {

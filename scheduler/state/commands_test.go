@@ -46,7 +46,7 @@ func sampleCommands() []Command {
 		StopJob{Name: "web", Purge: true, Eval: sampleEval("e3", "web")},
 		ScaleJob{Name: "web", Count: 4, Eval: sampleEval("e3", "web")},
 		RegisterNode{Node: &Node{ID: "n3", Name: "n3", Class: "gpu", OS: "linux", Arch: "arm64", Kernel: "6.1",
-			Meta: map[string]string{"zone": "a"}, Address: "http://n3", CPU: 500, Memory: 512, Healthy: true,
+			Meta: map[string]string{"zone": "a"}, Address: "http://n3", SecretHash: "h", CPU: 500, Memory: 512, Healthy: true,
 			TTL: 10 * time.Second, Drain: &Drain{StartedAt: at}}, Evals: []*Evaluation{sampleEval("e4", "web")}},
 		SetNodeStatus{ID: "n1", Status: NodeDown, Evals: []*Evaluation{sampleEval("e4", "web")}},
 		SetNodeDrain{ID: "n1", Drain: &Drain{StartedAt: at, Deadline: at.Add(time.Hour)}, Evals: []*Evaluation{sampleEval("e4", "web")}},
@@ -64,6 +64,12 @@ func sampleCommands() []Command {
 		SettleDispatch{IDs: []string{"d1"}},
 		DeleteEvals{IDs: []string{"e1"}},
 		DeleteAllocs{IDs: []string{"a2"}},
+		BootstrapACL{Token: &ACLToken{AccessorID: "t0", SecretHash: "h0", Name: "boot", Type: TokenManagement, CreatedAt: at}},
+		UpsertACLPolicies{Policies: []*ACLPolicy{{Name: "p", Description: "d", Rules: `queue "*" { capabilities = ["read"] }`}}},
+		DeleteACLPolicies{Names: []string{"p"}},
+		UpsertACLTokens{Tokens: []*ACLToken{{AccessorID: "t1", SecretHash: "h1", Name: "ci", Type: TokenClient,
+			Policies: []string{"p"}, ExpiresAt: at.Add(time.Hour), AWSKeyID: "AKID", AWSSecret: "s"}}},
+		DeleteACLTokens{AccessorIDs: []string{"t1"}},
 	}
 }
 

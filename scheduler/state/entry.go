@@ -82,6 +82,16 @@ func decodeCommand(typ string, b []byte) (Command, error) {
 		return decodeAs[DeleteEvals](b)
 	case "DeleteAllocs":
 		return decodeAs[DeleteAllocs](b)
+	case "BootstrapACL":
+		return decodeAs[BootstrapACL](b)
+	case "UpsertACLPolicies":
+		return decodeAs[UpsertACLPolicies](b)
+	case "DeleteACLPolicies":
+		return decodeAs[DeleteACLPolicies](b)
+	case "UpsertACLTokens":
+		return decodeAs[UpsertACLTokens](b)
+	case "DeleteACLTokens":
+		return decodeAs[DeleteACLTokens](b)
 	}
 	return nil, fmt.Errorf("unknown command type %q", typ)
 }

@@ -119,6 +119,14 @@ func dump(t *testing.T, s *State) string {
 		for _, e := range r.Evals("") {
 			fmt.Fprintf(&b, "eval %s\n", jsonOf(t, e))
 		}
+		fmt.Fprintf(&b, "acl bootstrapped at %d\n", r.ACLBootstrapIndex())
+		for _, p := range r.ACLPolicies() {
+			fmt.Fprintf(&b, "policy %s\n", jsonOf(t, p))
+		}
+		for _, tok := range r.ACLTokens() {
+			found := r.ACLTokenBySecret(tok.SecretHash) == tok && (tok.AWSKeyID == "" || r.ACLTokenByAWSKey(tok.AWSKeyID) == tok)
+			fmt.Fprintf(&b, "token %s found by secret and key %v\n", jsonOf(t, tok), found)
+		}
 	})
 	return b.String()
 }
@@ -154,6 +162,8 @@ func failureFixture(t *testing.T) (*State, *faultyStore) {
 	}})
 	mustApply(t, s, UpdateAllocs{Updates: []AllocUpdate{{ID: "a2", ClientStatus: AllocComplete}}})
 	mustApply(t, s, RegisterJob{Spec: job("old", 1)})
+	mustApply(t, s, UpsertACLPolicies{Policies: []*ACLPolicy{{Name: "p", Rules: `job "*" { capabilities = ["read"] }`}}})
+	mustApply(t, s, UpsertACLTokens{Tokens: []*ACLToken{{AccessorID: "t1", SecretHash: "h1", Type: TokenClient, Policies: []string{"p"}}}})
 	return s, f
 }
 
@@ -182,6 +192,11 @@ func TestFailedCommitLeavesMemoryAsOnDisk(t *testing.T) {
 		SettleDispatch{IDs: []string{"d1"}},
 		DeleteEvals{IDs: []string{"e1"}},
 		DeleteAllocs{IDs: []string{"a2"}},
+		BootstrapACL{Token: &ACLToken{AccessorID: "t0", SecretHash: "h0", Type: TokenManagement}},
+		UpsertACLPolicies{Policies: []*ACLPolicy{{Name: "p2", Rules: `queue "*" { capabilities = ["read"] }`}}},
+		DeleteACLPolicies{Names: []string{"p"}},
+		UpsertACLTokens{Tokens: []*ACLToken{{AccessorID: "t2", SecretHash: "h2", Type: TokenClient, AWSKeyID: "AKID2", AWSSecret: "s"}}},
+		DeleteACLTokens{AccessorIDs: []string{"t1"}},
 	}
 	for _, cmd := range cmds {
 		name := fmt.Sprintf("%T", cmd)

@@ -38,6 +38,10 @@ type Node struct {
 	Kernel  string            `json:"kernel,omitempty"`
 	Meta    map[string]string `json:"meta,omitempty"`
 	Address string            `json:"address,omitempty"` // the agent's HTTP address
+	// SecretHash is the hex SHA-256 of the node's secret, which its agent
+	// presents on every call for the node; a node registered again must
+	// present it.
+	SecretHash string `json:"secret_hash,omitempty"`
 	// CPU (millicores) and Memory (MiB) the node offers to allocations,
 	// after what the operator reserved.
 	CPU    int64  `json:"cpu"`

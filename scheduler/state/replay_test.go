@@ -67,7 +67,7 @@ func TestReplayGivesTheSameState(t *testing.T) {
 		kinds[commandName(cmd)]++
 	}
 	t.Logf("applied %d commands: %v", steps, kinds)
-	for _, k := range []string{"refused", "no-op", "plans with rejections", "StopJobPurge", "DeleteAllocs", "SettleDispatch"} {
+	for _, k := range []string{"refused", "no-op", "plans with rejections", "StopJobPurge", "DeleteAllocs", "SettleDispatch", "BootstrapACL", "UpsertACLTokens", "DeleteACLPolicies"} {
 		if kinds[k] == 0 {
 			t.Errorf("the sequence had no %s: it tests less than it should", k)
 		}
@@ -187,6 +187,19 @@ func image(t *testing.T, s *State) string {
 	}
 	for _, name := range slices.Sorted(maps.Keys(s.evalsByJob)) {
 		fmt.Fprintf(&b, "evals of job %s: %v\n", name, slices.Sorted(maps.Keys(s.evalsByJob[name])))
+	}
+	fmt.Fprintf(&b, "acl bootstrapped at %d\n", s.acl.bootstrap)
+	for _, name := range slices.Sorted(maps.Keys(s.acl.policies)) {
+		fmt.Fprintf(&b, "policy %s\n", jsonOf(t, s.acl.policies[name]))
+	}
+	for _, id := range slices.Sorted(maps.Keys(s.acl.tokens)) {
+		fmt.Fprintf(&b, "token %s\n", jsonOf(t, s.acl.tokens[id]))
+	}
+	for _, h := range slices.Sorted(maps.Keys(s.acl.bySecret)) {
+		fmt.Fprintf(&b, "secret %s: %s\n", h, s.acl.bySecret[h].AccessorID)
+	}
+	for _, k := range slices.Sorted(maps.Keys(s.acl.byAWSKey)) {
+		fmt.Fprintf(&b, "aws key %s: %s\n", k, s.acl.byAWSKey[k].AccessorID)
 	}
 	return b.String()
 }
@@ -342,6 +355,9 @@ func (g *commandGen) next() Command {
 		if g.chance(2) {
 			n.Class, n.Meta = "c", map[string]string{"zone": fmt.Sprint(g.rng.IntN(3))}
 		}
+		if g.chance(2) {
+			n.SecretHash = fmt.Sprintf("h%d", k) // or none: refused once the node has one
+		}
 		return RegisterNode{Node: n, Evals: g.evalsMaybe(g.job())}
 	case r < 25:
 		status := NodeReady
@@ -414,7 +430,41 @@ func (g *commandGen) next() Command {
 		return SettleDispatch{IDs: []string{g.pick(g.disp), g.pick(g.disp)}}
 	case r < 93:
 		return DeleteEvals{IDs: []string{g.pick(g.evals), g.pick(g.evals), g.pick(g.evals)}}
-	default:
+	case r < 97:
 		return DeleteAllocs{IDs: []string{g.pick(g.allocs), g.pick(g.allocs), g.pick(g.allocs)}}
+	default:
+		return g.aclCommand()
+	}
+}
+
+// aclCommand is one of the ACL's commands: a bootstrap (refused once
+// made), policies and tokens created, changed and deleted, some with a
+// secret or key another token holds.
+func (g *commandGen) aclCommand() Command {
+	policy := func() string { return fmt.Sprintf("p%d", g.rng.IntN(4)) }
+	token := func() *ACLToken {
+		t := &ACLToken{AccessorID: fmt.Sprintf("t%d", g.rng.IntN(6)), SecretHash: fmt.Sprintf("s%d", g.rng.IntN(8)),
+			Type: TokenClient, Policies: []string{policy()}}
+		if g.chance(3) {
+			t.AWSKeyID, t.AWSSecret = fmt.Sprintf("AKID%d", g.rng.IntN(4)), "secret"
+		}
+		if g.chance(3) {
+			t.ExpiresAt = g.clock.Add(time.Hour)
+		}
+		return t
+	}
+	switch g.rng.IntN(5) {
+	case 0:
+		t := token()
+		t.Type = TokenManagement
+		return BootstrapACL{Token: t}
+	case 1:
+		return UpsertACLPolicies{Policies: []*ACLPolicy{{Name: policy(), Rules: fmt.Sprintf(`queue "q%d" { capabilities = ["read"] }`, g.rng.IntN(3))}}}
+	case 2:
+		return DeleteACLPolicies{Names: []string{policy()}}
+	case 3:
+		return UpsertACLTokens{Tokens: []*ACLToken{token()}}
+	default:
+		return DeleteACLTokens{AccessorIDs: []string{fmt.Sprintf("t%d", g.rng.IntN(6))}}
 	}
 }

@@ -93,6 +93,7 @@ type State struct {
 	jobIndex  map[string]uint64 // a job or its allocations last changed
 	changed   chan struct{}     // closed and replaced on every commit
 	events    eventRing
+	acl       aclTables
 }
 
 type resources struct{ cpu, memory int64 }
@@ -121,6 +122,7 @@ func Open(db Store, now func() time.Time) (*State, error) {
 		jobIndex:     map[string]uint64{},
 		changed:      make(chan struct{}),
 		events:       newEventRing(8192),
+		acl:          newACLTables(),
 	}
 	if v, err := db.Get(bucketMeta, keyIndex); err != nil {
 		return nil, err
@@ -190,10 +192,13 @@ func Open(db Store, now func() time.Time) (*State, error) {
 			return nil
 		})
 	}
+	if err == nil {
+		err = s.loadACL(db)
+	}
 	if err != nil {
 		return nil, err
 	}
-	for _, t := range []string{TableJobs, TableNodes, TableAllocs, TableEvals} {
+	for _, t := range []string{TableJobs, TableNodes, TableAllocs, TableEvals, TableACL} {
 		s.tableIndex[t] = s.index
 	}
 	return s, nil
