@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -24,7 +25,11 @@ import (
 type Config struct {
 	// Server is the control plane's address. Required.
 	Server string
-	// DataDir holds the node ID, allocation files and task logs. Required.
+	// Token is the ACL token the agent presents: it needs node:write on
+	// its node's ID (to register it and report on it) and node:read.
+	Token string
+	// DataDir holds the node ID and secret, allocation files and task
+	// logs. Required.
 	DataDir string
 	// Name defaults to the hostname; Class and Meta are free-form node
 	// attributes for constraints.
@@ -62,9 +67,11 @@ type Config struct {
 
 // Agent is the node daemon.
 type Agent struct {
-	cfg     Config
-	logger  *slog.Logger
-	client  *api.Client
+	cfg    Config
+	logger *slog.Logger
+	// client is the server's client, with the node's secret once the
+	// server has issued it; client() reads it.
+	clientp atomic.Pointer[api.Client]
 	metrics *metrics
 	nodeID  string
 
@@ -123,13 +130,48 @@ func New(cfg Config) (*Agent, error) {
 	a := &Agent{
 		cfg:     cfg,
 		logger:  cfg.Logger.With("component", "agent"),
-		client:  api.NewClient(cfg.Server),
 		nodeID:  id,
 		runners: map[string]*allocRunner{},
 		healthy: true,
 	}
+	secret, err := readNodeSecret(cfg.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("agent: %w", err)
+	}
+	a.clientp.Store(api.NewClient(cfg.Server).WithToken(cfg.Token).WithNodeSecret(secret))
 	a.metrics = newMetrics(cfg.Registry, a)
 	return a, nil
+}
+
+// client is the server's API client, with the agent's token and its
+// node's secret.
+func (a *Agent) client() *api.Client { return a.clientp.Load() }
+
+// The node secret the server issued at the first registration, kept in
+// the data directory: heartbeats, status reports and the allocation watch
+// present it, and registering the node again needs it.
+const nodeSecretFile = "node-secret"
+
+func readNodeSecret(dir string) (string, error) {
+	b, err := os.ReadFile(filepath.Join(dir, nodeSecretFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return "", nil
+	}
+	return strings.TrimSpace(string(b)), err
+}
+
+// keepNodeSecret stores a secret the server issued and uses it from now
+// on.
+func (a *Agent) keepNodeSecret(secret string) error {
+	path := filepath.Join(a.cfg.DataDir, nodeSecretFile)
+	if err := os.WriteFile(path+".tmp", []byte(secret+"\n"), 0o600); err != nil {
+		return err
+	}
+	if err := os.Rename(path+".tmp", path); err != nil {
+		return err
+	}
+	a.clientp.Store(a.client().WithNodeSecret(secret))
+	return nil
 }
 
 // NodeID is the agent's stable node ID.
@@ -256,7 +298,7 @@ func (a *Agent) registerOnce(ctx context.Context) (time.Duration, error) {
 	if addr == "" && a.ln != nil {
 		addr = a.ln.Addr().String()
 	}
-	res, err := a.client.RegisterNode(ctx, api.RegisterNodeRequest{
+	res, err := a.client().RegisterNode(ctx, api.RegisterNodeRequest{
 		ID: a.nodeID, Name: name, Class: a.cfg.Class, Meta: a.cfg.Meta,
 		OS: fp.OS, Arch: fp.Arch, Kernel: fp.Kernel, Address: addr,
 		CPU:    max(fp.CPU-a.cfg.ReserveCPU, 1),
@@ -264,6 +306,11 @@ func (a *Agent) registerOnce(ctx context.Context) (time.Duration, error) {
 	})
 	if err != nil {
 		return 0, err
+	}
+	if res.NodeSecret != "" {
+		if err := a.keepNodeSecret(res.NodeSecret); err != nil {
+			return 0, fmt.Errorf("keep the node secret: %w", err)
+		}
 	}
 	a.logger.Info("registered", "node", a.nodeID, "name", name, "cpu", res.Node.CPU, "memory_mib", res.Node.Memory)
 	return res.HeartbeatInterval, nil
@@ -285,7 +332,7 @@ func (a *Agent) heartbeat(ctx context.Context, interval time.Duration) error {
 		}
 		healthy, reason := a.checkHealth(ctx)
 		cpuUsed, memUsed := hostUsage(ctx)
-		res, err := a.client.Heartbeat(ctx, a.nodeID, api.HeartbeatRequest{
+		res, err := a.client().Heartbeat(ctx, a.nodeID, api.HeartbeatRequest{
 			Healthy: healthy, HealthReason: reason, UsedCPU: cpuUsed, UsedMemory: memUsed,
 			Tasks: a.taskUsage(ctx),
 		})

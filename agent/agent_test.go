@@ -30,12 +30,23 @@ type cluster struct {
 	t       *testing.T
 	cl      *api.Client
 	url     string
+	token   string // the management token, the agent's too
 	fake    *runtimetest.Fake
 	dataDir string
 	stop    func() // stops the agent (its tasks keep running)
 	agent   *agent.Agent
 	// reports counts the status reports the server received.
 	reports atomic.Int64
+}
+
+// bootstrap bootstraps srv's ACL and returns the management token.
+func bootstrap(t testing.TB, srv *scheduler.Server) string {
+	t.Helper()
+	boot, err := srv.Bootstrap(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return boot.SecretID
 }
 
 func newCluster(t *testing.T) *cluster {
@@ -56,7 +67,8 @@ func newCluster(t *testing.T) *cluster {
 		}
 		h.ServeHTTP(w, r)
 	}))
-	c.cl, c.url = api.NewClient(hs.URL), hs.URL
+	c.token = bootstrap(t, srv)
+	c.cl, c.url = api.NewClient(hs.URL).WithToken(c.token), hs.URL
 	t.Cleanup(func() {
 		if c.stop != nil {
 			c.stop()
@@ -80,7 +92,7 @@ type runtime interface {
 func (c *cluster) startAgent(rt runtime) {
 	c.t.Helper()
 	a, err := agent.New(agent.Config{
-		Server: c.url, DataDir: c.dataDir, Name: "node-1", Runtime: rt, Inspector: rt,
+		Server: c.url, Token: c.token, DataDir: c.dataDir, Name: "node-1", Runtime: rt, Inspector: rt,
 		Fingerprint: func(context.Context) (agent.Fingerprint, error) {
 			return agent.Fingerprint{Hostname: "host", OS: "linux", Arch: "amd64", CPU: 4000, Memory: 4096}, nil
 		},
@@ -372,7 +384,8 @@ func TestUnreachableRuntimeMakesTheNodeUnhealthy(t *testing.T) {
 	fake := runtimetest.NewFake(runtimetest.FakeConfig{})
 	defer fake.Shutdown()
 	rt := &brokenInspector{Fake: fake}
-	a, err := agent.New(agent.Config{Server: hs.URL, DataDir: t.TempDir(), Runtime: rt, Inspector: rt,
+	token := bootstrap(t, srv)
+	a, err := agent.New(agent.Config{Server: hs.URL, Token: token, DataDir: t.TempDir(), Runtime: rt, Inspector: rt,
 		Fingerprint: func(context.Context) (agent.Fingerprint, error) {
 			return agent.Fingerprint{Hostname: "h", OS: "linux", Arch: "amd64", CPU: 1000, Memory: 1024}, nil
 		}})
@@ -383,7 +396,7 @@ func TestUnreachableRuntimeMakesTheNodeUnhealthy(t *testing.T) {
 	adone := make(chan error, 1)
 	go func() { adone <- a.Run(actx) }()
 	defer func() { acancel(); <-adone }()
-	cl := api.NewClient(hs.URL)
+	cl := api.NewClient(hs.URL).WithToken(token)
 	health := func(want bool) {
 		t.Helper()
 		waitFor(t, 10*time.Second, func() error {
@@ -422,10 +435,14 @@ func TestServerRestartAgentResumes(t *testing.T) {
 		t.Fatal(err)
 	}
 	addr := ln.Addr().String()
+	var token string // bootstrapped by the first server, kept by the second
 	serve := func(ln net.Listener) func() {
 		srv, err := scheduler.New(scheduler.Config{DataDir: dataDir})
 		if err != nil {
 			t.Fatal(err)
+		}
+		if token == "" {
+			token = bootstrap(t, srv)
 		}
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
@@ -437,7 +454,7 @@ func TestServerRestartAgentResumes(t *testing.T) {
 	stopServer := serve(ln)
 	fake := runtimetest.NewFake(runtimetest.FakeConfig{Images: map[string]ocibuild.Image{"img": runtimetest.TestProgImage(t, "img")}})
 	defer fake.Shutdown()
-	c := &cluster{t: t, cl: api.NewClient(addr), url: "http://" + addr, fake: fake, dataDir: t.TempDir()}
+	c := &cluster{t: t, cl: api.NewClient(addr).WithToken(token), url: "http://" + addr, token: token, fake: fake, dataDir: t.TempDir()}
 	c.startAgent(fake)
 	defer func() {
 		if c.stop != nil {

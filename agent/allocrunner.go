@@ -560,7 +560,7 @@ func (r *allocRunner) send(ctx context.Context, always bool) {
 	delay := 100 * time.Millisecond
 	for ctx.Err() == nil {
 		v := r.changes.Load()
-		err := r.a.client.UpdateAllocStatus(ctx, r.id, r.statusRequest())
+		err := r.a.client().UpdateAllocStatus(ctx, r.id, r.statusRequest())
 		var apiErr *api.Error
 		if err == nil || errors.As(err, &apiErr) && apiErr.Status < http.StatusInternalServerError {
 			if err != nil {

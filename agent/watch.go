@@ -26,7 +26,7 @@ func (a *Agent) watch(ctx context.Context) error {
 	first := true
 	delay := 100 * time.Millisecond
 	for ctx.Err() == nil {
-		na, err := a.client.NodeAllocations(ctx, a.nodeID, api.QueryOptions{Index: index, Wait: 5 * time.Minute})
+		na, err := a.client().NodeAllocations(ctx, a.nodeID, api.QueryOptions{Index: index, Wait: 5 * time.Minute})
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil

@@ -65,7 +65,9 @@ func (s *Server) ListAllocs(ctx context.Context, caller Identity, f AllocFilter,
 	out := api.AllocList{Allocations: []api.Allocation{}}
 	s.state.View(func(rd *state.Reader) {
 		for _, a := range rd.Allocs(job, node, status) {
-			out.Allocations = append(out.Allocations, apiAlloc(a))
+			if caller.ACL.Allowed("job", a.Job, "read") {
+				out.Allocations = append(out.Allocations, apiAlloc(a))
+			}
 		}
 	})
 	return out, idx, nil
@@ -87,6 +89,9 @@ func (s *Server) GetAlloc(ctx context.Context, caller Identity, id string) (api.
 	if out == nil {
 		return api.Allocation{}, allocNotFound(id)
 	}
+	if err := caller.can("job", out.Job, "read"); err != nil {
+		return api.Allocation{}, err
+	}
 	return *out, nil
 }
 
@@ -98,9 +103,21 @@ func (s *Server) UpdateAllocStatus(ctx context.Context, caller Identity, id stri
 		return errdefs.New(errdefs.ErrInvalid, "invalid_status", "client_status %q: use pending, running, complete, failed or lost", in.ClientStatus)
 	}
 	var old *state.Allocation
-	s.state.View(func(rd *state.Reader) { old = rd.Alloc(id) })
+	var node *state.Node
+	s.state.View(func(rd *state.Reader) {
+		if old = rd.Alloc(id); old != nil {
+			node = rd.Node(old.NodeID)
+		}
+	})
 	if old == nil {
 		return allocNotFound(id)
+	}
+	// Only the agent of the allocation's node may say what became of it.
+	if err := caller.can("node", old.NodeID, "write"); err != nil {
+		return err
+	}
+	if err := checkNodeSecret(caller, node, old.NodeID); err != nil {
+		return err
 	}
 	u := state.AllocUpdate{ID: id, ClientStatus: in.ClientStatus, ClientReason: in.ClientReason, At: s.now()}
 	if in.Tasks != nil {
@@ -141,14 +158,14 @@ func (s *Server) UpdateAllocStatus(ctx context.Context, caller Identity, id stri
 // AllocLogsAddress is the address of the agent that holds an
 // allocation's logs, for the transport to fetch them from.
 func (s *Server) AllocLogsAddress(ctx context.Context, caller Identity, id string) (string, error) {
-	var addr string
+	var addr, job string
 	var found bool
 	s.state.View(func(rd *state.Reader) {
 		a := rd.Alloc(id)
 		if a == nil {
 			return
 		}
-		found = true
+		found, job = true, a.Job
 		if n := rd.Node(a.NodeID); n != nil {
 			addr = n.Address
 		}
@@ -156,6 +173,8 @@ func (s *Server) AllocLogsAddress(ctx context.Context, caller Identity, id strin
 	switch {
 	case !found:
 		return "", allocNotFound(id)
+	case !caller.ACL.Allowed("job", job, "logs"):
+		return "", caller.can("job", job, "logs")
 	case addr == "":
 		return "", errdefs.New(errdefs.ErrUnavailable, "node_unreachable", "the node of allocation %s has no address", id)
 	}

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/docketd/docket/internal/acltest"
 	"github.com/docketd/docket/internal/polltest"
 	"github.com/docketd/docket/scheduler"
 	"github.com/docketd/docket/scheduler/api"
@@ -23,8 +24,36 @@ import (
 
 var waitFor = polltest.WaitFor
 
-// newCluster starts a server with the given config on a loopback port.
+// newCluster starts a server with the given config on a loopback port,
+// its ACL bootstrapped; the client and the address it returns present
+// the management token and acltest's node secret on every request that
+// has none of its own.
 func newCluster(t testing.TB, cfg scheduler.Config) (*scheduler.Server, *api.Client, string) {
+	t.Helper()
+	s, _, token := newSecureCluster(t, cfg)
+	hs := httptest.NewServer(acltest.Credentials(httpapi.New(s).Handler(), token))
+	t.Cleanup(hs.Close)
+	return s, api.NewClient(hs.URL), hs.URL
+}
+
+// trustedClient serves s's API on a loopback port, its ACL bootstrapped,
+// and returns a client whose requests carry the management token and
+// acltest's node secret.
+func trustedClient(t testing.TB, s *scheduler.Server) *api.Client {
+	t.Helper()
+	boot, err := s.Bootstrap(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(acltest.Credentials(httpapi.New(s).Handler(), boot.SecretID))
+	t.Cleanup(hs.Close)
+	return api.NewClient(hs.URL)
+}
+
+// newSecureCluster starts a server with the given config on a loopback
+// port and bootstraps its ACL; it returns the server's address, which
+// adds no credentials, and the management token.
+func newSecureCluster(t testing.TB, cfg scheduler.Config) (*scheduler.Server, string, string) {
 	t.Helper()
 	cfg.DataDir = t.TempDir()
 	s, err := scheduler.New(cfg)
@@ -40,7 +69,11 @@ func newCluster(t testing.TB, cfg scheduler.Config) (*scheduler.Server, *api.Cli
 		cancel()
 		<-done
 	})
-	return s, api.NewClient(hs.URL), hs.URL
+	boot, err := s.Bootstrap(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, hs.URL, boot.SecretID
 }
 
 // newTestServer starts a Server with its real API on a loopback port.

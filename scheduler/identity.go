@@ -1,13 +1,40 @@
 package scheduler
 
-// Identity is who makes a request, as its transport authenticated it.
-// Every operation of the control layer takes one. Today it carries only
-// the token a request presented, which the queue routes read as a queue
-// worker's token (an allocation's, tokens.go); the ACL issue adds the
-// policies the token holds, so that every operation can be authorized in
-// one place.
+import (
+	"fmt"
+
+	"github.com/docketd/docket/internal/errdefs"
+	"github.com/docketd/docket/scheduler/acl"
+)
+
+// Identity is who makes a request, as [Server.Authenticate] found it from
+// the credentials its transport received. Every operation of the control
+// layer takes one, and checks what the operation touches by name against
+// its ACL; the transport has checked the route's capability already.
 type Identity struct {
-	// Token is the secret the request presented (X-Docket-Token or a
-	// bearer token), or "".
-	Token string
+	// ACL is what the caller may do; nil may do nothing.
+	ACL *acl.ACL
+	// Accessor names the caller's token in logs (never its secret): a
+	// token's accessor, or "alloc:ID" for a queue worker.
+	Accessor string
+	// Owner is the allocation a queue worker's token names: messages it
+	// receives are leased to it.
+	Owner string
+	// NodeSecret is the node secret the request presented, if any: an
+	// agent's calls for its node must present the node's.
+	NodeSecret string
+}
+
+// can fails with permission_denied unless the caller has capability on
+// the resource of type resource called name.
+func (c Identity) can(resource, name, capability string) error {
+	if c.ACL.Allowed(resource, name, capability) {
+		return nil
+	}
+	what := resource
+	if name != "" {
+		what = fmt.Sprintf("%s %q", resource, name)
+	}
+	return errdefs.New(errdefs.ErrPermissionDenied, "permission_denied",
+		"the token (%s) lacks %s:%s on %s", c.Accessor, resource, capability, what)
 }

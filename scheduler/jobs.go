@@ -208,11 +208,37 @@ func orderQueues(qs []*specs.Queue) []*specs.Queue {
 // PlanJobs parses a job file and says what registering it would do,
 // changing nothing.
 func (s *Server) PlanJobs(ctx context.Context, caller Identity, in *JobFile) (api.PlanResponse, error) {
-	_, plan, err := s.checkJobFile(ctx, in, true)
+	f, plan, err := s.checkJobFile(ctx, in, true)
 	if err != nil {
 		return api.PlanResponse{}, err
 	}
+	if err := canRegister(caller, f); err != nil {
+		return api.PlanResponse{}, err
+	}
 	return *plan, nil
+}
+
+// canRegister checks that the caller may register everything in a job
+// file, before any of it is: job:submit on each job, queue:write on each
+// queue it defines, and queue:receive on each queue a job consumes (its
+// tasks get the messages).
+func canRegister(caller Identity, f *specs.File) error {
+	for _, q := range f.Queues {
+		if err := caller.can("queue", q.Name, "write"); err != nil {
+			return err
+		}
+	}
+	for _, j := range f.Jobs {
+		if err := caller.can("job", j.Name, "submit"); err != nil {
+			return err
+		}
+		if j.Queue != "" {
+			if err := caller.can("queue", j.Queue, "receive"); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // RegisterJobs parses a job file and registers its queues (dead-letter
@@ -221,6 +247,9 @@ func (s *Server) PlanJobs(ctx context.Context, caller Identity, in *JobFile) (ap
 func (s *Server) RegisterJobs(ctx context.Context, caller Identity, in *JobFile) (api.RegisterResponse, error) {
 	f, _, err := s.checkJobFile(ctx, in, false)
 	if err != nil {
+		return api.RegisterResponse{}, err
+	}
+	if err := canRegister(caller, f); err != nil {
 		return api.RegisterResponse{}, err
 	}
 	var out api.RegisterResponse
@@ -299,7 +328,9 @@ func (s *Server) ListJobs(ctx context.Context, caller Identity, q Query) (api.Jo
 	out := api.JobList{Jobs: []api.JobStatus{}}
 	s.state.View(func(rd *state.Reader) {
 		for _, j := range rd.Jobs() {
-			out.Jobs = append(out.Jobs, jobStatus(rd, j))
+			if caller.ACL.Allowed("job", j.Name, "read") {
+				out.Jobs = append(out.Jobs, jobStatus(rd, j))
+			}
 		}
 	})
 	return out, idx, nil

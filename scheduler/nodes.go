@@ -13,6 +13,9 @@ import (
 
 var nodeIDRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`)
 
+// minNodeSecret is the shortest node secret an agent may bring.
+const minNodeSecret = 32
+
 // heartbeatInterval is what agents are told: half the TTL, so one lost
 // heartbeat does not mark a node down.
 func (s *Server) heartbeatInterval() time.Duration { return s.cfg.HeartbeatTTL / 2 }
@@ -28,18 +31,40 @@ func (s *Server) RegisterNode(ctx context.Context, caller Identity, in api.Regis
 	case in.CPU <= 0 || in.Memory <= 0:
 		return api.RegisterNodeResponse{}, errdefs.New(errdefs.ErrInvalid, "invalid_node", "a node needs positive cpu and memory, got %d and %d", in.CPU, in.Memory)
 	}
+	if err := caller.can("node", in.ID, "write"); err != nil {
+		return api.RegisterNodeResponse{}, err
+	}
 	n := &state.Node{
 		ID: in.ID, Name: in.Name, Class: in.Class, OS: in.OS, Arch: in.Arch, Kernel: in.Kernel,
 		Meta: in.Meta, Address: in.Address, CPU: in.CPU, Memory: in.Memory,
 		Healthy: true, TTL: s.cfg.HeartbeatTTL,
 	}
 	var evals []*state.Evaluation
+	var old *state.Node
 	s.state.View(func(rd *state.Reader) {
-		if old := rd.Node(in.ID); old != nil && old.Status == state.NodeDown {
+		if old = rd.Node(in.ID); old != nil && old.Status == state.NodeDown {
 			// A node that comes back: its jobs see it again.
 			evals = nodeEvals(rd, in.ID, triggerNodeUpdate)
 		}
 	})
+	// A node is its secret's: registering it again needs the secret it
+	// was given. A new node (or one registered before nodes had secrets)
+	// gets the one its agent presents, as Nomad's clients make their own,
+	// if it is long enough to be a secret; else the server issues one,
+	// which only this answer carries.
+	var issued string
+	switch {
+	case old != nil && old.SecretHash != "":
+		if err := checkNodeSecret(caller, old, in.ID); err != nil {
+			return api.RegisterNodeResponse{}, err
+		}
+		n.SecretHash = old.SecretHash
+	case len(caller.NodeSecret) >= minNodeSecret:
+		n.SecretHash = hashSecret(caller.NodeSecret)
+	default:
+		issued = randomSecret()
+		n.SecretHash = hashSecret(issued)
+	}
 	res, err := s.state.Apply(state.RegisterNode{Node: n, Evals: evals})
 	if err != nil {
 		return api.RegisterNodeResponse{}, err
@@ -48,7 +73,20 @@ func (s *Server) RegisterNode(ctx context.Context, caller Identity, in api.Regis
 	s.submit(evals...)
 	s.broker.unblock(s.now()) // new capacity
 	s.logger.Info("node registered", "node", in.ID, "name", in.Name, "cpu", in.CPU, "memory_mib", in.Memory)
-	return api.RegisterNodeResponse{Node: apiNode(res.Node), HeartbeatInterval: s.heartbeatInterval()}, nil
+	return api.RegisterNodeResponse{Node: apiNode(res.Node), HeartbeatInterval: s.heartbeatInterval(), NodeSecret: issued}, nil
+}
+
+// checkNodeSecret fails with node_secret_mismatch unless the caller
+// presents the secret of node n (called id; nil if there is none).
+func checkNodeSecret(caller Identity, n *state.Node, id string) error {
+	if n != nil && secretMatches(n.SecretHash, caller.NodeSecret) {
+		return nil
+	}
+	if caller.NodeSecret == "" {
+		return errdefs.New(errdefs.ErrPermissionDenied, "node_secret_mismatch",
+			"calls for node %q must present its node secret (%s)", id, api.NodeSecretHeader)
+	}
+	return errdefs.New(errdefs.ErrPermissionDenied, "node_secret_mismatch", "the node secret is not node %q's", id)
 }
 
 // Heartbeat renews a node's TTL and records its measured use and health.
@@ -58,6 +96,9 @@ func (s *Server) Heartbeat(ctx context.Context, caller Identity, id string, in *
 	s.state.View(func(rd *state.Reader) { node = rd.Node(id) })
 	if node == nil {
 		return api.HeartbeatResponse{}, errdefs.New(errdefs.ErrNotFound, "node_not_found", "node %q is not registered", id)
+	}
+	if err := checkNodeSecret(caller, node, id); err != nil {
+		return api.HeartbeatResponse{}, err
 	}
 	s.hb.reset(id)
 	s.usageMu.Lock()
@@ -108,7 +149,9 @@ func (s *Server) ListNodes(ctx context.Context, caller Identity, q Query) (api.N
 	var out api.NodeList
 	s.state.View(func(rd *state.Reader) {
 		for _, n := range rd.Nodes() {
-			out.Nodes = append(out.Nodes, s.nodeStatus(rd, n))
+			if caller.ACL.Allowed("node", n.ID, "read") {
+				out.Nodes = append(out.Nodes, s.nodeStatus(rd, n))
+			}
 		}
 	})
 	if out.Nodes == nil {
@@ -266,6 +309,16 @@ func (s *Server) scheduleDrainDeadline(id string, deadline time.Time) {
 // NodeAllocations is the agents' blocking query: every allocation on the
 // node, with the job version each runs.
 func (s *Server) NodeAllocations(ctx context.Context, caller Identity, id string, q Query) (api.NodeAllocations, uint64, error) {
+	// What a node's allocations carry (messages, workers' credentials) is
+	// for its agent only.
+	var node *state.Node
+	s.state.View(func(rd *state.Reader) { node = rd.Node(id) })
+	if node == nil {
+		return api.NodeAllocations{}, 0, errdefs.New(errdefs.ErrNotFound, "node_not_found", "node %q does not exist", id)
+	}
+	if err := checkNodeSecret(caller, node, id); err != nil {
+		return api.NodeAllocations{}, 0, err
+	}
 	idx, err := s.block(ctx, q, func(rd *state.Reader) uint64 { return rd.NodeViewIndex(id) })
 	if err != nil {
 		return api.NodeAllocations{}, 0, err

@@ -236,8 +236,8 @@ func TestServiceScalesOnBacklogAndStopsIdleWorkersFirst(t *testing.T) {
 	resp.Body.Close()
 	req.Header.Set("X-Docket-Token", busy.QueueToken+"x")
 	req.Body = http.NoBody
-	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 400 {
-		t.Fatalf("forged token: %v %v, want 400", resp, err)
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("forged token: %v %v, want 401", resp, err)
 	}
 	zero := specsDuration(0)
 	for {

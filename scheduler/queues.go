@@ -85,6 +85,9 @@ func apiQueue(in queue.Info) api.Queue {
 // CreateQueue creates a queue, or finds it as it is with the same
 // settings (created false).
 func (s *Server) CreateQueue(ctx context.Context, caller Identity, in api.QueueSettings) (api.QueueCreated, error) {
+	if err := caller.can("queue", in.Name, "write"); err != nil {
+		return api.QueueCreated{}, err
+	}
 	created, err := s.queues.CreateQueue(in.Name, applySettings(queue.DefaultAttributes(), in))
 	if err != nil {
 		return api.QueueCreated{}, err
@@ -101,7 +104,9 @@ func (s *Server) ListQueues(ctx context.Context, caller Identity) api.QueueList 
 	infos := s.queues.Queues()
 	out := api.QueueList{Queues: make([]api.Queue, 0, len(infos))}
 	for _, in := range infos {
-		out.Queues = append(out.Queues, apiQueue(in))
+		if caller.ACL.Allowed("queue", in.Name, "read") {
+			out.Queues = append(out.Queues, apiQueue(in))
+		}
 	}
 	return out
 }
@@ -194,14 +199,7 @@ func (s *Server) Send(ctx context.Context, caller Identity, name string, req *ap
 // first. A caller presenting a queue worker's token leases them for its
 // allocation. It fails with ctx's error when ctx ends while it waits.
 func (s *Server) Receive(ctx context.Context, caller Identity, name string, req *api.ReceiveRequest) (api.ReceiveResponse, error) {
-	opts := queue.ReceiveOptions{Max: req.Max}
-	if caller.Token != "" {
-		owner, ok := s.tokenOwner(caller.Token)
-		if !ok {
-			return api.ReceiveResponse{}, errdefs.New(errdefs.ErrInvalid, "invalid_token", "the queue token is not valid")
-		}
-		opts.Owner = owner
-	}
+	opts := queue.ReceiveOptions{Max: req.Max, Owner: caller.Owner}
 	if req.Wait != nil {
 		d := req.Wait.Std()
 		opts.Wait = &d

@@ -95,6 +95,7 @@ type Server struct {
 
 	secret  []byte    // signs queue workers' tokens
 	awsKeys *keyStore // the AWS endpoints' access keys
+	auth    authCache // resolved ACL tokens
 
 	driversMu sync.Mutex // guards drivers
 	drivers   map[string]*driver

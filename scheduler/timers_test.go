@@ -5,13 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"testing"
 	"time"
 
 	"github.com/docketd/docket/scheduler"
 	"github.com/docketd/docket/scheduler/api"
-	"github.com/docketd/docket/scheduler/httpapi"
 	"github.com/docketd/docket/scheduler/state"
 )
 
@@ -158,9 +156,7 @@ func TestNoTimerAfterRun(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx) }()
-	hs := httptest.NewServer(httpapi.New(s).Handler())
-	defer hs.Close()
-	cl := api.NewClient(hs.URL)
+	cl := trustedClient(t, s)
 	if _, err := cl.RegisterNode(ctx, api.RegisterNodeRequest{ID: "n1", Name: "n1", OS: "linux", Arch: "amd64", CPU: 1000, Memory: 1024}); err != nil {
 		t.Fatal(err)
 	}
@@ -197,12 +193,8 @@ func TestDispatchStopsWithItsDriver(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hs := httptest.NewServer(httpapi.New(s).Handler())
-	t.Cleanup(func() {
-		hs.Close()
-		s.Close()
-	})
-	cl := api.NewClient(hs.URL)
+	t.Cleanup(func() { s.Close() })
+	cl := trustedClient(t, s)
 	ctx := context.Background()
 	if _, err := cl.RegisterNode(ctx, api.RegisterNodeRequest{ID: "n1", Name: "n1", OS: "linux", Arch: "amd64", CPU: 8000, Memory: 8192}); err != nil {
 		t.Fatal(err)

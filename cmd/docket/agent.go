@@ -20,6 +20,7 @@ import (
 // agentOptions are the agent command's settings.
 type agentOptions struct {
 	server        string
+	token         string
 	dataDir       string
 	containerd    string
 	name          string
@@ -68,6 +69,7 @@ func newAgentCommand(c *cli) *cobra.Command {
 			if o.server == "" {
 				o.server = api.DefaultAddr
 			}
+			o.token = c.token(cmd)
 			a, rt, err := newAgent(cmd.Context(), logger, o)
 			if err != nil {
 				return err
@@ -119,7 +121,7 @@ func newAgent(ctx context.Context, logger *slog.Logger, o agentOptions) (*agent.
 		server = "http://" + server
 	}
 	a, err := agent.New(agent.Config{
-		Server: server, DataDir: o.dataDir, Name: o.name, Class: o.class, Meta: o.meta,
+		Server: server, Token: o.token, DataDir: o.dataDir, Name: o.name, Class: o.class, Meta: o.meta,
 		ReserveCPU: o.reserveCPU, ReserveMemory: o.reserveMemory, HTTPAddr: o.httpAddr,
 		Runtime: rt, Inspector: rt, Logger: logger, Registry: reg, Pprof: o.pprof,
 	})

@@ -41,7 +41,7 @@ func TestBenchQueueSQS(t *testing.T) {
 		}
 	}
 	// Both SQS runs went through the endpoint, signed.
-	m := grepLines(scrape(t, base), `docket_sqs_requests_total{action="SendMessageBatch",outcome="ok",protocol="json"}`)
+	m := grepLines(scrapeWith(t, base, envValue(env, "DOCKET_TOKEN")), `docket_sqs_requests_total{action="SendMessageBatch",outcome="ok",protocol="json"}`)
 	if n, _ := strconv.Atoi(strings.TrimSpace(m[strings.LastIndex(m, " ")+1:])); m == "" || n < 2 {
 		t.Errorf("server counted %q SendMessageBatch requests, want at least one per SQS run", m)
 	}

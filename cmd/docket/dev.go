@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -71,15 +70,22 @@ func newDevCommand(c *cli) *cobra.Command {
 			case <-ctx.Done():
 				return g.Wait()
 			}
+			token, err := devToken(ctx, api.NewClient(addr), dataDir)
+			if err != nil {
+				return fmt.Errorf("bootstrap the ACL: %w", err)
+			}
 			o.server, o.dataDir, o.httpAddr = "http://"+addr, filepath.Join(dataDir, "agent"), "127.0.0.1:0"
+			o.token = token
 			a, rt, err := newAgent(ctx, logger, o)
 			if err != nil {
 				return err
 			}
 			defer rt.Close()
 			g.Go(func() error { return a.Run(ctx) })
-			cl := api.NewClient(addr)
+			cl := api.NewClient(addr).WithToken(token)
 			fmt.Fprintf(c.stdout, "docket dev: server on http://%s, node %s\n", addr, short(a.NodeID()))
+			fmt.Fprintf(c.stdout, "docket dev: management token (kept in %s): export DOCKET_ADDR=http://%s DOCKET_TOKEN=%s\n",
+				filepath.Join(dataDir, devTokenFile), addr, token)
 			fmt.Fprintf(c.stdout, "docket dev: SQS endpoint: AWS_ENDPOINT_URL_SQS=http://%s AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=%s AWS_SECRET_ACCESS_KEY=%s\n", addr, key.ID, key.Secret)
 			g.Go(func() error {
 				err := devSession(ctx, c, cl, a.NodeID(), &vars, runFiles, demo)
@@ -162,7 +168,7 @@ func devSession(ctx context.Context, c *cli, cl *api.Client, node string, vars *
 		fmt.Fprintf(c.stdout, "docket dev: sent %d messages to queue %s\n", demo, demoQueue)
 	}
 	if demoQueue != "" {
-		fmt.Fprintf(c.stdout, "docket dev: send more with: DOCKET_ADDR=%s docket queue send %s \"your message\"\n", cl.Addr(), demoQueue)
+		fmt.Fprintf(c.stdout, "docket dev: send more with: docket queue send %s \"your message\" (with DOCKET_ADDR and DOCKET_TOKEN exported as above)\n", demoQueue)
 	}
 	fmt.Fprintln(c.stdout, "docket dev: press Ctrl-C to stop")
 	return followAllocations(ctx, c.stdout, cl)
@@ -171,17 +177,13 @@ func devSession(ctx context.Context, c *cli, cl *api.Client, node string, vars *
 // followAllocations prints allocation changes from the event stream, one
 // line each.
 func followAllocations(ctx context.Context, w io.Writer, cl *api.Client) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, cl.Addr()+"/v1/events?topic=Allocation", nil)
+	body, err := cl.Events(ctx, "Allocation")
 	if err != nil {
 		return err
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
+	defer body.Close()
 	last := map[string]string{}
-	sc := bufio.NewScanner(resp.Body)
+	sc := bufio.NewScanner(body)
 	sc.Buffer(make([]byte, 0, 64<<10), 8<<20)
 	for sc.Scan() {
 		var ev struct {
@@ -211,6 +213,27 @@ func followAllocations(ctx context.Context, w io.Writer, cl *api.Client) error {
 		fmt.Fprintf(w, "%s  %s[%d] %s %s%s%s\n", time.Now().Format("15:04:05.000"), a.Job, a.Index, short(a.ID), state, what, reason)
 	}
 	return sc.Err()
+}
+
+// devTokenFile keeps the dev server's management token in its data
+// directory, so that the printed token stays valid across runs.
+const devTokenFile = "management-token"
+
+// devToken bootstraps the dev server's ACL, or finds the token a former
+// run bootstrapped it with.
+func devToken(ctx context.Context, cl *api.Client, dir string) (string, error) {
+	path := filepath.Join(dir, devTokenFile)
+	if b, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) > 0 {
+		return strings.TrimSpace(string(b)), nil
+	}
+	t, err := cl.Bootstrap(ctx)
+	if err != nil {
+		return "", fmt.Errorf("%w (a data directory bootstrapped elsewhere needs its management token in %s)", err, path)
+	}
+	if err := os.WriteFile(path, []byte(t.SecretID+"\n"), 0o600); err != nil {
+		return "", err
+	}
+	return t.SecretID, nil
 }
 
 // devSQSKey returns the dev server's SQS access key, made once and kept in

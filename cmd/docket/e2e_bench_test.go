@@ -139,11 +139,7 @@ func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond)
 func (e *e2e) watchSettled() func(n uint64) {
 	ctx, cancel := context.WithCancel(context.Background())
 	e.t.Cleanup(cancel)
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, e.cl.Addr()+"/v1/events?topic=Allocation", nil)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := e.cl.Request(ctx, http.MethodGet, "/v1/events?topic=Allocation", nil)
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -35,6 +35,7 @@ type e2e struct {
 	logger   string // docket-logger, as make build puts it beside docket
 	ctd      *containerdtest.Daemon
 	addr     string
+	token    string // the management token
 	cl       *api.Client
 	agentDir string
 	agent    *exec.Cmd
@@ -70,15 +71,16 @@ func startE2E(t testing.TB, serverArgs ...string) *e2e {
 		logger: imagetest.GoBinary(t, "github.com/docketd/docket/cmd/docket-logger"), agentDir: t.TempDir()}
 	e.image = "oci-archive:" + imagetest.TestProgArchive(t, "docket.test/e2e:latest")
 
-	e.addr = startServerProcess(t, e.bin, append([]string{"--data-dir", t.TempDir()}, serverArgs...)...)
-	e.cl = api.NewClient(e.addr)
+	e.addr, e.token = startServerProcess(t, e.bin, append([]string{"--data-dir", t.TempDir()}, serverArgs...)...)
+	e.cl = api.NewClient(e.addr).WithToken(e.token)
 	e.startAgent()
 	return e
 }
 
 // startServerProcess starts `docket server` on a free loopback port with args
-// added, stops it at the end of the test, and returns its address.
-func startServerProcess(t testing.TB, bin string, args ...string) string {
+// added, bootstraps its ACL, stops it at the end of the test, and returns
+// its address and the management token.
+func startServerProcess(t testing.TB, bin string, args ...string) (addr, token string) {
 	t.Helper()
 	serverLog := &syncBuffer{}
 	args = append([]string{"server", "--http-addr", "127.0.0.1:0", "--log-level", "info"}, args...)
@@ -97,7 +99,6 @@ func startServerProcess(t testing.TB, bin string, args ...string) string {
 	})
 	addrRE := regexp.MustCompile(`msg="server listening" addr=(\S+)`)
 	sc := bufio.NewScanner(pr)
-	addr := ""
 	for sc.Scan() {
 		if m := addrRE.FindStringSubmatch(sc.Text()); m != nil {
 			addr = m[1]
@@ -108,7 +109,18 @@ func startServerProcess(t testing.TB, bin string, args ...string) string {
 	if addr == "" {
 		t.Fatalf("the server did not start:\n%s", serverLog.String())
 	}
-	return addr
+	return addr, bootstrap(t, addr)
+}
+
+// bootstrap bootstraps the ACL of the server at addr and returns the
+// management token.
+func bootstrap(t testing.TB, addr string) string {
+	t.Helper()
+	boot, err := api.NewClient(addr).Bootstrap(context.Background())
+	if err != nil {
+		t.Fatalf("bootstrap the ACL: %v", err)
+	}
+	return boot.SecretID
 }
 
 // awsCLI returns Debian's AWS CLI, or another on PATH; without one the test
@@ -139,7 +151,7 @@ func tail(s string, n int) string {
 func (e *e2e) startAgent() {
 	e.t.Helper()
 	e.agentLog = &syncBuffer{}
-	e.agent = exec.Command(e.bin, "agent", "--server", "http://"+e.addr, "--data-dir", e.agentDir,
+	e.agent = exec.Command(e.bin, "agent", "--server", "http://"+e.addr, "--token", e.token, "--data-dir", e.agentDir,
 		"--containerd", e.ctd.Address, "--logger", e.logger, "--name", "e2e-node", "--log-level", "info")
 	e.agent.Stdout, e.agent.Stderr = e.agentLog, e.agentLog
 	if err := e.agent.Start(); err != nil {
@@ -330,10 +342,24 @@ func (e *e2e) agentMetrics() string {
 	return scrape(e.t, "http://"+nodes[0].Address)
 }
 
-// scrape returns the Prometheus exposition of the server or agent at base.
+// scrape returns the Prometheus exposition of the agent at base.
 func scrape(t testing.TB, base string) string {
 	t.Helper()
-	resp, err := http.Get(base + "/metrics")
+	return scrapeWith(t, base, "")
+}
+
+// scrapeWith returns the Prometheus exposition at base, presenting token
+// (the server's needs one with operator:read).
+func scrapeWith(t testing.TB, base, token string) string {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, base+"/metrics", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set(api.TokenHeader, token)
+	}
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

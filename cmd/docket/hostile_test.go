@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/docketd/docket/internal/imagetest"
+	"github.com/docketd/docket/scheduler/api"
 )
 
 // TestHostileInput attacks the real server with what an attacker sent it:
@@ -63,6 +64,12 @@ func TestHostileInput(t *testing.T) {
 			// Headers only: the answer must come without the body.
 			resp, body := h.raw(t, fmt.Sprintf("POST %s HTTP/1.1\r\nHost: x\r\n%sContent-Length: %d\r\n\r\n", tt.path, tt.header, 31<<20))
 			h.expect(t, "POST "+tt.path, resp, body, http.StatusRequestEntityTooLarge, tt.want)
+		}
+		// Without a token, or with a made-up one, refused before the body
+		// is read, whatever its size.
+		for _, tt := range []struct{ token, want string }{{"", "acl_token_missing"}, {"X-Docket-Token: forged\r\n", "acl_token_invalid"}} {
+			resp, body := h.rawAs(t, fmt.Sprintf("POST /v1/queues/q/messages HTTP/1.1\r\nHost: x\r\n%sContent-Length: %d\r\n\r\n", tt.token, 31<<20))
+			h.expect(t, "POST without a valid token", resp, body, http.StatusUnauthorized, tt.want)
 		}
 	})
 
@@ -118,7 +125,7 @@ func TestHostileInput(t *testing.T) {
 
 	h.run(t, "slow bodies", func(t *testing.T) {
 		h.parallel(t, 200, func(t *testing.T, c net.Conn, br *bufio.Reader) {
-			io.WriteString(c, "POST /v1/queues/q/messages HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{\"body\":\"")
+			io.WriteString(c, h.authed("POST /v1/queues/q/messages HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{\"body\":\""))
 			done := make(chan struct{})
 			defer close(done)
 			go func() { // a byte every 300ms, for ever
@@ -263,7 +270,7 @@ func TestHostileInput(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || json.Unmarshal(body, &q) != nil || q.Stats.Visible != 0 {
 		t.Errorf("queue after the attack: %d %s, want it empty", resp.StatusCode, body)
 	}
-	metrics := scrape(t, "http://"+h.addr)
+	metrics := scrapeWith(t, "http://"+h.addr, h.token)
 	for _, want := range []string{
 		`docket_http_refused_total{reason="body_too_large"}`,
 		`docket_http_refused_total{reason="header_too_large"}`,
@@ -283,6 +290,7 @@ func TestHostileInput(t *testing.T) {
 // hostile is the server under attack.
 type hostile struct {
 	addr  string
+	token string // the management token
 	pid   int
 	phase atomic.Value // the attack under way, for failure reports
 }
@@ -318,7 +326,7 @@ func startHostile(t *testing.T, bin string, args ...string) *hostile {
 		if m := re.FindStringSubmatch(sc.Text()); m != nil {
 			go io.Copy(io.Discard, pr)
 			pid, _ := strconv.Atoi(m[2])
-			return &hostile{addr: m[1], pid: pid}
+			return &hostile{addr: m[1], pid: pid, token: bootstrap(t, m[1])}
 		}
 	}
 	t.Fatalf("the server did not start:\n%s", log.String())
@@ -336,12 +344,25 @@ func (h *hostile) dial(t testing.TB) net.Conn {
 	return c
 }
 
-// raw sends req as it is on a new connection and reads the answer.
+// raw sends req on a new connection, with the management token after its
+// Host header (an attacker holding a token reaches every path), and reads
+// the answer.
 func (h *hostile) raw(t testing.TB, req string) (*http.Response, []byte) {
+	t.Helper()
+	return h.rawAs(t, h.authed(req))
+}
+
+// rawAs sends req as it is on a new connection and reads the answer.
+func (h *hostile) rawAs(t testing.TB, req string) (*http.Response, []byte) {
 	t.Helper()
 	c := h.dial(t)
 	go io.WriteString(c, req) // the server may answer before it has all of it
 	return readAnswer(t, bufio.NewReader(c))
+}
+
+// authed adds the management token to a request's head.
+func (h *hostile) authed(req string) string {
+	return strings.Replace(req, "Host: x\r\n", "Host: x\r\n"+api.TokenHeader+": "+h.token+"\r\n", 1)
 }
 
 func readAnswer(t testing.TB, br *bufio.Reader) (*http.Response, []byte) {
@@ -364,7 +385,7 @@ var junk = bytes.Repeat([]byte("a"), 1<<20)
 func (h *hostile) sized(t testing.TB, path, header string, size int) (*http.Response, []byte) {
 	c := h.dial(t)
 	go func() {
-		fmt.Fprintf(c, "POST %s HTTP/1.1\r\nHost: x\r\n%sContent-Length: %d\r\n\r\n", path, header, size)
+		fmt.Fprint(c, h.authed(fmt.Sprintf("POST %s HTTP/1.1\r\nHost: x\r\n%sContent-Length: %d\r\n\r\n", path, header, size)))
 		for sent := 0; sent < size; sent += len(junk) {
 			if _, err := c.Write(junk[:min(len(junk), size-sent)]); err != nil {
 				return
@@ -378,7 +399,7 @@ func (h *hostile) sized(t testing.TB, path, header string, size int) (*http.Resp
 func (h *hostile) chunked(t testing.TB, path, header string, size int) (*http.Response, []byte) {
 	c := h.dial(t)
 	go func() {
-		fmt.Fprintf(c, "POST %s HTTP/1.1\r\nHost: x\r\n%sTransfer-Encoding: chunked\r\n\r\n", path, header)
+		fmt.Fprint(c, h.authed(fmt.Sprintf("POST %s HTTP/1.1\r\nHost: x\r\n%sTransfer-Encoding: chunked\r\n\r\n", path, header)))
 		for sent := 0; sent < size; sent += len(junk) {
 			if _, err := fmt.Fprintf(c, "%x\r\n%s\r\n", len(junk), junk); err != nil {
 				return

@@ -76,19 +76,23 @@ func TestPrometheusScrapesDocketDev(t *testing.T) {
 		dev.Wait()
 	})
 	addrRE := regexp.MustCompile(`server on http://(\S+),`)
-	var addr string
+	tokenRE := regexp.MustCompile(`DOCKET_TOKEN=(\S+)`)
+	var addr, token string
 	sc := bufio.NewScanner(out)
 	for sc.Scan() {
 		if m := addrRE.FindStringSubmatch(sc.Text()); m != nil {
 			addr = m[1]
+		}
+		if m := tokenRE.FindStringSubmatch(sc.Text()); m != nil {
+			token = m[1]
 			break
 		}
 	}
 	go io.Copy(io.Discard, out)
-	if addr == "" {
-		t.Fatalf("docket dev did not start: %s", devErr.String())
+	if addr == "" || token == "" {
+		t.Fatalf("docket dev did not start (or print its token): %s", devErr.String())
 	}
-	cl := api.NewClient(addr)
+	cl := api.NewClient(addr).WithToken(token)
 	if _, err := cl.CreateQueue(context.Background(), api.QueueSettings{Name: "scraped"}); err != nil {
 		t.Fatal(err)
 	}
@@ -100,14 +104,18 @@ func TestPrometheusScrapesDocketDev(t *testing.T) {
 
 	// promtool lints Docket's exposition.
 	lint := exec.Command(promtool, "check", "metrics")
-	lint.Stdin = strings.NewReader(scrape(t, "http://"+addr))
+	lint.Stdin = strings.NewReader(scrapeWith(t, "http://"+addr, token))
 	if report, err := lint.CombinedOutput(); err != nil || len(bytes.TrimSpace(report)) > 0 {
 		t.Errorf("promtool check metrics: %v\n%s", err, report)
 	}
 
-	// Prometheus scrapes docket dev every second.
+	// Prometheus scrapes docket dev every second, with the token.
 	dir := t.TempDir()
-	config := fmt.Sprintf("global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: docket\n    static_configs:\n      - targets: [%q]\n", addr)
+	if err := os.WriteFile(filepath.Join(dir, "token"), []byte(token), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	config := fmt.Sprintf("global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: docket\n    authorization:\n      credentials_file: %q\n    static_configs:\n      - targets: [%q]\n",
+		filepath.Join(dir, "token"), addr)
 	if err := os.WriteFile(filepath.Join(dir, "prometheus.yml"), []byte(config), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -42,7 +42,17 @@ func startServerWith(t *testing.T, o serverOptions) []string {
 			t.Errorf("server: %v", err)
 		}
 	})
-	return []string{"DOCKET_ADDR=" + addr}
+	return []string{"DOCKET_ADDR=" + addr, "DOCKET_TOKEN=" + bootstrap(t, addr)}
+}
+
+// envValue is key's value in env.
+func envValue(env []string, key string) string {
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, key+"="); ok {
+			return v
+		}
+	}
+	return ""
 }
 
 func TestQueueCommands(t *testing.T) {

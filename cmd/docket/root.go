@@ -30,14 +30,24 @@ func (c *cli) getenv(key string) string {
 	return ""
 }
 
-// client returns an API client for the server the command talks to: the
-// --addr flag, else DOCKET_ADDR, else the default address.
+// client returns an API client for the server the command talks to (the
+// --addr flag, else DOCKET_ADDR, else the default address) with its ACL
+// token (--token, else DOCKET_TOKEN).
 func (c *cli) client(cmd *cobra.Command) *api.Client {
 	addr, _ := cmd.Flags().GetString("addr")
 	if addr == "" {
 		addr = c.getenv("DOCKET_ADDR")
 	}
-	return api.NewClient(addr)
+	return api.NewClient(addr).WithToken(c.token(cmd))
+}
+
+// token is the ACL token the command presents: --token, else
+// DOCKET_TOKEN.
+func (c *cli) token(cmd *cobra.Command) string {
+	if t, _ := cmd.Flags().GetString("token"); t != "" {
+		return t
+	}
+	return c.getenv("DOCKET_TOKEN")
 }
 
 func newRootCommand(c *cli) *cobra.Command {
@@ -49,6 +59,7 @@ func newRootCommand(c *cli) *cobra.Command {
 	}
 	root.PersistentFlags().StringP("output", "o", "table", "output format: table or json")
 	root.PersistentFlags().String("addr", "", "server address (default $DOCKET_ADDR or "+api.DefaultAddr+")")
+	root.PersistentFlags().String("token", "", "ACL token's secret (default $DOCKET_TOKEN)")
 	root.AddCommand(
 		newVersionCommand(c),
 		newJobCommand(c),
@@ -61,6 +72,7 @@ func newRootCommand(c *cli) *cobra.Command {
 		newNodeCommand(c),
 		newAllocCommand(c),
 		newBenchCommand(c),
+		newACLCommand(c),
 	)
 	return root
 }

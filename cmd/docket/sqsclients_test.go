@@ -105,8 +105,9 @@ func TestSQSClients(t *testing.T) {
 	for _, c := range clients {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel() // the CLI's scenario takes ~25 s of Python start-ups
-			endpoint := "http://" + startServerProcess(t, bin, "--data-dir", t.TempDir(), "--sqs-keys", keys)
-			before := sqsRequests(t, endpoint)
+			addr, token := startServerProcess(t, bin, "--data-dir", t.TempDir(), "--sqs-keys", keys)
+			endpoint := "http://" + addr
+			before := sqsRequests(t, endpoint, token)
 			cmd := exec.Command(c.argv[0], c.argv[1:]...)
 			cmd.Env = append(os.Environ(), "DOCKET_SQS_ENDPOINT="+endpoint, "AWS_ACCESS_KEY_ID=AKIDCLIENTS",
 				"AWS_SECRET_ACCESS_KEY=clients/secret+key", "AWS_DEFAULT_REGION=eu-west-1",
@@ -118,7 +119,7 @@ func TestSQSClients(t *testing.T) {
 				t.Fatalf("%s: %v\n%s", strings.Join(c.argv, " "), err, out)
 			}
 			t.Logf("%s", firstLine(out))
-			after := sqsRequests(t, endpoint)
+			after := sqsRequests(t, endpoint, token)
 			json, query := after["json"]-before["json"], after["query"]-before["query"]
 			if json+query < 20 {
 				t.Errorf("the server counted %.0f SQS requests, want the script's (at least 20)", json+query)
@@ -139,11 +140,11 @@ func firstLine(b []byte) string {
 }
 
 // sqsRequests sums docket_sqs_requests_total by protocol and by outcome.
-func sqsRequests(t *testing.T, endpoint string) map[string]float64 {
+func sqsRequests(t *testing.T, endpoint, token string) map[string]float64 {
 	t.Helper()
 	line := regexp.MustCompile(`(?m)^docket_sqs_requests_total\{action="[^"]*",outcome="([^"]*)",protocol="([^"]*)"\} (\S+)$`)
 	sums := map[string]float64{}
-	for _, m := range line.FindAllStringSubmatch(scrape(t, endpoint), -1) {
+	for _, m := range line.FindAllStringSubmatch(scrapeWith(t, endpoint, token), -1) {
 		v, err := strconv.ParseFloat(m[3], 64)
 		if err != nil {
 			t.Fatal(err)

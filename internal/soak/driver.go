@@ -136,6 +136,7 @@ type driver struct {
 	f      *findings
 	ledger *ledger
 	pace   *pacer
+	token  string // the management token, bootstrapped in the first life
 
 	mu          sync.Mutex
 	errs        map[string]int // failed client calls by operation and answer
@@ -192,10 +193,15 @@ func (d *driver) run(ctx context.Context) error {
 			d.f.add(ChildFailure, "life %d: %v", life, err)
 			return fmt.Errorf("life %d: %w", life, err)
 		}
-		cl := api.NewClient(addr)
+		cl := api.NewClient(addr).WithToken(d.token)
 		if life == 0 {
 			cctx, cancel := context.WithTimeout(ctx, callTimeout)
-			err := createQueues(cctx, cl)
+			boot, err := cl.Bootstrap(cctx)
+			if err == nil {
+				d.token = boot.SecretID
+				cl = cl.WithToken(d.token)
+				err = createQueues(cctx, cl)
+			}
 			cancel()
 			if err != nil {
 				d.ctl.Kill()

@@ -45,11 +45,7 @@ func getHealth(ctx context.Context, cl *api.Client) (healthState, error) {
 }
 
 func get(ctx context.Context, cl *api.Client, path string) ([]byte, int, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, cl.Addr()+path, nil)
-	if err != nil {
-		return nil, 0, err
-	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := cl.Request(ctx, http.MethodGet, path, nil)
 	if err != nil {
 		return nil, 0, err
 	}

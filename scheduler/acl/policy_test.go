@@ -2,6 +2,8 @@ package acl
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -256,5 +258,22 @@ operator {
 	var none *ACL
 	if none.Allowed("queue", "q", "read") || none.AllowedSome("queue", "read") || New().Allowed("queue", "q", "read") || a.IsManagement() {
 		t.Error("a nil or empty ACL must allow nothing")
+	}
+}
+
+// The README's example policies parse.
+func TestExamplePoliciesParse(t *testing.T) {
+	files, err := filepath.Glob("../../examples/acl/*.hcl")
+	if err != nil || len(files) < 3 {
+		t.Fatalf("example policies: %v, %v", files, err)
+	}
+	for _, f := range files {
+		src, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, diags := Parse(f, src); diags.HasErrors() {
+			t.Errorf("%s: %s", f, diags.Error())
+		}
 	}
 }

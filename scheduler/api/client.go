@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -20,8 +19,47 @@ const DefaultAddr = "127.0.0.1:3625"
 
 // Client calls a Docket server's HTTP API.
 type Client struct {
-	base string
-	hc   *http.Client
+	base       string
+	hc         *http.Client
+	token      string
+	nodeSecret string
+}
+
+// TokenHeader and NodeSecretHeader carry a request's ACL token (or
+// "Authorization: Bearer TOKEN") and, on an agent's calls for its node,
+// the node's secret.
+const (
+	TokenHeader      = "X-Docket-Token"
+	NodeSecretHeader = "X-Docket-Node-Secret"
+)
+
+// WithToken returns a client like c that sends token with every request.
+func (c *Client) WithToken(token string) *Client {
+	cc := *c
+	cc.token = token
+	return &cc
+}
+
+// TokenSecret is the token the client sends.
+func (c *Client) TokenSecret() string { return c.token }
+
+// WithNodeSecret returns a client like c that sends a node's secret with
+// every request: an agent's client, once its node is registered.
+func (c *Client) WithNodeSecret(secret string) *Client {
+	cc := *c
+	cc.nodeSecret = secret
+	return &cc
+}
+
+// roundTrip sends req with the client's credentials.
+func (c *Client) roundTrip(req *http.Request) (*http.Response, error) {
+	if c.token != "" {
+		req.Header.Set(TokenHeader, c.token)
+	}
+	if c.nodeSecret != "" {
+		req.Header.Set(NodeSecretHeader, c.nodeSecret)
+	}
+	return c.hc.Do(req)
 }
 
 // NewClient returns a client for the server at addr: "host:port" or a URL.
@@ -60,25 +98,7 @@ func (c *Client) Do(ctx context.Context, method, path string, in, out any) error
 	if in != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode >= 400 {
-		var er ErrorResponse
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-		if err := json.Unmarshal(b, &er); err != nil || er.Error.Code == "" {
-			return &Error{Code: "http_error", Message: fmt.Sprintf("%s: %s", resp.Status, bytes.TrimSpace(b)), Status: resp.StatusCode}
-		}
-		er.Error.Status = resp.StatusCode
-		return &er.Error
-	}
-	if out == nil {
-		_, err := io.Copy(io.Discard, resp.Body)
-		return err
-	}
-	return json.NewDecoder(resp.Body).Decode(out)
+	return c.send(req, out)
 }
 
 func queuePath(name string, rest ...string) string {
@@ -159,4 +179,15 @@ func (c *Client) Purge(ctx context.Context, queue string) (int, error) {
 func (c *Client) Redrive(ctx context.Context, queue string, max int) (int, error) {
 	var out RedriveResponse
 	return out.Moved, c.Do(ctx, http.MethodPost, queuePath(queue, "redrive"), RedriveRequest{Max: max}, &out)
+}
+
+// Request sends a request with the client's credentials and returns the
+// response as it is, for paths the client has no method for (such as
+// /metrics). The caller closes its body.
+func (c *Client) Request(ctx context.Context, method, path string, body io.Reader) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
+	if err != nil {
+		return nil, err
+	}
+	return c.roundTrip(req)
 }

@@ -70,7 +70,7 @@ func (c *Client) RegisterJobsHCL(ctx context.Context, filename string, src []byt
 
 // send performs req and decodes its answer like Do.
 func (c *Client) send(req *http.Request, out any) error {
-	resp, err := c.hc.Do(req)
+	resp, err := c.roundTrip(req)
 	if err != nil {
 		return err
 	}
@@ -101,7 +101,7 @@ func (c *Client) getIndexed(ctx context.Context, path string, out any) (uint64, 
 	if err != nil {
 		return 0, err
 	}
-	resp, err := c.hc.Do(req)
+	resp, err := c.roundTrip(req)
 	if err != nil {
 		return 0, err
 	}
@@ -241,7 +241,30 @@ func (c *Client) Logs(ctx context.Context, alloc string, o LogsOptions) (io.Read
 	if err != nil {
 		return nil, err
 	}
-	resp, err := c.hc.Do(req)
+	resp, err := c.roundTrip(req)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode >= 400 {
+		defer resp.Body.Close()
+		return nil, decodeError(resp)
+	}
+	return resp.Body, nil
+}
+
+// Events opens the event stream (GET /v1/events): one JSON event a line,
+// of the topics given (all when none), until ctx ends or the body is
+// closed.
+func (c *Client) Events(ctx context.Context, topics ...string) (io.ReadCloser, error) {
+	q := url.Values{}
+	for _, t := range topics {
+		q.Add("topic", t)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+withQuery("/v1/events", q), nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.roundTrip(req)
 	if err != nil {
 		return nil, err
 	}

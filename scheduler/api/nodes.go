@@ -66,6 +66,10 @@ type RegisterNodeRequest struct {
 type RegisterNodeResponse struct {
 	Node              Node          `json:"node"`
 	HeartbeatInterval time.Duration `json:"heartbeat_interval"`
+	// NodeSecret is the secret the server issued the node, when it issued
+	// one (a new node): the agent keeps it and presents it on every call
+	// for the node (NodeSecretHeader). Only this answer carries it.
+	NodeSecret string `json:"node_secret,omitempty"`
 }
 
 // HeartbeatRequest is the body of PUT /v1/nodes/{id}/heartbeat.

@@ -127,6 +127,9 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // A server-busy refusal says when to retry.
 func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	status := statusOf(err)
+	if status == http.StatusForbidden {
+		a.denied(r, err)
+	}
 	if status >= 500 {
 		a.logger.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}

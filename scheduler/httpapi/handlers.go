@@ -22,23 +22,6 @@ import (
 // error. A call that fails because its client went away (a long poll or
 // a blocking query given up) is not answered.
 
-// identity is who the request says it is.
-func identity(r *http.Request) scheduler.Identity {
-	return scheduler.Identity{Token: requestToken(r)}
-}
-
-// requestToken returns the token a request carries, in X-Docket-Token or
-// as a bearer token.
-func requestToken(r *http.Request) string {
-	if t := r.Header.Get("X-Docket-Token"); t != "" {
-		return t
-	}
-	if t, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
-		return t
-	}
-	return ""
-}
-
 // fail answers err, unless the client has gone away.
 func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 	if r.Context().Err() != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/docketd/docket/internal/httpbody"
 	"github.com/docketd/docket/internal/queue"
 	"github.com/docketd/docket/scheduler"
+	"github.com/docketd/docket/scheduler/acl"
 )
 
 // Every route names the largest body it takes (routes.go). A request
@@ -39,6 +40,9 @@ const (
 	// may be larger (up to 1 MiB) takes ten of them when their JSON is
 	// plain, fewer when it is heavily escaped.
 	bodySend = 16 << 20
+	// bodyPolicy is for an ACL policy: its rules (at most
+	// acl.MaxPolicyBytes) JSON-escaped, with room for its description.
+	bodyPolicy = 2*acl.MaxPolicyBytes + 4<<10
 )
 
 // Large bodies are also bounded together: bodyMemory is the most bytes

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/docketd/docket/internal/acltest"
 	"github.com/docketd/docket/scheduler"
 	"github.com/docketd/docket/scheduler/api"
 	"github.com/docketd/docket/specs"
@@ -35,7 +36,11 @@ func newCluster(t testing.TB, cfg scheduler.Config) (*API, *api.Client, string) 
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx) }()
 	a := New(s)
-	hs := httptest.NewServer(a.Handler())
+	boot, err := s.Bootstrap(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(acltest.Credentials(a.Handler(), boot.SecretID))
 	t.Cleanup(func() {
 		hs.Close()
 		cancel()

@@ -77,6 +77,16 @@ var routes = []route{
 	{"PUT /v1/allocations/{id}/status", smallLimits, needs("node", "write", ""), (*API).updateAllocStatus},
 	{"GET /v1/allocations/{id}/logs", streaming, needs("job", "logs", ""), (*API).allocLogs},
 
+	{"POST /v1/acl/bootstrap", smallLimits, Need{}, (*API).bootstrapACL},
+	{"GET /v1/acl/policies", smallLimits, needs("acl", "read", ""), (*API).listPolicies},
+	{"GET /v1/acl/policies/{name}", smallLimits, needs("acl", "read", ""), (*API).getPolicy},
+	{"PUT /v1/acl/policies/{name}", limits{body: bodyPolicy}, needs("acl", "write", ""), (*API).applyPolicy},
+	{"DELETE /v1/acl/policies/{name}", smallLimits, needs("acl", "write", ""), (*API).deletePolicy},
+	{"POST /v1/acl/tokens", smallLimits, needs("acl", "write", ""), (*API).createToken},
+	{"GET /v1/acl/tokens", smallLimits, needs("acl", "read", ""), (*API).listTokens},
+	{"GET /v1/acl/tokens/{accessor}", smallLimits, needs("acl", "read", ""), (*API).getToken},
+	{"DELETE /v1/acl/tokens/{accessor}", smallLimits, needs("acl", "write", ""), (*API).deleteToken},
+
 	{"GET /v1/events", streaming, needs("operator", "read", ""), (*API).events},
 	{"GET /metrics", smallLimits, needs("operator", "read", ""), (*API).serveMetrics},
 }
@@ -89,6 +99,7 @@ type API struct {
 	srv     *scheduler.Server
 	logger  *slog.Logger
 	metrics *httpMetrics
+	acl     *aclMetrics
 	gate    *bodyGate
 	prom    http.Handler
 	handler http.Handler
@@ -99,6 +110,7 @@ func New(srv *scheduler.Server) *API {
 	cfg := srv.Config()
 	a := &API{srv: srv, logger: cfg.Logger.With("component", "server")}
 	a.metrics = newHTTPMetrics(cfg.Registry)
+	a.acl = newACLMetrics(cfg.Registry)
 	a.gate = newBodyGate(a.metrics)
 	a.prom = promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{Registry: cfg.Registry})
 	a.handler = a.build()
@@ -161,11 +173,21 @@ func (a *API) build() http.Handler {
 	}))
 }
 
-// serve serves a route within its limits: a request the gate refuses is
-// answered with the error, and a streaming route's writes get their own
-// deadlines. This is where the ACL check of rt.need will be made.
+// serve serves a route within its limits and its ACL check: a request
+// without a token (or an unknown one) is refused with 401 and one whose
+// token lacks the route's capability with 403, before its body is read;
+// a request the gate refuses is answered with the error, and a streaming
+// route's writes get their own deadlines.
 func (a *API) serve(rt route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !rt.need.Public() {
+			id, err := a.authorize(r, rt.need)
+			if err != nil {
+				a.writeError(w, r, err)
+				return
+			}
+			r = withIdentity(r, id)
+		}
 		release, err := a.gate.admit(w, r, rt.limits)
 		if err != nil {
 			a.writeError(w, r, err)

@@ -16,6 +16,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
+
+	"github.com/docketd/docket/internal/promreg"
 )
 
 // HTTPConfig holds the HTTP server's timeouts and connection limits; the
@@ -135,30 +137,14 @@ func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
 	}
 	// A second API on the same server's registry shares the first's
 	// instruments.
-	m.requestDuration = register(reg, m.requestDuration)
-	m.refused = register(reg, m.refused)
-	m.timeouts = register(reg, m.timeouts)
-	m.conns = register(reg, m.conns)
-	m.connWaiting = register(reg, m.connWaiting)
-	m.evicted = register(reg, m.evicted)
-	m.bodyWaiting = register(reg, m.bodyWaiting)
+	m.requestDuration = promreg.Register(reg, m.requestDuration)
+	m.refused = promreg.Register(reg, m.refused)
+	m.timeouts = promreg.Register(reg, m.timeouts)
+	m.conns = promreg.Register(reg, m.conns)
+	m.connWaiting = promreg.Register(reg, m.connWaiting)
+	m.evicted = promreg.Register(reg, m.evicted)
+	m.bodyWaiting = promreg.Register(reg, m.bodyWaiting)
 	return m
-}
-
-// register registers c with reg, or returns the collector registered
-// before it with the same description.
-func register[T prometheus.Collector](reg prometheus.Registerer, c T) T {
-	err := reg.Register(c)
-	if err == nil {
-		return c
-	}
-	var are prometheus.AlreadyRegisteredError
-	if errors.As(err, &are) {
-		if existing, ok := are.ExistingCollector.(T); ok {
-			return existing
-		}
-	}
-	panic(err)
 }
 
 // instrument times every request by its route pattern, so that the label

@@ -20,6 +20,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"golang.org/x/sync/semaphore"
 
+	"github.com/docketd/docket/internal/acltest"
 	"github.com/docketd/docket/internal/errdefs"
 	"github.com/docketd/docket/scheduler"
 	"github.com/docketd/docket/scheduler/api"
@@ -42,7 +43,11 @@ func newLimitedServer(t testing.TB, hc HTTPConfig) (*API, *api.Client, string) {
 		t.Fatal(err)
 	}
 	a := New(s)
-	hs, lln := a.HTTPServer(a.Handler(), ln, hc)
+	boot, err := s.Bootstrap(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs, lln := a.HTTPServer(acltest.Credentials(a.Handler(), boot.SecretID), ln, hc)
 	go hs.Serve(lln)
 	t.Cleanup(func() {
 		hs.Close()

@@ -10,6 +10,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/docketd/docket/internal/promreg"
 	"github.com/docketd/docket/internal/queue"
 	"github.com/docketd/docket/scheduler/aws"
 )
@@ -90,9 +91,7 @@ func New(cfg Config) *Handler {
 			Help: "Requests to the SQS-compatible endpoint, by action, protocol (json or query) and outcome (ok or the SQS error code).",
 		}, []string{"action", "protocol", "outcome"}),
 	}
-	if cfg.Registerer != nil {
-		cfg.Registerer.MustRegister(h.requests)
-	}
+	h.requests = promreg.Register(cfg.Registerer, h.requests)
 	return h
 }
 

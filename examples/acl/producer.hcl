@@ -1,0 +1,4 @@
+# A producer that sends orders and reads its queues' figures.
+queue "orders-*" {
+  capabilities = ["read", "send"]
+}
