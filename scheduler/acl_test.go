@@ -141,3 +141,30 @@ func TestWorkerTokens(t *testing.T) {
 		t.Errorf("the worker's receive after its allocation ended: %v", err)
 	}
 }
+
+// BenchmarkAuthenticate is a token check as every request makes it: a
+// client token with a policy, resolved once and then found in the cache,
+// and its capability checked on a queue.
+func BenchmarkAuthenticate(b *testing.B) {
+	s, _, root := newSecureCluster(b, scheduler.Config{})
+	ctx := context.Background()
+	id, err := s.Authenticate(root, "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := s.ApplyPolicy(ctx, id, api.ACLPolicy{Name: "p", Rules: `queue "orders-*" { capabilities = ["send", "receive"] }
+job "*" { capabilities = ["read"] }`}); err != nil {
+		b.Fatal(err)
+	}
+	tok, err := s.CreateToken(ctx, id, api.ACLTokenRequest{Policies: []string{"p"}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		id, err := s.Authenticate(tok.SecretID, "")
+		if err != nil || !id.ACL.Allowed("queue", "orders-7", "send") {
+			b.Fatal("denied", err)
+		}
+	}
+}

@@ -237,11 +237,13 @@ func (c *Client) Logs(ctx context.Context, alloc string, o LogsOptions) (io.Read
 	if o.Tail >= 0 {
 		q.Set("tail", strconv.Itoa(o.Tail))
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+withQuery("/v1/allocations/"+url.PathEscape(alloc)+"/logs", q), nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := c.roundTrip(req)
+	return c.stream(ctx, withQuery("/v1/allocations/"+url.PathEscape(alloc)+"/logs", q))
+}
+
+// stream GETs path and returns the answer's body as it comes; an error
+// answer is decoded.
+func (c *Client) stream(ctx context.Context, path string) (io.ReadCloser, error) {
+	resp, err := c.Request(ctx, http.MethodGet, path, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -260,17 +262,5 @@ func (c *Client) Events(ctx context.Context, topics ...string) (io.ReadCloser, e
 	for _, t := range topics {
 		q.Add("topic", t)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+withQuery("/v1/events", q), nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := c.roundTrip(req)
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode >= 400 {
-		defer resp.Body.Close()
-		return nil, decodeError(resp)
-	}
-	return resp.Body, nil
+	return c.stream(ctx, withQuery("/v1/events", q))
 }
