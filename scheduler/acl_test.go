@@ -142,6 +142,40 @@ func TestWorkerTokens(t *testing.T) {
 	}
 }
 
+// An expired token stays listed (as expired) for the garbage collector's
+// age, then goes.
+func TestExpiredTokensAreCollected(t *testing.T) {
+	s, base, root := newSecureCluster(t, scheduler.Config{})
+	ctx := context.Background()
+	admin := api.NewClient(base).WithToken(root)
+	if _, err := admin.ApplyPolicy(ctx, api.ACLPolicy{Name: "p", Rules: `queue "*" { capabilities = ["read"] }`}); err != nil {
+		t.Fatal(err)
+	}
+	brief, err := admin.CreateToken(ctx, api.ACLTokenRequest{Policies: []string{"p"}, TTL: specsDuration(time.Second)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lasting, err := admin.CreateToken(ctx, api.ACLTokenRequest{Policies: []string{"p"}, TTL: specsDuration(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Collect(brief.ExpiresAt.Add(-time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.Token(ctx, brief.AccessorID); err != nil {
+		t.Fatalf("collected before its expiry: %v", err)
+	}
+	if _, err := s.Collect(brief.ExpiresAt.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.Token(ctx, brief.AccessorID); errCode(err) != "acl_token_not_found" {
+		t.Errorf("the expired token after collection: %v", err)
+	}
+	if _, err := admin.Token(ctx, lasting.AccessorID); err != nil {
+		t.Errorf("a token not yet expired was collected: %v", err)
+	}
+}
+
 // BenchmarkAuthenticate is a token check as every request makes it: a
 // client token with a policy, resolved once and then found in the cache,
 // and its capability checked on a queue.

@@ -12,7 +12,8 @@ const gcInterval = time.Minute
 
 // runGC removes allocations that ended longer ago than cfg.GCAge (and whose
 // dispatch message is settled), and finished evaluations as old, so that
-// the state of a busy dispatch job does not grow without end.
+// the state of a busy dispatch job does not grow without end; and ACL
+// tokens that expired as long ago.
 func (s *Server) runGC(ctx context.Context) error {
 	t := time.NewTicker(gcInterval)
 	defer t.Stop()
@@ -33,9 +34,14 @@ func (s *Server) runGC(ctx context.Context) error {
 // collect deletes what ended before cutoff and returns how many
 // allocations it deleted.
 func (s *Server) collect(cutoff time.Time) (int, error) {
-	var ids []string
+	var ids, tokens []string
 	var evals []*state.Evaluation
 	s.state.View(func(rd *state.Reader) {
+		for _, t := range rd.ACLTokens() {
+			if t.Expired(cutoff) {
+				tokens = append(tokens, t.AccessorID)
+			}
+		}
 		for _, status := range []string{state.AllocComplete, state.AllocFailed, state.AllocLost} {
 			for _, a := range rd.Allocs("", "", status) {
 				if a.ModifiedAt.Before(cutoff) && (a.Dispatch == nil || a.Dispatch.Settled) {
@@ -49,6 +55,12 @@ func (s *Server) collect(cutoff time.Time) (int, error) {
 			}
 		}
 	})
+	if len(tokens) > 0 {
+		if _, err := s.state.Apply(state.DeleteACLTokens{AccessorIDs: tokens}); err != nil {
+			return 0, err
+		}
+		s.logger.Info("garbage collected expired ACL tokens", "count", len(tokens))
+	}
 	total := len(ids)
 	for len(ids) > 0 {
 		n := min(len(ids), 1000)
