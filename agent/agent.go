@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -134,7 +135,7 @@ func New(cfg Config) (*Agent, error) {
 		runners: map[string]*allocRunner{},
 		healthy: true,
 	}
-	secret, err := readNodeSecret(cfg.DataDir)
+	secret, err := loadNodeSecret(cfg.DataDir)
 	if err != nil {
 		return nil, fmt.Errorf("agent: %w", err)
 	}
@@ -147,27 +148,56 @@ func New(cfg Config) (*Agent, error) {
 // node's secret.
 func (a *Agent) client() *api.Client { return a.clientp.Load() }
 
-// The node secret the server issued at the first registration, kept in
-// the data directory: heartbeats, status reports and the allocation watch
-// present it, and registering the node again needs it.
+// The node secret, kept in the data directory: heartbeats, status reports
+// and the allocation watch present it, and registering the node again
+// needs it. The agent makes it (as Nomad's clients do) and stores it
+// before its first registration, so that no crash can leave the server
+// holding a secret the agent never kept; a secret the server issues
+// instead (to an agent whose own it refused as too short) replaces it.
 const nodeSecretFile = "node-secret"
 
-func readNodeSecret(dir string) (string, error) {
-	b, err := os.ReadFile(filepath.Join(dir, nodeSecretFile))
-	if errors.Is(err, os.ErrNotExist) {
-		return "", nil
+func loadNodeSecret(dir string) (string, error) {
+	path := filepath.Join(dir, nodeSecretFile)
+	b, err := os.ReadFile(path)
+	if err == nil && len(strings.TrimSpace(string(b))) > 0 {
+		return strings.TrimSpace(string(b)), nil
 	}
-	return strings.TrimSpace(string(b)), err
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return "", err
+	}
+	var r [32]byte
+	rand.Read(r[:])
+	secret := hex.EncodeToString(r[:])
+	if err := writeFileSync(path, secret+"\n"); err != nil {
+		return "", err
+	}
+	return secret, nil
+}
+
+// writeFileSync writes a private file durably: a temporary file, synced,
+// renamed into place.
+func writeFileSync(path, content string) error {
+	f, err := os.OpenFile(path+".tmp", os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = f.WriteString(content)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	return os.Rename(path+".tmp", path)
 }
 
 // keepNodeSecret stores a secret the server issued and uses it from now
 // on.
 func (a *Agent) keepNodeSecret(secret string) error {
-	path := filepath.Join(a.cfg.DataDir, nodeSecretFile)
-	if err := os.WriteFile(path+".tmp", []byte(secret+"\n"), 0o600); err != nil {
-		return err
-	}
-	if err := os.Rename(path+".tmp", path); err != nil {
+	if err := writeFileSync(filepath.Join(a.cfg.DataDir, nodeSecretFile), secret+"\n"); err != nil {
 		return err
 	}
 	a.clientp.Store(a.client().WithNodeSecret(secret))

@@ -8,6 +8,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -545,4 +547,27 @@ func TestHeartbeatsCarryTaskUse(t *testing.T) {
 		}
 		return fmt.Errorf("measured %+v, want main of %s using at least 8 MiB", n.Measured.Tasks, a.ID)
 	})
+}
+
+// The agent makes and stores its node secret before it first registers:
+// an agent stopped between the server's answer and storing a secret the
+// server issued would otherwise lose its node for good.
+func TestNodeSecretKeptBeforeRegistering(t *testing.T) {
+	dir := t.TempDir()
+	fake := runtimetest.NewFake(runtimetest.FakeConfig{})
+	defer fake.Shutdown()
+	if _, err := agent.New(agent.Config{Server: "http://127.0.0.1:1", DataDir: dir, Runtime: fake, Inspector: fake}); err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Stat(filepath.Join(dir, "node-secret"))
+	if err != nil || st.Mode().Perm() != 0o600 || st.Size() < 33 {
+		t.Fatalf("node-secret: %v, %v; want a private file of a 32-byte secret", st, err)
+	}
+	before, _ := os.ReadFile(filepath.Join(dir, "node-secret"))
+	if _, err := agent.New(agent.Config{Server: "http://127.0.0.1:1", DataDir: dir, Runtime: fake, Inspector: fake}); err != nil {
+		t.Fatal(err)
+	}
+	if after, _ := os.ReadFile(filepath.Join(dir, "node-secret")); string(after) != string(before) {
+		t.Error("a second start made another secret")
+	}
 }
