@@ -83,6 +83,10 @@ func errTokenInvalid(why string) error {
 	return errdefs.New(errdefs.ErrUnauthenticated, "acl_token_invalid", "the ACL token %s", why)
 }
 
+func errTokenExpired(at time.Time) error {
+	return errTokenInvalid("expired at " + at.UTC().Format(time.RFC3339))
+}
+
 // Authenticate finds who presents secret: a token of the ACL, or a queue
 // worker's token (its allocation's, valid while the allocation has not
 // ended). nodeSecret is passed on in the identity for the node calls to
@@ -116,7 +120,7 @@ func (s *Server) authenticate(secret string) (Identity, error) {
 	c.mu.RUnlock()
 	if ok {
 		if !e.expires.IsZero() && !now.Before(e.expires) {
-			return Identity{}, errTokenInvalid(fmt.Sprintf("expired at %s", e.expires.UTC().Format(time.RFC3339)))
+			return Identity{}, errTokenExpired(e.expires)
 		}
 		return e.id, nil
 	}
@@ -138,7 +142,7 @@ func (s *Server) authenticate(secret string) (Identity, error) {
 		return Identity{}, errTokenInvalid("is not known (revoked, or never made)")
 	}
 	if tok.Expired(now) {
-		return Identity{}, errTokenInvalid(fmt.Sprintf("expired at %s", tok.ExpiresAt.UTC().Format(time.RFC3339)))
+		return Identity{}, errTokenExpired(tok.ExpiresAt)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -170,12 +170,13 @@ func (s *Server) AllocLogsAddress(ctx context.Context, caller Identity, id strin
 			addr = n.Address
 		}
 	})
-	switch {
-	case !found:
+	if !found {
 		return "", allocNotFound(id)
-	case !caller.ACL.Allowed("job", job, "logs"):
-		return "", caller.can("job", job, "logs")
-	case addr == "":
+	}
+	if err := caller.can("job", job, "logs"); err != nil {
+		return "", err
+	}
+	if addr == "" {
 		return "", errdefs.New(errdefs.ErrUnavailable, "node_unreachable", "the node of allocation %s has no address", id)
 	}
 	return addr, nil

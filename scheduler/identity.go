@@ -35,6 +35,25 @@ func (c Identity) can(resource, name, capability string) error {
 	if name != "" {
 		what = fmt.Sprintf("%s %q", resource, name)
 	}
+	return c.denied(resource, capability, what)
+}
+
+// CanSome fails with permission_denied unless the caller has capability
+// on some resource of type resource (acl.ACL.AllowedSome): the check of a
+// route that names its resources in its body, or lists them; the
+// operation checks each one.
+func (c Identity) CanSome(resource, capability string) error {
+	if c.ACL.AllowedSome(resource, capability) {
+		return nil
+	}
+	return c.denied(resource, capability, resource)
+}
+
+// Can is can, for transports: the check of a route whose path names its
+// resource.
+func (c Identity) Can(resource, name, capability string) error { return c.can(resource, name, capability) }
+
+func (c Identity) denied(resource, capability, what string) error {
 	return errdefs.New(errdefs.ErrPermissionDenied, "permission_denied",
 		"the token (%s) lacks %s:%s on %s", c.Accessor, resource, capability, what)
 }

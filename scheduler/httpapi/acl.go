@@ -65,20 +65,13 @@ func (a *API) authorize(r *http.Request, need Need) (scheduler.Identity, error) 
 		}
 		return id, err
 	}
-	var ok bool
-	switch {
-	case need.NameFrom != "":
-		ok = id.ACL.Allowed(need.Resource, r.PathValue(need.NameFrom), need.Capability)
-	default:
-		ok = id.ACL.AllowedSome(need.Resource, need.Capability)
+	if need.NameFrom != "" {
+		err = id.Can(need.Resource, r.PathValue(need.NameFrom), need.Capability)
+	} else {
+		err = id.CanSome(need.Resource, need.Capability)
 	}
-	if !ok {
-		what := need.Resource
-		if need.NameFrom != "" {
-			what += " " + r.PathValue(need.NameFrom)
-		}
-		return id, errdefs.New(errdefs.ErrPermissionDenied, "permission_denied",
-			"the token (%s) lacks %s:%s on %s", id.Accessor, need.Resource, need.Capability, what)
+	if err != nil {
+		return id, err
 	}
 	a.acl.allowed.Inc()
 	return id, nil
