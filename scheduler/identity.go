@@ -51,7 +51,9 @@ func (c Identity) CanSome(resource, capability string) error {
 
 // Can is can, for transports: the check of a route whose path names its
 // resource.
-func (c Identity) Can(resource, name, capability string) error { return c.can(resource, name, capability) }
+func (c Identity) Can(resource, name, capability string) error {
+	return c.can(resource, name, capability)
+}
 
 func (c Identity) denied(resource, capability, what string) error {
 	return errdefs.New(errdefs.ErrPermissionDenied, "permission_denied",
