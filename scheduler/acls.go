@@ -51,7 +51,8 @@ func secretMatches(hash, secret string) bool {
 	return hash != "" && secret != "" && subtle.ConstantTimeCompare([]byte(hash), []byte(hashSecret(secret))) == 1
 }
 
-// authCache keeps resolved tokens by secret, and parsed policies by name,
+// authCache keeps resolved tokens by secret (and by AWS key id, under
+// awsCacheKey), and parsed policies by name,
 // for as long as the ACL's table does not change: checking a token then
 // costs a map lookup and an expiry check.
 type authCache struct {
@@ -62,8 +63,9 @@ type authCache struct {
 }
 
 type resolvedToken struct {
-	id      Identity
-	expires time.Time // zero: never
+	id        Identity
+	expires   time.Time // zero: never
+	awsSecret string    // the token's AWS secret key, if it has a key
 }
 
 type cachedPolicy struct {
@@ -110,26 +112,35 @@ func (s *Server) authenticate(secret string) (Identity, error) {
 	if owner, ok := s.tokenOwner(secret); ok {
 		return s.workerIdentity(owner)
 	}
+	rt, err := s.resolve(secret, func(rd *state.Reader) *state.ACLToken { return rd.ACLTokenBySecret(hashSecret(secret)) })
+	return rt.id, err
+}
+
+// resolve returns the token find finds in the state, with its ACL: from
+// the cache, under key, while the ACL table is unchanged, else from the
+// state (then cached). An unknown token is acl_token_invalid, an expired
+// one too, saying when it expired.
+func (s *Server) resolve(key string, find func(*state.Reader) *state.ACLToken) (resolvedToken, error) {
 	now := s.now()
 	c := &s.auth
 	var index uint64
 	s.state.View(func(rd *state.Reader) { index = rd.TableIndex(state.TableACL) })
 	c.mu.RLock()
-	e, ok := c.tokens[secret]
+	e, ok := c.tokens[key]
 	ok = ok && c.index == index
 	c.mu.RUnlock()
 	if ok {
 		if !e.expires.IsZero() && !now.Before(e.expires) {
-			return Identity{}, errTokenExpired(e.expires)
+			return resolvedToken{}, errTokenExpired(e.expires)
 		}
-		return e.id, nil
+		return e, nil
 	}
 
 	var tok *state.ACLToken
 	var policies []*state.ACLPolicy
 	s.state.View(func(rd *state.Reader) {
 		index = rd.TableIndex(state.TableACL)
-		tok = rd.ACLTokenBySecret(hashSecret(secret))
+		tok = find(rd)
 		if tok != nil {
 			for _, name := range tok.Policies {
 				if p := rd.ACLPolicy(name); p != nil {
@@ -139,10 +150,10 @@ func (s *Server) authenticate(secret string) (Identity, error) {
 		}
 	})
 	if tok == nil {
-		return Identity{}, errTokenInvalid("is not known (revoked, or never made)")
+		return resolvedToken{}, errTokenInvalid("is not known (revoked, or never made)")
 	}
 	if tok.Expired(now) {
-		return Identity{}, errTokenExpired(tok.ExpiresAt)
+		return resolvedToken{}, errTokenExpired(tok.ExpiresAt)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -174,8 +185,9 @@ func (s *Server) authenticate(secret string) (Identity, error) {
 		}
 		id.ACL = acl.New(parsed...)
 	}
-	c.tokens[secret] = resolvedToken{id: id, expires: tok.ExpiresAt}
-	return id, nil
+	rt := resolvedToken{id: id, expires: tok.ExpiresAt, awsSecret: tok.AWSSecret}
+	c.tokens[key] = rt
+	return rt, nil
 }
 
 // workerIdentity is the identity of a queue worker's token: its job's

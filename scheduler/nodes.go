@@ -348,7 +348,7 @@ func (s *Server) NodeAllocations(ctx context.Context, caller Identity, id string
 			na := api.NodeAllocation{Allocation: apiAlloc(a), Job: j}
 			if j != nil && j.Spec.QueueWorkers() {
 				na.QueueToken = s.queueToken(a.ID)
-				key := s.jobKey(j.Spec)
+				key := s.allocKey(a.ID)
 				na.SQS = &api.SQSCredentials{Region: s.sqsRegion(), AccessKeyID: key.ID, SecretAccessKey: key.Secret}
 			}
 			if a.Dispatch != nil && a.Live() {

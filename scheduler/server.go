@@ -199,8 +199,9 @@ func (s *Server) BlockedEvals() int { return s.broker.blockedCount() }
 func (s *Server) Config() Config { return s.cfg }
 
 // AWSKeys are the access keys the AWS-compatible endpoints verify
-// signatures with: the operator's (Config.SQSKeys), then the keys the
-// server mints for jobs that work on a queue (jobkeys.go).
+// signatures with, each with what it may do: the operator's
+// (Config.SQSKeys), the AWS keys of ACL tokens, and the keys of queue
+// workers' allocations (awskeys.go).
 func (s *Server) AWSKeys() aws.KeyStore { return s.awsKeys }
 
 // Health reports whether the server takes writes: "ok", or "degraded"

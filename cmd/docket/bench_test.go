@@ -13,7 +13,7 @@ import (
 // through the SQS endpoint with the lean signed client and with the AWS
 // SDK, and reports each against the native run.
 func TestBenchQueueSQS(t *testing.T) {
-	env := startServerWith(t, serverOptions{sqsKeys: aws.StaticKeys{"AKBENCH": {ID: "AKBENCH", Secret: "s3cret"}}})
+	env := startServerWith(t, serverOptions{sqsKeys: aws.StaticKeys{"AKBENCH": {ID: "AKBENCH", Secret: "s3cret", Access: aws.Everything}}})
 	base := "http://" + strings.TrimPrefix(env[0], "DOCKET_ADDR=")
 	bench := func(args ...string) (string, int) {
 		out, errOut, code := runCLI(t, env, append([]string{"bench", "queue", "-d", "300ms", "-c", "2", "-b", "5"}, args...)...)

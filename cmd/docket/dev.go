@@ -253,7 +253,8 @@ func devSQSKey(dir string) (aws.StaticKeys, aws.Key, error) {
 	if _, err := rand.Read(secret); err != nil {
 		return nil, aws.Key{}, err
 	}
-	k := aws.Key{ID: "AKID" + strings.ToUpper(hex.EncodeToString(id)), Secret: base64.RawURLEncoding.EncodeToString(secret)}
+	k := aws.Key{ID: "AKID" + strings.ToUpper(hex.EncodeToString(id)), Secret: base64.RawURLEncoding.EncodeToString(secret), Access: aws.Everything}
+	k.Accessor = "key:" + k.ID
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, aws.Key{}, err
 	}

@@ -8,19 +8,49 @@ import (
 	"strings"
 )
 
-// Key is an access key: the pair an SDK signs requests with, and the
-// queues it may use.
+// Key is an access key: the pair an SDK signs requests with, and what
+// its holder may do.
 type Key struct {
 	ID     string
 	Secret string
-	// Queues are the names of the queues the key may use; empty means all.
-	// A key limited to some queues cannot create or list others.
-	Queues []string
+	// Accessor names the key's holder in logs (never its secret): an ACL
+	// token's accessor, a worker's allocation, or the key's own id.
+	Accessor string
+	// Access is what the key may do; nil may do nothing.
+	Access Access
 }
 
-// Allows reports whether the key may use the queue called name.
-func (k Key) Allows(name string) bool {
-	return len(k.Queues) == 0 || slices.Contains(k.Queues, name)
+// Access decides what a key may do: whether it has capability on the
+// resource of type resource ("queue", "topic", "function") called name.
+// The capabilities are the ACL's: read, write, send and receive on
+// queues; read, write, publish and subscribe on topics; read, write and
+// invoke on functions. An ACL token's policies (acl.ACL) are one.
+type Access interface {
+	Allowed(resource, name, capability string) bool
+}
+
+// Allowed reports whether the key has capability on the resource.
+func (k Key) Allowed(resource, name, capability string) bool {
+	return k.Access != nil && k.Access.Allowed(resource, name, capability)
+}
+
+// Everything is the access of a key that may do anything: an operator's
+// key without a scope, or unsigned requests where the operator lets them
+// in.
+var Everything Access = everything{}
+
+type everything struct{}
+
+func (everything) Allowed(string, string, string) bool { return true }
+
+// Queues is the access of a key limited to some queues: everything on
+// them, nothing else (no other queue, no topic, no function). A key
+// limited to some queues cannot create or list others.
+type Queues []string
+
+// Allowed reports whether name is one of the queues.
+func (q Queues) Allowed(resource, name, _ string) bool {
+	return resource == "queue" && slices.Contains(q, name)
 }
 
 // KeyStore finds access keys by id. The server may keep them anywhere;
@@ -44,8 +74,9 @@ func (s StaticKeys) Lookup(id string) (Key, bool) {
 //
 //	key_id secret [queue,queue...]
 //
-// Blank lines and lines starting with # are skipped. A key without a queue
-// list may use every queue.
+// Blank lines and lines starting with # are skipped. A key with a queue
+// list may use those queues ([Queues]) and nothing else; a key without one
+// may do anything on every AWS-compatible endpoint ([Everything]).
 func LoadKeyFile(path string) (StaticKeys, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -63,14 +94,16 @@ func LoadKeyFile(path string) (StaticKeys, error) {
 		if len(fields) < 2 || len(fields) > 3 {
 			return nil, fmt.Errorf("%s:%d: want \"key_id secret [queue,queue...]\", got %d fields", path, n, len(fields))
 		}
-		k := Key{ID: fields[0], Secret: fields[1]}
+		k := Key{ID: fields[0], Secret: fields[1], Accessor: "key:" + fields[0], Access: Everything}
 		if len(fields) == 3 {
+			var qs Queues
 			for q := range strings.SplitSeq(fields[2], ",") {
 				if q == "" {
 					return nil, fmt.Errorf("%s:%d: empty queue name in %q", path, n, fields[2])
 				}
-				k.Queues = append(k.Queues, q)
+				qs = append(qs, q)
 			}
+			k.Access = qs
 		}
 		if _, dup := keys[k.ID]; dup {
 			return nil, fmt.Errorf("%s:%d: key %q given twice", path, n, k.ID)

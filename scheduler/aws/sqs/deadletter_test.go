@@ -59,7 +59,7 @@ func TestListDeadLetterSourceQueues(t *testing.T) {
 	}
 
 	// A key limited to some queues sees only those.
-	h2 := newHarness(t, Config{Keys: awsproto.StaticKeys{"scoped": {ID: "scoped", Secret: "x", Queues: []string{"dead", "src-b"}}}})
+	h2 := newHarness(t, Config{Keys: awsproto.StaticKeys{"scoped": {ID: "scoped", Secret: "x", Access: awsproto.Queues{"dead", "src-b"}}}})
 	scoped := h2.client("scoped", "x")
 	if _, err := h2.engine.CreateQueue("dead", queue.DefaultAttributes()); err != nil {
 		t.Fatal(err)

@@ -98,7 +98,7 @@ func New(cfg Config) *Handler {
 // count records one answered request. Actions outside the SQS API count
 // as "unknown", so a client cannot grow the label set.
 func (h *Handler) count(action, protocol string, e *aws.Error) {
-	if _, ok := actions[action]; !ok {
+	if actions[action] == "" {
 		action = "unknown"
 	}
 	outcome := "ok"
@@ -161,6 +161,7 @@ type call struct {
 	ctx  context.Context
 	key  aws.Key
 	host string // the scheme and host that queue URLs lead back to
+	need string // the capability the action needs on its queues
 }
 
 // ServeHTTP authenticates the request, decodes it and runs its action:
@@ -245,7 +246,7 @@ func (h *Handler) begin(w http.ResponseWriter, r *http.Request) ([]byte, *call, 
 	c := &call{ctx: r.Context(), host: requestHost(r)}
 	switch {
 	case h.cfg.AllowUnsigned && r.Header.Get("Authorization") == "":
-		// Unsigned, with every queue.
+		c.key = aws.Key{Accessor: "anonymous", Access: aws.Everything}
 	case h.cfg.Keys == nil:
 		return nil, nil, aws.NewError(aws.MissingAuthenticationToken, "this server has no access keys configured")
 	default:
@@ -285,34 +286,41 @@ func run[In any](dec decoder, fn func(*In) (any, error)) (any, error) {
 
 // actions are the actions of the SQS API, those this server serves and
 // those it does not; read only.
-var actions = map[string]struct{}{
-	"CreateQueue":                  {},
-	"GetQueueUrl":                  {},
-	"ListQueues":                   {},
-	"DeleteQueue":                  {},
-	"GetQueueAttributes":           {},
-	"SetQueueAttributes":           {},
-	"PurgeQueue":                   {},
-	"SendMessage":                  {},
-	"SendMessageBatch":             {},
-	"ReceiveMessage":               {},
-	"DeleteMessage":                {},
-	"DeleteMessageBatch":           {},
-	"ChangeMessageVisibility":      {},
-	"ChangeMessageVisibilityBatch": {},
-	"AddPermission":                {},
-	"RemovePermission":             {},
-	"TagQueue":                     {},
-	"UntagQueue":                   {},
-	"ListQueueTags":                {},
-	"ListDeadLetterSourceQueues":   {},
-	"StartMessageMoveTask":         {},
-	"CancelMessageMoveTask":        {},
-	"ListMessageMoveTasks":         {},
+// actions are the SQS actions, each with the capability it needs on the
+// queues it names (the ACL's, as the native API's routes need them):
+// sending needs send; receiving and settling what was received (delete,
+// visibility) need receive; reading a queue's settings or listing needs
+// read; changing a queue, its tags or its messages wholesale (purge, a
+// move task) needs write.
+var actions = map[string]string{
+	"CreateQueue":                  "write",
+	"GetQueueUrl":                  "read",
+	"ListQueues":                   "read",
+	"DeleteQueue":                  "write",
+	"GetQueueAttributes":           "read",
+	"SetQueueAttributes":           "write",
+	"PurgeQueue":                   "write",
+	"SendMessage":                  "send",
+	"SendMessageBatch":             "send",
+	"ReceiveMessage":               "receive",
+	"DeleteMessage":                "receive",
+	"DeleteMessageBatch":           "receive",
+	"ChangeMessageVisibility":      "receive",
+	"ChangeMessageVisibilityBatch": "receive",
+	"AddPermission":                "write",
+	"RemovePermission":             "write",
+	"TagQueue":                     "write",
+	"UntagQueue":                   "write",
+	"ListQueueTags":                "read",
+	"ListDeadLetterSourceQueues":   "read",
+	"StartMessageMoveTask":         "write",
+	"CancelMessageMoveTask":        "write",
+	"ListMessageMoveTasks":         "read",
 }
 
 // dispatch runs one action, whichever protocol it came in.
 func (h *Handler) dispatch(c *call, action string, body decoder) (any, error) {
+	c.need = actions[action]
 	switch action {
 	case "CreateQueue":
 		return run(body, func(in *createQueueRequest) (any, error) { return h.createQueue(c, in) })

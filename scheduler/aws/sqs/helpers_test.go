@@ -43,7 +43,7 @@ func newHarness(t testing.TB, cfg Config) *harness {
 	}
 	cfg.Engine = e
 	if cfg.Keys == nil && !cfg.AllowUnsigned {
-		cfg.Keys = awsproto.StaticKeys{testKeyID: {ID: testKeyID, Secret: testSecret}}
+		cfg.Keys = awsproto.StaticKeys{testKeyID: {ID: testKeyID, Secret: testSecret, Access: awsproto.Everything}}
 	}
 	h := &harness{engine: e, cfg: cfg}
 	h.srv = httptest.NewServer(New(cfg))

@@ -72,10 +72,13 @@ func (h *Handler) queueName(c *call, rawURL string) (string, error) {
 	return parts[1], h.authorize(c, parts[1])
 }
 
-// authorize reports whether the caller's key may use the queue.
+// authorize reports whether the caller's key has the capability the
+// action needs on the queue. A refusal is logged with the key's accessor,
+// never its secret.
 func (h *Handler) authorize(c *call, name string) error {
-	if !c.key.Allows(name) {
-		return aws.NewError(kindAccessDenied, "Access to the resource %s is denied.", h.queueARN(name))
+	if !c.key.Allowed("queue", name, c.need) {
+		h.logger.Info("request denied", "accessor", c.key.Accessor, "queue", name, "capability", c.need)
+		return aws.NewError(kindAccessDenied, "Access to the resource %s is denied: the key (%s) lacks queue:%s on it.", h.queueARN(name), c.key.Accessor, c.need)
 	}
 	return nil
 }
@@ -254,7 +257,7 @@ func (h *Handler) pageQueues(c *call, names []string, maxResults *int64, nextTok
 	urls = []string{}
 	last := ""
 	for _, name := range names {
-		if name <= after || !keep(name) || !c.key.Allows(name) {
+		if name <= after || !keep(name) || !c.key.Allowed("queue", name, "read") {
 			continue
 		}
 		if len(urls) == limit {

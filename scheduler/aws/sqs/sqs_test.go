@@ -600,8 +600,8 @@ func TestInvalidParameters(t *testing.T) {
 
 func TestAuthentication(t *testing.T) {
 	keys := awsproto.StaticKeys{
-		testKeyID: {ID: testKeyID, Secret: testSecret},
-		"SCOPED":  {ID: "SCOPED", Secret: "scoped-secret", Queues: []string{"mine"}},
+		testKeyID: {ID: testKeyID, Secret: testSecret, Access: awsproto.Everything},
+		"SCOPED":  {ID: "SCOPED", Secret: "scoped-secret", Access: awsproto.Queues{"mine"}},
 	}
 	tests := []struct {
 		name       string
@@ -642,7 +642,7 @@ func TestAuthentication(t *testing.T) {
 }
 
 func TestScopedKeyListsAndCreatesOnlyItsQueues(t *testing.T) {
-	h := newHarness(t, Config{Keys: awsproto.StaticKeys{"S": {ID: "S", Secret: "x", Queues: []string{"mine", "mine-dlq"}}}})
+	h := newHarness(t, Config{Keys: awsproto.StaticKeys{"S": {ID: "S", Secret: "x", Access: awsproto.Queues{"mine", "mine-dlq"}}}})
 	for _, q := range []string{"mine", "theirs"} {
 		if _, err := h.engine.CreateQueue(q, queue.DefaultAttributes()); err != nil {
 			t.Fatal(err)
