@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -64,7 +65,23 @@ type Config struct {
 	ServerAddrForTasks string
 	// Pprof serves Go's profiler under /debug/pprof/ on HTTPAddr.
 	Pprof bool
+	// TLS, if set, is how the agent reaches the server over HTTPS
+	// (internal/pki's ClientConfig with the agent's certificate); the
+	// server's certificate must be a server's of the cluster's CA.
+	TLS *tls.Config
+	// TaskCA is the CA certificate (PEM) queue workers verify the server
+	// with on a TLS cluster: the agent keeps it in its data directory and
+	// gives it to them read-only at CAPath, named by AWS_CA_BUNDLE (which
+	// the AWS SDKs and CLI read) and DOCKET_CACERT.
+	TaskCA []byte
 }
+
+// CAPath is where a queue worker on a TLS cluster finds the cluster's CA
+// certificate.
+const CAPath = "/docket/ca.pem"
+
+// taskCAFile is the agent's copy of Config.TaskCA.
+const taskCAFile = "task-ca.pem"
 
 // Agent is the node daemon.
 type Agent struct {
@@ -139,7 +156,17 @@ func New(cfg Config) (*Agent, error) {
 	if err != nil {
 		return nil, fmt.Errorf("agent: %w", err)
 	}
-	a.clientp.Store(api.NewClient(cfg.Server).WithToken(cfg.Token).WithNodeSecret(secret))
+	if len(cfg.TaskCA) > 0 {
+		// Public, and readable by tasks whatever their user.
+		if err := os.WriteFile(filepath.Join(cfg.DataDir, taskCAFile), cfg.TaskCA, 0o644); err != nil {
+			return nil, fmt.Errorf("agent: %w", err)
+		}
+	}
+	cl := api.NewClient(cfg.Server).WithToken(cfg.Token).WithNodeSecret(secret)
+	if cfg.TLS != nil {
+		cl = cl.WithTLS(cfg.TLS)
+	}
+	a.clientp.Store(cl)
 	a.metrics = newMetrics(cfg.Registry, a)
 	return a, nil
 }

@@ -463,6 +463,12 @@ func (r *allocRunner) taskSpec(cid string, index int, t *specs.Task) TaskSpec {
 		env["AWS_ACCESS_KEY_ID"] = k.AccessKeyID
 		env["AWS_SECRET_ACCESS_KEY"] = k.SecretAccessKey
 	}
+	if (na.QueueToken != "" || na.SQS != nil) && len(r.a.cfg.TaskCA) > 0 {
+		// On a TLS cluster, the CA to verify the server with.
+		mounts = append(mounts, Mount{Source: filepath.Join(r.a.cfg.DataDir, taskCAFile), Target: CAPath, ReadOnly: true})
+		env["AWS_CA_BUNDLE"] = CAPath
+		env["DOCKET_CACERT"] = CAPath
+	}
 	return TaskSpec{
 		ID: cid,
 		Labels: map[string]string{

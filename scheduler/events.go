@@ -47,6 +47,8 @@ func ParseEventTopics(topics []string) (EventFilter, error) {
 // are no longer kept: the caller re-reads the state and resumes from
 // [Server.Index].
 func (s *Server) Events(ctx context.Context, caller Identity, since uint64, accept EventFilter) (evs []state.Event, gap bool, err error) {
+	ctx, stop := s.UntilStopping(ctx)
+	defer stop()
 	return s.state.Events(ctx, since, accept)
 }
 

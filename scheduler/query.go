@@ -37,7 +37,9 @@ func (s *Server) block(ctx context.Context, q Query, indexOf func(*state.Reader)
 	if wait <= 0 {
 		wait = DefaultWait
 	}
-	wctx, cancel := context.WithTimeout(ctx, min(wait, MaxWait))
+	sctx, stop := s.UntilStopping(ctx)
+	defer stop()
+	wctx, cancel := context.WithTimeout(sctx, min(wait, MaxWait))
 	defer cancel()
 	idx, err := s.state.WaitIndex(wctx, q.Index, indexOf)
 	if err != nil && ctx.Err() != nil {

@@ -79,6 +79,11 @@ type Server struct {
 	hb      *heartbeats
 	metrics *metrics
 
+	// stopping is closed by StopWaits: long polls, blocking queries and
+	// event streams end early, as if their wait ran out.
+	stopping     chan struct{}
+	stopWaitsOne sync.Once
+
 	// drains holds a timer per node whose drain has a deadline; drainMu
 	// serializes bringing one in step with the state (syncDrainDeadline),
 	// and is taken under no other lock, before the state's and drains'.
@@ -142,7 +147,8 @@ func New(cfg Config) (*Server, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("scheduler: %w", err)
 	}
-	s := &Server{cfg: cfg, logger: cfg.Logger.With("component", "server"), broker: newBroker(), drivers: map[string]*driver{}, usage: map[string]*api.NodeUsage{}}
+	s := &Server{cfg: cfg, logger: cfg.Logger.With("component", "server"), broker: newBroker(), drivers: map[string]*driver{}, usage: map[string]*api.NodeUsage{},
+		stopping: make(chan struct{})}
 	s.jobParses = make(chan struct{}, cfg.MaxJobParses)
 	secret, err := loadSecret(cfg.DataDir)
 	if err != nil {
@@ -226,6 +232,7 @@ func (s *Server) storageErr() error {
 // server's stores: the queue engine's maintenance, and the leader's loops
 // (lead).
 func (s *Server) Run(ctx context.Context) error {
+	defer context.AfterFunc(ctx, s.StopWaits)()
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return s.queues.Run(ctx) })
 	g.Go(func() error { return s.lead(ctx) })
@@ -296,6 +303,35 @@ func (s *Server) recover() {
 // Close stops the server's timers, waiting for any that is firing, then
 // closes the server's stores; pending commits finish first. No timer
 // starts after it.
+// StopWaits ends what waits for a change — receives' long polls,
+// blocking queries, event streams — answering as if its wait ran out,
+// and makes later ones answer at once. A server stopping calls it before
+// it waits for the requests in progress, so that they do not hold its
+// shutdown up; Run calls it when its context ends.
+func (s *Server) StopWaits() {
+	s.stopWaitsOne.Do(func() {
+		close(s.stopping)
+		s.queues.StopWaits()
+	})
+}
+
+// Stopping is closed once StopWaits is called.
+func (s *Server) Stopping() <-chan struct{} { return s.stopping }
+
+// UntilStopping is ctx, ended also by StopWaits: for streams that outlast
+// any wait, such as a task's followed logs.
+func (s *Server) UntilStopping(ctx context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(ctx)
+	go func() {
+		select {
+		case <-s.stopping:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, cancel
+}
+
 func (s *Server) Close() error {
 	s.stopTimers()
 	err := s.queues.Close()

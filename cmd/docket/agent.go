@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"os"
@@ -31,6 +32,9 @@ type agentOptions struct {
 	httpAddr      string
 	logger        string
 	pprof         bool
+	tlsFiles      tlsFlags
+	tls           *tls.Config
+	taskCA        []byte
 }
 
 func (o *agentOptions) register(cmd *cobra.Command, withServer bool) {
@@ -40,6 +44,7 @@ func (o *agentOptions) register(cmd *cobra.Command, withServer bool) {
 		f.StringVar(&o.dataDir, "data-dir", "docket-agent", "directory for the node ID, task logs and messages")
 		f.StringVar(&o.httpAddr, "http-addr", "127.0.0.1:0", "address the agent serves task logs and metrics on")
 		f.BoolVar(&o.pprof, "pprof", false, "serve Go's profiler under /debug/pprof/ on the agent's address")
+		o.tlsFiles.register(cmd, "the agent's certificate (docket tls cert create --agent); with it the agent speaks HTTPS to the server")
 	}
 	f.StringVar(&o.containerd, "containerd", agentcontainerd.DefaultAddress, "containerd's socket")
 	f.StringVar(&o.logger, "logger", "", "the tasks' log driver executable (default docket-logger next to docket, else docket itself)")
@@ -70,6 +75,10 @@ func newAgentCommand(c *cli) *cobra.Command {
 				o.server = api.DefaultAddr
 			}
 			o.token = c.token(cmd)
+			ca, cert, key := c.clientTLSFiles(cmd)
+			if o.tls, o.taskCA, err = o.tlsFiles.agentConfig(ca, cert, key); err != nil {
+				return err
+			}
 			a, rt, err := newAgent(cmd.Context(), logger, o)
 			if err != nil {
 				return err
@@ -119,11 +128,15 @@ func newAgent(ctx context.Context, logger *slog.Logger, o agentOptions) (*agent.
 	server := o.server
 	if server != "" && !hasScheme(server) {
 		server = "http://" + server
+		if o.tls != nil {
+			server = "https://" + o.server
+		}
 	}
 	a, err := agent.New(agent.Config{
 		Server: server, Token: o.token, DataDir: o.dataDir, Name: o.name, Class: o.class, Meta: o.meta,
 		ReserveCPU: o.reserveCPU, ReserveMemory: o.reserveMemory, HTTPAddr: o.httpAddr,
 		Runtime: rt, Inspector: rt, Logger: logger, Registry: reg, Pprof: o.pprof,
+		TLS: o.tls, TaskCA: o.taskCA,
 	})
 	if err != nil {
 		rt.Close()

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net/http"
@@ -41,6 +42,18 @@ type e2e struct {
 	agent    *exec.Cmd
 	agentLog *syncBuffer
 	image    string // oci-archive: reference to testprog
+	opts     e2eOptions
+}
+
+// e2eOptions change how startE2EWith starts the cluster.
+type e2eOptions struct {
+	serverArgs []string
+	agentArgs  []string
+	// tls, if set, is the test's client configuration for a server that
+	// serves HTTPS (serverArgs give it its certificate).
+	tls *tls.Config
+	// caFile is the CA certificate's file, for the AWS CLI.
+	caFile string
 }
 
 // syncBuffer collects a process's output for failure reports.
@@ -63,16 +76,21 @@ func (s *syncBuffer) String() string {
 
 func startE2E(t testing.TB, serverArgs ...string) *e2e {
 	t.Helper()
+	return startE2EWith(t, e2eOptions{serverArgs: serverArgs})
+}
+
+func startE2EWith(t testing.TB, o e2eOptions) *e2e {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("end-to-end test skipped in -short mode")
 	}
 	ctd := containerdtest.Start(t)
 	e := &e2e{t: t, ctd: ctd, bin: imagetest.GoBinary(t, "github.com/docketd/docket/cmd/docket"),
-		logger: imagetest.GoBinary(t, "github.com/docketd/docket/cmd/docket-logger"), agentDir: t.TempDir()}
+		logger: imagetest.GoBinary(t, "github.com/docketd/docket/cmd/docket-logger"), agentDir: t.TempDir(), opts: o}
 	e.image = "oci-archive:" + imagetest.TestProgArchive(t, "docket.test/e2e:latest")
 
-	e.addr, e.token = startServerProcess(t, e.bin, append([]string{"--data-dir", t.TempDir()}, serverArgs...)...)
-	e.cl = api.NewClient(e.addr).WithToken(e.token)
+	e.addr, e.token = startServerProcessTLS(t, e.bin, o.tls, append([]string{"--data-dir", t.TempDir()}, o.serverArgs...)...)
+	e.cl = e.client().WithToken(e.token)
 	e.startAgent()
 	return e
 }
@@ -81,6 +99,13 @@ func startE2E(t testing.TB, serverArgs ...string) *e2e {
 // added, bootstraps its ACL, stops it at the end of the test, and returns
 // its address and the management token.
 func startServerProcess(t testing.TB, bin string, args ...string) (addr, token string) {
+	t.Helper()
+	return startServerProcessTLS(t, bin, nil, args...)
+}
+
+// startServerProcessTLS is startServerProcess for a server that serves
+// HTTPS when cfg, the test's client configuration, is set.
+func startServerProcessTLS(t testing.TB, bin string, cfg *tls.Config, args ...string) (addr, token string) {
 	t.Helper()
 	serverLog := &syncBuffer{}
 	args = append([]string{"server", "--http-addr", "127.0.0.1:0", "--log-level", "info"}, args...)
@@ -109,14 +134,23 @@ func startServerProcess(t testing.TB, bin string, args ...string) (addr, token s
 	if addr == "" {
 		t.Fatalf("the server did not start:\n%s", serverLog.String())
 	}
-	return addr, bootstrap(t, addr)
+	cl := api.NewClient(addr)
+	if cfg != nil {
+		cl = cl.WithTLS(cfg)
+	}
+	return addr, bootstrapWith(t, cl)
 }
 
 // bootstrap bootstraps the ACL of the server at addr and returns the
 // management token.
 func bootstrap(t testing.TB, addr string) string {
 	t.Helper()
-	boot, err := api.NewClient(addr).Bootstrap(context.Background())
+	return bootstrapWith(t, api.NewClient(addr))
+}
+
+func bootstrapWith(t testing.TB, cl *api.Client) string {
+	t.Helper()
+	boot, err := cl.Bootstrap(context.Background())
 	if err != nil {
 		t.Fatalf("bootstrap the ACL: %v", err)
 	}
@@ -151,8 +185,8 @@ func tail(s string, n int) string {
 func (e *e2e) startAgent() {
 	e.t.Helper()
 	e.agentLog = &syncBuffer{}
-	e.agent = exec.Command(e.bin, "agent", "--server", "http://"+e.addr, "--token", e.token, "--data-dir", e.agentDir,
-		"--containerd", e.ctd.Address, "--logger", e.logger, "--name", "e2e-node", "--log-level", "info")
+	e.agent = exec.Command(e.bin, append([]string{"agent", "--server", e.url(), "--token", e.token, "--data-dir", e.agentDir,
+		"--containerd", e.ctd.Address, "--logger", e.logger, "--name", "e2e-node", "--log-level", "info"}, e.opts.agentArgs...)...)
 	e.agent.Stdout, e.agent.Stderr = e.agentLog, e.agentLog
 	if err := e.agent.Start(); err != nil {
 		e.t.Fatal(err)
@@ -177,6 +211,22 @@ func (e *e2e) startAgent() {
 		}
 		return fmt.Errorf("no ready node yet: %+v", nodes)
 	})
+}
+
+// client is a client of the server, without a token.
+func (e *e2e) client() *api.Client {
+	if e.opts.tls != nil {
+		return api.NewClient(e.addr).WithTLS(e.opts.tls)
+	}
+	return api.NewClient(e.addr)
+}
+
+// url is the server's base URL.
+func (e *e2e) url() string {
+	if e.opts.tls != nil {
+		return "https://" + e.addr
+	}
+	return "http://" + e.addr
 }
 
 // killAgent ends the agent with SIGKILL: its containers run on.
@@ -352,6 +402,12 @@ func scrape(t testing.TB, base string) string {
 // (the server's needs one with operator:read).
 func scrapeWith(t testing.TB, base, token string) string {
 	t.Helper()
+	return scrapeClient(t, http.DefaultClient, base, token)
+}
+
+// scrapeClient is scrapeWith with hc.
+func scrapeClient(t testing.TB, hc *http.Client, base, token string) string {
+	t.Helper()
 	req, err := http.NewRequest(http.MethodGet, base+"/metrics", nil)
 	if err != nil {
 		t.Fatal(err)
@@ -359,7 +415,7 @@ func scrapeWith(t testing.TB, base, token string) string {
 	if token != "" {
 		req.Header.Set(api.TokenHeader, token)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := hc.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -601,11 +657,28 @@ job "workers" {
 // its queue with the endpoint and access key Docket gives it.
 func TestE2ESQSWorkerUnchanged(t *testing.T) {
 	cli := awsCLI(t)
+	keys := producerKeys(t)
+	e := startE2E(t, "--sqs-keys", keys)
+	e.drainWithSQSWorkers(cli)
+}
+
+// producerKeys writes an --aws-keys file with AKIDPRODUCER, which may send
+// to the queue "orders".
+func producerKeys(t testing.TB) string {
+	t.Helper()
 	keys := filepath.Join(t.TempDir(), "keys")
 	if err := os.WriteFile(keys, []byte("AKIDPRODUCER producer-secret orders\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	e := startE2E(t, "--sqs-keys", keys)
+	return keys
+}
+
+// drainWithSQSWorkers runs the aws-sdk-go-v2 worker as a service on the
+// queue "orders", sends it 40 messages with the AWS CLI (cli) and the key
+// of producerKeys, and checks the workers process and delete every one.
+func (e *e2e) drainWithSQSWorkers(cli string) {
+	t := e.t
+	t.Helper()
 	worker := imagetest.GoBinary(t, "github.com/docketd/docket/examples/workers/sqsworker")
 	archive := imagetest.Archive(t, "docket.test/sqsworker:latest", map[string]string{"/sqsworker": worker}, "/sqsworker")
 	e.run(strings.ReplaceAll(`
@@ -633,11 +706,14 @@ job "sqs-workers" {
 		for i := range 10 {
 			entries = append(entries, fmt.Sprintf(`{"Id":"m%d","MessageBody":"order %d"}`, i, b*10+i))
 		}
-		cmd := exec.Command(cli, "--endpoint-url", "http://"+e.addr, "sqs", "send-message-batch",
-			"--queue-url", "http://"+e.addr+"/000000000000/orders", "--entries", "["+strings.Join(entries, ",")+"]",
+		cmd := exec.Command(cli, "--endpoint-url", e.url(), "sqs", "send-message-batch",
+			"--queue-url", e.url()+"/000000000000/orders", "--entries", "["+strings.Join(entries, ",")+"]",
 			"--query", "length(Successful)", "--output", "text")
 		cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID=AKIDPRODUCER", "AWS_SECRET_ACCESS_KEY=producer-secret",
 			"AWS_DEFAULT_REGION=us-east-1", "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null")
+		if e.opts.caFile != "" {
+			cmd.Env = append(cmd.Env, "AWS_CA_BUNDLE="+e.opts.caFile)
+		}
 		out, err := cmd.CombinedOutput()
 		if err != nil || strings.TrimSpace(string(out)) != "10" {
 			t.Fatalf("aws sqs send-message-batch: %v\n%s", err, out)

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -13,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
 
+	"github.com/docketd/docket/internal/pki"
 	"github.com/docketd/docket/scheduler"
 	"github.com/docketd/docket/scheduler/api"
 	"github.com/docketd/docket/scheduler/aws"
@@ -31,6 +34,7 @@ func newServerCommand(c *cli) *cobra.Command {
 		segSize  string
 		httpCfg  httpapi.HTTPConfig
 		maxHdr   string
+		tlsFiles tlsFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "server",
@@ -56,6 +60,9 @@ func newServerCommand(c *cli) *cobra.Command {
 				}
 				o.queueSegmentSize = int64(size)
 			}
+			if o.http.TLS, err = tlsFiles.serverConfig(); err != nil {
+				return err
+			}
 			if sqsKeys != "" {
 				keys, err := aws.LoadKeyFile(sqsKeys)
 				if err != nil {
@@ -75,7 +82,62 @@ func newServerCommand(c *cli) *cobra.Command {
 	cmd.Flags().StringVar(&segSize, "queue-segment-size", "", "size of the queue log's segment files (default 64MiB); the log keeps up to two spare, so a small volume needs a small size")
 	cmd.Flags().BoolVar(&unsigned, "sqs-allow-unsigned", false, "accept SQS requests without a signature (for trusted networks only)")
 	registerHTTPFlags(cmd, &httpCfg, &maxHdr)
+	tlsFiles.register(cmd, "the server's certificate (docket tls cert create --server); with --tls-key and --tls-ca the API serves HTTPS only, and agents' routes need agents' certificates")
 	return cmd
+}
+
+// tlsFlags are the files of a server's or an agent's TLS.
+type tlsFlags struct{ cert, key, ca string }
+
+func (t *tlsFlags) register(cmd *cobra.Command, certHelp string) {
+	cmd.Flags().StringVar(&t.cert, "tls-cert", "", certHelp)
+	cmd.Flags().StringVar(&t.key, "tls-key", "", "the key of --tls-cert")
+	cmd.Flags().StringVar(&t.ca, "tls-ca", "", "the cluster's CA certificate (docket tls ca create)")
+}
+
+func (t tlsFlags) set() bool { return t.cert != "" || t.key != "" || t.ca != "" }
+
+// serverConfig is the server's TLS configuration, nil without TLS.
+func (t tlsFlags) serverConfig() (*tls.Config, error) {
+	if !t.set() {
+		return nil, nil
+	}
+	if t.cert == "" || t.key == "" || t.ca == "" {
+		return nil, errors.New("TLS needs all of --tls-cert, --tls-key and --tls-ca")
+	}
+	cfg, err := pki.ServerConfig(t.cert, t.key, t.ca)
+	if err != nil {
+		return nil, fmt.Errorf("TLS: %w", err)
+	}
+	return cfg, nil
+}
+
+// agentConfig is an agent's TLS configuration, nil without TLS, and the
+// CA certificate its queue workers verify the server with. Files the
+// agent's flags do not name come from the client's (--ca-cert,
+// --client-cert, --client-key or their $DOCKET_ variables).
+func (t tlsFlags) agentConfig(ca, cert, key string) (*tls.Config, []byte, error) {
+	if t.ca == "" {
+		t.ca = ca
+	}
+	if t.cert == "" && t.key == "" {
+		t.cert, t.key = cert, key
+	}
+	if !t.set() {
+		return nil, nil, nil
+	}
+	if t.cert == "" || t.key == "" || t.ca == "" {
+		return nil, nil, errors.New("an agent's TLS needs all of --tls-cert, --tls-key and --tls-ca")
+	}
+	cfg, err := pki.ClientConfig(t.ca, t.cert, t.key, pki.RoleAgent)
+	if err != nil {
+		return nil, nil, fmt.Errorf("TLS: %w", err)
+	}
+	caPEM, err := os.ReadFile(t.ca)
+	if err != nil {
+		return nil, nil, fmt.Errorf("TLS: %w", err)
+	}
+	return cfg, caPEM, nil
 }
 
 // registerHTTPFlags adds the HTTP server's timeouts and limits; zero
@@ -151,7 +213,7 @@ func runServer(ctx context.Context, logger *slog.Logger, o serverOptions) error 
 		handler = mux
 	}
 	hs, ln := web.HTTPServer(handler, ln, o.http)
-	logger.Info("server listening", "addr", ln.Addr().String(), "data_dir", o.dataDir, "pid", os.Getpid())
+	logger.Info("server listening", "addr", ln.Addr().String(), "tls", o.http.TLS != nil, "data_dir", o.dataDir, "pid", os.Getpid())
 	if o.ready != nil {
 		o.ready <- ln.Addr().String()
 	}

@@ -60,6 +60,9 @@ type Engine struct {
 	nextQueueID uint32
 	closed      bool
 
+	// waitsStopped is set by StopWaits: receives no longer wait.
+	waitsStopped atomic.Bool
+
 	segMu   sync.Mutex       // leaf lock: guards segLive
 	segLive map[uint32]int64 // bytes of live message records per segment
 
@@ -211,6 +214,30 @@ func (e *Engine) messageCount() int {
 	return n
 }
 
+// StopWaits ends every receive waiting for a message, with none, and
+// makes later ones answer at once: a server stopping calls it first, so
+// that long polls do not hold its shutdown up. Close does it too.
+func (e *Engine) StopWaits() {
+	e.waitsStopped.Store(true)
+	e.mu.RLock()
+	queues := e.queueList()
+	e.mu.RUnlock()
+	for _, q := range queues {
+		q.mu.Lock()
+		q.wakeWaiters()
+		q.mu.Unlock()
+	}
+}
+
+// queueList is every queue's state. e.mu is held.
+func (e *Engine) queueList() []*queueState {
+	queues := make([]*queueState, 0, len(e.byID))
+	for _, q := range e.byID {
+		queues = append(queues, q)
+	}
+	return queues
+}
+
 // Close stops the engine; pending commits finish first.
 func (e *Engine) Close() error {
 	e.mu.Lock()
@@ -219,10 +246,8 @@ func (e *Engine) Close() error {
 		return nil
 	}
 	e.closed = true
-	queues := make([]*queueState, 0, len(e.byID))
-	for _, q := range e.byID {
-		queues = append(queues, q)
-	}
+	e.waitsStopped.Store(true)
+	queues := e.queueList()
 	e.mu.Unlock()
 	for _, q := range queues {
 		q.mu.Lock()

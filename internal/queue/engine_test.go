@@ -353,6 +353,48 @@ func TestReceiveHonoursContext(t *testing.T) {
 	}
 }
 
+// StopWaits ends a waiting receive with no messages and makes later ones
+// answer at once, still with the messages there are.
+func TestStopWaits(t *testing.T) {
+	e := newEngine(t)
+	mustCreate(t, e, "q", nil)
+	type result struct {
+		msgs []Message
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		msgs, err := e.Receive(context.Background(), "q", ReceiveOptions{Wait: dur(20 * time.Second)})
+		done <- result{msgs, err}
+	}()
+	time.Sleep(20 * time.Millisecond) // most likely waiting by now; either way it must end
+	e.StopWaits()
+	select {
+	case r := <-done:
+		if r.err != nil || len(r.msgs) != 0 {
+			t.Fatalf("the waiting receive got %v, %v; want nothing", r.msgs, r.err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the receive still waits after StopWaits")
+	}
+	go func() {
+		msgs, err := e.Receive(context.Background(), "q", ReceiveOptions{Wait: dur(20 * time.Second)})
+		done <- result{msgs, err}
+	}()
+	select {
+	case r := <-done:
+		if r.err != nil || len(r.msgs) != 0 {
+			t.Fatalf("a receive after StopWaits got %v, %v; want nothing", r.msgs, r.err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a receive after StopWaits waited")
+	}
+	mustSend(t, e, "q", "m")
+	if msgs, err := e.Receive(context.Background(), "q", ReceiveOptions{Wait: dur(20 * time.Second)}); err != nil || len(msgs) != 1 {
+		t.Fatalf("got %v, %v; want the message sent", msgs, err)
+	}
+}
+
 func TestDelayedMessage(t *testing.T) {
 	e := newEngine(t)
 	mustCreate(t, e, "q", nil)

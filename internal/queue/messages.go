@@ -176,7 +176,8 @@ func (e *Engine) Send(queue string, in []SendInput) ([]SendResult, error) {
 // visibility timeout and durably counting the receive. When none is
 // visible it waits up to opts.Wait for one, waking the moment one becomes
 // visible. A message whose receive count would exceed the queue's
-// max_receives is moved to its dead-letter queue instead.
+// max_receives is moved to its dead-letter queue instead. Once StopWaits
+// (or Close) is called, it waits no more.
 func (e *Engine) Receive(ctx context.Context, queue string, opts ReceiveOptions) ([]Message, error) {
 	max := opts.Max
 	if max == 0 {
@@ -245,7 +246,7 @@ func (e *Engine) Receive(ctx context.Context, queue string, opts ReceiveOptions)
 			continue // those were not for us; look again
 		}
 		left := time.Until(deadline)
-		if left <= 0 {
+		if left <= 0 || e.waitsStopped.Load() {
 			return nil, nil
 		}
 		t := time.NewTimer(left)

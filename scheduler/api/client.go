@@ -3,6 +3,7 @@ package api
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -20,6 +21,7 @@ const DefaultAddr = "127.0.0.1:3625"
 // Client calls a Docket server's HTTP API.
 type Client struct {
 	base       string
+	schemeless bool // the address came without a scheme (http:// assumed)
 	hc         *http.Client
 	token      string
 	nodeSecret string
@@ -67,13 +69,33 @@ func NewClient(addr string) *Client {
 	if addr == "" {
 		addr = DefaultAddr
 	}
-	if !strings.Contains(addr, "://") {
+	schemeless := !strings.Contains(addr, "://")
+	if schemeless {
 		addr = "http://" + addr
 	}
+	return &Client{base: strings.TrimRight(addr, "/"), schemeless: schemeless, hc: &http.Client{Transport: newTransport(nil)}}
+}
+
+func newTransport(cfg *tls.Config) *http.Transport {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConns = 1024
 	tr.MaxIdleConnsPerHost = 1024
-	return &Client{base: strings.TrimRight(addr, "/"), hc: &http.Client{Transport: tr}}
+	tr.TLSClientConfig = cfg
+	return tr
+}
+
+// WithTLS returns a client like c that speaks TLS with cfg (see
+// internal/pki's ClientConfig: the cluster's CA, the server's role name,
+// perhaps a client certificate); an address given without a scheme then
+// means https://. Connections are kept alive, so a client makes one
+// handshake per connection it opens.
+func (c *Client) WithTLS(cfg *tls.Config) *Client {
+	cc := *c
+	if cc.schemeless {
+		cc.base = "https://" + strings.TrimPrefix(cc.base, "http://")
+	}
+	cc.hc = &http.Client{Transport: newTransport(cfg)}
+	return &cc
 }
 
 // Addr returns the server's base URL.

@@ -23,19 +23,9 @@ import (
 // with the management token.
 func newACLServer(t testing.TB) (string, *api.Client) {
 	t.Helper()
-	s, err := scheduler.New(scheduler.Config{DataDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
+	s := runScheduler(t, scheduler.Config{})
 	hs := httptest.NewServer(New(s).Handler())
-	t.Cleanup(func() {
-		hs.Close()
-		cancel()
-		<-done
-	})
+	t.Cleanup(func() { hs.Close() })
 	// Before the bootstrap, every route but the health check (and the
 	// bootstrap) answers 401.
 	if code, body := callWith(t, hs.URL, "", "GET", "/v1/queues"); code != http.StatusUnauthorized || !strings.Contains(body, "acl_token_missing") || !strings.Contains(body, "bootstrap") {

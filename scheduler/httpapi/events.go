@@ -42,6 +42,11 @@ func (a *API) events(w http.ResponseWriter, r *http.Request) {
 	}
 	flush()
 	for {
+		select {
+		case <-a.srv.Stopping():
+			return // the server is stopping: the client resumes from its last index elsewhere or later
+		default:
+		}
 		ctx, cancel := context.WithTimeout(r.Context(), eventHeartbeat)
 		evs, gap, err := a.srv.Events(ctx, caller, since, accept)
 		cancel()

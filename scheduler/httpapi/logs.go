@@ -10,7 +10,7 @@ import (
 
 // allocLogs proxies a task's logs from the agent of the allocation's node,
 // so that clients need only the server's address. Streaming (?follow)
-// passes through as it comes.
+// passes through as it comes, until the server stops.
 func (a *API) allocLogs(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	addr, err := a.srv.AllocLogsAddress(r.Context(), identity(r), id)
@@ -29,5 +29,7 @@ func (a *API) allocLogs(w http.ResponseWriter, r *http.Request) {
 			a.writeError(w, r, errdefs.New(errdefs.ErrUnavailable, "node_unreachable", "the agent of allocation %s at %s did not answer: %v", id, addr, err))
 		},
 	}
-	proxy.ServeHTTP(w, r)
+	ctx, stop := a.srv.UntilStopping(r.Context())
+	defer stop()
+	proxy.ServeHTTP(w, r.WithContext(ctx))
 }

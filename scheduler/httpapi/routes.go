@@ -20,6 +20,16 @@ type Need struct {
 	Resource   string // queue, job, node, operator (topic, function, acl to come)
 	Capability string // read, write, send, receive, submit, scale, logs
 	NameFrom   string // the path value holding the resource's name
+	// Agent marks the routes only agents call (registering, heartbeats,
+	// a node's allocations, status reports): over TLS they need an
+	// agent's or a server's certificate.
+	Agent bool
+}
+
+// ofAgents is n, for a route only agents call.
+func (n Need) ofAgents() Need {
+	n.Agent = true
+	return n
 }
 
 // Public reports whether the route needs no token at all.
@@ -64,17 +74,17 @@ var routes = []route{
 	{"DELETE /v1/jobs/{name}", smallLimits, needs("job", "submit", "name"), (*API).stopJob},
 	{"POST /v1/jobs/{name}/scale", smallLimits, needs("job", "scale", "name"), (*API).scaleJob},
 
-	{"POST /v1/nodes", smallLimits, needs("node", "write", ""), (*API).registerNode},
+	{"POST /v1/nodes", smallLimits, needs("node", "write", "").ofAgents(), (*API).registerNode},
 	{"GET /v1/nodes", blockingQuery, needs("node", "read", ""), (*API).listNodes},
 	{"GET /v1/nodes/{id}", smallLimits, needs("node", "read", "id"), (*API).getNode},
-	{"PUT /v1/nodes/{id}/heartbeat", limits{body: bodyHeartbeat}, needs("node", "write", "id"), (*API).heartbeatNode},
+	{"PUT /v1/nodes/{id}/heartbeat", limits{body: bodyHeartbeat}, needs("node", "write", "id").ofAgents(), (*API).heartbeatNode},
 	{"POST /v1/nodes/{id}/drain", smallLimits, needs("node", "write", "id"), (*API).drainNode},
 	{"POST /v1/nodes/{id}/eligibility", smallLimits, needs("node", "write", "id"), (*API).setNodeEligibility},
-	{"GET /v1/nodes/{id}/allocations", blockingQuery, needs("node", "read", "id"), (*API).nodeAllocations},
+	{"GET /v1/nodes/{id}/allocations", blockingQuery, needs("node", "read", "id").ofAgents(), (*API).nodeAllocations},
 
 	{"GET /v1/allocations", blockingQuery, needs("job", "read", ""), (*API).listAllocs},
 	{"GET /v1/allocations/{id}", smallLimits, needs("job", "read", ""), (*API).getAlloc},
-	{"PUT /v1/allocations/{id}/status", smallLimits, needs("node", "write", ""), (*API).updateAllocStatus},
+	{"PUT /v1/allocations/{id}/status", smallLimits, needs("node", "write", "").ofAgents(), (*API).updateAllocStatus},
 	{"GET /v1/allocations/{id}/logs", streaming, needs("job", "logs", ""), (*API).allocLogs},
 
 	{"POST /v1/acl/bootstrap", smallLimits, Need{}, (*API).bootstrapACL},
@@ -100,6 +110,7 @@ type API struct {
 	logger  *slog.Logger
 	metrics *httpMetrics
 	acl     *aclMetrics
+	tls     *tlsMetrics
 	gate    *bodyGate
 	prom    http.Handler
 	handler http.Handler
@@ -111,6 +122,7 @@ func New(srv *scheduler.Server) *API {
 	a := &API{srv: srv, logger: cfg.Logger.With("component", "server")}
 	a.metrics = newHTTPMetrics(cfg.Registry)
 	a.acl = newACLMetrics(cfg.Registry)
+	a.tls = newTLSMetrics(cfg.Registry)
 	a.gate = newBodyGate(a.metrics)
 	a.prom = promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{Registry: cfg.Registry})
 	a.handler = a.build()
@@ -180,6 +192,13 @@ func (a *API) build() http.Handler {
 // route's writes get their own deadlines.
 func (a *API) serve(rt route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if rt.need.Agent {
+			if err := checkAgentCert(r); err != nil {
+				a.acl.denied.Inc()
+				a.writeError(w, r, err)
+				return
+			}
+		}
 		if !rt.need.Public() {
 			id, err := a.authorize(r, rt.need)
 			if err != nil {

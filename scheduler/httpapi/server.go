@@ -46,6 +46,10 @@ type HTTPConfig struct {
 	// MaxConnsWait (default 5s) for one to close, or is closed.
 	MaxConns     int
 	MaxConnsWait time.Duration
+	// TLS, if set, serves HTTPS only (a plain HTTP request is answered
+	// 400 and closed), with this configuration (internal/pki's
+	// ServerConfig); handshakes have ReadHeaderTimeout.
+	TLS *tls.Config
 }
 
 func (c HTTPConfig) withDefaults() HTTPConfig {
@@ -75,6 +79,10 @@ func (c HTTPConfig) withDefaults() HTTPConfig {
 func (a *API) HTTPServer(handler http.Handler, ln net.Listener, cfg HTTPConfig) (hs *http.Server, lln net.Listener) {
 	cfg = cfg.withDefaults()
 	cl := newConnLimiter(ln, cfg.MaxConns, cfg.MaxConnsWait, a.metrics)
+	lln = cl
+	if cfg.TLS != nil {
+		lln = newTLSListener(cl, cfg.TLS, cfg.ReadHeaderTimeout, a.tls)
+	}
 	hs = &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
@@ -88,7 +96,7 @@ func (a *API) HTTPServer(handler http.Handler, ln net.Listener, cfg HTTPConfig) 
 		},
 		ErrorLog: slog.NewLogLogger(a.logger.With("component", "http").Handler(), slog.LevelWarn),
 	}
-	return hs, cl
+	return hs, lln
 }
 
 // httpMetrics time every request and count what the HTTP limits refuse
@@ -389,12 +397,17 @@ func (c *limitedConn) Close() error {
 	return c.Conn.Close()
 }
 
-// Serve runs the server's loops and serves hs on ln until ctx ends, then
-// shuts hs down (waiting up to five seconds for requests in progress) and
-// closes the server's stores.
+// Serve runs the server's loops and serves hs on ln until ctx ends; then
+// it ends the long polls, blocking queries and streams (StopWaits), shuts
+// hs down (waiting up to five seconds for requests in progress), and only
+// then stops the server's loops and closes its stores.
 func (a *API) Serve(ctx context.Context, hs *http.Server, ln net.Listener) error {
+	// The server runs until the HTTP server has stopped, so that requests
+	// in progress finish on open stores.
+	runCtx, stopRun := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopRun()
 	g, ctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return a.srv.Run(ctx) })
+	g.Go(func() error { return a.srv.Run(runCtx) })
 	g.Go(func() error {
 		if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 			return err
@@ -403,6 +416,8 @@ func (a *API) Serve(ctx context.Context, hs *http.Server, ln net.Listener) error
 	})
 	g.Go(func() error {
 		<-ctx.Done()
+		defer stopRun()
+		a.srv.StopWaits() // long polls and streams answer now
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
 		return hs.Shutdown(sctx)

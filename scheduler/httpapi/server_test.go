@@ -31,13 +31,7 @@ import (
 // and limits on a loopback port, with a queue "q" and unsigned SQS.
 func newLimitedServer(t testing.TB, hc HTTPConfig) (*API, *api.Client, string) {
 	t.Helper()
-	s, err := scheduler.New(scheduler.Config{DataDir: t.TempDir(), SQSAllowUnsigned: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
+	s := runScheduler(t, scheduler.Config{SQSAllowUnsigned: true})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -49,11 +43,7 @@ func newLimitedServer(t testing.TB, hc HTTPConfig) (*API, *api.Client, string) {
 	}
 	hs, lln := a.HTTPServer(acltest.Credentials(a.Handler(), boot.SecretID), ln, hc)
 	go hs.Serve(lln)
-	t.Cleanup(func() {
-		hs.Close()
-		cancel()
-		<-done
-	})
+	t.Cleanup(func() { hs.Close() })
 	base := "http://" + ln.Addr().String()
 	// Created on a connection that closes, so that tests of the
 	// connection limit start from none.
