@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -56,6 +57,7 @@ type imageStore struct {
 	log         *slog.Logger
 	resolver    remotes.Resolver
 	onFetch     func(ImageFetch) // may be nil
+	dirs        []string         // Config.ImageDirs, cleaned and absolute
 
 	// mu guards ready and fetches.
 	mu sync.Mutex
@@ -89,12 +91,17 @@ type fetch struct {
 	cancel  context.CancelFunc
 }
 
-func newImageStore(client *containerd.Client, snapshotter string, log *slog.Logger, onFetch func(ImageFetch)) *imageStore {
+func newImageStore(client *containerd.Client, snapshotter string, log *slog.Logger, onFetch func(ImageFetch), dirs []string) *imageStore {
+	clean := make([]string, len(dirs))
+	for i, d := range dirs {
+		clean[i] = filepath.Clean(d)
+	}
 	return &imageStore{
 		client:      client,
 		snapshotter: snapshotter,
 		log:         log,
 		onFetch:     onFetch,
+		dirs:        clean,
 		// Plain HTTP only for registries on this host, such as a local
 		// mirror or a test's registry; anything else is HTTPS.
 		resolver: docker.NewResolver(docker.ResolverOptions{
@@ -202,6 +209,10 @@ func (s *imageStore) close() {
 // again; a registry reference's is its normalised form.
 func (s *imageStore) plan(ref string) (string, func(context.Context) (containerd.Image, error), error) {
 	if p, ok := strings.CutPrefix(ref, archivePrefix); ok {
+		p, err := s.archivePath(p)
+		if err != nil {
+			return "", nil, err
+		}
 		f, err := os.Open(p)
 		if err != nil {
 			return "", nil, err
@@ -224,6 +235,52 @@ func (s *imageStore) plan(ref string) (string, func(context.Context) (containerd
 	}
 	name := named.String()
 	return name, func(ctx context.Context) (containerd.Image, error) { return s.pull(ctx, name) }, nil
+}
+
+// archivePath returns the file an oci-archive: reference names, with its
+// symbolic links resolved, if it lies under one of the image directories.
+// A path outside them is refused before anything of it is looked at, so
+// that a job cannot learn which host files exist; one that leads outside
+// through a symbolic link is refused once resolved.
+func (s *imageStore) archivePath(p string) (string, error) {
+	if !filepath.IsAbs(p) {
+		return "", fmt.Errorf("oci-archive %q: the path must be absolute", p)
+	}
+	p = filepath.Clean(p)
+	if !s.allowed(p, false) {
+		return "", s.outside(p)
+	}
+	real, err := filepath.EvalSymlinks(p)
+	if err != nil {
+		return "", err
+	}
+	if !s.allowed(real, true) {
+		return "", s.outside(p)
+	}
+	return real, nil
+}
+
+// allowed reports whether the clean, absolute path p lies under one of
+// the image directories, those resolved through their symbolic links when
+// resolved is set (p is then resolved too).
+func (s *imageStore) allowed(p string, resolved bool) bool {
+	for _, d := range s.dirs {
+		if resolved {
+			var err error
+			if d, err = filepath.EvalSymlinks(d); err != nil {
+				continue
+			}
+		}
+		if rel, err := filepath.Rel(d, p); err == nil && rel != ".." && !strings.HasPrefix(rel, "../") && rel != "." {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *imageStore) outside(p string) error {
+	return fmt.Errorf("oci-archive %s is outside the directories this agent reads images from (%s): "+
+		"put it in one, or start the agent with --image-dir", p, strings.Join(s.dirs, ", "))
 }
 
 // importArchive imports the OCI archive at p, unless containerd already

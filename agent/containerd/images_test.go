@@ -151,7 +151,7 @@ func TestImageErrors(t *testing.T) {
 		name, image, want string
 	}{
 		{"missing archive", archivePrefix + missing,
-			"image oci-archive:" + missing + ": open " + missing + ": no such file or directory"},
+			"image oci-archive:" + missing + ": lstat " + missing + ": no such file or directory"},
 		{"not an archive", archivePrefix + notArchive, "image oci-archive:" + notArchive + ": read " + notArchive},
 		{"directory", archivePrefix + dir, "is not a file"},
 		{"bad reference", "docket.test/UPPER:v1", "image docket.test/UPPER:v1: invalid reference format"},

@@ -81,6 +81,15 @@ type Config struct {
 	// OnImageFetch, if set, is called after every image import or pull
 	// (not for images already at hand), for metrics.
 	OnImageFetch func(ImageFetch)
+	// ImageDirs are the directories oci-archive: images may be read from,
+	// each with everything under it, after symbolic links are resolved;
+	// with none, no archive is read. A job names files on the agent's
+	// host, so only these may be opened: never /etc/shadow.
+	ImageDirs []string
+	// AllowRootTasks lets a task ask to run as root (user "0", "0:0",
+	// "root", ...). Without it such a task fails to start; an image
+	// whose own user is root still runs, in the sandbox every task has.
+	AllowRootTasks bool
 }
 
 // Runtime runs tasks as containerd containers. It is safe for concurrent
@@ -133,6 +142,11 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 			cfg.LoggerBinary = small
 		}
 	}
+	for _, d := range cfg.ImageDirs {
+		if !filepath.IsAbs(d) {
+			return nil, fmt.Errorf("containerd: image directory %q is not an absolute path", d)
+		}
+	}
 	if !filepath.IsAbs(cfg.LoggerBinary) {
 		return nil, fmt.Errorf("containerd: log driver %q is not an absolute path", cfg.LoggerBinary)
 	}
@@ -160,7 +174,7 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 		cfg:         cfg,
 		log:         log,
 		client:      client,
-		images:      newImageStore(client, snapshotter, log, cfg.OnImageFetch),
+		images:      newImageStore(client, snapshotter, log, cfg.OnImageFetch, cfg.ImageDirs),
 		snapshotter: snapshotter,
 		exits:       make(map[string]*exitWatch),
 	}, nil
@@ -233,7 +247,7 @@ func (r *Runtime) Start(ctx context.Context, spec agent.TaskSpec) (err error) {
 		containerd.WithImage(img),
 		containerd.WithSnapshotter(r.snapshotter),
 		r.imageSpecs.withNewSnapshot(spec.ID, img),
-		containerd.WithNewSpec(specOpts(img, spec, &r.imageSpecs)...),
+		containerd.WithNewSpec(specOpts(img, spec, &r.imageSpecs, r.cfg.AllowRootTasks)...),
 		containerd.WithContainerLabels(labels))
 	if err != nil {
 		// The snapshot, named after the ID, is created first: it is what

@@ -54,6 +54,8 @@ func testConfig(t testing.TB, d *containerdtest.Daemon) Config {
 		Logger:       slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		LoggerBinary: exe,
 		LoggerArgs:   []string{testLoggerArg},
+		// Tests write their images' archives in temporary directories.
+		ImageDirs: []string{os.TempDir()},
 	}
 }
 

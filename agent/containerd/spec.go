@@ -3,6 +3,7 @@ package containerd
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/containerd/containerd"
 	"github.com/containerd/containerd/containers"
+	"github.com/containerd/containerd/contrib/seccomp"
 	"github.com/containerd/containerd/oci"
 	digest "github.com/opencontainers/go-digest"
 	"github.com/opencontainers/image-spec/identity"
@@ -34,9 +36,10 @@ const (
 )
 
 // specOpts returns the OCI spec of spec's container, in order: the image's
-// configuration, then what the task overrides, then the host's network and
-// the cgroup limits.
-func specOpts(img containerd.Image, spec agent.TaskSpec, cache *imageSpecs) []oci.SpecOpts {
+// configuration, then what the task overrides, then the host's network,
+// the cgroup limits and the sandbox. allowRoot lets the task ask to run
+// as root.
+func specOpts(img containerd.Image, spec agent.TaskSpec, cache *imageSpecs, allowRoot bool) []oci.SpecOpts {
 	var opts []oci.SpecOpts
 	if len(spec.Command) > 0 {
 		// The command replaces the entrypoint, and with it the image's cmd.
@@ -57,7 +60,7 @@ func specOpts(img containerd.Image, spec agent.TaskSpec, cache *imageSpecs) []oc
 		opts = append(opts, oci.WithProcessCwd(spec.Workdir))
 	}
 	if spec.User != "" {
-		opts = append(opts, withUser(spec.User))
+		opts = append(opts, withUser(spec.User, allowRoot))
 	}
 	opts = append(opts,
 		oci.WithHostNamespace(specs.NetworkNamespace),
@@ -73,7 +76,26 @@ func specOpts(img containerd.Image, spec agent.TaskSpec, cache *imageSpecs) []oc
 		quota, shares := cpuLimits(spec.CPU)
 		opts = append(opts, oci.WithCPUCFS(quota, cpuPeriod), oci.WithCPUShares(shares))
 	}
-	return opts
+	return append(opts, sandbox...)
+}
+
+// ErrRootTask is why a task that asks to run as root does not start on an
+// agent that does not allow root tasks.
+var ErrRootTask = errors.New("root tasks are not allowed on this node (docket agent --allow-root-tasks)")
+
+// sandbox is what every task runs in, on top of containerd's default spec
+// (its own mount, PID, IPC and UTS namespaces, masked and read-only
+// kernel paths, the default capability set): no privilege gained through
+// exec (setuid binaries, file capabilities), no raw sockets (CAP_NET_RAW
+// lets a task on the host's network forge packets), and containerd's
+// default seccomp profile, which answers EPERM to the system calls a
+// container has no business making (keyctl, bpf, mount and unshare
+// without CAP_SYS_ADMIN, ...). The profile follows the capabilities, as
+// it must: it allows some calls by capability.
+var sandbox = []oci.SpecOpts{
+	oci.WithNoNewPrivileges,
+	oci.WithDroppedCapabilities([]string{"CAP_NET_RAW"}),
+	seccomp.WithDefaultProfile(),
 }
 
 // imageSpecs remembers what containerd's oci.WithImageConfigArgs makes of
@@ -190,11 +212,15 @@ func cpuLimits(millicores int) (quota int64, shares uint64) {
 // withUser runs the process as user ("name", "uid", "uid:gid" or
 // "name:group", resolved against the image's /etc/passwd and /etc/group),
 // with that user's supplementary groups rather than those of the image's
-// user.
-func withUser(user string) oci.SpecOpts {
+// user. A user that is root (uid 0, by any name) is refused unless
+// allowRoot.
+func withUser(user string, allowRoot bool) oci.SpecOpts {
 	return func(ctx context.Context, client oci.Client, c *containers.Container, s *oci.Spec) error {
 		if err := oci.WithUser(user)(ctx, client, c, s); err != nil {
 			return fmt.Errorf("user %q: %w", user, err)
+		}
+		if s.Process.User.UID == 0 && !allowRoot {
+			return fmt.Errorf("user %q: %w", user, ErrRootTask)
 		}
 		uid := strconv.FormatUint(uint64(s.Process.User.UID), 10)
 		if err := oci.WithAdditionalGIDs(uid)(ctx, client, c, s); err != nil {

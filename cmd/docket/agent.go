@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -35,6 +36,8 @@ type agentOptions struct {
 	tlsFiles      tlsFlags
 	tls           *tls.Config
 	taskCA        []byte
+	imageDirs     []string
+	allowRoot     bool
 }
 
 func (o *agentOptions) register(cmd *cobra.Command, withServer bool) {
@@ -54,6 +57,22 @@ func (o *agentOptions) register(cmd *cobra.Command, withServer bool) {
 	f.Var(o.meta, "meta", "node metadata `key=value`, for constraints and spreads (repeatable)")
 	f.Int64Var(&o.reserveCPU, "reserve-cpu", 0, "millicores kept back from allocations")
 	f.Int64Var(&o.reserveMemory, "reserve-memory", 0, "MiB kept back from allocations")
+	f.StringArrayVar(&o.imageDirs, "image-dir", nil, "a directory oci-archive: images may be read from, besides the data directory (repeatable)")
+	f.BoolVar(&o.allowRoot, "allow-root-tasks", false, "let tasks ask to run as root (user = \"0:0\"); images whose own user is root run either way")
+}
+
+// absImageDirs are the directories the agent reads oci-archive: images from:
+// its data directory and --image-dir, made absolute.
+func (o agentOptions) absImageDirs() ([]string, error) {
+	var dirs []string
+	for _, d := range append([]string{o.dataDir}, o.imageDirs...) {
+		abs, err := filepath.Abs(d)
+		if err != nil {
+			return nil, fmt.Errorf("--image-dir %s: %w", d, err)
+		}
+		dirs = append(dirs, abs)
+	}
+	return dirs, nil
 }
 
 func newAgentCommand(c *cli) *cobra.Command {
@@ -106,12 +125,18 @@ func newAgent(ctx context.Context, logger *slog.Logger, o agentOptions) (*agent.
 		Buckets: []float64{.05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120},
 	}, []string{"kind"})
 	reg.MustRegister(pulls, pullTime)
+	imageDirs, err := o.absImageDirs()
+	if err != nil {
+		return nil, nil, err
+	}
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	rt, err := agentcontainerd.New(cctx, agentcontainerd.Config{
-		Address:      o.containerd,
-		Logger:       logger,
-		LoggerBinary: o.logger,
+		ImageDirs:      imageDirs,
+		AllowRootTasks: o.allowRoot,
+		Address:        o.containerd,
+		Logger:         logger,
+		LoggerBinary:   o.logger,
 		OnImageFetch: func(f agentcontainerd.ImageFetch) {
 			result := "ok"
 			if f.Err != nil {

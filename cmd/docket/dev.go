@@ -76,6 +76,12 @@ func newDevCommand(c *cli) *cobra.Command {
 			}
 			o.server, o.dataDir, o.httpAddr = "http://"+addr, filepath.Join(dataDir, "agent"), "127.0.0.1:0"
 			o.token = token
+			// On one host, the images of the jobs run from here or from
+			// the job files given are the user's own.
+			o.imageDirs = append(o.imageDirs, ".")
+			for _, f := range runFiles {
+				o.imageDirs = append(o.imageDirs, filepath.Dir(f))
+			}
 			a, rt, err := newAgent(ctx, logger, o)
 			if err != nil {
 				return err

@@ -186,7 +186,8 @@ func (e *e2e) startAgent() {
 	e.t.Helper()
 	e.agentLog = &syncBuffer{}
 	e.agent = exec.Command(e.bin, append([]string{"agent", "--server", e.url(), "--token", e.token, "--data-dir", e.agentDir,
-		"--containerd", e.ctd.Address, "--logger", e.logger, "--name", "e2e-node", "--log-level", "info"}, e.opts.agentArgs...)...)
+		"--containerd", e.ctd.Address, "--logger", e.logger, "--name", "e2e-node", "--log-level", "info",
+		"--image-dir", os.TempDir()}, e.opts.agentArgs...)...)
 	e.agent.Stdout, e.agent.Stderr = e.agentLog, e.agentLog
 	if err := e.agent.Start(); err != nil {
 		e.t.Fatal(err)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
@@ -9,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/docketd/docket/internal/imagetest"
 	"github.com/docketd/docket/internal/pki"
@@ -69,6 +71,69 @@ func TestE2ETLS(t *testing.T) {
 		caFile:    f("docket-ca.pem"),
 	})
 	e.drainWithSQSWorkers(awscli)
+
+	// Dispatch works over TLS, in the sandbox: the task reads its message,
+	// and containerd's seccomp profile refuses keyctl, the missing
+	// CAP_NET_RAW a raw socket. An archive outside the agent's image
+	// directories and a root user are refused.
+	e.run(`
+queue "probe" {}
+
+job "probe" {
+  type  = "dispatch"
+  queue = "probe"
+  task "main" {
+    image = "IMAGE"
+    args  = ["cat", "/docket/message", ";", "echo", "", ";", "try", "keyctl", ";", "try", "raw-socket"]
+  }
+}
+
+job "shadow" {
+  type = "batch"
+  task "main" {
+    image = "oci-archive:/etc/shadow"
+    restart {
+      attempts = 0
+    }
+  }
+}
+
+job "rooted" {
+  type = "batch"
+  task "main" {
+    image = "IMAGE"
+    user  = "0:0"
+    args  = ["id"]
+    restart {
+      attempts = 0
+    }
+  }
+}
+`)
+	e.send("probe", "over TLS")
+	e.waitFor(time.Minute, func() error {
+		if q := e.queue("probe"); q.Deleted != 1 {
+			return fmt.Errorf("queue probe %+v", q)
+		}
+		return nil
+	})
+	probe := e.allocs("probe")
+	if len(probe) != 1 {
+		t.Fatalf("probe allocations %+v", probe)
+	}
+	if logs := e.logs(probe[0].ID); logs != "over TLS\nkeyctl: EPERM\nraw-socket: EPERM\n" {
+		t.Errorf("the dispatch task printed %q", logs)
+	}
+	for job, want := range map[string]string{"shadow": "outside the directories", "rooted": "root tasks are not allowed"} {
+		e.waitFor(time.Minute, func() error {
+			for _, a := range e.allocs(job) {
+				if a.ClientStatus == "failed" && strings.Contains(a.ClientReason, want) {
+					return nil
+				}
+			}
+			return fmt.Errorf("no allocation of %s failed with %q: %+v", job, want, e.allocs(job))
+		})
+	}
 
 	// The CLI with the CA (and its certificate) from the environment.
 	env := []string{"DOCKET_ADDR=" + e.addr, "DOCKET_TOKEN=" + e.token, "DOCKET_CACERT=" + f("docket-ca.pem"),

@@ -26,6 +26,12 @@
 //	alloc-mem MIB       allocate and touch MIB mebibytes, print
 //	                    "allocated MIB MiB" and keep them while later steps run
 //	spin [DURATION]     burn one CPU for DURATION, or forever
+//	status FIELD...     print the FIELD: lines of /proc/self/status (e.g.
+//	                    NoNewPrivs, Seccomp, CapEff)
+//	try CALL            make a system call the sandbox may refuse and print
+//	                    "CALL: ok" or "CALL: ERRNO" (EPERM, ...): keyctl
+//	                    (the session keyring's id), raw-socket (an ICMP raw
+//	                    socket)
 //
 // Outside trap-term and ignore-term, SIGTERM and SIGINT end testprog with
 // status 128+signal (143 and 130), as a shell's child would, also as a
@@ -211,9 +217,73 @@ func (st *state) step(name string, args []string) error {
 		}
 		spin(d)
 		return nil
+	case "status":
+		return procStatus(st.stdout, args)
+	case "try":
+		if len(args) != 1 {
+			return errors.New("want CALL")
+		}
+		var err error
+		switch args[0] {
+		case "keyctl":
+			const getKeyringID, sessionKeyring = 0, -3
+			sk := sessionKeyring
+			_, _, errno := syscall.Syscall(syscall.SYS_KEYCTL, getKeyringID, uintptr(sk), 0)
+			if errno != 0 {
+				err = errno
+			}
+		case "raw-socket":
+			var fd int
+			if fd, err = syscall.Socket(syscall.AF_INET, syscall.SOCK_RAW, syscall.IPPROTO_ICMP); err == nil {
+				syscall.Close(fd)
+			}
+		default:
+			return errors.New("try: unknown call")
+		}
+		_, werr := fmt.Fprintf(st.stdout, "%s: %s\n", args[0], errnoName(err))
+		return werr
 	default:
 		return errors.New("unknown step")
 	}
+}
+
+// errnoName is "ok" for no error, else the errno's symbolic name.
+func errnoName(err error) string {
+	var errno syscall.Errno
+	if err == nil {
+		return "ok"
+	}
+	if !errors.As(err, &errno) {
+		return err.Error()
+	}
+	switch errno {
+	case syscall.EPERM:
+		return "EPERM"
+	case syscall.EACCES:
+		return "EACCES"
+	case syscall.ENOSYS:
+		return "ENOSYS"
+	}
+	return "errno " + strconv.Itoa(int(errno))
+}
+
+// procStatus prints the lines of /proc/self/status for fields.
+func procStatus(w io.Writer, fields []string) error {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		name, _, _ := strings.Cut(line, ":")
+		for _, f := range fields {
+			if name == f {
+				if _, err := fmt.Fprintln(w, line); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
 }
 
 func catFile(w io.Writer, name string) error {
