@@ -42,7 +42,7 @@ type Config struct {
 	// what the node offers to allocations.
 	ReserveCPU    int64
 	ReserveMemory int64
-	// HTTPAddr is where the agent serves task logs and metrics; default
+	// HTTPAddr is where the agent serves its health and metrics; default
 	// 127.0.0.1:0. AdvertiseAddr, if set, is the address the server uses
 	// to reach it; default the listener's.
 	HTTPAddr      string
@@ -305,6 +305,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		g.Go(func() error { return a.heartbeat(ctx, hbInterval) })
 		g.Go(func() error { return a.watch(ctx) })
 		g.Go(func() error { return a.collectGarbage(ctx) })
+		g.Go(func() error { return a.relayLogs(ctx) })
 		return nil
 	})
 	err := g.Wait()

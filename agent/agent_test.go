@@ -1,6 +1,7 @@
 package agent_test
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -173,6 +174,41 @@ job %q {
   }
 }
 `, name, typ, args, extra)
+}
+
+// A followed log comes through the server as the task writes it, and
+// ends when the allocation does.
+func TestFollowedLogsThroughTheServer(t *testing.T) {
+	c := newCluster(t)
+	c.run(job("web", "service", `"echo", "one", ";", "sleep", "500ms", ";", "echo", "two", ";", "sleep", "1h"`, ""))
+	a := c.alloc("web", "running")
+	rc, err := c.cl.Logs(context.Background(), a.ID, api.LogsOptions{Follow: true, Tail: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	br := bufio.NewReader(rc)
+	for _, want := range []string{"one\n", "two\n"} {
+		if line, err := br.ReadString('\n'); line != want {
+			t.Fatalf("followed %q, %v; want %q", line, err, want)
+		}
+	}
+	if _, err := c.cl.StopJob(context.Background(), "web", false); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := io.ReadAll(br)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("the followed log ended with %v, want its end", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the followed log did not end with its allocation")
+	}
 }
 
 func TestRunsTaskAndServesItsLogs(t *testing.T) {

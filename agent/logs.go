@@ -16,10 +16,11 @@ import (
 	"github.com/docketd/docket/scheduler/api"
 )
 
-// Handler serves the agent's HTTP API: task logs and metrics.
+// Handler serves the agent's own HTTP API: health and metrics. Task logs
+// are not served here: they go to the server on the node's channel
+// (relayLogs), where the caller's token is checked.
 func (a *Agent) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /v1/allocations/{id}/logs", a.logs)
 	mux.HandleFunc("GET /v1/health", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, api.Health{Status: "ok"})
 	})

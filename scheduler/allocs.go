@@ -155,19 +155,15 @@ func (s *Server) UpdateAllocStatus(ctx context.Context, caller Identity, id stri
 	return nil
 }
 
-// AllocLogsAddress is the address of the agent that holds an
-// allocation's logs, for the transport to fetch them from.
-func (s *Server) AllocLogsAddress(ctx context.Context, caller Identity, id string) (string, error) {
-	var addr, job string
+// AllocLogsNode is the node that holds an allocation's logs, for the
+// transport to ask its agent for them over the agent's own channel
+// (CheckNodeChannel).
+func (s *Server) AllocLogsNode(ctx context.Context, caller Identity, id string) (string, error) {
+	var node, job string
 	var found bool
 	s.state.View(func(rd *state.Reader) {
-		a := rd.Alloc(id)
-		if a == nil {
-			return
-		}
-		found, job = true, a.Job
-		if n := rd.Node(a.NodeID); n != nil {
-			addr = n.Address
+		if a := rd.Alloc(id); a != nil {
+			found, job, node = true, a.Job, a.NodeID
 		}
 	})
 	if !found {
@@ -176,8 +172,5 @@ func (s *Server) AllocLogsAddress(ctx context.Context, caller Identity, id strin
 	if err := caller.can("job", job, "logs"); err != nil {
 		return "", err
 	}
-	if addr == "" {
-		return "", errdefs.New(errdefs.ErrUnavailable, "node_unreachable", "the node of allocation %s has no address", id)
-	}
-	return addr, nil
+	return node, nil
 }

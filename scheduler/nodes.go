@@ -89,6 +89,18 @@ func checkNodeSecret(caller Identity, n *state.Node, id string) error {
 	return errdefs.New(errdefs.ErrPermissionDenied, "node_secret_mismatch", "the node secret is not node %q's", id)
 }
 
+// CheckNodeChannel lets a call on a node's own channel through (the
+// agent asking what the server wants of it, such as a task's logs, and
+// answering) only from a caller that presents the node's secret.
+func (s *Server) CheckNodeChannel(ctx context.Context, caller Identity, id string) error {
+	var node *state.Node
+	s.state.View(func(rd *state.Reader) { node = rd.Node(id) })
+	if node == nil {
+		return errdefs.New(errdefs.ErrNotFound, "node_not_found", "node %q is not registered", id)
+	}
+	return checkNodeSecret(caller, node, id)
+}
+
 // Heartbeat renews a node's TTL and records its measured use and health.
 // A node that was marked down is told to register again.
 func (s *Server) Heartbeat(ctx context.Context, caller Identity, id string, in *api.HeartbeatRequest) (api.HeartbeatResponse, error) {

@@ -45,7 +45,7 @@ func (o *agentOptions) register(cmd *cobra.Command, withServer bool) {
 	if withServer {
 		f.StringVar(&o.server, "server", "", "the server's address (default $DOCKET_ADDR or "+api.DefaultAddr+")")
 		f.StringVar(&o.dataDir, "data-dir", "docket-agent", "directory for the node ID, task logs and messages")
-		f.StringVar(&o.httpAddr, "http-addr", "127.0.0.1:0", "address the agent serves task logs and metrics on")
+		f.StringVar(&o.httpAddr, "http-addr", "127.0.0.1:0", "address the agent serves its health and metrics on")
 		f.BoolVar(&o.pprof, "pprof", false, "serve Go's profiler under /debug/pprof/ on the agent's address")
 		o.tlsFiles.register(cmd, "the agent's certificate (docket tls cert create --agent); with it the agent speaks HTTPS to the server")
 	}

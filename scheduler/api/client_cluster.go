@@ -264,3 +264,26 @@ func (c *Client) Events(ctx context.Context, topics ...string) (io.ReadCloser, e
 	}
 	return c.stream(ctx, withQuery("/v1/events", q))
 }
+
+// LogRequests waits up to wait for clients' requests for the logs of
+// node's allocations (an agent's call).
+func (c *Client) LogRequests(ctx context.Context, node string, wait time.Duration) ([]LogRequest, error) {
+	var out LogRequests
+	q := url.Values{"wait": {wait.String()}}
+	return out.Requests, c.Do(ctx, http.MethodGet, withQuery("/v1/nodes/"+url.PathEscape(node)+"/log-requests", q), nil, &out)
+}
+
+// AnswerLogRequest sends body, with status and its content type, to the
+// client of a log request (an agent's call). It returns once body ends
+// or the client has gone away.
+func (c *Client) AnswerLogRequest(ctx context.Context, node, id string, status int, contentType string, body io.Reader) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+"/v1/nodes/"+url.PathEscape(node)+"/log-requests/"+url.PathEscape(id), body)
+	if err != nil {
+		return err
+	}
+	req.Header.Set(LogStatusHeader, strconv.Itoa(status))
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	return c.send(req, nil)
+}

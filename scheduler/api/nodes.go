@@ -120,3 +120,25 @@ type DrainRequest struct {
 type EligibilityRequest struct {
 	Eligible bool `json:"eligible"`
 }
+
+// LogRequest is a client's request for a task's logs, which the server
+// hands to the agent of the allocation's node on the agent's own channel
+// (GET /v1/nodes/{id}/log-requests); the agent answers it with the logs
+// (POST /v1/nodes/{id}/log-requests/{request}). The server never
+// connects to an agent.
+type LogRequest struct {
+	ID    string `json:"id"`
+	Alloc string `json:"alloc"`
+	// Query is the client's query: task, stream, tail, follow.
+	Query string `json:"query,omitempty"`
+}
+
+// LogRequests is the answer of GET /v1/nodes/{id}/log-requests: the
+// requests waiting for the node, none when the wait ran out.
+type LogRequests struct {
+	Requests []LogRequest `json:"requests"`
+}
+
+// LogStatusHeader carries the status of an agent's answer to a log
+// request (the status its client gets); the body is the client's body.
+const LogStatusHeader = "X-Docket-Log-Status"

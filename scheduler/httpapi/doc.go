@@ -9,5 +9,5 @@
 // and write the answer or map the error onto a status with its stable
 // code. The package also holds the HTTP server's timeouts and connection
 // limits (server.go), blocking-query parameters, the event stream, the
-// logs proxy and /metrics.
+// logs relay (agents answer on their own channel) and /metrics.
 package httpapi

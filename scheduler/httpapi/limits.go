@@ -77,6 +77,11 @@ type limits struct {
 	// stream is set for routes that answer with a stream of unbounded
 	// length (the event stream, followed logs).
 	stream bool
+	// upload is set for a route whose body is a stream of unbounded
+	// length that its handler copies through (an agent's logs to their
+	// client): it is read without a limit, a memory reservation or the
+	// server's read and write timeouts.
+	upload bool
 }
 
 var (
@@ -114,6 +119,12 @@ func newBodyGate(m *httpMetrics) *bodyGate {
 // server_busy). r.Body is replaced by a reader that stops at the limit.
 // release must be called once the handler is done with the body.
 func (g *bodyGate) admit(w http.ResponseWriter, r *http.Request, l limits) (release func(), err error) {
+	if l.upload {
+		rc := http.NewResponseController(w)
+		rc.SetReadDeadline(time.Time{})
+		rc.SetWriteDeadline(time.Time{})
+		return func() {}, nil
+	}
 	if r.ContentLength > l.body {
 		// Closing spares net/http reading the body it would otherwise
 		// discard before answering.

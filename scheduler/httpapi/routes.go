@@ -3,6 +3,7 @@ package httpapi
 import (
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
@@ -81,6 +82,8 @@ var routes = []route{
 	{"POST /v1/nodes/{id}/drain", smallLimits, needs("node", "write", "id"), (*API).drainNode},
 	{"POST /v1/nodes/{id}/eligibility", smallLimits, needs("node", "write", "id"), (*API).setNodeEligibility},
 	{"GET /v1/nodes/{id}/allocations", blockingQuery, needs("node", "read", "id").ofAgents(), (*API).nodeAllocations},
+	{"GET /v1/nodes/{id}/log-requests", logPollLimits, needs("node", "write", "id").ofAgents(), (*API).logRequests},
+	{"POST /v1/nodes/{id}/log-requests/{request}", logUpload, needs("node", "write", "id").ofAgents(), (*API).answerLogRequest},
 
 	{"GET /v1/allocations", blockingQuery, needs("job", "read", ""), (*API).listAllocs},
 	{"GET /v1/allocations/{id}", smallLimits, needs("job", "read", ""), (*API).getAlloc},
@@ -112,8 +115,12 @@ type API struct {
 	acl     *aclMetrics
 	tls     *tlsMetrics
 	gate    *bodyGate
-	prom    http.Handler
-	handler http.Handler
+	logs    *logRelay
+	// logPickup is how long a request for logs waits for the agent's
+	// answer; defaultLogPickup but in tests.
+	logPickup time.Duration
+	prom      http.Handler
+	handler   http.Handler
 }
 
 // New returns the HTTP API of srv; its instruments go to srv's registry.
@@ -124,6 +131,7 @@ func New(srv *scheduler.Server) *API {
 	a.acl = newACLMetrics(cfg.Registry)
 	a.tls = newTLSMetrics(cfg.Registry)
 	a.gate = newBodyGate(a.metrics)
+	a.logs, a.logPickup = newLogRelay(), defaultLogPickup
 	a.prom = promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{Registry: cfg.Registry})
 	a.handler = a.build()
 	return a
