@@ -29,13 +29,9 @@ func (a *Agent) relayLogs(ctx context.Context) error {
 			if ctx.Err() != nil {
 				return nil
 			}
-			a.logger.Warn("poll for log requests", "err", err, "retry_in", delay)
-			select {
-			case <-ctx.Done():
+			if !a.retryAfter(ctx, &delay, "poll for log requests", err) {
 				return nil
-			case <-time.After(delay):
 			}
-			delay = min(delay*2, 5*time.Second)
 			continue
 		}
 		delay = 100 * time.Millisecond
@@ -48,6 +44,19 @@ func (a *Agent) relayLogs(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// retryAfter logs a failed call to the server and waits *delay before
+// the next try, doubling it up to 5s; it is false if ctx ended first.
+func (a *Agent) retryAfter(ctx context.Context, delay *time.Duration, what string, err error) bool {
+	a.logger.Warn(what, "err", err, "retry_in", *delay)
+	select {
+	case <-ctx.Done():
+		return false
+	case <-time.After(*delay):
+	}
+	*delay = min(*delay*2, 5*time.Second)
+	return true
 }
 
 // answerLogRequest serves one request for logs to the server.

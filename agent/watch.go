@@ -35,13 +35,9 @@ func (a *Agent) watch(ctx context.Context) error {
 			if errors.As(err, &apiErr) && apiErr.Status == http.StatusNotFound {
 				index = 0 // the server lost us; heartbeat re-registers
 			}
-			a.logger.Warn("watch allocations", "err", err, "retry_in", delay)
-			select {
-			case <-ctx.Done():
+			if !a.retryAfter(ctx, &delay, "watch allocations", err) {
 				return nil
-			case <-time.After(delay):
 			}
-			delay = min(delay*2, 5*time.Second)
 			continue
 		}
 		delay = 100 * time.Millisecond
