@@ -1,6 +1,9 @@
 package main
 
 import (
+	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -14,6 +17,7 @@ import (
 
 	"github.com/docketd/docket/internal/imagetest"
 	"github.com/docketd/docket/internal/pki"
+	"github.com/docketd/docket/scheduler/api"
 )
 
 // TestE2ETLS: a cluster made with docket tls speaks mutual TLS: the agent
@@ -152,6 +156,140 @@ job "rooted" {
 	refused(env[:2], "Client sent an HTTP request to an HTTPS server", "queue", "list")
 	refused([]string{"DOCKET_ADDR=http://" + e.addr, "DOCKET_TOKEN=" + e.token}, "HTTPS server", "queue", "list")
 	refused(env[:2], "a client certificate needs the CA too", "queue", "list", "--client-cert", f("docket-cli.pem"), "--client-key", f("docket-cli-key.pem"))
+
+	// A certificate that has expired is refused.
+	ca, err := pki.LoadCA(f("docket-ca.pem"), f("docket-ca-key.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, key, err := ca.Issue(pki.CertRequest{Role: pki.RoleCLI, NotBefore: time.Now().Add(-48 * time.Hour), NotAfter: time.Now().Add(-24 * time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(f("expired.pem"), cert, 0o644)
+	os.WriteFile(f("expired-key.pem"), key, 0o600)
+	refused(append(env[:3:3], "DOCKET_CLIENT_CERT="+f("expired.pem"), "DOCKET_CLIENT_KEY="+f("expired-key.pem")), "expired certificate", "queue", "list")
+
+	// Tokens over TLS: missing, unknown, without the capability, revoked,
+	// expired.
+	tlsEnv := env[2:] // the CA and the client certificate, no address or token
+	withToken := func(token string) []string {
+		return append([]string{"DOCKET_ADDR=" + e.addr, "DOCKET_TOKEN=" + token}, tlsEnv...)
+	}
+	refused(append([]string{"DOCKET_ADDR=" + e.addr}, tlsEnv...), "acl_token_missing", "queue", "list")
+	refused(withToken("not-a-token"), "acl_token_invalid", "queue", "list")
+	policy := f("reader.hcl")
+	os.WriteFile(policy, []byte(`queue "*" { capabilities = ["read"] }`), 0o644)
+	if out, err := docket(env, "acl", "policy", "apply", "reader", policy); err != nil {
+		t.Fatalf("policy apply: %v\n%s", err, out)
+	}
+	newToken := func(args ...string) (accessor, secret string) {
+		t.Helper()
+		out, err := docket(env, append([]string{"acl", "token", "create", "--policy", "reader", "-o", "json"}, args...)...)
+		if err != nil {
+			t.Fatalf("token create: %v\n%s", err, out)
+		}
+		var tok struct {
+			AccessorID string `json:"accessor_id"`
+			SecretID   string `json:"secret_id"`
+		}
+		if err := json.Unmarshal([]byte(out), &tok); err != nil {
+			t.Fatalf("token create printed %s: %v", out, err)
+		}
+		return tok.AccessorID, tok.SecretID
+	}
+	accessor, reader := newToken()
+	if out, err := docket(withToken(reader), "queue", "list"); err != nil || !strings.Contains(out, "orders") {
+		t.Errorf("a reader's queue list: %v\n%s", err, out)
+	}
+	refused(withToken(reader), "permission_denied", "queue", "create", "not-yours")
+	if out, err := docket(env, "acl", "token", "delete", accessor); err != nil {
+		t.Fatalf("token delete: %v\n%s", err, out)
+	}
+	refused(withToken(reader), "acl_token_invalid", "queue", "list")
+	_, shortLived := newToken("--ttl", "1s")
+	e.waitFor(30*time.Second, func() error {
+		if out, err := docket(withToken(shortLived), "queue", "list"); err == nil || !strings.Contains(out, "acl_token_invalid") {
+			return fmt.Errorf("the token of a second still works: %v %s", err, out)
+		}
+		return nil
+	})
+
+	// The agent's certificate and token do not make a node's secret.
+	agentCfg, err := pki.ClientConfig(f("docket-ca.pem"), f("docket-agent.pem"), f("docket-agent-key.pem"), pki.RoleAgent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodes, _, err := e.cl.Nodes(context.Background(), api.QueryOptions{})
+	if err != nil || len(nodes) != 1 {
+		t.Fatalf("nodes %+v, %v", nodes, err)
+	}
+	var ae *api.Error
+	_, err = api.NewClient(e.addr).WithTLS(agentCfg).WithToken(e.token).Heartbeat(context.Background(), nodes[0].ID, api.HeartbeatRequest{Healthy: true})
+	if !errors.As(err, &ae) || ae.Code != "node_secret_mismatch" {
+		t.Errorf("a heartbeat without the node's secret: %v, want node_secret_mismatch", err)
+	}
+
+	// A queue worker's AWS key reaches its own queue only, and stops
+	// working when its allocation ends.
+	e.run(`
+queue "mine" {}
+queue "theirs" {}
+
+job "keyed" {
+  type  = "service"
+  queue = "mine"
+  scaling {
+    min = 1
+    max = 1
+  }
+  task "main" {
+    image = "IMAGE"
+    args  = ["env", ";", "sleep", "1h"]
+    kill_timeout = "1s"
+  }
+}
+`)
+	e.waitRunning("keyed", 1)
+	keyed := e.allocs("keyed")[0]
+	var keyID, secret string
+	e.waitFor(30*time.Second, func() error {
+		logs := e.logs(keyed.ID)
+		for _, line := range strings.Split(logs, "\n") {
+			if v, ok := strings.CutPrefix(line, "AWS_ACCESS_KEY_ID="); ok {
+				keyID = v
+			}
+			if v, ok := strings.CutPrefix(line, "AWS_SECRET_ACCESS_KEY="); ok {
+				secret = v
+			}
+		}
+		if keyID == "" || secret == "" {
+			return fmt.Errorf("the worker's environment has no AWS key:\n%s", logs)
+		}
+		return nil
+	})
+	sqs := func(queue string) (string, error) {
+		cmd := exec.Command(awscli, "--endpoint-url", e.url(), "sqs", "receive-message", "--queue-url", e.url()+"/000000000000/"+queue)
+		cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID="+keyID, "AWS_SECRET_ACCESS_KEY="+secret, "AWS_CA_BUNDLE="+f("docket-ca.pem"),
+			"AWS_DEFAULT_REGION=us-east-1", "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null", "AWS_MAX_ATTEMPTS=1")
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	if out, err := sqs("mine"); err != nil {
+		t.Errorf("the worker's key on its own queue: %v\n%s", err, out)
+	}
+	if out, err := sqs("theirs"); err == nil || !strings.Contains(out, "AccessDenied") {
+		t.Errorf("the worker's key on another queue: %v\n%s, want AccessDenied", err, out)
+	}
+	if _, err := e.cl.StopJob(context.Background(), "keyed", false); err != nil {
+		t.Fatal(err)
+	}
+	e.waitFor(time.Minute, func() error {
+		if out, err := sqs("mine"); err == nil {
+			return fmt.Errorf("the key of a stopped worker still works: %s", out)
+		}
+		return nil
+	})
 
 	// The server counted the agent's handshakes: its connections are kept
 	// alive, so a few, not one per heartbeat.
