@@ -73,6 +73,35 @@ func (e *Engine) applyQueueDelete(id uint32) *queueState {
 // applyMessage puts a message's whole state into q: a send, or a
 // compaction's copy, which supersedes the message's earlier record.
 func (e *Engine) applyMessage(q *queueState, pos wal.Pos, size uint32, m *message, now int64) *entry {
+	return e.applyMessageAt(q, pos, 0, size, m, now)
+}
+
+// applyPublish puts each message of a publish record into its queue (nil
+// for a queue that is gone). Each is charged its share of the record's
+// size, so that the shares add up to the record once all are gone.
+func (e *Engine) applyPublish(queues []*queueState, pos wal.Pos, size uint32, msgs []message, now int64) {
+	for i := range msgs {
+		if queues[i] == nil {
+			e.bumpSeq(msgs[i].seq)
+			continue
+		}
+		e.applyMessageAt(queues[i], pos, uint16(i), publishShare(size, len(msgs), i), &msgs[i], now)
+	}
+}
+
+// publishShare is message i's share of a publish record of size bytes
+// holding n messages: the first takes the remainder.
+func publishShare(size uint32, n, i int) uint32 {
+	share := size / uint32(n)
+	if i == 0 {
+		share += size % uint32(n)
+	}
+	return share
+}
+
+// applyMessageAt is applyMessage for the sub-th message of the record at
+// pos (a publish record holds several).
+func (e *Engine) applyMessageAt(q *queueState, pos wal.Pos, sub uint16, size uint32, m *message, now int64) *entry {
 	e.bumpSeq(m.seq)
 	if m.seq < q.purgedBelow {
 		return nil
@@ -86,7 +115,7 @@ func (e *Engine) applyMessage(q *queueState, pos wal.Pos, size uint32, m *messag
 		if inHeap {
 			q.unplace(en)
 		}
-		en.pos, en.size, en.recvCount = pos, size, m.recvCount
+		en.pos, en.sub, en.size, en.recvCount = pos, sub, size, m.recvCount
 		en.sentAt, en.visibleAt, en.firstRecvAt, en.source = m.sentAt, m.visibleAt, m.firstRecvAt, m.source
 		if inHeap {
 			q.place(en, now)
@@ -95,7 +124,7 @@ func (e *Engine) applyMessage(q *queueState, pos wal.Pos, size uint32, m *messag
 		return en
 	}
 	en := &entry{
-		seq: m.seq, pos: pos, size: size, recvCount: m.recvCount,
+		seq: m.seq, pos: pos, sub: sub, size: size, recvCount: m.recvCount,
 		sentAt: m.sentAt, visibleAt: m.visibleAt, firstRecvAt: m.firstRecvAt, source: m.source,
 	}
 	e.insert(q, en, now)
@@ -173,7 +202,7 @@ func (e *Engine) applyMove(from, to *queueState, m move, now int64) (old, moved 
 		return old, nil
 	}
 	moved = &entry{
-		seq: m.newSeq, pos: old.pos, size: old.size, sentAt: old.sentAt,
+		seq: m.newSeq, pos: old.pos, sub: old.sub, size: old.size, sentAt: old.sentAt,
 		visibleAt: m.visibleAt, source: m.source,
 	}
 	e.insert(to, moved, now)

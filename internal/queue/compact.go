@@ -176,7 +176,7 @@ func (e *Engine) copyForward(q *queueState, seg uint32) (int, error) {
 				q.mu.Unlock()
 				return copied, fmt.Errorf("%w: compact: read message %d: %v", errdefs.ErrInternal, en.seq, err)
 			}
-			m, err := decodeMessageRecord(rec)
+			m, err := decodeMessageRecord(rec, en.sub)
 			if err != nil {
 				q.mu.Unlock()
 				return copied, fmt.Errorf("%w: compact: message %d: %v", errdefs.ErrInternal, en.seq, err)

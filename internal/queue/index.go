@@ -21,6 +21,7 @@ type entry struct {
 	owner     uint32 // who holds the current receive (see queueState.owners); 0 = nobody
 	pending   bool   // in the pending heap (hidden), else in ready
 	moving    bool   // taken out of the heaps, on its way to another queue
+	sub       uint16 // which message of a publish record (recPublish) is this one
 }
 
 // entryHeap is a binary min-heap of entries that keeps each entry's index,

@@ -265,6 +265,7 @@ func (e *Engine) Receive(ctx context.Context, queue string, opts ReceiveOptions)
 // copied under its queue's lock.
 type taken struct {
 	pos         wal.Pos
+	sub         uint16
 	sentAt      int64
 	firstRecvAt int64
 	source      uint32
@@ -273,7 +274,7 @@ type taken struct {
 
 // takenOf copies what readMessages needs of en. q.mu is held.
 func takenOf(q *queueState, en *entry) taken {
-	return taken{pos: en.pos, sentAt: en.sentAt, firstRecvAt: en.firstRecvAt, source: en.source,
+	return taken{pos: en.pos, sub: en.sub, sentAt: en.sentAt, firstRecvAt: en.firstRecvAt, source: en.source,
 		receipt: receipt{queue: q.id, seq: en.seq, count: en.recvCount}}
 }
 
@@ -356,7 +357,7 @@ func (e *Engine) readMessages(got []taken) ([]Message, error) {
 		return nil, fmt.Errorf("%w: read messages: %v", errdefs.ErrInternal, err)
 	}
 	for i, t := range got {
-		m, err := decodeMessageRecord(recs[i])
+		m, err := decodeMessageRecord(recs[i], t.sub)
 		if err != nil {
 			return nil, fmt.Errorf("%w: message %d at %v: %v", errdefs.ErrInternal, t.receipt.seq, t.pos, err)
 		}

@@ -24,6 +24,9 @@ const (
 	// recDeadLetter: a message leaves its queue and arrives whole, with
 	// added attributes, in the dead-letter queue.
 	recDeadLetter byte = 10
+	// recPublish is a topic's publish: one message for each of several
+	// queues in one record, so that a crash keeps all or none of them.
+	recPublish byte = 11
 )
 
 // Why a message left its queue; recorded in recDelete.
@@ -315,6 +318,35 @@ func decodeMoves(d *dec) []move {
 	return ms
 }
 
+// encodePublish encodes a publish record: its messages, each with its own
+// queue and sequence.
+func encodePublish(msgs []message) []byte {
+	size := 8
+	for i := range msgs {
+		size += msgs[i].encodedSize()
+	}
+	e := enc{b: make([]byte, 0, size)}
+	e.byte(recPublish)
+	e.uvarint(uint64(len(msgs)))
+	for i := range msgs {
+		msgs[i].encodeTo(&e)
+	}
+	return e.b
+}
+
+func decodePublish(d *dec) []message {
+	n := d.uvarint()
+	if n == 0 || n > MaxPublishTargets {
+		d.fail()
+		return nil
+	}
+	msgs := make([]message, 0, n)
+	for i := uint64(0); i < n && d.err == nil; i++ {
+		msgs = append(msgs, decodeMessage(d))
+	}
+	return msgs
+}
+
 // A receive record holds every message one receive call took: for each,
 // the new receive count and the time it stays hidden until.
 type received struct {
@@ -434,12 +466,20 @@ func decodeDeadLetterCopy(d *dec) (from uint32, oldSeq uint64, m message) {
 
 // decodeMessageRecord decodes a record that holds a whole message: a
 // message record, or a dead-letter copy.
-func decodeMessageRecord(rec []byte) (message, error) {
+func decodeMessageRecord(rec []byte, sub uint16) (message, error) {
 	d := dec{b: rec}
 	var m message
 	switch kind := d.byte(); kind {
 	case recMessage:
 		m = decodeMessage(&d)
+	case recPublish:
+		n := d.uvarint()
+		if uint64(sub) >= n {
+			return message{}, fmt.Errorf("publish record of %d messages has no message %d", n, sub)
+		}
+		for range int(sub) + 1 {
+			m = decodeMessage(&d)
+		}
 	case recDeadLetter:
 		_, _, m = decodeDeadLetterCopy(&d)
 	default:

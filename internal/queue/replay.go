@@ -82,6 +82,8 @@ func (e *Engine) replayRecord(pos wal.Pos, rec []byte, now int64) error {
 		e.replayQueueDelete(&d)
 	case recMessage:
 		e.replayMessage(&d, pos, size, now)
+	case recPublish:
+		e.replayPublish(&d, pos, size, now)
 	case recDeadLetter:
 		e.replayDeadLetterCopy(&d, pos, size, now)
 	case recReceive:
@@ -135,6 +137,18 @@ func (e *Engine) replayMessage(d *dec, pos wal.Pos, size uint32, now int64) {
 	} else {
 		e.bumpSeq(m.seq)
 	}
+}
+
+func (e *Engine) replayPublish(d *dec, pos wal.Pos, size uint32, now int64) {
+	msgs := decodePublish(d)
+	if d.err != nil {
+		return
+	}
+	queues := make([]*queueState, len(msgs))
+	for i := range msgs {
+		queues[i] = e.replayQueue(msgs[i].queue)
+	}
+	e.applyPublish(queues, pos, size, msgs, now)
 }
 
 func (e *Engine) replayDeadLetterCopy(d *dec, pos wal.Pos, size uint32, now int64) {

@@ -49,7 +49,7 @@ func (e *Engine) takeImage(positions bool) engineImage {
 			line := fmt.Sprintf("q%d seq=%d size=%d sent=%d visible=%d first=%d count=%d source=%d",
 				q.id, en.seq, en.size, en.sentAt, en.visibleAt, en.firstRecvAt, en.recvCount, en.source)
 			if positions {
-				line += fmt.Sprintf(" pos=%v", en.pos)
+				line += fmt.Sprintf(" pos=%v sub=%d", en.pos, en.sub)
 			}
 			img.Entries = append(img.Entries, line)
 		}

@@ -223,6 +223,8 @@ func reencode(rec []byte) ([]byte, error) {
 	case recMessage:
 		m := decodeMessage(&d)
 		out = encodeMessage(&m)
+	case recPublish:
+		out = encodePublish(decodePublish(&d))
 	case recDeadLetter:
 		from, oldSeq, m := decodeDeadLetterCopy(&d)
 		out = encodeDeadLetterCopy(from, oldSeq, &m)
@@ -271,6 +273,7 @@ func (w *workload) step() {
 		{"tag", 1, w.tag},
 		{"delete-queue", 1, w.deleteQueue},
 		{"send", 12, w.send},
+		{"publish", 4, w.publish},
 		{"receive", 12, w.receive},
 		{"delete", 6, w.delete},
 		{"change-visibility", 3, w.changeVisibility},
@@ -406,6 +409,22 @@ func (w *workload) body() []byte {
 		n = 64<<10 + w.rng.IntN(100<<10)
 	}
 	return bytes.Repeat([]byte{byte('a' + w.rng.IntN(26))}, n)
+}
+
+// publish delivers to a few queues at once, perhaps one twice.
+func (w *workload) publish() {
+	n := 1 + w.rng.IntN(4)
+	targets := make([]PublishTarget, 0, n)
+	for range n {
+		name := w.queue()
+		if name == "" {
+			return
+		}
+		targets = append(targets, PublishTarget{Queue: name, Message: SendInput{Body: w.body(),
+			Attributes: []Attr{{Name: "queue", Type: "String", Value: []byte(name)}}}})
+	}
+	_, err := w.e.Publish(targets)
+	w.check("publish", err)
 }
 
 func (w *workload) send() {
