@@ -55,6 +55,14 @@ func (tx *applyTx) apply(cmd Command) (Result, error) {
 		return tx.upsertACLTokens(c)
 	case DeleteACLTokens:
 		return tx.deleteACLTokens(c)
+	case UpsertTopic:
+		return tx.upsertTopic(c)
+	case DeleteTopic:
+		return tx.deleteTopic(c)
+	case UpsertSubscriptions:
+		return tx.upsertSubscriptions(c)
+	case DeleteSubscriptions:
+		return tx.deleteSubscriptions(c)
 	}
 	return Result{}, fmt.Errorf("%w: unknown command %T", errdefs.ErrInternal, cmd)
 }

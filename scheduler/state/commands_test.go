@@ -70,6 +70,12 @@ func sampleCommands() []Command {
 		UpsertACLTokens{Tokens: []*ACLToken{{AccessorID: "t1", SecretHash: "h1", Name: "ci", Type: TokenClient,
 			Policies: []string{"p"}, ExpiresAt: at.Add(time.Hour), AWSKeyID: "AKID", AWSSecret: "s"}}},
 		DeleteACLTokens{AccessorIDs: []string{"t1"}},
+		UpsertTopic{Topic: &Topic{Name: "orders", Attributes: map[string]string{"DisplayName": "Orders"}, Tags: map[string]string{"team": "a"}}},
+		UpsertSubscriptions{Subscriptions: []*Subscription{{ID: "s1", Topic: "orders", Protocol: ProtocolSQS, Endpoint: "billing", Raw: true,
+			FilterPolicy: `{"kind":["paid"]}`, FilterScope: "MessageAttributes", DeadLetterQueue: "dlq", Owner: "t0"},
+			{ID: "s2", Topic: "orders", Protocol: ProtocolHTTPS, Endpoint: "https://example.test/hook", Pending: true, ConfirmTokenHash: "h"}}},
+		DeleteSubscriptions{IDs: []string{"s1"}},
+		DeleteTopic{Name: "orders"},
 	}
 }
 

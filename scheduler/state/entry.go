@@ -92,6 +92,14 @@ func decodeCommand(typ string, b []byte) (Command, error) {
 		return decodeAs[UpsertACLTokens](b)
 	case "DeleteACLTokens":
 		return decodeAs[DeleteACLTokens](b)
+	case "UpsertTopic":
+		return decodeAs[UpsertTopic](b)
+	case "DeleteTopic":
+		return decodeAs[DeleteTopic](b)
+	case "UpsertSubscriptions":
+		return decodeAs[UpsertSubscriptions](b)
+	case "DeleteSubscriptions":
+		return decodeAs[DeleteSubscriptions](b)
 	}
 	return nil, fmt.Errorf("unknown command type %q", typ)
 }

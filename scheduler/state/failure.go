@@ -88,6 +88,7 @@ func (s *State) afterFailedCommit(reloads uint64, cause error) {
 	s.allocsByNode, s.allocsByJob, s.evalsByJob = fresh.allocsByNode, fresh.allocsByJob, fresh.evalsByJob
 	s.usage, s.allocCount, s.sortedNodes = fresh.usage, fresh.allocCount, nil
 	s.acl = fresh.acl
+	s.topics = fresh.topics
 	s.index = max(s.index, fresh.index) + 1
 	s.openIndex = s.index
 	for t := range s.tableIndex {

@@ -127,6 +127,13 @@ func dump(t *testing.T, s *State) string {
 			found := r.ACLTokenBySecret(tok.SecretHash) == tok && (tok.AWSKeyID == "" || r.ACLTokenByAWSKey(tok.AWSKeyID) == tok)
 			fmt.Fprintf(&b, "token %s found by secret and key %v\n", jsonOf(t, tok), found)
 		}
+		for _, tp := range r.Topics() {
+			fmt.Fprintf(&b, "topic %s\n", jsonOf(t, tp))
+			for _, sub := range r.TopicSubscriptions(tp.Name) {
+				fmt.Fprintf(&b, "  subscription %s (by id: %v)\n", jsonOf(t, sub), r.Subscription(sub.ID) == sub)
+			}
+		}
+		fmt.Fprintf(&b, "%d subscriptions\n", len(r.Subscriptions()))
 	})
 	return b.String()
 }
@@ -164,6 +171,8 @@ func failureFixture(t *testing.T) (*State, *faultyStore) {
 	mustApply(t, s, RegisterJob{Spec: job("old", 1)})
 	mustApply(t, s, UpsertACLPolicies{Policies: []*ACLPolicy{{Name: "p", Rules: `job "*" { capabilities = ["read"] }`}}})
 	mustApply(t, s, UpsertACLTokens{Tokens: []*ACLToken{{AccessorID: "t1", SecretHash: "h1", Type: TokenClient, Policies: []string{"p"}}}})
+	mustApply(t, s, UpsertTopic{Topic: &Topic{Name: "orders"}})
+	mustApply(t, s, UpsertSubscriptions{Subscriptions: []*Subscription{{ID: "s1", Topic: "orders", Protocol: ProtocolSQS, Endpoint: "q"}}})
 	return s, f
 }
 
@@ -197,6 +206,10 @@ func TestFailedCommitLeavesMemoryAsOnDisk(t *testing.T) {
 		DeleteACLPolicies{Names: []string{"p"}},
 		UpsertACLTokens{Tokens: []*ACLToken{{AccessorID: "t2", SecretHash: "h2", Type: TokenClient, AWSKeyID: "AKID2", AWSSecret: "s"}}},
 		DeleteACLTokens{AccessorIDs: []string{"t1"}},
+		UpsertTopic{Topic: &Topic{Name: "events", Tags: map[string]string{"a": "b"}}},
+		UpsertSubscriptions{Subscriptions: []*Subscription{{ID: "s2", Topic: "orders", Protocol: ProtocolHTTP, Endpoint: "http://h/"}}},
+		DeleteSubscriptions{IDs: []string{"s1"}},
+		DeleteTopic{Name: "orders"},
 	}
 	for _, cmd := range cmds {
 		name := fmt.Sprintf("%T", cmd)

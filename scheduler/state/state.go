@@ -94,6 +94,7 @@ type State struct {
 	changed   chan struct{}     // closed and replaced on every commit
 	events    eventRing
 	acl       aclTables
+	topics    topicTables
 }
 
 type resources struct{ cpu, memory int64 }
@@ -123,6 +124,7 @@ func Open(db Store, now func() time.Time) (*State, error) {
 		changed:      make(chan struct{}),
 		events:       newEventRing(8192),
 		acl:          newACLTables(),
+		topics:       newTopicTables(),
 	}
 	if v, err := db.Get(bucketMeta, keyIndex); err != nil {
 		return nil, err
@@ -195,10 +197,13 @@ func Open(db Store, now func() time.Time) (*State, error) {
 	if err == nil {
 		err = s.loadACL(db)
 	}
+	if err == nil {
+		err = s.loadTopics(db)
+	}
 	if err != nil {
 		return nil, err
 	}
-	for _, t := range []string{TableJobs, TableNodes, TableAllocs, TableEvals, TableACL} {
+	for _, t := range []string{TableJobs, TableNodes, TableAllocs, TableEvals, TableACL, TableTopics} {
 		s.tableIndex[t] = s.index
 	}
 	return s, nil
