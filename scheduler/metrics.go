@@ -30,6 +30,11 @@ type metrics struct {
 	settled         *prometheus.CounterVec
 
 	jobFilesRefused *prometheus.CounterVec
+
+	topicPublishes  prometheus.Counter
+	topicDeliveries *prometheus.CounterVec
+	topicFiltered   prometheus.Counter
+	publishLatency  prometheus.Histogram
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -101,7 +106,25 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "docket_job_files_refused_total",
 			Help: "Job files refused for what parsing them would cost, by reason: busy (no parse slot free), too_large, too_complex (nested too deeply or too costly to evaluate) or canceled (the client left).",
 		}, []string{"reason"}),
+		topicPublishes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "docket_topic_publishes_total",
+			Help: "Messages published to topics.",
+		}),
+		topicDeliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "docket_topic_deliveries_total",
+			Help: "Deliveries of published messages to subscriptions, by protocol and outcome (ok, queue_missing).",
+		}, []string{"protocol", "outcome"}),
+		topicFiltered: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "docket_topic_filtered_total",
+			Help: "Deliveries a subscription's filter policy kept out.",
+		}),
+		publishLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "docket_topic_publish_duration_seconds",
+			Help:    "Time from a publish's arrival to every matching queue holding it on disk.",
+			Buckets: []float64{.0001, .00025, .0005, .001, .002, .005, .01, .025, .05, .1, .25},
+		}),
 	}
+	reg.MustRegister(m.topicPublishes, m.topicDeliveries, m.topicFiltered, m.publishLatency)
 	reg.MustRegister(m.commitDuration, m.commitRecords, m.commitBytes,
 		m.stateCommitDuration, m.evaluations, m.evalDuration, m.planConflicts,
 		m.desired, m.decisions, m.reaction, m.messageStart, m.dispatched, m.dispatchBlocked, m.settled, m.jobFilesRefused)

@@ -141,7 +141,11 @@ func (s *Server) UpdateQueue(ctx context.Context, caller Identity, name string, 
 
 // DeleteQueue deletes a queue and its messages.
 func (s *Server) DeleteQueue(ctx context.Context, caller Identity, name string) error {
-	return s.queues.DeleteQueue(name)
+	if err := s.queues.DeleteQueue(name); err != nil {
+		return err
+	}
+	// Its subscriptions go with it.
+	return s.dropQueueSubscriptions(name)
 }
 
 // sendInput converts one API message into the engine's form; attributes

@@ -84,6 +84,9 @@ type Server struct {
 	stopping     chan struct{}
 	stopWaitsOne sync.Once
 
+	// policies caches subscriptions' compiled filter policies.
+	policies policies
+
 	// drains holds a timer per node whose drain has a deadline; drainMu
 	// serializes bringing one in step with the state (syncDrainDeadline),
 	// and is taken under no other lock, before the state's and drains'.

@@ -213,3 +213,49 @@ func (c *Client) Request(ctx context.Context, method, path string, body io.Reade
 	}
 	return c.roundTrip(req)
 }
+
+// CreateTopic creates a topic, or updates the one of that name.
+func (c *Client) CreateTopic(ctx context.Context, s TopicSettings) (*Topic, error) {
+	var out Topic
+	return &out, c.Do(ctx, http.MethodPost, "/v1/topics", s, &out)
+}
+
+// Topics lists the topics.
+func (c *Client) Topics(ctx context.Context) ([]Topic, error) {
+	var out TopicList
+	return out.Topics, c.Do(ctx, http.MethodGet, "/v1/topics", nil, &out)
+}
+
+// Topic returns one topic.
+func (c *Client) Topic(ctx context.Context, name string) (*Topic, error) {
+	var out Topic
+	return &out, c.Do(ctx, http.MethodGet, "/v1/topics/"+url.PathEscape(name), nil, &out)
+}
+
+// DeleteTopic deletes a topic and its subscriptions.
+func (c *Client) DeleteTopic(ctx context.Context, name string) error {
+	return c.Do(ctx, http.MethodDelete, "/v1/topics/"+url.PathEscape(name), nil, nil)
+}
+
+// Publish publishes a message to a topic.
+func (c *Client) Publish(ctx context.Context, topic string, req PublishRequest) (*PublishResponse, error) {
+	var out PublishResponse
+	return &out, c.Do(ctx, http.MethodPost, "/v1/topics/"+url.PathEscape(topic)+"/publish", req, &out)
+}
+
+// Subscribe subscribes an endpoint to a topic.
+func (c *Client) Subscribe(ctx context.Context, topic string, req SubscribeRequest) (*Subscription, error) {
+	var out Subscription
+	return &out, c.Do(ctx, http.MethodPost, "/v1/topics/"+url.PathEscape(topic)+"/subscriptions", req, &out)
+}
+
+// Subscriptions lists a topic's subscriptions.
+func (c *Client) Subscriptions(ctx context.Context, topic string) ([]Subscription, error) {
+	var out SubscriptionList
+	return out.Subscriptions, c.Do(ctx, http.MethodGet, "/v1/topics/"+url.PathEscape(topic)+"/subscriptions", nil, &out)
+}
+
+// Unsubscribe deletes a subscription.
+func (c *Client) Unsubscribe(ctx context.Context, id string) error {
+	return c.Do(ctx, http.MethodDelete, "/v1/subscriptions/"+url.PathEscape(id), nil, nil)
+}

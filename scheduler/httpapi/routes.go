@@ -69,6 +69,15 @@ var routes = []route{
 	{"POST /v1/queues/{name}/purge", smallLimits, needs("queue", "write", "name"), (*API).purgeQueue},
 	{"POST /v1/queues/{name}/redrive", smallLimits, needs("queue", "write", "name"), (*API).redriveQueue},
 
+	{"POST /v1/topics", smallLimits, needs("topic", "write", ""), (*API).createTopic},
+	{"GET /v1/topics", smallLimits, needs("topic", "read", ""), (*API).listTopics},
+	{"GET /v1/topics/{name}", smallLimits, needs("topic", "read", "name"), (*API).getTopic},
+	{"DELETE /v1/topics/{name}", smallLimits, needs("topic", "write", "name"), (*API).deleteTopic},
+	{"POST /v1/topics/{name}/publish", limits{body: bodyPublish}, needs("topic", "publish", "name"), (*API).publish},
+	{"POST /v1/topics/{name}/subscriptions", smallLimits, needs("topic", "subscribe", "name"), (*API).subscribe},
+	{"GET /v1/topics/{name}/subscriptions", smallLimits, needs("topic", "read", "name"), (*API).listSubscriptions},
+	{"DELETE /v1/subscriptions/{id}", smallLimits, needs("topic", "subscribe", ""), (*API).unsubscribe},
+
 	{"POST /v1/jobs", limits{body: bodyJob}, needs("job", "submit", ""), (*API).registerJobs},
 	{"GET /v1/jobs", blockingQuery, needs("job", "read", ""), (*API).listJobs},
 	{"GET /v1/jobs/{name}", blockingQuery, needs("job", "read", "name"), (*API).getJob},

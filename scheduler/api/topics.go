@@ -1,0 +1,79 @@
+package api
+
+// TopicSettings are what POST /v1/topics takes.
+type TopicSettings struct {
+	Name string `json:"name"`
+	// Attributes are SNS's settable topic attributes (DisplayName, ...).
+	Attributes map[string]string `json:"attributes,omitempty"`
+	Tags       map[string]string `json:"tags,omitempty"`
+}
+
+// Topic is a topic with the number of its subscriptions.
+type Topic struct {
+	Name          string            `json:"name"`
+	ARN           string            `json:"arn"`
+	Attributes    map[string]string `json:"attributes,omitempty"`
+	Tags          map[string]string `json:"tags,omitempty"`
+	Subscriptions int               `json:"subscriptions"`
+	CreateIndex   uint64            `json:"create_index"`
+	ModifyIndex   uint64            `json:"modify_index"`
+}
+
+// TopicList is the answer of GET /v1/topics.
+type TopicList struct {
+	Topics []Topic `json:"topics"`
+}
+
+// SubscribeRequest is the body of POST /v1/topics/{name}/subscriptions.
+type SubscribeRequest struct {
+	// Protocol is "sqs": Endpoint names a queue of this server.
+	Protocol string `json:"protocol"`
+	Endpoint string `json:"endpoint"`
+	// Raw delivers messages as published instead of in SNS's envelope.
+	Raw bool `json:"raw,omitempty"`
+	// FilterPolicy is an SNS filter policy (JSON), on FilterScope:
+	// MessageAttributes (the default) or MessageBody.
+	FilterPolicy string `json:"filter_policy,omitempty"`
+	FilterScope  string `json:"filter_scope,omitempty"`
+}
+
+// Subscription is one subscription of a topic.
+type Subscription struct {
+	ID           string `json:"id"`
+	ARN          string `json:"arn"`
+	Topic        string `json:"topic"`
+	Protocol     string `json:"protocol"`
+	Endpoint     string `json:"endpoint"`
+	Raw          bool   `json:"raw,omitempty"`
+	FilterPolicy string `json:"filter_policy,omitempty"`
+	FilterScope  string `json:"filter_scope,omitempty"`
+	Pending      bool   `json:"pending,omitempty"`
+}
+
+// SubscriptionList is the answer of GET /v1/topics/{name}/subscriptions.
+type SubscriptionList struct {
+	Subscriptions []Subscription `json:"subscriptions"`
+}
+
+// MessageAttribute is a typed attribute of a published message: Type is
+// String, Number, Binary (Value in base64) or String.Array (a JSON
+// array), perhaps with a custom label (Number.float).
+type MessageAttribute struct {
+	Type  string `json:"type"`
+	Value string `json:"value"`
+}
+
+// PublishRequest is the body of POST /v1/topics/{name}/publish.
+type PublishRequest struct {
+	Message    string                      `json:"message"`
+	Subject    string                      `json:"subject,omitempty"`
+	Attributes map[string]MessageAttribute `json:"attributes,omitempty"`
+}
+
+// PublishResponse reports a publish: its message ID, and how many
+// subscriptions it was delivered to and filtered out of.
+type PublishResponse struct {
+	MessageID string `json:"message_id"`
+	Delivered int    `json:"delivered"`
+	Filtered  int    `json:"filtered"`
+}

@@ -1,0 +1,71 @@
+package httpapi
+
+import (
+	"net/http"
+
+	"github.com/docketd/docket/scheduler/api"
+)
+
+// bodyPublish is the largest publish body: SNS's 256 KiB message, with
+// its JSON escaping and attributes.
+const bodyPublish = 2 << 20
+
+func (a *API) createTopic(w http.ResponseWriter, r *http.Request) {
+	var in api.TopicSettings
+	if err := decode(w, r, &in, false); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	out, err := a.srv.CreateTopic(r.Context(), identity(r), in)
+	answer(a, w, r, http.StatusOK, out, err)
+}
+
+func (a *API) listTopics(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, a.srv.ListTopics(r.Context(), identity(r)))
+}
+
+func (a *API) getTopic(w http.ResponseWriter, r *http.Request) {
+	out, err := a.srv.GetTopic(r.Context(), identity(r), r.PathValue("name"))
+	answer(a, w, r, http.StatusOK, out, err)
+}
+
+func (a *API) deleteTopic(w http.ResponseWriter, r *http.Request) {
+	if err := a.srv.DeleteTopic(r.Context(), identity(r), r.PathValue("name")); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (a *API) publish(w http.ResponseWriter, r *http.Request) {
+	var in api.PublishRequest
+	if err := decode(w, r, &in, false); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	out, err := a.srv.Publish(r.Context(), identity(r), r.PathValue("name"), in)
+	answer(a, w, r, http.StatusOK, out, err)
+}
+
+func (a *API) subscribe(w http.ResponseWriter, r *http.Request) {
+	var in api.SubscribeRequest
+	if err := decode(w, r, &in, false); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	out, err := a.srv.Subscribe(r.Context(), identity(r), r.PathValue("name"), in)
+	answer(a, w, r, http.StatusOK, out, err)
+}
+
+func (a *API) listSubscriptions(w http.ResponseWriter, r *http.Request) {
+	out, err := a.srv.TopicSubscriptions(r.Context(), identity(r), r.PathValue("name"))
+	answer(a, w, r, http.StatusOK, out, err)
+}
+
+func (a *API) unsubscribe(w http.ResponseWriter, r *http.Request) {
+	if err := a.srv.Unsubscribe(r.Context(), identity(r), r.PathValue("id")); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}

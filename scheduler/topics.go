@@ -1,0 +1,477 @@
+package scheduler
+
+import (
+	"cmp"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/docketd/docket/internal/errdefs"
+	"github.com/docketd/docket/internal/msgchars"
+	"github.com/docketd/docket/internal/pubsub/filter"
+	"github.com/docketd/docket/internal/queue"
+	"github.com/docketd/docket/scheduler/api"
+	"github.com/docketd/docket/scheduler/state"
+)
+
+// Topics: publish/subscribe in front of the queues. A topic's definition
+// and subscriptions are control-plane records (scheduler/state); a
+// publish computes, for each subscription whose filter policy the message
+// passes, the message its queue gets (as published, or in SNS's JSON
+// envelope), and hands them all to the queue engine in one record, so
+// that after any crash the publish is in every matching queue or in none.
+
+// SNS's limits.
+const (
+	// MaxPublishSize is the largest message a publish takes: its body,
+	// attribute names, types and values.
+	MaxPublishSize = 256 << 10
+	// MaxPublishAttributes is the most message attributes a publish has.
+	MaxPublishAttributes = 10
+	maxSubjectLength     = 100
+)
+
+var topicNameRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,256}$`)
+
+func checkTopicName(name string) error {
+	if !topicNameRE.MatchString(name) {
+		return errdefs.New(errdefs.ErrInvalid, "invalid_topic_name",
+			"topic name %q: use 1 to 256 letters, digits, hyphens and underscores", name)
+	}
+	return nil
+}
+
+func topicNotFound(name string) error {
+	return errdefs.New(errdefs.ErrNotFound, "topic_not_found", "topic %q does not exist", name)
+}
+
+// TopicARN is a topic's ARN as SNS clients expect it.
+func (s *Server) TopicARN(name string) string {
+	account := s.cfg.SQSAccountID
+	if account == "" {
+		account = "000000000000"
+	}
+	return "arn:aws:sns:" + s.sqsRegion() + ":" + account + ":" + name
+}
+
+// SubscriptionARN is a subscription's ARN: its topic's and its ID.
+func (s *Server) SubscriptionARN(topic, id string) string { return s.TopicARN(topic) + ":" + id }
+
+func (s *Server) apiTopic(rd *state.Reader, t *state.Topic) api.Topic {
+	return api.Topic{Name: t.Name, ARN: s.TopicARN(t.Name), Attributes: t.Attributes, Tags: t.Tags,
+		Subscriptions: len(rd.TopicSubscriptions(t.Name)), CreateIndex: t.CreateIndex, ModifyIndex: t.ModifyIndex}
+}
+
+func (s *Server) apiSubscription(sub *state.Subscription) api.Subscription {
+	return api.Subscription{ID: sub.ID, ARN: s.SubscriptionARN(sub.Topic, sub.ID), Topic: sub.Topic, Protocol: sub.Protocol,
+		Endpoint: sub.Endpoint, Raw: sub.Raw, FilterPolicy: sub.FilterPolicy, FilterScope: sub.FilterScope, Pending: sub.Pending}
+}
+
+// CreateTopic creates a topic, or changes the attributes and tags of the
+// one of that name (SNS's CreateTopic is idempotent).
+func (s *Server) CreateTopic(ctx context.Context, caller Identity, in api.TopicSettings) (api.Topic, error) {
+	if err := caller.can("topic", in.Name, "write"); err != nil {
+		return api.Topic{}, err
+	}
+	if err := checkTopicName(in.Name); err != nil {
+		return api.Topic{}, err
+	}
+	if _, err := s.state.Apply(state.UpsertTopic{Topic: &state.Topic{Name: in.Name, Attributes: in.Attributes, Tags: in.Tags}}); err != nil {
+		return api.Topic{}, err
+	}
+	return s.GetTopic(ctx, caller, in.Name)
+}
+
+// GetTopic returns a topic.
+func (s *Server) GetTopic(ctx context.Context, caller Identity, name string) (api.Topic, error) {
+	var out api.Topic
+	var found bool
+	s.state.View(func(rd *state.Reader) {
+		if t := rd.Topic(name); t != nil {
+			out, found = s.apiTopic(rd, t), true
+		}
+	})
+	if !found {
+		return api.Topic{}, topicNotFound(name)
+	}
+	return out, nil
+}
+
+// ListTopics lists the topics the caller may read.
+func (s *Server) ListTopics(ctx context.Context, caller Identity) api.TopicList {
+	out := api.TopicList{Topics: []api.Topic{}}
+	s.state.View(func(rd *state.Reader) {
+		for _, t := range rd.Topics() {
+			if caller.ACL.Allowed("topic", t.Name, "read") {
+				out.Topics = append(out.Topics, s.apiTopic(rd, t))
+			}
+		}
+	})
+	return out
+}
+
+// DeleteTopic deletes a topic and its subscriptions.
+func (s *Server) DeleteTopic(ctx context.Context, caller Identity, name string) error {
+	if err := caller.can("topic", name, "write"); err != nil {
+		return err
+	}
+	var ids []string
+	s.state.View(func(rd *state.Reader) {
+		for _, sub := range rd.TopicSubscriptions(name) {
+			ids = append(ids, sub.ID)
+		}
+	})
+	_, err := s.state.Apply(state.DeleteTopic{Name: name})
+	s.policies.forget(ids...)
+	return err
+}
+
+// Subscribe subscribes a queue to a topic: it needs topic:subscribe on
+// the topic and queue:send on the queue, whose messages the topic's
+// publishers then write.
+func (s *Server) Subscribe(ctx context.Context, caller Identity, topic string, in api.SubscribeRequest) (api.Subscription, error) {
+	if err := caller.can("topic", topic, "subscribe"); err != nil {
+		return api.Subscription{}, err
+	}
+	if in.Protocol != state.ProtocolSQS {
+		return api.Subscription{}, errdefs.New(errdefs.ErrInvalid, "invalid_protocol",
+			"subscription protocol %q: this server delivers to its own queues (sqs); http and https endpoints are not supported yet", in.Protocol)
+	}
+	if err := caller.can("queue", in.Endpoint, "send"); err != nil {
+		return api.Subscription{}, err
+	}
+	if _, err := s.queues.Queue(in.Endpoint); err != nil {
+		return api.Subscription{}, err
+	}
+	scope, err := filter.ParseScope(in.FilterScope)
+	if err != nil {
+		return api.Subscription{}, errdefs.New(errdefs.ErrInvalid, "invalid_filter_policy", "%v", err)
+	}
+	if in.FilterPolicy != "" {
+		if _, err := filter.Parse([]byte(in.FilterPolicy), scope); err != nil {
+			return api.Subscription{}, errdefs.New(errdefs.ErrInvalid, "invalid_filter_policy", "%v", err)
+		}
+	}
+	var existing *state.Subscription
+	s.state.View(func(rd *state.Reader) {
+		if rd.Topic(topic) == nil {
+			return
+		}
+		for _, sub := range rd.TopicSubscriptions(topic) {
+			if sub.Protocol == in.Protocol && sub.Endpoint == in.Endpoint {
+				existing = sub
+			}
+		}
+	})
+	// SNS: subscribing the same endpoint again is the same subscription,
+	// with the attributes given now.
+	sub := &state.Subscription{ID: newID(), Topic: topic, Protocol: in.Protocol, Endpoint: in.Endpoint, Raw: in.Raw,
+		FilterPolicy: in.FilterPolicy, FilterScope: in.FilterScope, Owner: caller.Accessor}
+	if existing != nil {
+		sub.ID = existing.ID
+	}
+	if _, err := s.state.Apply(state.UpsertSubscriptions{Subscriptions: []*state.Subscription{sub}}); err != nil {
+		return api.Subscription{}, err
+	}
+	return s.apiSubscription(sub), nil
+}
+
+// TopicSubscriptions lists a topic's subscriptions.
+func (s *Server) TopicSubscriptions(ctx context.Context, caller Identity, topic string) (api.SubscriptionList, error) {
+	out := api.SubscriptionList{Subscriptions: []api.Subscription{}}
+	var found bool
+	s.state.View(func(rd *state.Reader) {
+		if found = rd.Topic(topic) != nil; found {
+			for _, sub := range rd.TopicSubscriptions(topic) {
+				out.Subscriptions = append(out.Subscriptions, s.apiSubscription(sub))
+			}
+		}
+	})
+	if !found {
+		return out, topicNotFound(topic)
+	}
+	return out, nil
+}
+
+// Unsubscribe deletes a subscription; it needs topic:subscribe on its
+// topic.
+func (s *Server) Unsubscribe(ctx context.Context, caller Identity, id string) error {
+	var sub *state.Subscription
+	s.state.View(func(rd *state.Reader) { sub = rd.Subscription(id) })
+	if sub == nil {
+		return errdefs.New(errdefs.ErrNotFound, "subscription_not_found", "subscription %q does not exist", id)
+	}
+	if err := caller.can("topic", sub.Topic, "subscribe"); err != nil {
+		return err
+	}
+	_, err := s.state.Apply(state.DeleteSubscriptions{IDs: []string{id}})
+	s.policies.forget(id)
+	return err
+}
+
+// dropQueueSubscriptions removes the subscriptions that deliver to a
+// queue that was deleted.
+func (s *Server) dropQueueSubscriptions(queueName string) error {
+	var ids []string
+	s.state.View(func(rd *state.Reader) {
+		for _, sub := range rd.Subscriptions() {
+			if sub.Protocol == state.ProtocolSQS && sub.Endpoint == queueName {
+				ids = append(ids, sub.ID)
+			}
+		}
+	})
+	if len(ids) == 0 {
+		return nil
+	}
+	_, err := s.state.Apply(state.DeleteSubscriptions{IDs: ids})
+	s.policies.forget(ids...)
+	return err
+}
+
+// policies caches subscriptions' compiled filter policies by
+// subscription ID, each for the version (ModifyIndex) it was compiled
+// from; forget drops those of deleted subscriptions.
+type policies struct{ m sync.Map }
+
+type compiled struct {
+	index  uint64
+	policy *filter.Policy
+	ok     bool
+}
+
+// passes reports whether a message passes a subscription's filter
+// policy. A policy that does not parse (it was checked when the
+// subscription was made) lets nothing through rather than everything.
+func (p *policies) passes(sub *state.Subscription, m *filter.Message) bool {
+	if sub.FilterPolicy == "" {
+		return true
+	}
+	v, ok := p.m.Load(sub.ID)
+	if !ok || v.(compiled).index != sub.ModifyIndex {
+		c := compiled{index: sub.ModifyIndex}
+		scope, err := filter.ParseScope(sub.FilterScope)
+		if err == nil {
+			c.policy, err = filter.Parse([]byte(sub.FilterPolicy), scope)
+		}
+		c.ok = err == nil
+		p.m.Store(sub.ID, c)
+		v = c
+	}
+	c := v.(compiled)
+	return c.ok && c.policy.Match(m)
+}
+
+func (p *policies) forget(ids ...string) {
+	for _, id := range ids {
+		p.m.Delete(id)
+	}
+}
+
+// checkPublish validates a publish as SNS does, and returns its message
+// prepared for filtering and its attributes in the queue engine's form.
+func checkPublish(in api.PublishRequest) (*filter.Message, []queue.Attr, error) {
+	if in.Message == "" {
+		return nil, nil, errdefs.New(errdefs.ErrInvalid, "empty_message", "Invalid parameter: Empty message")
+	}
+	if len(in.Attributes) > MaxPublishAttributes {
+		return nil, nil, errdefs.New(errdefs.ErrInvalid, "too_many_attributes",
+			"Invalid parameter: MessageAttributes: a message has at most %d attributes, got %d", MaxPublishAttributes, len(in.Attributes))
+	}
+	if utf8.RuneCountInString(in.Subject) > maxSubjectLength || strings.ContainsAny(in.Subject, "\n\r") {
+		return nil, nil, errdefs.New(errdefs.ErrInvalid, "invalid_subject",
+			"Invalid parameter: Subject: at most %d characters, on one line", maxSubjectLength)
+	}
+	if err := msgchars.Check([]byte(in.Message)); err != nil {
+		return nil, nil, err
+	}
+	size := len(in.Message)
+	fattrs := make(map[string]filter.Attribute, len(in.Attributes))
+	attrs := make([]queue.Attr, 0, len(in.Attributes))
+	for name, a := range in.Attributes {
+		size += len(name) + len(a.Type) + len(a.Value)
+		if name == "" || len(name) > 256 {
+			return nil, nil, errdefs.New(errdefs.ErrInvalid, "invalid_attribute_name",
+				"Invalid parameter: MessageAttributes: attribute name %q must be 1 to 256 characters", name)
+		}
+		base, _, _ := strings.Cut(a.Type, ".")
+		value := []byte(a.Value)
+		switch {
+		case a.Type == "String.Array":
+			var elems []any
+			if json.Unmarshal(value, &elems) != nil {
+				return nil, nil, attrError(name, "String.Array must be a JSON array of strings, numbers, booleans and nulls")
+			}
+			for _, e := range elems {
+				switch e.(type) {
+				case string, float64, bool, nil:
+				default:
+					return nil, nil, attrError(name, "String.Array must be a JSON array of strings, numbers, booleans and nulls")
+				}
+			}
+		case base == "String":
+			if err := msgchars.Check(value); err != nil {
+				return nil, nil, attrError(name, err.Error())
+			}
+		case base == "Number":
+			f, err := strconv.ParseFloat(a.Value, 64)
+			if err != nil || f > 1e9 || f < -1e9 {
+				return nil, nil, attrError(name, "Number must be a number from -1e9 to 1e9")
+			}
+		case base == "Binary":
+			b, err := base64.StdEncoding.DecodeString(a.Value)
+			if err != nil {
+				return nil, nil, attrError(name, "Binary must be base64")
+			}
+			value = b
+		default:
+			return nil, nil, errdefs.New(errdefs.ErrInvalid, "invalid_attribute_type",
+				"Invalid parameter: MessageAttributes: the data type of %q must be String, Number, Binary or String.Array, got %q", name, a.Type)
+		}
+		if a.Value == "" {
+			return nil, nil, attrError(name, "the value must not be empty")
+		}
+		fattrs[name] = filter.Attribute{Type: a.Type, Value: a.Value}
+		attrs = append(attrs, queue.Attr{Name: name, Type: a.Type, Value: value})
+	}
+	if size > MaxPublishSize {
+		return nil, nil, errdefs.New(errdefs.ErrTooLarge, "message_too_large",
+			"Invalid parameter: Message too long: %d bytes, the limit is %d", size, MaxPublishSize)
+	}
+	sortAttrs(attrs)
+	return filter.NewMessage(fattrs, []byte(in.Message)), attrs, nil
+}
+
+func attrError(name, why string) error {
+	return errdefs.New(errdefs.ErrInvalid, "invalid_attribute_value", "Invalid parameter: MessageAttributes: %q: %s", name, why)
+}
+
+func sortAttrs(attrs []queue.Attr) {
+	slices.SortFunc(attrs, func(a, b queue.Attr) int { return cmp.Compare(a.Name, b.Name) })
+}
+
+// envelope is SNS's JSON form of a notification, as a queue subscribed
+// without raw delivery receives it.
+type envelope struct {
+	Type              string                       `json:"Type"`
+	MessageID         string                       `json:"MessageId"`
+	TopicArn          string                       `json:"TopicArn"`
+	Subject           string                       `json:"Subject,omitempty"`
+	Message           string                       `json:"Message"`
+	Timestamp         string                       `json:"Timestamp"`
+	UnsubscribeURL    string                       `json:"UnsubscribeURL,omitempty"`
+	MessageAttributes map[string]envelopeAttribute `json:"MessageAttributes,omitempty"`
+}
+
+type envelopeAttribute struct {
+	Type  string `json:"Type"`
+	Value string `json:"Value"`
+}
+
+// Publish delivers a message to every queue subscribed to the topic whose
+// filter policy it passes, in one durable record: after any crash it is
+// in all of them or in none.
+func (s *Server) Publish(ctx context.Context, caller Identity, topic string, in api.PublishRequest) (api.PublishResponse, error) {
+	if err := caller.can("topic", topic, "publish"); err != nil {
+		return api.PublishResponse{}, err
+	}
+	fm, attrs, err := checkPublish(in)
+	if err != nil {
+		return api.PublishResponse{}, err
+	}
+	var subs []*state.Subscription
+	var found bool
+	s.state.View(func(rd *state.Reader) {
+		if found = rd.Topic(topic) != nil; found {
+			subs = rd.TopicSubscriptions(topic)
+		}
+	})
+	if !found {
+		return api.PublishResponse{}, topicNotFound(topic)
+	}
+	out := api.PublishResponse{MessageID: newID()}
+	now := s.now().UTC()
+	var envelopeBody []byte
+	targets := make([]queue.PublishTarget, 0, len(subs))
+	for _, sub := range subs {
+		if sub.Protocol != state.ProtocolSQS || sub.Pending {
+			continue
+		}
+		if !s.policies.passes(sub, fm) {
+			out.Filtered++
+			s.metrics.topicFiltered.Inc()
+			continue
+		}
+		msg := queue.SendInput{Body: []byte(in.Message), Attributes: attrs}
+		if !sub.Raw {
+			if envelopeBody == nil {
+				envelopeBody, err = s.envelope(topic, out.MessageID, now, in)
+				if err != nil {
+					return api.PublishResponse{}, err
+				}
+			}
+			msg = queue.SendInput{Body: envelopeBody}
+		}
+		targets = append(targets, queue.PublishTarget{Queue: sub.Endpoint, Message: msg})
+	}
+	if len(targets) > 0 {
+		if err := s.publishTargets(targets); err != nil {
+			return api.PublishResponse{}, err
+		}
+	}
+	out.Delivered = len(targets)
+	s.metrics.topicPublishes.Inc()
+	s.metrics.topicDeliveries.WithLabelValues(state.ProtocolSQS, "ok").Add(float64(len(targets)))
+	s.metrics.publishLatency.Observe(s.now().Sub(now).Seconds())
+	return out, nil
+}
+
+// publishTargets hands a publish to the queue engine. A queue deleted
+// since its subscription was read is left out (its subscription goes
+// with it) and the rest published.
+func (s *Server) publishTargets(targets []queue.PublishTarget) error {
+	for {
+		_, err := s.queues.Publish(targets)
+		if errdefs.Code(err, "") != "queue_not_found" {
+			return err
+		}
+		kept := targets[:0]
+		for _, t := range targets {
+			if _, qerr := s.queues.Queue(t.Queue); qerr == nil {
+				kept = append(kept, t)
+			} else {
+				s.metrics.topicDeliveries.WithLabelValues(state.ProtocolSQS, "queue_missing").Inc()
+			}
+		}
+		if len(kept) == len(targets) {
+			return err // not for a missing queue of ours
+		}
+		if targets = kept; len(targets) == 0 {
+			return nil
+		}
+	}
+}
+
+// envelope renders SNS's JSON envelope of a publish.
+func (s *Server) envelope(topic, id string, at time.Time, in api.PublishRequest) ([]byte, error) {
+	e := envelope{Type: "Notification", MessageID: id, TopicArn: s.TopicARN(topic), Subject: in.Subject,
+		Message: in.Message, Timestamp: at.Format("2006-01-02T15:04:05.000Z")}
+	if len(in.Attributes) > 0 {
+		e.MessageAttributes = make(map[string]envelopeAttribute, len(in.Attributes))
+		for name, a := range in.Attributes {
+			e.MessageAttributes[name] = envelopeAttribute{Type: a.Type, Value: a.Value}
+		}
+	}
+	b, err := json.Marshal(e)
+	if err != nil {
+		return nil, errors.Join(errdefs.ErrInternal, err)
+	}
+	return b, nil
+}

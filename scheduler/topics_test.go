@@ -1,0 +1,163 @@
+package scheduler_test
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/docketd/docket/scheduler"
+	"github.com/docketd/docket/scheduler/api"
+	"github.com/docketd/docket/specs"
+)
+
+// A topic delivers each publish to the queues whose subscriptions' filter
+// policies it passes: raw, or in SNS's envelope; a deleted queue takes
+// its subscriptions with it.
+func TestTopicsPublish(t *testing.T) {
+	_, cl, _ := newCluster(t, scheduler.Config{})
+	ctx := context.Background()
+	for _, q := range []string{"billing", "audit", "refunds"} {
+		if _, err := cl.CreateQueue(ctx, api.QueueSettings{Name: q}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	topic, err := cl.CreateTopic(ctx, api.TopicSettings{Name: "orders", Attributes: map[string]string{"DisplayName": "Orders"}})
+	if err != nil || topic.ARN != "arn:aws:sns:us-east-1:000000000000:orders" {
+		t.Fatalf("create topic: %+v, %v", topic, err)
+	}
+	subscribe := func(queue string, raw bool, policy string) *api.Subscription {
+		t.Helper()
+		sub, err := cl.Subscribe(ctx, "orders", api.SubscribeRequest{Protocol: "sqs", Endpoint: queue, Raw: raw, FilterPolicy: policy})
+		if err != nil {
+			t.Fatalf("subscribe %s: %v", queue, err)
+		}
+		return sub
+	}
+	subscribe("billing", true, `{"kind":["paid"],"total":[{"numeric":[">",0]}]}`)
+	subscribe("audit", false, "")
+	subscribe("refunds", true, `{"kind":["refund"]}`)
+	again := subscribe("refunds", true, `{"kind":["refund"]}`)
+	if subs, _ := cl.Subscriptions(ctx, "orders"); len(subs) != 3 {
+		t.Fatalf("subscribing twice made a second subscription: %+v", subs)
+	}
+	if !strings.HasPrefix(again.ARN, topic.ARN+":") {
+		t.Errorf("subscription ARN %q", again.ARN)
+	}
+
+	res, err := cl.Publish(ctx, "orders", api.PublishRequest{Message: `{"order":1}`, Subject: "paid",
+		Attributes: map[string]api.MessageAttribute{"kind": {Type: "String", Value: "paid"}, "total": {Type: "Number", Value: "12.5"}}})
+	if err != nil || res.Delivered != 2 || res.Filtered != 1 || res.MessageID == "" {
+		t.Fatalf("publish: %+v, %v; want 2 delivered, 1 filtered", res, err)
+	}
+	zero := specs.Duration(0)
+	receive := func(q string) []api.Message {
+		t.Helper()
+		msgs, err := cl.Receive(ctx, q, api.ReceiveRequest{Max: 10, Wait: &zero})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return msgs
+	}
+	if m := receive("billing"); len(m) != 1 || m[0].Body != `{"order":1}` || m[0].Attributes["kind"] != "paid" {
+		t.Errorf("billing (raw) got %+v", m)
+	}
+	if m := receive("refunds"); len(m) != 0 {
+		t.Errorf("refunds got %+v, want nothing (filtered)", m)
+	}
+	m := receive("audit")
+	if len(m) != 1 {
+		t.Fatalf("audit got %+v", m)
+	}
+	var env struct {
+		Type, MessageId, TopicArn, Subject, Message, Timestamp string
+		MessageAttributes                                      map[string]struct{ Type, Value string }
+	}
+	if err := json.Unmarshal([]byte(m[0].Body), &env); err != nil {
+		t.Fatalf("audit's envelope %s: %v", m[0].Body, err)
+	}
+	if env.Type != "Notification" || env.MessageId != res.MessageID || env.TopicArn != topic.ARN || env.Message != `{"order":1}` ||
+		env.Subject != "paid" || env.MessageAttributes["total"].Value != "12.5" || env.MessageAttributes["total"].Type != "Number" || len(env.Timestamp) != 24 {
+		t.Errorf("envelope %+v", env)
+	}
+
+	// Bad publishes are refused with a reason.
+	for _, tt := range []struct {
+		req  api.PublishRequest
+		code string
+	}{
+		{api.PublishRequest{}, "empty_message"},
+		{api.PublishRequest{Message: strings.Repeat("x", scheduler.MaxPublishSize+1)}, "message_too_large"},
+		{api.PublishRequest{Message: "m", Attributes: map[string]api.MessageAttribute{"n": {Type: "Number", Value: "many"}}}, "invalid_attribute_value"},
+		{api.PublishRequest{Message: "m", Attributes: map[string]api.MessageAttribute{"n": {Type: "Date", Value: "x"}}}, "invalid_attribute_type"},
+		{api.PublishRequest{Message: "m", Attributes: map[string]api.MessageAttribute{"a": {Type: "String.Array", Value: `[[1]]`}}}, "invalid_attribute_value"},
+		{api.PublishRequest{Message: "m", Subject: "two\nlines"}, "invalid_subject"},
+	} {
+		if _, err := cl.Publish(ctx, "orders", tt.req); errCode(err) != tt.code {
+			t.Errorf("publish %+.60v: %v, want %s", tt.req, err, tt.code)
+		}
+	}
+	if _, err := cl.Publish(ctx, "nope", api.PublishRequest{Message: "m"}); errCode(err) != "topic_not_found" {
+		t.Errorf("publish to no topic: %v", err)
+	}
+	if _, err := cl.Subscribe(ctx, "orders", api.SubscribeRequest{Protocol: "sqs", Endpoint: "billing", FilterPolicy: `{"a":"b"}`}); errCode(err) != "invalid_filter_policy" {
+		t.Errorf("subscribe with a bad filter policy: %v", err)
+	}
+	if _, err := cl.Subscribe(ctx, "orders", api.SubscribeRequest{Protocol: "sqs", Endpoint: "nope"}); errCode(err) != "queue_not_found" {
+		t.Errorf("subscribe a missing queue: %v", err)
+	}
+
+	// Deleting a queue removes its subscriptions.
+	if err := cl.DeleteQueue(ctx, "audit"); err != nil {
+		t.Fatal(err)
+	}
+	if subs, _ := cl.Subscriptions(ctx, "orders"); len(subs) != 2 {
+		t.Errorf("after deleting audit: %+v", subs)
+	}
+	res, err = cl.Publish(ctx, "orders", api.PublishRequest{Message: "refund 1", Attributes: map[string]api.MessageAttribute{"kind": {Type: "String", Value: "refund"}}})
+	if err != nil || res.Delivered != 1 {
+		t.Fatalf("publish a refund: %+v, %v", res, err)
+	}
+	if m := receive("refunds"); len(m) != 1 || m[0].Body != "refund 1" {
+		t.Errorf("refunds got %+v", m)
+	}
+	if err := cl.Unsubscribe(ctx, again.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.DeleteTopic(ctx, "orders"); err != nil {
+		t.Fatal(err)
+	}
+	if topics, _ := cl.Topics(ctx); len(topics) != 0 {
+		t.Errorf("topics after delete: %+v", topics)
+	}
+}
+
+// Publishing needs topic:publish; subscribing needs topic:subscribe and
+// queue:send on the queue.
+func TestTopicsNeedCapabilities(t *testing.T) {
+	_, base, root := newSecureCluster(t, scheduler.Config{})
+	ctx := context.Background()
+	admin := api.NewClient(base).WithToken(root)
+	admin.CreateQueue(ctx, api.QueueSettings{Name: "mine"})
+	admin.CreateQueue(ctx, api.QueueSettings{Name: "theirs"})
+	admin.CreateTopic(ctx, api.TopicSettings{Name: "events"})
+	admin.ApplyPolicy(ctx, api.ACLPolicy{Name: "sub", Rules: `topic "events" { capabilities = ["subscribe", "read"] }
+queue "mine" { capabilities = ["send"] }`})
+	tok, err := admin.CreateToken(ctx, api.ACLTokenRequest{Policies: []string{"sub"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl := api.NewClient(base).WithToken(tok.SecretID)
+	if _, err := cl.Subscribe(ctx, "events", api.SubscribeRequest{Protocol: "sqs", Endpoint: "mine"}); err != nil {
+		t.Errorf("subscribe its own queue: %v", err)
+	}
+	if _, err := cl.Subscribe(ctx, "events", api.SubscribeRequest{Protocol: "sqs", Endpoint: "theirs"}); errCode(err) != "permission_denied" {
+		t.Errorf("subscribe another's queue: %v", err)
+	}
+	if _, err := cl.Publish(ctx, "events", api.PublishRequest{Message: "m"}); errCode(err) != "permission_denied" {
+		t.Errorf("publish without topic:publish: %v", err)
+	}
+	if _, err := cl.Subscribe(ctx, "events", api.SubscribeRequest{Protocol: "https", Endpoint: "https://example.test/"}); errCode(err) != "invalid_protocol" {
+		t.Errorf("an https subscription: %v", err)
+	}
+}
