@@ -119,6 +119,7 @@ func newRootCommand(c *cli) *cobra.Command {
 		newBenchCommand(c),
 		newACLCommand(c),
 		newTLSCommand(c),
+		newTopicCommand(c),
 	)
 	return root
 }
