@@ -221,11 +221,24 @@ func (s *Server) PlanJobs(ctx context.Context, caller Identity, in *JobFile) (ap
 // canRegister checks that the caller may register everything in a job
 // file, before any of it is: job:submit on each job, queue:write on each
 // queue it defines, and queue:receive on each queue a job consumes (its
-// tasks get the messages).
+// tasks get the messages); for a topic, topic:write and topic:subscribe,
+// and queue:send on each queue it feeds.
 func canRegister(caller Identity, f *specs.File) error {
 	for _, q := range f.Queues {
 		if err := caller.can("queue", q.Name, "write"); err != nil {
 			return err
+		}
+	}
+	for _, t := range f.Topics {
+		for _, c := range []string{"write", "subscribe"} {
+			if err := caller.can("topic", t.Name, c); err != nil {
+				return err
+			}
+		}
+		for _, sub := range t.Subscriptions {
+			if err := caller.can("queue", sub.Queue, "send"); err != nil {
+				return err
+			}
 		}
 	}
 	for _, j := range f.Jobs {
@@ -260,6 +273,11 @@ func (s *Server) RegisterJobs(ctx context.Context, caller Identity, in *JobFile)
 		}
 		info, _ := s.queues.Queue(q.Name)
 		out.Queues = append(out.Queues, api.QueueCreated{Queue: apiQueue(info), Created: created})
+	}
+	for _, t := range f.Topics {
+		if err := s.registerTopic(caller, t); err != nil {
+			return api.RegisterResponse{}, fmt.Errorf("topic %s: %w", t.Name, err)
+		}
 	}
 	for _, spec := range f.Jobs {
 		eval := newEval(spec.Name, triggerJobRegister, "")

@@ -20,6 +20,7 @@ import (
 	"github.com/docketd/docket/internal/queue"
 	"github.com/docketd/docket/scheduler/api"
 	"github.com/docketd/docket/scheduler/state"
+	"github.com/docketd/docket/specs"
 )
 
 // Topics: publish/subscribe in front of the queues. A topic's definition
@@ -182,6 +183,42 @@ func (s *Server) Subscribe(ctx context.Context, caller Identity, topic string, i
 		return api.Subscription{}, err
 	}
 	return s.apiSubscription(sub), nil
+}
+
+// registerTopic creates a job file's topic (keeping the attributes and
+// tags an existing one has) and its queues' subscriptions, each the same
+// subscription as the one its queue already has to the topic. Other
+// subscriptions stay.
+func (s *Server) registerTopic(caller Identity, t *specs.Topic) error {
+	topic := &state.Topic{Name: t.Name}
+	existing := map[string]*state.Subscription{}
+	s.state.View(func(rd *state.Reader) {
+		if old := rd.Topic(t.Name); old != nil {
+			topic.Attributes, topic.Tags = old.Attributes, old.Tags
+			for _, sub := range rd.TopicSubscriptions(t.Name) {
+				if sub.Protocol == state.ProtocolSQS {
+					existing[sub.Endpoint] = sub
+				}
+			}
+		}
+	})
+	if _, err := s.state.Apply(state.UpsertTopic{Topic: topic}); err != nil {
+		return err
+	}
+	subs := make([]*state.Subscription, 0, len(t.Subscriptions))
+	for _, ts := range t.Subscriptions {
+		sub := &state.Subscription{ID: newID(), Topic: t.Name, Protocol: state.ProtocolSQS, Endpoint: ts.Queue, Raw: ts.Raw,
+			FilterPolicy: ts.FilterPolicy, FilterScope: ts.FilterScope, Owner: caller.Accessor}
+		if old := existing[ts.Queue]; old != nil {
+			sub.ID = old.ID
+		}
+		subs = append(subs, sub)
+	}
+	if len(subs) == 0 {
+		return nil
+	}
+	_, err := s.state.Apply(state.UpsertSubscriptions{Subscriptions: subs})
+	return err
 }
 
 // TopicSubscriptions lists a topic's subscriptions.

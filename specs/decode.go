@@ -174,6 +174,12 @@ func (d *decoder) str(attrs hcl.Attributes, name string, p path, dst *string) {
 	}
 }
 
+func (d *decoder) boolean(attrs hcl.Attributes, name string, p path, dst *bool) {
+	if v, ok := d.value(attrs, name, p.field(name), cty.Bool); ok {
+		*dst = v.True()
+	}
+}
+
 func (d *decoder) integer(attrs hcl.Attributes, name string, p path, dst *int) {
 	fp := p.field(name)
 	v, ok := d.value(attrs, name, fp, cty.Number)

@@ -15,7 +15,26 @@ const (
 // value, and a zero value means zero, never "use the default".
 type File struct {
 	Queues []*Queue `json:"queues,omitempty"`
+	Topics []*Topic `json:"topics,omitempty"`
 	Jobs   []*Job   `json:"jobs,omitempty"`
+}
+
+// Topic is a publish/subscribe topic and the queues subscribed to it.
+type Topic struct {
+	Name          string               `json:"name"`
+	Subscriptions []*TopicSubscription `json:"subscriptions,omitempty"`
+}
+
+// TopicSubscription delivers a topic's messages that pass its filter
+// policy to a queue.
+type TopicSubscription struct {
+	Queue string `json:"queue"`
+	// Raw delivers messages as published, not in SNS's JSON envelope.
+	Raw bool `json:"raw,omitempty"`
+	// FilterPolicy is an SNS filter policy (JSON), on FilterScope:
+	// MessageAttributes (the default) or MessageBody.
+	FilterPolicy string `json:"filter_policy,omitempty"`
+	FilterScope  string `json:"filter_scope,omitempty"`
 }
 
 // Queue is a durable message queue with SQS semantics.

@@ -39,6 +39,7 @@ func rootSchema() *hcl.BodySchema {
 	return &hcl.BodySchema{Blocks: []hcl.BlockHeaderSchema{
 		{Type: "variable", LabelNames: []string{"name"}},
 		{Type: "queue", LabelNames: []string{"name"}},
+		{Type: "topic", LabelNames: []string{"name"}},
 		{Type: "job", LabelNames: []string{"name"}},
 	}}
 }
@@ -100,6 +101,8 @@ func parse(filename string, src []byte, opts ParseOptions, b *budget) (*File, hc
 		switch b.Type {
 		case "queue":
 			f.Queues = append(f.Queues, d.queue(b, path{}.field("queues").index(len(f.Queues))))
+		case "topic":
+			f.Topics = append(f.Topics, d.topic(b, path{}.field("topics").index(len(f.Topics))))
 		case "job":
 			f.Jobs = append(f.Jobs, d.job(b, path{}.field("jobs").index(len(f.Jobs))))
 		}

@@ -34,8 +34,8 @@ func (f *File) Validate(opts ValidateOptions) error {
 // returns the problems in model order.
 func (f *File) check(queueExists func(string) bool) problems {
 	var ps problems
-	if len(f.Queues) == 0 && len(f.Jobs) == 0 {
-		ps.add(nil, "Empty file", "the file defines no queue and no job")
+	if len(f.Queues) == 0 && len(f.Jobs) == 0 && len(f.Topics) == 0 {
+		ps.add(nil, "Empty file", "the file defines no queue, topic or job")
 	}
 	defined := make(map[string]bool, len(f.Queues))
 	for _, q := range f.Queues {
@@ -47,6 +47,7 @@ func (f *File) check(queueExists func(string) bool) problems {
 		return defined[name] || queueExists != nil && queueExists(name)
 	}
 	ps.checkQueues(f.Queues, known)
+	ps.checkTopics(f.Topics, known)
 	ps.checkJobs(f.Jobs, known)
 	return ps
 }

@@ -164,7 +164,7 @@ func TestValidateProblems(t *testing.T) {
 		{
 			name: "empty",
 			json: `{}`,
-			want: []string{"the file defines no queue and no job"},
+			want: []string{"the file defines no queue, topic or job"},
 		},
 		{
 			name: "null entries",

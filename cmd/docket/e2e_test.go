@@ -737,3 +737,62 @@ job "sqs-workers" {
 		t.Errorf("the SQS workers logged %d messages processed, want 40", processed)
 	}
 }
+
+// TestE2ETopicFeedsDispatch: a topic with a filtered subscription feeds a
+// dispatch job, which runs one real container per matching event.
+func TestE2ETopicFeedsDispatch(t *testing.T) {
+	e := startE2E(t)
+	e.run(`
+queue "paid" {}
+
+topic "orders" {
+  subscription {
+    queue         = "paid"
+    raw           = true
+    filter_policy = jsonencode({ kind = ["paid"] })
+  }
+}
+
+job "bill" {
+  type  = "dispatch"
+  queue = "paid"
+  task "main" {
+    image = "IMAGE"
+    args  = ["cat", "/docket/message"]
+  }
+}
+`)
+	ctx := context.Background()
+	want := map[string]bool{}
+	for i, kind := range []string{"paid", "refund", "paid", "cancelled", "paid"} {
+		body := fmt.Sprintf("order %d %s", i, kind)
+		res, err := e.cl.Publish(ctx, "orders", api.PublishRequest{Message: body,
+			Attributes: map[string]api.MessageAttribute{"kind": {Type: "String", Value: kind}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if (res.Delivered == 1) != (kind == "paid") {
+			t.Fatalf("publish %q: %+v", body, res)
+		}
+		if kind == "paid" {
+			want[body] = true
+		}
+	}
+	e.waitFor(time.Minute, func() error {
+		if q := e.queue("paid"); q.Deleted != 3 {
+			return fmt.Errorf("queue paid %+v", q)
+		}
+		return nil
+	})
+	allocs := e.allocs("bill")
+	if len(allocs) != 3 {
+		t.Fatalf("%d allocations, want one per paid order", len(allocs))
+	}
+	for _, a := range allocs {
+		logs := e.logs(a.ID)
+		if !want[logs] {
+			t.Errorf("allocation %s printed %q", a.ID, logs)
+		}
+		delete(want, logs)
+	}
+}
