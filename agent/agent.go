@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/docketd/docket/internal/atomicfile"
 	"github.com/docketd/docket/scheduler/api"
 )
 
@@ -195,36 +196,16 @@ func loadNodeSecret(dir string) (string, error) {
 	var r [32]byte
 	rand.Read(r[:])
 	secret := hex.EncodeToString(r[:])
-	if err := writeFileSync(path, secret+"\n"); err != nil {
+	if err := atomicfile.WriteFile(path, []byte(secret+"\n"), 0o600); err != nil {
 		return "", err
 	}
 	return secret, nil
 }
 
-// writeFileSync writes a private file durably: a temporary file, synced,
-// renamed into place.
-func writeFileSync(path, content string) error {
-	f, err := os.OpenFile(path+".tmp", os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	_, err = f.WriteString(content)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return err
-	}
-	return os.Rename(path+".tmp", path)
-}
-
 // keepNodeSecret stores a secret the server issued and uses it from now
 // on.
 func (a *Agent) keepNodeSecret(secret string) error {
-	if err := writeFileSync(filepath.Join(a.cfg.DataDir, nodeSecretFile), secret+"\n"); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(a.cfg.DataDir, nodeSecretFile), []byte(secret+"\n"), 0o600); err != nil {
 		return err
 	}
 	a.clientp.Store(a.client().WithNodeSecret(secret))

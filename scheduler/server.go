@@ -55,6 +55,10 @@ type Config struct {
 	// and 000000000000.
 	SQSRegion    string
 	SQSAccountID string
+	// PublicURL is the server's base URL as clients reach it, for the
+	// links in SNS notifications (SigningCertURL, UnsubscribeURL); default
+	// http://127.0.0.1:3625.
+	PublicURL string
 	// MaxJobParses is how many job files are parsed and planned at once;
 	// default 2×GOMAXPROCS. Parsing is CPU work a client can make costly,
 	// so a job file that finds no free slot within a second is refused
@@ -86,6 +90,8 @@ type Server struct {
 
 	// policies caches subscriptions' compiled filter policies.
 	policies policies
+	// signer signs the notifications delivered in SNS's envelope.
+	signer *notificationSigner
 
 	// drains holds a timer per node whose drain has a deadline; drainMu
 	// serializes bringing one in step with the state (syncDrainDeadline),
@@ -158,6 +164,9 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("scheduler: %w", err)
 	}
 	s.secret = secret
+	if s.signer, err = loadSigner(cfg.DataDir); err != nil {
+		return nil, fmt.Errorf("scheduler: %w", err)
+	}
 	s.awsKeys = &keyStore{s: s, static: cfg.SQSKeys}
 	s.metrics = newMetrics(cfg.Registry)
 	q, err := queue.Open(queue.Config{

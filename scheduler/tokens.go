@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/docketd/docket/internal/atomicfile"
 )
 
 // loadSecret reads the server's secret from its data directory, creating
@@ -25,10 +27,10 @@ func loadSecret(dir string) ([]byte, error) {
 	if _, err := rand.Read(b); err != nil {
 		return nil, err
 	}
-	if err := os.WriteFile(path+".tmp", b, 0o600); err != nil {
+	if err := atomicfile.WriteFile(path, b, 0o600); err != nil {
 		return nil, fmt.Errorf("write secret: %w", err)
 	}
-	return b, os.Rename(path+".tmp", path)
+	return b, nil
 }
 
 // queueToken is the token a worker allocation presents on the queue API

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"net/url"
 	"regexp"
 	"slices"
 	"strconv"
@@ -403,7 +404,10 @@ type envelope struct {
 	Subject           string                       `json:"Subject,omitempty"`
 	Message           string                       `json:"Message"`
 	Timestamp         string                       `json:"Timestamp"`
-	UnsubscribeURL    string                       `json:"UnsubscribeURL,omitempty"`
+	SignatureVersion  string                       `json:"SignatureVersion"`
+	Signature         string                       `json:"Signature"`
+	SigningCertURL    string                       `json:"SigningCertURL"`
+	UnsubscribeURL    string                       `json:"UnsubscribeURL"`
 	MessageAttributes map[string]envelopeAttribute `json:"MessageAttributes,omitempty"`
 }
 
@@ -435,7 +439,7 @@ func (s *Server) Publish(ctx context.Context, caller Identity, topic string, in 
 	}
 	out := api.PublishResponse{MessageID: newID()}
 	now := s.now().UTC()
-	var envelopeBody []byte
+	var env *envelope
 	targets := make([]queue.PublishTarget, 0, len(subs))
 	for _, sub := range subs {
 		if sub.Protocol != state.ProtocolSQS || sub.Pending {
@@ -448,13 +452,19 @@ func (s *Server) Publish(ctx context.Context, caller Identity, topic string, in 
 		}
 		msg := queue.SendInput{Body: []byte(in.Message), Attributes: attrs}
 		if !sub.Raw {
-			if envelopeBody == nil {
-				envelopeBody, err = s.envelope(topic, out.MessageID, now, in)
-				if err != nil {
+			if env == nil {
+				// Signed once: the signature does not cover the one field
+				// that differs by subscription, UnsubscribeURL.
+				if env, err = s.envelope(topic, out.MessageID, now, in); err != nil {
 					return api.PublishResponse{}, err
 				}
 			}
-			msg = queue.SendInput{Body: envelopeBody}
+			env.UnsubscribeURL = s.publicURL() + "/?Action=Unsubscribe&SubscriptionArn=" + url.QueryEscape(s.SubscriptionARN(topic, sub.ID))
+			b, err := json.Marshal(env)
+			if err != nil {
+				return api.PublishResponse{}, errors.Join(errdefs.ErrInternal, err)
+			}
+			msg = queue.SendInput{Body: b}
 		}
 		targets = append(targets, queue.PublishTarget{Queue: sub.Endpoint, Message: msg})
 	}
@@ -496,19 +506,36 @@ func (s *Server) publishTargets(targets []queue.PublishTarget) error {
 	}
 }
 
-// envelope renders SNS's JSON envelope of a publish.
-func (s *Server) envelope(topic, id string, at time.Time, in api.PublishRequest) ([]byte, error) {
-	e := envelope{Type: "Notification", MessageID: id, TopicArn: s.TopicARN(topic), Subject: in.Subject,
-		Message: in.Message, Timestamp: at.Format("2006-01-02T15:04:05.000Z")}
+// envelope makes SNS's JSON envelope of a publish, signed as the topic's
+// SignatureVersion attribute asks (1, SHA1withRSA, by default; or 2,
+// SHA256withRSA); UnsubscribeURL is the caller's to fill in.
+func (s *Server) envelope(topic, id string, at time.Time, in api.PublishRequest) (*envelope, error) {
+	e := &envelope{Type: "Notification", MessageID: id, TopicArn: s.TopicARN(topic), Subject: in.Subject,
+		Message: in.Message, Timestamp: at.Format("2006-01-02T15:04:05.000Z"),
+		SignatureVersion: "1", SigningCertURL: s.publicURL() + SigningCertPath}
+	s.state.View(func(rd *state.Reader) {
+		if t := rd.Topic(topic); t != nil && t.Attributes["SignatureVersion"] == "2" {
+			e.SignatureVersion = "2"
+		}
+	})
 	if len(in.Attributes) > 0 {
 		e.MessageAttributes = make(map[string]envelopeAttribute, len(in.Attributes))
 		for name, a := range in.Attributes {
 			e.MessageAttributes[name] = envelopeAttribute{Type: a.Type, Value: a.Value}
 		}
 	}
-	b, err := json.Marshal(e)
+	sig, err := s.signer.sign(e.SignatureVersion, stringToSign(e.Message, e.MessageID, e.Subject, e.Timestamp, e.TopicArn))
 	if err != nil {
 		return nil, errors.Join(errdefs.ErrInternal, err)
 	}
-	return b, nil
+	e.Signature = sig
+	return e, nil
+}
+
+// publicURL is the server's base URL for links in notifications.
+func (s *Server) publicURL() string {
+	if s.cfg.PublicURL != "" {
+		return strings.TrimRight(s.cfg.PublicURL, "/")
+	}
+	return "http://" + api.DefaultAddr
 }

@@ -2,7 +2,15 @@ package scheduler_test
 
 import (
 	"context"
+	"crypto"
+	"crypto/rsa"
+	"crypto/sha1"
+	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
+	"io"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -15,7 +23,7 @@ import (
 // policies it passes: raw, or in SNS's envelope; a deleted queue takes
 // its subscriptions with it.
 func TestTopicsPublish(t *testing.T) {
-	_, cl, _ := newCluster(t, scheduler.Config{})
+	_, cl, base := newCluster(t, scheduler.Config{})
 	ctx := context.Background()
 	for _, q := range []string{"billing", "audit", "refunds"} {
 		if _, err := cl.CreateQueue(ctx, api.QueueSettings{Name: q}); err != nil {
@@ -70,8 +78,9 @@ func TestTopicsPublish(t *testing.T) {
 		t.Fatalf("audit got %+v", m)
 	}
 	var env struct {
-		Type, MessageId, TopicArn, Subject, Message, Timestamp string
-		MessageAttributes                                      map[string]struct{ Type, Value string }
+		Type, MessageId, TopicArn, Subject, Message, Timestamp      string
+		SignatureVersion, Signature, SigningCertURL, UnsubscribeURL string
+		MessageAttributes                                           map[string]struct{ Type, Value string }
 	}
 	if err := json.Unmarshal([]byte(m[0].Body), &env); err != nil {
 		t.Fatalf("audit's envelope %s: %v", m[0].Body, err)
@@ -79,6 +88,33 @@ func TestTopicsPublish(t *testing.T) {
 	if env.Type != "Notification" || env.MessageId != res.MessageID || env.TopicArn != topic.ARN || env.Message != `{"order":1}` ||
 		env.Subject != "paid" || env.MessageAttributes["total"].Value != "12.5" || env.MessageAttributes["total"].Type != "Number" || len(env.Timestamp) != 24 {
 		t.Errorf("envelope %+v", env)
+	}
+	// The signature verifies, as a subscriber checks it: with the
+	// certificate at SigningCertURL, over SNS's string to sign.
+	if env.SignatureVersion != "1" || !strings.HasSuffix(env.SigningCertURL, scheduler.SigningCertPath) ||
+		!strings.Contains(env.UnsubscribeURL, "Action=Unsubscribe&SubscriptionArn=") {
+		t.Errorf("envelope links %+v", env)
+	}
+	resp, err := http.Get(base + scheduler.SigningCertPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certPEM, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	blk, _ := pem.Decode(certPEM)
+	if blk == nil {
+		t.Fatalf("signing certificate %q", certPEM)
+	}
+	cert, err := x509.ParseCertificate(blk.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signed := "Message\n" + env.Message + "\nMessageId\n" + env.MessageId + "\nSubject\n" + env.Subject +
+		"\nTimestamp\n" + env.Timestamp + "\nTopicArn\n" + env.TopicArn + "\nType\n" + env.Type + "\n"
+	sig, _ := base64.StdEncoding.DecodeString(env.Signature)
+	sum := sha1.Sum([]byte(signed))
+	if err := rsa.VerifyPKCS1v15(cert.PublicKey.(*rsa.PublicKey), crypto.SHA1, sum[:], sig); err != nil {
+		t.Errorf("the notification's signature does not verify: %v", err)
 	}
 
 	// Bad publishes are refused with a reason.

@@ -25,16 +25,17 @@ import (
 
 func newServerCommand(c *cli) *cobra.Command {
 	var (
-		dataDir  string
-		httpAddr string
-		logLevel string
-		pprof    bool
-		sqsKeys  string
-		unsigned bool
-		segSize  string
-		httpCfg  httpapi.HTTPConfig
-		maxHdr   string
-		tlsFiles tlsFlags
+		dataDir   string
+		httpAddr  string
+		logLevel  string
+		pprof     bool
+		sqsKeys   string
+		unsigned  bool
+		segSize   string
+		httpCfg   httpapi.HTTPConfig
+		maxHdr    string
+		tlsFiles  tlsFlags
+		publicURL string
 	)
 	cmd := &cobra.Command{
 		Use:   "server",
@@ -45,7 +46,7 @@ func newServerCommand(c *cli) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			o := serverOptions{dataDir: dataDir, httpAddr: httpAddr, pprof: pprof, sqsAllowUnsigned: unsigned, http: httpCfg}
+			o := serverOptions{dataDir: dataDir, httpAddr: httpAddr, pprof: pprof, sqsAllowUnsigned: unsigned, http: httpCfg, publicURL: publicURL}
 			if maxHdr != "" {
 				size, err := specs.ParseSize(maxHdr)
 				if err != nil || size < 4<<10 || size > 16<<20 {
@@ -75,6 +76,7 @@ func newServerCommand(c *cli) *cobra.Command {
 	}
 	cmd.Flags().StringVar(&dataDir, "data-dir", "docket-data", "directory for the server's state and queues")
 	cmd.Flags().StringVar(&httpAddr, "http-addr", api.DefaultAddr, "address the HTTP API listens on")
+	cmd.Flags().StringVar(&publicURL, "public-url", "", "the server's base URL as clients reach it, for the links in SNS notifications (default from --http-addr)")
 	cmd.Flags().StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	cmd.Flags().BoolVar(&pprof, "pprof", false, "serve Go's profiler under /debug/pprof/ on the API address")
 	cmd.Flags().StringVar(&sqsKeys, "aws-keys", "", "`file` of access keys for the AWS-compatible endpoints, beside ACL tokens' keys: lines of \"KEY_ID SECRET [queue,queue...]\"; a key with queues may use only those")
@@ -178,6 +180,29 @@ type serverOptions struct {
 	// http holds the HTTP server's timeouts and limits; zero fields take
 	// the defaults.
 	http httpapi.HTTPConfig
+	// publicURL is the server's base URL as clients reach it; default
+	// from the address it listens on.
+	publicURL string
+}
+
+// baseURL is the base URL clients reach the server at: o.publicURL, or
+// the listening address (the host's name when it listens on every
+// address), over https when TLS is on.
+func (o serverOptions) baseURL(addr net.Addr) string {
+	if o.publicURL != "" {
+		return o.publicURL
+	}
+	host, port, _ := net.SplitHostPort(addr.String())
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		if name, err := os.Hostname(); err == nil {
+			host = name
+		}
+	}
+	scheme := "http"
+	if o.http.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + net.JoinHostPort(host, port)
 }
 
 // runServer runs the control plane until ctx ends.
@@ -185,7 +210,12 @@ func runServer(ctx context.Context, logger *slog.Logger, o serverOptions) error 
 	go tuneGC(ctx)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	ln, err := net.Listen("tcp", o.httpAddr)
+	if err != nil {
+		return err
+	}
 	srv, err := scheduler.New(scheduler.Config{
+		PublicURL:        o.baseURL(ln.Addr()),
 		DataDir:          o.dataDir,
 		QueueSegmentSize: o.queueSegmentSize,
 		Logger:           logger,
@@ -195,11 +225,7 @@ func runServer(ctx context.Context, logger *slog.Logger, o serverOptions) error 
 		SQSAllowUnsigned: o.sqsAllowUnsigned,
 	})
 	if err != nil {
-		return err
-	}
-	ln, err := net.Listen("tcp", o.httpAddr)
-	if err != nil {
-		srv.Close()
+		ln.Close()
 		return err
 	}
 	web := httpapi.New(srv)

@@ -56,6 +56,7 @@ func needs(resource, capability, nameFrom string) Need {
 // request is one check in one place (serve).
 var routes = []route{
 	{"GET /v1/health", smallLimits, Need{}, (*API).health},
+	{"GET " + scheduler.SigningCertPath, smallLimits, Need{}, (*API).signingCert},
 
 	{"POST /v1/queues", smallLimits, needs("queue", "write", ""), (*API).createQueue},
 	{"GET /v1/queues", smallLimits, needs("queue", "read", ""), (*API).listQueues},

@@ -4,6 +4,7 @@ import (
 	"regexp"
 	"testing"
 
+	"github.com/docketd/docket/scheduler"
 	"github.com/docketd/docket/scheduler/acl"
 )
 
@@ -19,7 +20,9 @@ func TestEveryRouteNamesItsCapability(t *testing.T) {
 			capabilities[r][c] = true
 		}
 	}
-	public := map[string]bool{"GET /v1/health": true, "POST /v1/acl/bootstrap": true}
+	// The public routes: the health check, the bootstrap, and the
+	// certificate subscribers check SNS notifications with.
+	public := map[string]bool{"GET /v1/health": true, "POST /v1/acl/bootstrap": true, "GET " + scheduler.SigningCertPath: true}
 	wildcard := regexp.MustCompile(`\{(\w+)\}`)
 	seen := map[string]bool{}
 	for _, rt := range routes {

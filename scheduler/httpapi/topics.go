@@ -69,3 +69,10 @@ func (a *API) unsubscribe(w http.ResponseWriter, r *http.Request) {
 	}
 	w.WriteHeader(http.StatusNoContent)
 }
+
+// signingCert serves the certificate SNS notifications are signed with:
+// public, as subscribers fetch it to check a notification.
+func (a *API) signingCert(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/x-pem-file")
+	w.Write(a.srv.SigningCert())
+}
