@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"maps"
 	"net/url"
 	"regexp"
 	"slices"
@@ -19,7 +20,9 @@ import (
 	"github.com/docketd/docket/internal/msgchars"
 	"github.com/docketd/docket/internal/pubsub/filter"
 	"github.com/docketd/docket/internal/queue"
+	"github.com/docketd/docket/scheduler/acl"
 	"github.com/docketd/docket/scheduler/api"
+	"github.com/docketd/docket/scheduler/aws"
 	"github.com/docketd/docket/scheduler/state"
 	"github.com/docketd/docket/specs"
 )
@@ -155,11 +158,11 @@ func (s *Server) Subscribe(ctx context.Context, caller Identity, topic string, i
 	}
 	scope, err := filter.ParseScope(in.FilterScope)
 	if err != nil {
-		return api.Subscription{}, errdefs.New(errdefs.ErrInvalid, "invalid_filter_policy", "%v", err)
+		return api.Subscription{}, errdefs.New(errdefs.ErrInvalid, "invalid_filter_policy", "Invalid parameter: Attributes Reason: %v", err)
 	}
 	if in.FilterPolicy != "" {
 		if _, err := filter.Parse([]byte(in.FilterPolicy), scope); err != nil {
-			return api.Subscription{}, errdefs.New(errdefs.ErrInvalid, "invalid_filter_policy", "%v", err)
+			return api.Subscription{}, errdefs.New(errdefs.ErrInvalid, "invalid_filter_policy", "Invalid parameter: Attributes Reason: %v", err)
 		}
 	}
 	var existing *state.Subscription
@@ -538,4 +541,153 @@ func (s *Server) publicURL() string {
 		return strings.TrimRight(s.cfg.PublicURL, "/")
 	}
 	return "http://" + api.DefaultAddr
+}
+
+// AWSIdentity is the identity a request signed with an access key acts
+// as on the control layer: an ACL token's policies, every capability for
+// an unscoped operator key, and none for a key scoped to queues (which
+// reaches no topic).
+func (s *Server) AWSIdentity(k aws.Key) Identity {
+	id := Identity{ACL: acl.New(), Accessor: k.Accessor}
+	switch a := k.Access.(type) {
+	case *acl.ACL:
+		id.ACL = a
+	default:
+		if k.Access == aws.Everything {
+			id.ACL = acl.Management()
+		}
+	}
+	return id
+}
+
+// updateTopic changes a topic's attributes and tags with fn, which may
+// change the maps it is given (copies).
+func (s *Server) updateTopic(caller Identity, name string, fn func(attrs, tags map[string]string)) error {
+	if err := caller.can("topic", name, "write"); err != nil {
+		return err
+	}
+	var t *state.Topic
+	s.state.View(func(rd *state.Reader) { t = rd.Topic(name) })
+	if t == nil {
+		return topicNotFound(name)
+	}
+	next := &state.Topic{Name: name, Attributes: maps.Clone(t.Attributes), Tags: maps.Clone(t.Tags)}
+	if next.Attributes == nil {
+		next.Attributes = map[string]string{}
+	}
+	if next.Tags == nil {
+		next.Tags = map[string]string{}
+	}
+	fn(next.Attributes, next.Tags)
+	_, err := s.state.Apply(state.UpsertTopic{Topic: next})
+	return err
+}
+
+// topicAttributes are the attributes of a topic SNS lets a client set.
+var topicAttributes = map[string]bool{"DisplayName": true, "Policy": true, "DeliveryPolicy": true,
+	"SignatureVersion": true, "TracingConfig": true, "KmsMasterKeyId": true, "DataProtectionPolicy": true}
+
+// SetTopicAttribute sets one of a topic's attributes ("" removes it).
+func (s *Server) SetTopicAttribute(ctx context.Context, caller Identity, name, attr, value string) error {
+	if !topicAttributes[attr] {
+		return errdefs.New(errdefs.ErrInvalid, "invalid_attribute", "Invalid parameter: AttributeName: %q is not an attribute of a topic", attr)
+	}
+	if attr == "SignatureVersion" && value != "" && value != "1" && value != "2" {
+		return errdefs.New(errdefs.ErrInvalid, "invalid_attribute", "Invalid parameter: SignatureVersion must be 1 or 2")
+	}
+	return s.updateTopic(caller, name, func(attrs, _ map[string]string) {
+		if value == "" {
+			delete(attrs, attr)
+		} else {
+			attrs[attr] = value
+		}
+	})
+}
+
+// MaxTopicTags is the most tags a topic has, as in SNS.
+const MaxTopicTags = 50
+
+// TagTopic sets and removes tags of a topic.
+func (s *Server) TagTopic(ctx context.Context, caller Identity, name string, set map[string]string, remove []string) error {
+	var err error
+	uerr := s.updateTopic(caller, name, func(_, tags map[string]string) {
+		maps.Copy(tags, set)
+		for _, k := range remove {
+			delete(tags, k)
+		}
+		if len(tags) > MaxTopicTags {
+			err = errdefs.New(errdefs.ErrInvalid, "too_many_tags", "Could not complete request: tag quota of per resource exceeded (%d)", MaxTopicTags)
+		}
+	})
+	if err != nil {
+		return err
+	}
+	return uerr
+}
+
+// GetSubscription returns a subscription; it needs topic:read on its
+// topic.
+func (s *Server) GetSubscription(ctx context.Context, caller Identity, id string) (api.Subscription, error) {
+	var sub *state.Subscription
+	s.state.View(func(rd *state.Reader) { sub = rd.Subscription(id) })
+	if sub == nil {
+		return api.Subscription{}, errdefs.New(errdefs.ErrNotFound, "subscription_not_found", "subscription %q does not exist", id)
+	}
+	if err := caller.can("topic", sub.Topic, "read"); err != nil {
+		return api.Subscription{}, err
+	}
+	return s.apiSubscription(sub), nil
+}
+
+// ListSubscriptions lists the subscriptions of every topic the caller
+// may read.
+func (s *Server) ListSubscriptions(ctx context.Context, caller Identity) []api.Subscription {
+	out := []api.Subscription{}
+	s.state.View(func(rd *state.Reader) {
+		for _, sub := range rd.Subscriptions() {
+			if caller.ACL.Allowed("topic", sub.Topic, "read") {
+				out = append(out, s.apiSubscription(sub))
+			}
+		}
+	})
+	return out
+}
+
+// SetSubscriptionAttribute sets RawMessageDelivery, FilterPolicy or
+// FilterPolicyScope of a subscription; it needs topic:subscribe.
+func (s *Server) SetSubscriptionAttribute(ctx context.Context, caller Identity, id, attr, value string) error {
+	var old *state.Subscription
+	s.state.View(func(rd *state.Reader) { old = rd.Subscription(id) })
+	if old == nil {
+		return errdefs.New(errdefs.ErrNotFound, "subscription_not_found", "subscription %q does not exist", id)
+	}
+	if err := caller.can("topic", old.Topic, "subscribe"); err != nil {
+		return err
+	}
+	sub := *old
+	switch attr {
+	case "RawMessageDelivery":
+		raw, err := strconv.ParseBool(value)
+		if err != nil {
+			return errdefs.New(errdefs.ErrInvalid, "invalid_attribute", "Invalid parameter: Attributes Reason: RawMessageDelivery: Invalid value [%s]. Must be true or false.", value)
+		}
+		sub.Raw = raw
+	case "FilterPolicy":
+		sub.FilterPolicy = value
+	case "FilterPolicyScope":
+		sub.FilterScope = value
+	default:
+		return errdefs.New(errdefs.ErrInvalid, "invalid_attribute", "Invalid parameter: AttributeName: %q is not an attribute of a subscription that can be set", attr)
+	}
+	scope, err := filter.ParseScope(sub.FilterScope)
+	if err != nil {
+		return errdefs.New(errdefs.ErrInvalid, "invalid_filter_policy", "Invalid parameter: %v", err)
+	}
+	if sub.FilterPolicy != "" {
+		if _, err := filter.Parse([]byte(sub.FilterPolicy), scope); err != nil {
+			return errdefs.New(errdefs.ErrInvalid, "invalid_filter_policy", "Invalid parameter: %v", err)
+		}
+	}
+	_, err = s.state.Apply(state.UpsertSubscriptions{Subscriptions: []*state.Subscription{&sub}})
+	return err
 }

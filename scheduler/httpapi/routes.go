@@ -10,6 +10,7 @@ import (
 	"github.com/docketd/docket/internal/errdefs"
 	"github.com/docketd/docket/internal/queue"
 	"github.com/docketd/docket/scheduler"
+	"github.com/docketd/docket/scheduler/aws/sns"
 	"github.com/docketd/docket/scheduler/aws/sqs"
 )
 
@@ -176,6 +177,12 @@ func (a *API) build() http.Handler {
 		Region: cfg.SQSRegion, AccountID: cfg.SQSAccountID, Logger: cfg.Logger,
 		Registerer: cfg.Registry,
 	})
+	// SNS shares it too: its query protocol's forms are told from SQS's
+	// by their Action.
+	snsHandler := sns.New(sns.Config{
+		Server: a.srv, Keys: a.srv.AWSKeys(), AllowUnsigned: cfg.SQSAllowUnsigned,
+		Region: cfg.SQSRegion, AccountID: cfg.SQSAccountID, Logger: cfg.Logger, Registerer: cfg.Registry,
+	})
 	sqsLimits := limits{body: sqs.MaxRequestBody, hold: queue.MaxReceiveWait}
 	native := jsonNotFound(mux)
 	return a.metrics.instrument(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -193,7 +200,12 @@ func (a *API) build() http.Handler {
 			sqsHandler.Refuse(w, r, err)
 			return
 		}
-		if !sqs.IsSQSRequest(r) { // a form whose Action is not SQS's
+		if sns.IsSNSRequest(r) {
+			defer release()
+			snsHandler.ServeHTTP(w, r)
+			return
+		}
+		if !sqs.IsSQSRequest(r) { // a form whose Action is neither SQS's nor SNS's
 			release()
 			native.ServeHTTP(w, r)
 			return
