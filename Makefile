@@ -50,12 +50,13 @@ vet:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
-# test-deps adds the real SQS clients the tests drive: Debian's AWS CLI
-# (query protocol) and python3-boto3.
-TEST_PKGS := awscli python3-boto3
+# test-deps adds the real SQS and SNS clients the tests drive: Debian's
+# AWS CLI (query protocol) and python3-boto3, and openssl, with which the
+# SNS scenario checks a notification's signature as a subscriber would.
+TEST_PKGS := awscli python3-boto3 openssl
 test-deps: deps
-	@if [ ! -x /usr/bin/aws ] || ! /usr/bin/python3 -c 'import boto3' >/dev/null 2>&1; then \
-		$(call apt_install,$(TEST_PKGS), aws boto3,the SQS client tests skip without them); \
+	@if [ ! -x /usr/bin/aws ] || ! /usr/bin/python3 -c 'import boto3' >/dev/null 2>&1 || ! command -v openssl >/dev/null; then \
+		$(call apt_install,$(TEST_PKGS), aws boto3 openssl,the SQS and SNS client tests skip without them); \
 	fi
 
 # test runs vet and every test, including the ones that start a real

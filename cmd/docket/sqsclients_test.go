@@ -32,8 +32,15 @@ const (
 // awscli and python3-boto3, missing ones fail the test.
 func findSQSClients(t *testing.T) []sqsClient {
 	t.Helper()
+	return findAWSClients(t, "sqsclients")
+}
+
+// findAWSClients is findSQSClients for the scenario scripts in
+// testdata/dir (awscli.sh, boto3_scenarios.py).
+func findAWSClients(t *testing.T, dir string) []sqsClient {
+	t.Helper()
 	script := func(name string) string {
-		p, err := filepath.Abs(filepath.Join("testdata", "sqsclients", name))
+		p, err := filepath.Abs(filepath.Join("testdata", dir, name))
 		if err != nil {
 			t.Fatal(err)
 		}
