@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -117,6 +118,7 @@ func Run(ctx context.Context, ctl Controller, cfg Config) (*Report, error) {
 		ctl:        ctl,
 		f:          f,
 		ledger:     newLedger(cfg.Seed, f),
+		fan:        newFanout(),
 		pace:       &pacer{rate: float64(cfg.SendRate)},
 		errs:       map[string]int{},
 		signals:    map[string]int{},
@@ -137,6 +139,9 @@ type driver struct {
 	ledger *ledger
 	pace   *pacer
 	token  string // the management token, bootstrapped in the first life
+	fan    *fanout
+	// fanPartial counts publishes found in only some of their queues.
+	fanPartial int
 
 	mu          sync.Mutex
 	errs        map[string]int // failed client calls by operation and answer
@@ -202,6 +207,9 @@ func (d *driver) run(ctx context.Context) error {
 				cl = cl.WithToken(d.token)
 				err = createQueues(cctx, cl)
 			}
+			if err == nil {
+				err = createFanout(cctx, cl)
+			}
 			cancel()
 			if err != nil {
 				d.ctl.Kill()
@@ -212,6 +220,7 @@ func (d *driver) run(ctx context.Context) error {
 		}
 		if life == len(plan) {
 			d.finalDrain(ctx, cl)
+			d.checkFanout(ctx, cl)
 			d.scrape(ctx, cl, life)
 			if err := d.ctl.Stop(d.cfg.StopTimeout); err != nil {
 				d.f.add(ChildFailure, "life %d (the last, stopped with SIGTERM): %v", life, err)
@@ -257,6 +266,7 @@ func (d *driver) runLife(ctx context.Context, cl *api.Client, life int, p lifePl
 	for i := range d.cfg.Senders {
 		g.Go(func() error { d.sender(wctx, cl, life, i); return nil })
 	}
+	g.Go(func() error { d.publisher(wctx, cl, life); return nil })
 	for i, q := range []string{workQueue, workQueue, holdQueue, dlqQueue} {
 		g.Go(func() error { d.receiver(wctx, cl, q, life, i); return nil })
 	}
@@ -329,6 +339,15 @@ func (d *driver) checkRestart(ctx context.Context, cl *api.Client, life int, aft
 	for _, q := range []string{workQueue, holdQueue, dlqQueue} {
 		if !found[q] {
 			d.f.add(MissingAtRestart, "queue %s missing after restart %d (%s)", q, life, sigName(after))
+		}
+	}
+	acked := d.fanStats().Acked
+	for _, q := range qs {
+		if slices.Contains(fanQueues, q.Name) {
+			if n := q.Stats.Visible + q.Stats.InFlight + q.Stats.Delayed; n < acked {
+				d.f.addN(MissingAtRestart, acked-n, "after restart %d (%s) queue %s holds %d publishes, but %d were acknowledged",
+					life, sigName(after), q.Name, n, acked)
+			}
 		}
 	}
 	must := d.ledger.MustHold()

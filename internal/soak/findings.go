@@ -36,13 +36,16 @@ const (
 	// Unexpected: an answer the protocol does not allow, such as a delete
 	// result per receipt that is neither success nor an outdated receipt.
 	Unexpected Kind = "unexpected answer"
+	// PartialPublish: a publish found in some of its topic's queues but
+	// not all (acknowledged or not: the fan-out is all or nothing).
+	PartialPublish Kind = "partial publish"
 	// Harness: the run did not do what it must to be meaningful, such as
 	// too few compactions or a final drain that never emptied the queues.
 	Harness Kind = "harness"
 )
 
 // kinds lists the kinds in the order reports show them.
-var kinds = []Kind{Lost, Resurrected, Duplicate, WrongBody, MissingAtRestart, ChildFailure, Hung, DiskFull, Unexpected, Harness}
+var kinds = []Kind{Lost, Resurrected, Duplicate, WrongBody, MissingAtRestart, PartialPublish, ChildFailure, Hung, DiskFull, Unexpected, Harness}
 
 // samplesPerKind bounds the examples kept of each kind.
 const samplesPerKind = 10

@@ -12,6 +12,7 @@ type Report struct {
 	Seed    uint64        `json:"seed"`
 	Elapsed time.Duration `json:"elapsed_ns"`
 	Ledger  LedgerStats   `json:"ledger"`
+	Fanout  FanStats      `json:"fanout"`
 	// Restarts counts the lives ended, by signal ("SIGKILL", "SIGTERM").
 	Restarts map[string]int `json:"restarts"`
 	// Compactions is the larger of the two counts below.
@@ -49,6 +50,7 @@ func (d *driver) report(elapsed time.Duration) *Report {
 		Seed:              d.cfg.Seed,
 		Elapsed:           elapsed,
 		Ledger:            d.ledger.Stats(),
+		Fanout:            d.fanStats(),
 		Restarts:          maps.Clone(d.signals),
 		CompactionsMetric: -1,
 		CompactionsLogged: d.ctl.CompactionsLogged(),
@@ -100,6 +102,8 @@ func (r *Report) Write(w io.Writer) {
 	fmt.Fprintf(w, "  duplicates            %d\n", r.Findings[Duplicate])
 	fmt.Fprintf(w, "  wrong bodies          %d\n", r.Findings[WrongBody])
 	fmt.Fprintf(w, "  final drain           %d messages\n", s.FinalDrained)
+	fmt.Fprintf(w, "  publishes             %d acknowledged (of %d made), each to %d queues; %d in only some\n",
+		r.Fanout.Acked, r.Fanout.Published, len(fanQueues), r.Fanout.Partial)
 	fmt.Fprintf(w, "  compactions           %d (metric %s, log lines %d)\n", r.Compactions, metric, r.CompactionsLogged)
 	fmt.Fprintf(w, "  disk full             %s\n", r.DiskFull)
 	fmt.Fprintf(w, "  child failures        %d\n", r.Findings[ChildFailure])

@@ -6,7 +6,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
+	"syscall"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // damage describes one way of breaking a log directory at a file offset.
@@ -314,4 +318,58 @@ func TestEmptyLastSegmentHeader(t *testing.T) {
 			t.Errorf("appended at %v, want %v", p[0], want)
 		}
 	})
+}
+
+// A torn tail on a full disk is cut off rather than zeroed (zeros may need
+// space the tail did not hold), so the log opens, keeps its records and
+// takes appends once there is room again.
+func TestTornTailOnAFullDisk(t *testing.T) {
+	opts := Options{Dir: t.TempDir(), SegmentSize: 64 << 10}
+	l := mustOpen(t, opts)
+	var want [][]byte
+	for i := range 4 {
+		rec := payload(uint64(i), 100)
+		if _, err := l.Append(rec); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, rec)
+	}
+	end := l.Durable()
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	writeAt(t, segmentPath(opts.Dir, end.Segment), []byte("\x07\x00\x00\x00torn"), int64(end.Offset))
+
+	var full atomic.Bool
+	full.Store(true)
+	opts.Pwrite = func(fd int, p []byte, off int64) (int, error) {
+		if full.Load() {
+			return 0, syscall.ENOSPC
+		}
+		return unix.Pwrite(fd, p, off)
+	}
+	l, err := Open(opts)
+	if err != nil {
+		t.Fatalf("Open on a full disk: %v", err)
+	}
+	if got := replayAll(t, l); len(got) != len(want) {
+		t.Fatalf("replayed %d records, want %d", len(got), len(want))
+	}
+	if _, err := l.Append(payload(9, 50)); !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("an append on the full disk: %v, want ENOSPC", err)
+	}
+	l.Close()
+	full.Store(false)
+	l = mustOpen(t, opts)
+	if got := replayAll(t, l); len(got) != len(want) {
+		t.Fatalf("after the failed append: replayed %d records, want %d", len(got), len(want))
+	}
+	if _, err := l.Append(payload(10, 50)); err != nil {
+		t.Fatalf("an append once there is room: %v", err)
+	}
+	l.Close()
+	l = mustOpen(t, opts)
+	if got := replayAll(t, l); len(got) != len(want)+1 {
+		t.Fatalf("replayed %d records, want %d", len(got), len(want)+1)
+	}
 }

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -237,26 +238,39 @@ func (l *Log) recoverTail(s *segment) error {
 	l.log.Warn("discarding torn tail of last segment", "segment", s.id, "offset", end,
 		"bytes", garbage-end, "reason", reason)
 	if l.opts.NoPreallocate {
-		if err := s.f.Truncate(end); err != nil {
-			return fmt.Errorf("wal: %w", err)
-		}
-		if err := s.f.Sync(); err != nil { // fsync: the size changed
-			return fmt.Errorf("wal: %w", err)
-		}
-		l.size.Add(end - size)
-		s.fileSize.Store(end)
-		return nil
+		return l.cutTail(s, end, size)
 	}
-	// Keep the preallocation: zero the garbage in place.
+	// Keep the preallocation: zero the garbage in place. Zeros can need
+	// space the garbage did not hold (a segment made without
+	// preallocation when the disk was full has holes): on a full disk the
+	// tail is cut off instead, which frees space rather than taking it,
+	// so that a log can always be opened.
 	zeros := make([]byte, zeroChunk)
 	for off := end; off < garbage; {
 		n := min(int64(len(zeros)), garbage-off)
 		if err := l.writeFull(s, zeros[:n], off); err != nil {
+			if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+				l.log.Warn("no space to zero the torn tail; cutting it off", "segment", s.id, "offset", end)
+				return l.cutTail(s, end, size)
+			}
 			return err
 		}
 		off += n
 	}
 	return l.sync(s)
+}
+
+// cutTail truncates segment s, of size bytes, to end.
+func (l *Log) cutTail(s *segment, end, size int64) error {
+	if err := s.f.Truncate(end); err != nil {
+		return fmt.Errorf("wal: %w", err)
+	}
+	if err := s.f.Sync(); err != nil { // fsync: the size changed
+		return fmt.Errorf("wal: %w", err)
+	}
+	l.size.Add(end - size)
+	s.fileSize.Store(end)
+	return nil
 }
 
 // newSegment creates segment id as the next active segment: renamed from

@@ -73,6 +73,10 @@ type Options struct {
 	// must make a commit fail after its bytes reached the page cache.
 	Fdatasync func(fd int) error
 
+	// Pwrite, when set, replaces the pwrite system call of every write to
+	// a segment: for tests of a disk that runs out of space.
+	Pwrite func(fd int, p []byte, off int64) (int, error)
+
 	// OnCommit, when set, is called by the writer goroutine once per group
 	// commit, after it is durable and before its callers are released, with
 	// the number of records, the bytes written (record headers included) and
@@ -171,6 +175,9 @@ func Open(opts Options) (*Log, error) {
 	}
 	if opts.Fdatasync != nil {
 		l.fdatasync = opts.Fdatasync
+	}
+	if opts.Pwrite != nil {
+		l.pwrite = opts.Pwrite
 	}
 	l.pool.New = newReadBuf
 	if err := l.openSegments(); err != nil {
