@@ -128,6 +128,20 @@ func newQueueCreateCommand(c *cli) *cobra.Command {
 	return cmd
 }
 
+// messageBody is a message given as the one argument in args, in file,
+// or on standard input; what names the argument in errors.
+func (c *cli) messageBody(args []string, file, what string) ([]byte, error) {
+	switch {
+	case len(args) == 1 && file != "":
+		return nil, fmt.Errorf("give the %s as an argument or with --file, not both", what)
+	case len(args) == 1:
+		return []byte(args[0]), nil
+	case file != "":
+		return os.ReadFile(file)
+	}
+	return io.ReadAll(c.stdin)
+}
+
 func newQueueListCommand(c *cli) *cobra.Command {
 	return &cobra.Command{
 		Use:   "list",
@@ -222,24 +236,9 @@ func newQueueSendCommand(c *cli) *cobra.Command {
 			"message, sent in batches of ten.",
 		Args: cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var body []byte
-			switch {
-			case len(args) == 2 && file != "":
-				return fmt.Errorf("give the body as an argument or with --file, not both")
-			case len(args) == 2:
-				body = []byte(args[1])
-			case file != "":
-				b, err := os.ReadFile(file)
-				if err != nil {
-					return err
-				}
-				body = b
-			default:
-				b, err := io.ReadAll(c.stdin)
-				if err != nil {
-					return err
-				}
-				body = b
+			body, err := c.messageBody(args[1:], file, "body")
+			if err != nil {
+				return err
 			}
 			tmpl := api.SendMessage{}
 			if len(attrs) > 0 {
@@ -287,7 +286,7 @@ func newQueueSendCommand(c *cli) *cobra.Command {
 				}
 				results = append(results, res...)
 			}
-			err := output(cmd, c.stdout, results, func(w io.Writer) {
+			err = output(cmd, c.stdout, results, func(w io.Writer) {
 				for _, r := range results {
 					if r.Error != nil {
 						fmt.Fprintf(w, "error\t%s\n", r.Error)

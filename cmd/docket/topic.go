@@ -138,24 +138,9 @@ func newTopicPublishCommand(c *cli) *cobra.Command {
 		Short: "Publish a message: the MESSAGE argument, a --file, or stdin",
 		Args:  cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var body []byte
-			switch {
-			case len(args) == 2 && file != "":
-				return fmt.Errorf("give the message as an argument or with --file, not both")
-			case len(args) == 2:
-				body = []byte(args[1])
-			case file != "":
-				b, err := os.ReadFile(file)
-				if err != nil {
-					return err
-				}
-				body = b
-			default:
-				b, err := io.ReadAll(c.stdin)
-				if err != nil {
-					return err
-				}
-				body = b
+			body, err := c.messageBody(args[1:], file, "message")
+			if err != nil {
+				return err
 			}
 			req := api.PublishRequest{Message: string(body), Subject: subject, Attributes: map[string]api.MessageAttribute{}}
 			for k, v := range attrs {
