@@ -129,3 +129,89 @@ func BenchmarkAutoscaleReaction(b *testing.B) {
 	b.ReportMetric(float64(took[len(took)/2].Microseconds()), "p50-µs")
 	b.ReportMetric(float64(took[len(took)*99/100].Microseconds()), "p99-µs")
 }
+
+// publishBench runs op from 16 clients until b.N calls are made, through
+// the real HTTP handler and client on loopback, and reports calls/s and
+// the median call's latency.
+func publishBench(b *testing.B, op func(ctx context.Context, cl *api.Client) error, setup func(ctx context.Context, cl *api.Client)) {
+	_, cl, _ := newTestServer(b)
+	ctx := context.Background()
+	setup(ctx, cl)
+	const clients = 16
+	var left atomic.Int64
+	left.Store(int64(b.N))
+	var mu sync.Mutex
+	var took []time.Duration
+	var wg sync.WaitGroup
+	b.ResetTimer()
+	start := time.Now()
+	for range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var mine []time.Duration
+			for left.Add(-1) >= 0 {
+				t0 := time.Now()
+				if err := op(ctx, cl); err != nil {
+					b.Error(err)
+					return
+				}
+				mine = append(mine, time.Since(t0))
+			}
+			mu.Lock()
+			took = append(took, mine...)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	b.StopTimer()
+	slices.Sort(took)
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "calls/s")
+	if len(took) > 0 {
+		b.ReportMetric(float64(took[len(took)/2].Microseconds())/1000, "p50-ms")
+	}
+}
+
+// BenchmarkTopicPublish publishes 256-byte messages to a topic with ten
+// raw queue subscriptions, five of whose filter policies the message
+// passes: each publish is one record in five queues. Run it beside
+// BenchmarkTopicSend for the same-run ratio (issue 15).
+func BenchmarkTopicPublish(b *testing.B) {
+	msg := api.PublishRequest{Message: strings.Repeat("x", 256), Attributes: map[string]api.MessageAttribute{"kind": {Type: "String", Value: "paid"}}}
+	publishBench(b, func(ctx context.Context, cl *api.Client) error {
+		_, err := cl.Publish(ctx, "orders", msg)
+		return err
+	}, func(ctx context.Context, cl *api.Client) {
+		if _, err := cl.CreateTopic(ctx, api.TopicSettings{Name: "orders"}); err != nil {
+			b.Fatal(err)
+		}
+		for i := range 10 {
+			q := "q" + string(rune('a'+i))
+			if _, err := cl.CreateQueue(ctx, api.QueueSettings{Name: q}); err != nil {
+				b.Fatal(err)
+			}
+			policy := `{"kind":["paid"]}`
+			if i%2 == 1 {
+				policy = `{"kind":["refund"]}`
+			}
+			if _, err := cl.Subscribe(ctx, "orders", api.SubscribeRequest{Protocol: "sqs", Endpoint: q, Raw: true, FilterPolicy: policy}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// BenchmarkTopicSend is BenchmarkTopicPublish's baseline: the same
+// message sent to one queue.
+func BenchmarkTopicSend(b *testing.B) {
+	msg := api.SendMessage{Body: strings.Repeat("x", 256), Attributes: map[string]string{"kind": "paid"}}
+	publishBench(b, func(ctx context.Context, cl *api.Client) error {
+		_, err := cl.Send(ctx, "qa", msg)
+		return err
+	}, func(ctx context.Context, cl *api.Client) {
+		if _, err := cl.CreateQueue(ctx, api.QueueSettings{Name: "qa"}); err != nil {
+			b.Fatal(err)
+		}
+	})
+}
