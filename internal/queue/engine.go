@@ -300,15 +300,19 @@ func (e *Engine) Run(ctx context.Context) error {
 	}
 }
 
-// queue returns the live queue called name.
-func (e *Engine) queue(name string) (*queueState, error) {
+// queue returns the live queue called name; an outbox is not one.
+func (e *Engine) queue(name string) (*queueState, error) { return e.lookup(name, false) }
+
+// lookup returns the live queue called name, which must be an outbox if
+// outbox is set and must not be one if it is not.
+func (e *Engine) lookup(name string, outbox bool) (*queueState, error) {
 	e.mu.RLock()
 	defer e.mu.RUnlock()
 	if e.closed {
 		return nil, errClosed
 	}
 	q := e.byName[name]
-	if q == nil {
+	if q == nil || IsOutbox(name) != outbox {
 		return nil, queueNotFound(name)
 	}
 	return q, nil

@@ -112,10 +112,14 @@ func errBatch(n int) error {
 // entry is stored or reported failed on its own; the error is for what
 // failed the whole call (an unknown queue, a batch too large, the disk).
 func (e *Engine) Send(queue string, in []SendInput) ([]SendResult, error) {
+	return e.send(queue, false, in)
+}
+
+func (e *Engine) send(queue string, outbox bool, in []SendInput) ([]SendResult, error) {
 	if len(in) == 0 || len(in) > MaxBatch {
 		return nil, errBatch(len(in))
 	}
-	q, err := e.queue(queue)
+	q, err := e.lookup(queue, outbox)
 	if err != nil {
 		return nil, err
 	}
@@ -179,6 +183,10 @@ func (e *Engine) Send(queue string, in []SendInput) ([]SendResult, error) {
 // max_receives is moved to its dead-letter queue instead. Once StopWaits
 // (or Close) is called, it waits no more.
 func (e *Engine) Receive(ctx context.Context, queue string, opts ReceiveOptions) ([]Message, error) {
+	return e.receive(ctx, queue, false, opts)
+}
+
+func (e *Engine) receive(ctx context.Context, queue string, outbox bool, opts ReceiveOptions) ([]Message, error) {
 	max := opts.Max
 	if max == 0 {
 		max = 1
@@ -195,7 +203,7 @@ func (e *Engine) Receive(ctx context.Context, queue string, opts ReceiveOptions)
 		return nil, errdefs.New(errdefs.ErrInvalid, "invalid_visibility_timeout",
 			"visibility timeout %s out of range 0s..12h", *opts.VisibilityTimeout)
 	}
-	q, err := e.queue(queue)
+	q, err := e.lookup(queue, outbox)
 	if err != nil {
 		return nil, err
 	}
@@ -483,10 +491,14 @@ func (e *Engine) moveEntries(from, to *queueState, ens []*entry, source uint32) 
 // message was received again since). Deleting a message that is already
 // gone succeeds, so a retried delete is harmless.
 func (e *Engine) Delete(queue string, receipts []string) ([]error, error) {
+	return e.delete(queue, false, receipts)
+}
+
+func (e *Engine) delete(queue string, outbox bool, receipts []string) ([]error, error) {
 	if len(receipts) == 0 || len(receipts) > MaxBatch {
 		return nil, errBatch(len(receipts))
 	}
-	q, err := e.queue(queue)
+	q, err := e.lookup(queue, outbox)
 	if err != nil {
 		return nil, err
 	}
@@ -557,11 +569,15 @@ func (q *queueState) byReceipt(s string) (*entry, error) {
 // ChangeVisibility hides a received message for timeout from now; 0 makes
 // it visible at once. The message must still be in flight.
 func (e *Engine) ChangeVisibility(queue, receiptHandle string, timeout time.Duration) error {
+	return e.changeVisibility(queue, false, receiptHandle, timeout)
+}
+
+func (e *Engine) changeVisibility(queue string, outbox bool, receiptHandle string, timeout time.Duration) error {
 	if timeout < 0 || timeout > MaxVisibilityTimeout {
 		return errdefs.New(errdefs.ErrInvalid, "invalid_visibility_timeout",
 			"visibility timeout %s out of range 0s..12h", timeout)
 	}
-	q, err := e.queue(queue)
+	q, err := e.lookup(queue, outbox)
 	if err != nil {
 		return err
 	}

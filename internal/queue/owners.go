@@ -106,13 +106,21 @@ func (e *Engine) Peek(queue, receiptHandle string) (Message, error) {
 // without a dead-letter queue, or a receipt that is not current, is an
 // error.
 func (e *Engine) DeadLetter(queue, receiptHandle string, attrs []Attr) error {
-	q, err := e.queue(queue)
+	return e.deadLetterTo(queue, false, "", receiptHandle, attrs)
+}
+
+// deadLetterTo is DeadLetter to the queue dlqName, or the queue's own
+// dead-letter queue when dlqName is "".
+func (e *Engine) deadLetterTo(queue string, outbox bool, dlqName, receiptHandle string, attrs []Attr) error {
+	q, err := e.lookup(queue, outbox)
 	if err != nil {
 		return err
 	}
 	e.readMu.RLock()
 	q.mu.Lock()
-	dlqName := q.attrs.DeadLetter
+	if dlqName == "" {
+		dlqName = q.attrs.DeadLetter
+	}
 	en, err := q.byReceipt(receiptHandle)
 	if err == nil && en == nil {
 		err = errdefs.New(errdefs.ErrNotFound, "message_not_found", "the message was deleted")

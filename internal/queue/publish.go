@@ -23,7 +23,7 @@ type PublishTarget struct {
 // Publish stores one message in each target queue with a single record,
 // and returns once it is durable: after any crash, every one of them is
 // in its queue or none is. It returns the messages' ids, in the order of
-// targets. A target that fails its queue's limits, or a queue that does
+// targets. A target may be an outbox. A target that fails its queue's limits, or a queue that does
 // not exist, fails the whole publish and stores nothing.
 func (e *Engine) Publish(targets []PublishTarget) ([]string, error) {
 	if len(targets) == 0 || len(targets) > MaxPublishTargets {
@@ -32,7 +32,7 @@ func (e *Engine) Publish(targets []PublishTarget) ([]string, error) {
 	}
 	queues := make([]*queueState, len(targets))
 	for i, t := range targets {
-		q, err := e.queue(t.Queue)
+		q, err := e.lookup(t.Queue, IsOutbox(t.Queue))
 		if err != nil {
 			return nil, err
 		}

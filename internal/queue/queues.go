@@ -52,6 +52,10 @@ func (e *Engine) CreateTaggedQueue(name string, a Attributes, tags map[string]st
 	if err := ValidateName(name); err != nil {
 		return false, err
 	}
+	return e.createQueue(name, a, tags)
+}
+
+func (e *Engine) createQueue(name string, a Attributes, tags map[string]string) (created bool, err error) {
 	if err := a.Validate(name); err != nil {
 		return false, err
 	}
@@ -100,7 +104,7 @@ func (e *Engine) checkDeadLetterLocked(a Attributes) error {
 	if a.DeadLetter == "" {
 		return nil
 	}
-	if e.byName[a.DeadLetter] == nil {
+	if e.byName[a.DeadLetter] == nil || IsOutbox(a.DeadLetter) {
 		return errdefs.New(errdefs.ErrInvalid, "dead_letter_not_found",
 			"dead_letter queue %q does not exist", a.DeadLetter)
 	}
@@ -169,7 +173,7 @@ func (e *Engine) redefine(name string, change func(p *queuePut) error) error {
 		return errClosed
 	}
 	q := e.byName[name]
-	if q == nil {
+	if q == nil || IsOutbox(name) {
 		return queueNotFound(name)
 	}
 	q.mu.Lock()
@@ -195,14 +199,16 @@ func (q *queueState) definition() queuePut {
 
 // DeleteQueue removes a queue and its messages. A queue that is another
 // queue's dead-letter target cannot be deleted.
-func (e *Engine) DeleteQueue(name string) error {
+func (e *Engine) DeleteQueue(name string) error { return e.deleteQueue(name, false) }
+
+func (e *Engine) deleteQueue(name string, outbox bool) error {
 	e.mu.Lock()
 	if e.closed {
 		e.mu.Unlock()
 		return errClosed
 	}
 	q := e.byName[name]
-	if q == nil {
+	if q == nil || IsOutbox(name) != outbox {
 		e.mu.Unlock()
 		return queueNotFound(name)
 	}
@@ -265,7 +271,9 @@ func (e *Engine) Queues() []Info {
 	qs := e.sortedQueues()
 	out := make([]Info, 0, len(qs))
 	for _, q := range qs {
-		out = append(out, q.info(now))
+		if !IsOutbox(q.name) {
+			out = append(out, q.info(now))
+		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
