@@ -71,7 +71,9 @@ func (o *Outbox) Receive(ctx context.Context, opts ReceiveOptions) ([]Message, e
 
 // Settle is [Engine.Delete] of the outbox's messages: they were delivered
 // or given up.
-func (o *Outbox) Settle(receipts []string) ([]error, error) { return o.e.delete(o.name, true, receipts) }
+func (o *Outbox) Settle(receipts []string) ([]error, error) {
+	return o.e.delete(o.name, true, receipts)
+}
 
 // Retry is [Engine.ChangeVisibility] of a message of the outbox: it is
 // tried again after d.
