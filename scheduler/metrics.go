@@ -35,6 +35,9 @@ type metrics struct {
 	topicDeliveries *prometheus.CounterVec
 	topicFiltered   prometheus.Counter
 	publishLatency  prometheus.Histogram
+	// endpointLatency and endpointRetries are of HTTP(S) deliveries.
+	endpointLatency *prometheus.HistogramVec
+	endpointRetries *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -112,7 +115,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 		topicDeliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "docket_topic_deliveries_total",
-			Help: "Deliveries of published messages to subscriptions, by protocol and outcome (ok, queue_missing).",
+			Help: "Deliveries of published messages to subscriptions, by protocol and outcome: ok, queue_missing (sqs); for http and https ok (the endpoint answered 2xx), dead_lettered (its retries spent, moved to the subscription's dead-letter queue) or dropped (spent, with no dead-letter queue).",
 		}, []string{"protocol", "outcome"}),
 		topicFiltered: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "docket_topic_filtered_total",
@@ -124,7 +127,16 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Buckets: []float64{.0001, .00025, .0005, .001, .002, .005, .01, .025, .05, .1, .25},
 		}),
 	}
-	reg.MustRegister(m.topicPublishes, m.topicDeliveries, m.topicFiltered, m.publishLatency)
+	m.endpointLatency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "docket_topic_delivery_duration_seconds",
+		Help:    "Time from a publish to its HTTP(S) endpoint answering 2xx, retries included, by protocol.",
+		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 5, 30, 120, 600, 3600},
+	}, []string{"protocol"})
+	m.endpointRetries = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "docket_topic_endpoint_retries_total",
+		Help: "Failed HTTP(S) delivery attempts that will be retried, by protocol and reason (status_5xx, status_4xx, status_3xx, timeout, refused_address, connect).",
+	}, []string{"protocol", "reason"})
+	reg.MustRegister(m.topicPublishes, m.topicDeliveries, m.topicFiltered, m.publishLatency, m.endpointLatency, m.endpointRetries)
 	reg.MustRegister(m.commitDuration, m.commitRecords, m.commitBytes,
 		m.stateCommitDuration, m.evaluations, m.evalDuration, m.planConflicts,
 		m.desired, m.decisions, m.reaction, m.messageStart, m.dispatched, m.dispatchBlocked, m.settled, m.jobFilesRefused)

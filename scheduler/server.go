@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/docketd/docket/internal/pubsub/webhook"
 	"github.com/docketd/docket/internal/queue"
 	"github.com/docketd/docket/internal/store"
 	"github.com/docketd/docket/scheduler/api"
@@ -55,6 +56,10 @@ type Config struct {
 	// and 000000000000.
 	SQSRegion    string
 	SQSAccountID string
+	// Endpoints governs delivery to HTTP(S) subscriptions: which
+	// addresses the server may connect to, the CAs HTTPS endpoints are
+	// verified with, the time an attempt may take.
+	Endpoints webhook.Config
 	// PublicURL is the server's base URL as clients reach it, for the
 	// links in SNS notifications (SigningCertURL, UnsubscribeURL); default
 	// http://127.0.0.1:3625.
@@ -92,6 +97,8 @@ type Server struct {
 	policies policies
 	// signer signs the notifications delivered in SNS's envelope.
 	signer *notificationSigner
+	// endpoints delivers to HTTP(S) subscriptions.
+	endpoints *endpoints
 
 	// drains holds a timer per node whose drain has a deadline; drainMu
 	// serializes bringing one in step with the state (syncDrainDeadline),
@@ -157,7 +164,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("scheduler: %w", err)
 	}
 	s := &Server{cfg: cfg, logger: cfg.Logger.With("component", "server"), broker: newBroker(), drivers: map[string]*driver{}, usage: map[string]*api.NodeUsage{},
-		stopping: make(chan struct{})}
+		stopping: make(chan struct{}), endpoints: newEndpoints(cfg.Endpoints)}
 	s.jobParses = make(chan struct{}, cfg.MaxJobParses)
 	secret, err := loadSecret(cfg.DataDir)
 	if err != nil {
@@ -269,6 +276,7 @@ func (s *Server) lead(ctx context.Context) error {
 	}
 	g.Go(func() error { return s.runQueueJobs(ctx) })
 	g.Go(func() error { return s.runGC(ctx) })
+	g.Go(func() error { return s.runEndpoints(ctx) })
 	err := g.Wait()
 	s.stopTimers()
 	return err

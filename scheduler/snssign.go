@@ -103,9 +103,22 @@ func makeSigner(keyPath, certPath string) (*notificationSigner, error) {
 // stringToSign is what SNS signs of a notification: these fields, in this
 // order, each as its name and its value on lines of their own.
 func stringToSign(message, messageID, subject, timestamp, topicARN string) string {
+	return signedFields([][2]string{{"Message", message}, {"MessageId", messageID}, {"Subject", subject},
+		{"Timestamp", timestamp}, {"TopicArn", topicARN}, {"Type", "Notification"}})
+}
+
+// confirmationStringToSign is what SNS signs of a SubscriptionConfirmation
+// (or UnsubscribeConfirmation, typ).
+func confirmationStringToSign(typ, message, messageID, subscribeURL, timestamp, token, topicARN string) string {
+	return signedFields([][2]string{{"Message", message}, {"MessageId", messageID}, {"SubscribeURL", subscribeURL},
+		{"Timestamp", timestamp}, {"Token", token}, {"TopicArn", topicARN}, {"Type", typ}})
+}
+
+// signedFields writes each field as its name and value on lines of their
+// own, leaving out an empty Subject.
+func signedFields(fields [][2]string) string {
 	var b strings.Builder
-	for _, kv := range [][2]string{{"Message", message}, {"MessageId", messageID}, {"Subject", subject},
-		{"Timestamp", timestamp}, {"TopicArn", topicARN}, {"Type", "Notification"}} {
+	for _, kv := range fields {
 		if kv[0] == "Subject" && kv[1] == "" {
 			continue
 		}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/docketd/docket/internal/errdefs"
 	"github.com/docketd/docket/internal/msgchars"
+	"github.com/docketd/docket/internal/pubsub/delivery"
 	"github.com/docketd/docket/internal/pubsub/filter"
 	"github.com/docketd/docket/internal/queue"
 	"github.com/docketd/docket/scheduler/acl"
@@ -77,7 +78,8 @@ func (s *Server) apiTopic(rd *state.Reader, t *state.Topic) api.Topic {
 
 func (s *Server) apiSubscription(sub *state.Subscription) api.Subscription {
 	return api.Subscription{ID: sub.ID, ARN: s.SubscriptionARN(sub.Topic, sub.ID), Topic: sub.Topic, Protocol: sub.Protocol,
-		Endpoint: sub.Endpoint, Raw: sub.Raw, FilterPolicy: sub.FilterPolicy, FilterScope: sub.FilterScope, Pending: sub.Pending}
+		Endpoint: sub.Endpoint, Raw: sub.Raw, FilterPolicy: sub.FilterPolicy, FilterScope: sub.FilterScope, Pending: sub.Pending,
+		DeliveryPolicy: sub.DeliveryPolicy, DeadLetterQueue: sub.DeadLetterQueue, ConfirmedAuthenticated: sub.ConfirmedAuthenticated}
 }
 
 // CreateTopic creates a topic, or changes the attributes and tags of the
@@ -139,35 +141,38 @@ func (s *Server) DeleteTopic(ctx context.Context, caller Identity, name string) 
 	return err
 }
 
-// Subscribe subscribes a queue to a topic: it needs topic:subscribe on
-// the topic and queue:send on the queue, whose messages the topic's
-// publishers then write.
+// Subscribe subscribes a queue or an HTTP(S) endpoint to a topic: it
+// needs topic:subscribe on the topic, and for a queue queue:send on it,
+// whose messages the topic's publishers then write. An endpoint's
+// subscription is pending until the endpoint confirms it (endpoints.go).
 func (s *Server) Subscribe(ctx context.Context, caller Identity, topic string, in api.SubscribeRequest) (api.Subscription, error) {
 	if err := caller.can("topic", topic, "subscribe"); err != nil {
 		return api.Subscription{}, err
 	}
-	if in.Protocol != state.ProtocolSQS {
-		return api.Subscription{}, errdefs.New(errdefs.ErrInvalid, "invalid_protocol",
-			"subscription protocol %q: this server delivers to its own queues (sqs); http and https endpoints are not supported yet", in.Protocol)
-	}
-	if err := caller.can("queue", in.Endpoint, "send"); err != nil {
-		return api.Subscription{}, err
-	}
-	if _, err := s.queues.Queue(in.Endpoint); err != nil {
-		return api.Subscription{}, err
-	}
-	scope, err := filter.ParseScope(in.FilterScope)
-	if err != nil {
-		return api.Subscription{}, errdefs.New(errdefs.ErrInvalid, "invalid_filter_policy", "Invalid parameter: Attributes Reason: %v", err)
-	}
-	if in.FilterPolicy != "" {
-		if _, err := filter.Parse([]byte(in.FilterPolicy), scope); err != nil {
-			return api.Subscription{}, errdefs.New(errdefs.ErrInvalid, "invalid_filter_policy", "Invalid parameter: Attributes Reason: %v", err)
+	switch in.Protocol {
+	case state.ProtocolSQS:
+		if err := caller.can("queue", in.Endpoint, "send"); err != nil {
+			return api.Subscription{}, err
 		}
+		if _, err := s.queues.Queue(in.Endpoint); err != nil {
+			return api.Subscription{}, err
+		}
+		if in.DeliveryPolicy != "" || in.DeadLetterQueue != "" {
+			return api.Subscription{}, errdefs.New(errdefs.ErrInvalid, "invalid_attribute",
+				"Invalid parameter: Attributes Reason: a queue's subscription takes neither a DeliveryPolicy nor a RedrivePolicy: its queue holds what it is sent")
+		}
+	case state.ProtocolHTTP, state.ProtocolHTTPS:
+	default:
+		return api.Subscription{}, errdefs.New(errdefs.ErrInvalid, "invalid_protocol",
+			"Invalid parameter: Protocol: %q: this server delivers to its own queues (sqs) and to http and https endpoints", in.Protocol)
+	}
+	if err := checkFilterPolicy(in.FilterPolicy, in.FilterScope); err != nil {
+		return api.Subscription{}, err
 	}
 	var existing *state.Subscription
+	var found bool
 	s.state.View(func(rd *state.Reader) {
-		if rd.Topic(topic) == nil {
+		if found = rd.Topic(topic) != nil; !found {
 			return
 		}
 		for _, sub := range rd.TopicSubscriptions(topic) {
@@ -176,6 +181,12 @@ func (s *Server) Subscribe(ctx context.Context, caller Identity, topic string, i
 			}
 		}
 	})
+	if !found {
+		return api.Subscription{}, topicNotFound(topic)
+	}
+	if isEndpoint(in.Protocol) {
+		return s.subscribeEndpoint(caller, topic, in, existing)
+	}
 	// SNS: subscribing the same endpoint again is the same subscription,
 	// with the attributes given now.
 	sub := &state.Subscription{ID: newID(), Topic: topic, Protocol: in.Protocol, Endpoint: in.Endpoint, Raw: in.Raw,
@@ -187,6 +198,20 @@ func (s *Server) Subscribe(ctx context.Context, caller Identity, topic string, i
 		return api.Subscription{}, err
 	}
 	return s.apiSubscription(sub), nil
+}
+
+// checkFilterPolicy validates a filter policy on its scope.
+func checkFilterPolicy(policy, scopeName string) error {
+	scope, err := filter.ParseScope(scopeName)
+	if err != nil {
+		return errdefs.New(errdefs.ErrInvalid, "invalid_filter_policy", "Invalid parameter: Attributes Reason: %v", err)
+	}
+	if policy != "" {
+		if _, err := filter.Parse([]byte(policy), scope); err != nil {
+			return errdefs.New(errdefs.ErrInvalid, "invalid_filter_policy", "Invalid parameter: Attributes Reason: %v", err)
+		}
+	}
+	return nil
 }
 
 // registerTopic creates a job file's topic (keeping the attributes and
@@ -245,15 +270,14 @@ func (s *Server) TopicSubscriptions(ctx context.Context, caller Identity, topic 
 // Unsubscribe deletes a subscription; it needs topic:subscribe on its
 // topic.
 func (s *Server) Unsubscribe(ctx context.Context, caller Identity, id string) error {
-	var sub *state.Subscription
-	s.state.View(func(rd *state.Reader) { sub = rd.Subscription(id) })
-	if sub == nil {
-		return errdefs.New(errdefs.ErrNotFound, "subscription_not_found", "subscription %q does not exist", id)
+	sub, err := s.subscription(id)
+	if err != nil {
+		return err
 	}
 	if err := caller.can("topic", sub.Topic, "subscribe"); err != nil {
 		return err
 	}
-	_, err := s.state.Apply(state.DeleteSubscriptions{IDs: []string{id}})
+	_, err = s.state.Apply(state.DeleteSubscriptions{IDs: []string{id}})
 	s.policies.forget(id)
 	return err
 }
@@ -419,9 +443,10 @@ type envelopeAttribute struct {
 	Value string `json:"Value"`
 }
 
-// Publish delivers a message to every queue subscribed to the topic whose
-// filter policy it passes, in one durable record: after any crash it is
-// in all of them or in none.
+// Publish delivers a message to every queue and HTTP(S) endpoint
+// subscribed to the topic whose filter policy it passes, in one durable
+// record: after any crash it is in all of them (an endpoint's outbox for
+// the endpoint) or in none.
 func (s *Server) Publish(ctx context.Context, caller Identity, topic string, in api.PublishRequest) (api.PublishResponse, error) {
 	if err := caller.can("topic", topic, "publish"); err != nil {
 		return api.PublishResponse{}, err
@@ -431,21 +456,22 @@ func (s *Server) Publish(ctx context.Context, caller Identity, topic string, in 
 		return api.PublishResponse{}, err
 	}
 	var subs []*state.Subscription
-	var found bool
+	var t *state.Topic
 	s.state.View(func(rd *state.Reader) {
-		if found = rd.Topic(topic) != nil; found {
+		if t = rd.Topic(topic); t != nil {
 			subs = rd.TopicSubscriptions(topic)
 		}
 	})
-	if !found {
+	if t == nil {
 		return api.PublishResponse{}, topicNotFound(topic)
 	}
 	out := api.PublishResponse{MessageID: newID()}
 	now := s.now().UTC()
 	var env *envelope
 	targets := make([]queue.PublishTarget, 0, len(subs))
+	delivered := map[string]int{}
 	for _, sub := range subs {
-		if sub.Protocol != state.ProtocolSQS || sub.Pending {
+		if sub.Pending {
 			continue
 		}
 		if !s.policies.passes(sub, fm) {
@@ -453,21 +479,28 @@ func (s *Server) Publish(ctx context.Context, caller Identity, topic string, in 
 			s.metrics.topicFiltered.Inc()
 			continue
 		}
-		msg := queue.SendInput{Body: []byte(in.Message), Attributes: attrs}
-		if !sub.Raw {
+		var body []byte
+		if !sub.Raw || isEndpoint(sub.Protocol) {
 			if env == nil {
 				// Signed once: the signature does not cover the one field
 				// that differs by subscription, UnsubscribeURL.
-				if env, err = s.envelope(topic, out.MessageID, now, in); err != nil {
+				if env, err = s.envelope(t, out.MessageID, now, in); err != nil {
 					return api.PublishResponse{}, err
 				}
 			}
 			env.UnsubscribeURL = s.publicURL() + "/?Action=Unsubscribe&SubscriptionArn=" + url.QueryEscape(s.SubscriptionARN(topic, sub.ID))
-			b, err := json.Marshal(env)
-			if err != nil {
-				return api.PublishResponse{}, errors.Join(errdefs.ErrInternal, err)
+			if body, err = marshalEnvelope(env); err != nil {
+				return api.PublishResponse{}, err
 			}
-			msg = queue.SendInput{Body: b}
+		}
+		if isEndpoint(sub.Protocol) {
+			targets = append(targets, s.endpointTarget(sub, out.MessageID, body, in))
+			continue
+		}
+		delivered[state.ProtocolSQS]++
+		msg := queue.SendInput{Body: []byte(in.Message), Attributes: attrs}
+		if !sub.Raw {
+			msg = queue.SendInput{Body: body}
 		}
 		targets = append(targets, queue.PublishTarget{Queue: sub.Endpoint, Message: msg})
 	}
@@ -478,7 +511,7 @@ func (s *Server) Publish(ctx context.Context, caller Identity, topic string, in 
 	}
 	out.Delivered = len(targets)
 	s.metrics.topicPublishes.Inc()
-	s.metrics.topicDeliveries.WithLabelValues(state.ProtocolSQS, "ok").Add(float64(len(targets)))
+	s.metrics.topicDeliveries.WithLabelValues(state.ProtocolSQS, "ok").Add(float64(delivered[state.ProtocolSQS]))
 	s.metrics.publishLatency.Observe(s.now().Sub(now).Seconds())
 	return out, nil
 }
@@ -494,7 +527,7 @@ func (s *Server) publishTargets(targets []queue.PublishTarget) error {
 		}
 		kept := targets[:0]
 		for _, t := range targets {
-			if _, qerr := s.queues.Queue(t.Queue); qerr == nil {
+			if s.targetExists(t.Queue) {
 				kept = append(kept, t)
 			} else {
 				s.metrics.topicDeliveries.WithLabelValues(state.ProtocolSQS, "queue_missing").Inc()
@@ -509,18 +542,47 @@ func (s *Server) publishTargets(targets []queue.PublishTarget) error {
 	}
 }
 
-// envelope makes SNS's JSON envelope of a publish, signed as the topic's
-// SignatureVersion attribute asks (1, SHA1withRSA, by default; or 2,
-// SHA256withRSA); UnsubscribeURL is the caller's to fill in.
-func (s *Server) envelope(topic, id string, at time.Time, in api.PublishRequest) (*envelope, error) {
-	e := &envelope{Type: "Notification", MessageID: id, TopicArn: s.TopicARN(topic), Subject: in.Subject,
-		Message: in.Message, Timestamp: at.Format("2006-01-02T15:04:05.000Z"),
-		SignatureVersion: "1", SigningCertURL: s.publicURL() + SigningCertPath}
+// targetExists reports whether a publish target, a queue or an outbox, is
+// there.
+func (s *Server) targetExists(name string) bool {
+	if queue.IsOutbox(name) {
+		_, err := s.queues.Outbox(strings.TrimPrefix(name, queue.OutboxPrefix)).Stats()
+		return err == nil
+	}
+	_, err := s.queues.Queue(name)
+	return err == nil
+}
+
+// snsTimestamp is the layout of SNS's Timestamp fields.
+const snsTimestamp = "2006-01-02T15:04:05.000Z"
+
+// signatureVersion is the SignatureVersion a topic's notifications are
+// signed with: its attribute's, 1 (SHA1withRSA) by default or 2
+// (SHA256withRSA).
+func (s *Server) signatureVersion(topic string) string {
+	v := "1"
 	s.state.View(func(rd *state.Reader) {
-		if t := rd.Topic(topic); t != nil && t.Attributes["SignatureVersion"] == "2" {
-			e.SignatureVersion = "2"
+		if t := rd.Topic(topic); t != nil {
+			v = topicSignatureVersion(t)
 		}
 	})
+	return v
+}
+
+func topicSignatureVersion(t *state.Topic) string {
+	if t.Attributes["SignatureVersion"] == "2" {
+		return "2"
+	}
+	return "1"
+}
+
+// envelope makes SNS's JSON envelope of a publish, signed as the topic's
+// SignatureVersion attribute asks; UnsubscribeURL is the caller's to fill
+// in.
+func (s *Server) envelope(t *state.Topic, id string, at time.Time, in api.PublishRequest) (*envelope, error) {
+	e := &envelope{Type: "Notification", MessageID: id, TopicArn: s.TopicARN(t.Name), Subject: in.Subject,
+		Message: in.Message, Timestamp: at.Format(snsTimestamp),
+		SignatureVersion: topicSignatureVersion(t), SigningCertURL: s.publicURL() + SigningCertPath}
 	if len(in.Attributes) > 0 {
 		e.MessageAttributes = make(map[string]envelopeAttribute, len(in.Attributes))
 		for name, a := range in.Attributes {
@@ -595,6 +657,11 @@ func (s *Server) SetTopicAttribute(ctx context.Context, caller Identity, name, a
 	if attr == "SignatureVersion" && value != "" && value != "1" && value != "2" {
 		return errdefs.New(errdefs.ErrInvalid, "invalid_attribute", "Invalid parameter: SignatureVersion must be 1 or 2")
 	}
+	if attr == "DeliveryPolicy" && value != "" {
+		if err := delivery.CheckTopic(value); err != nil {
+			return errdefs.New(errdefs.ErrInvalid, "invalid_delivery_policy", "Invalid parameter: %v", err)
+		}
+	}
 	return s.updateTopic(caller, name, func(attrs, _ map[string]string) {
 		if value == "" {
 			delete(attrs, attr)
@@ -628,15 +695,20 @@ func (s *Server) TagTopic(ctx context.Context, caller Identity, name string, set
 // GetSubscription returns a subscription; it needs topic:read on its
 // topic.
 func (s *Server) GetSubscription(ctx context.Context, caller Identity, id string) (api.Subscription, error) {
-	var sub *state.Subscription
-	s.state.View(func(rd *state.Reader) { sub = rd.Subscription(id) })
-	if sub == nil {
-		return api.Subscription{}, errdefs.New(errdefs.ErrNotFound, "subscription_not_found", "subscription %q does not exist", id)
+	sub, err := s.subscription(id)
+	if err != nil {
+		return api.Subscription{}, err
 	}
 	if err := caller.can("topic", sub.Topic, "read"); err != nil {
 		return api.Subscription{}, err
 	}
-	return s.apiSubscription(sub), nil
+	out := s.apiSubscription(sub)
+	if isEndpoint(sub.Protocol) {
+		if es := s.endpointSub(id); es != nil {
+			out.EffectiveDeliveryPolicy = es.policy.JSON()
+		}
+	}
+	return out, nil
 }
 
 // ListSubscriptions lists the subscriptions of every topic the caller
@@ -654,12 +726,13 @@ func (s *Server) ListSubscriptions(ctx context.Context, caller Identity) []api.S
 }
 
 // SetSubscriptionAttribute sets RawMessageDelivery, FilterPolicy or
-// FilterPolicyScope of a subscription; it needs topic:subscribe.
+// FilterPolicyScope of a subscription, and DeliveryPolicy or the
+// dead-letter queue (RedrivePolicy, as the queue's name) of an HTTP(S)
+// one; it needs topic:subscribe.
 func (s *Server) SetSubscriptionAttribute(ctx context.Context, caller Identity, id, attr, value string) error {
-	var old *state.Subscription
-	s.state.View(func(rd *state.Reader) { old = rd.Subscription(id) })
-	if old == nil {
-		return errdefs.New(errdefs.ErrNotFound, "subscription_not_found", "subscription %q does not exist", id)
+	old, err := s.subscription(id)
+	if err != nil {
+		return err
 	}
 	if err := caller.can("topic", old.Topic, "subscribe"); err != nil {
 		return err
@@ -676,18 +749,35 @@ func (s *Server) SetSubscriptionAttribute(ctx context.Context, caller Identity, 
 		sub.FilterPolicy = value
 	case "FilterPolicyScope":
 		sub.FilterScope = value
+	case "DeliveryPolicy", "RedrivePolicy":
+		if !isEndpoint(sub.Protocol) {
+			return errdefs.New(errdefs.ErrInvalid, "invalid_attribute",
+				"Invalid parameter: AttributeName: %s is for http and https subscriptions; a queue holds what it is sent", attr)
+		}
+		if attr == "DeliveryPolicy" {
+			sub.DeliveryPolicy = value
+		} else {
+			sub.DeadLetterQueue = value
+		}
+		if err := s.checkEndpointSettings(caller, sub.DeliveryPolicy, sub.DeadLetterQueue); err != nil {
+			return err
+		}
 	default:
 		return errdefs.New(errdefs.ErrInvalid, "invalid_attribute", "Invalid parameter: AttributeName: %q is not an attribute of a subscription that can be set", attr)
 	}
-	scope, err := filter.ParseScope(sub.FilterScope)
-	if err != nil {
-		return errdefs.New(errdefs.ErrInvalid, "invalid_filter_policy", "Invalid parameter: %v", err)
-	}
-	if sub.FilterPolicy != "" {
-		if _, err := filter.Parse([]byte(sub.FilterPolicy), scope); err != nil {
-			return errdefs.New(errdefs.ErrInvalid, "invalid_filter_policy", "Invalid parameter: %v", err)
-		}
+	if err := checkFilterPolicy(sub.FilterPolicy, sub.FilterScope); err != nil {
+		return err
 	}
 	_, err = s.state.Apply(state.UpsertSubscriptions{Subscriptions: []*state.Subscription{&sub}})
 	return err
+}
+
+// subscription returns the subscription id, or subscription_not_found.
+func (s *Server) subscription(id string) (*state.Subscription, error) {
+	var sub *state.Subscription
+	s.state.View(func(rd *state.Reader) { sub = rd.Subscription(id) })
+	if sub == nil {
+		return nil, subscriptionNotFound(id)
+	}
+	return sub, nil
 }

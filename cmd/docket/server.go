@@ -3,12 +3,14 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"net/netip"
 	"os"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -16,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/docketd/docket/internal/pki"
+	"github.com/docketd/docket/internal/pubsub/webhook"
 	"github.com/docketd/docket/scheduler"
 	"github.com/docketd/docket/scheduler/api"
 	"github.com/docketd/docket/scheduler/aws"
@@ -36,6 +39,7 @@ func newServerCommand(c *cli) *cobra.Command {
 		maxHdr    string
 		tlsFiles  tlsFlags
 		publicURL string
+		endpoints endpointFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "server",
@@ -64,6 +68,9 @@ func newServerCommand(c *cli) *cobra.Command {
 			if o.http.TLS, err = tlsFiles.serverConfig(); err != nil {
 				return err
 			}
+			if o.endpoints, err = endpoints.config(); err != nil {
+				return err
+			}
 			if sqsKeys != "" {
 				keys, err := aws.LoadKeyFile(sqsKeys)
 				if err != nil {
@@ -84,8 +91,59 @@ func newServerCommand(c *cli) *cobra.Command {
 	cmd.Flags().StringVar(&segSize, "queue-segment-size", "", "size of the queue log's segment files (default 64MiB); the log keeps up to two spare, so a small volume needs a small size")
 	cmd.Flags().BoolVar(&unsigned, "sqs-allow-unsigned", false, "accept SQS requests without a signature (for trusted networks only)")
 	registerHTTPFlags(cmd, &httpCfg, &maxHdr)
+	endpoints.register(cmd)
 	tlsFiles.register(cmd, "the server's certificate (docket tls cert create --server); with --tls-key and --tls-ca the API serves HTTPS only, and agents' routes need agents' certificates")
 	return cmd
+}
+
+// endpointFlags say where a server may deliver topics' notifications.
+type endpointFlags struct {
+	allow, deny []string
+	ca          string
+}
+
+func (e *endpointFlags) register(cmd *cobra.Command) {
+	cmd.Flags().StringSliceVar(&e.allow, "endpoint-allow", nil, "`CIDR`s HTTP(S) subscriptions may be delivered to although refused by default (loopback, link-local, multicast); repeatable, e.g. 127.0.0.0/8 on a single host")
+	cmd.Flags().StringSliceVar(&e.deny, "endpoint-deny", nil, "more `CIDR`s HTTP(S) subscriptions may not be delivered to; repeatable")
+	cmd.Flags().StringVar(&e.ca, "endpoint-ca", "", "PEM `file` of CA certificates HTTPS endpoints are verified with, instead of the system's")
+}
+
+func (e endpointFlags) config() (webhook.Config, error) {
+	var cfg webhook.Config
+	parse := func(flag string, in []string) ([]netip.Prefix, error) {
+		var out []netip.Prefix
+		for _, v := range in {
+			p, err := netip.ParsePrefix(v)
+			if err != nil {
+				if a, aerr := netip.ParseAddr(v); aerr == nil {
+					p, err = a.Prefix(a.BitLen())
+				}
+			}
+			if err != nil {
+				return nil, fmt.Errorf("--%s %q: want a CIDR such as 10.0.0.0/8 or an address", flag, v)
+			}
+			out = append(out, p.Masked())
+		}
+		return out, nil
+	}
+	var err error
+	if cfg.Allow, err = parse("endpoint-allow", e.allow); err != nil {
+		return cfg, err
+	}
+	if cfg.Deny, err = parse("endpoint-deny", e.deny); err != nil {
+		return cfg, err
+	}
+	if e.ca != "" {
+		b, err := os.ReadFile(e.ca)
+		if err != nil {
+			return cfg, fmt.Errorf("--endpoint-ca: %w", err)
+		}
+		cfg.RootCAs = x509.NewCertPool()
+		if !cfg.RootCAs.AppendCertsFromPEM(b) {
+			return cfg, fmt.Errorf("--endpoint-ca %s: no PEM certificate in it", e.ca)
+		}
+	}
+	return cfg, nil
 }
 
 // tlsFlags are the files of a server's or an agent's TLS.
@@ -165,9 +223,11 @@ func newLogger(c *cli, level string) (*slog.Logger, error) {
 
 // serverOptions are the server command's settings.
 type serverOptions struct {
-	dataDir  string
-	httpAddr string
-	pprof    bool
+	// endpoints governs delivery to topics' HTTP(S) subscribers.
+	endpoints webhook.Config
+	dataDir   string
+	httpAddr  string
+	pprof     bool
 	// queueSegmentSize is the queue log's segment size; 0 takes the
 	// default.
 	queueSegmentSize int64
@@ -223,6 +283,7 @@ func runServer(ctx context.Context, logger *slog.Logger, o serverOptions) error 
 		Version:          version,
 		SQSKeys:          o.sqsKeys,
 		SQSAllowUnsigned: o.sqsAllowUnsigned,
+		Endpoints:        o.endpoints,
 	})
 	if err != nil {
 		ln.Close()

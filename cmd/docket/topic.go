@@ -16,13 +16,14 @@ import (
 func newTopicCommand(c *cli) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "topic",
-		Short: "Create topics, subscribe queues to them and publish",
-		Long: "A topic delivers each message published to it to every subscribed queue whose\n" +
-			"filter policy (SNS's) the message passes, raw or in SNS's JSON envelope, all\n" +
-			"at once: after a crash a publish is in every matching queue or in none.",
+		Short: "Create topics, subscribe queues and HTTP(S) endpoints to them and publish",
+		Long: "A topic delivers each message published to it to every subscribed queue and HTTP(S)\n" +
+			"endpoint whose filter policy (SNS's) the message passes, raw or in SNS's JSON envelope,\n" +
+			"all at once: after a crash a publish is in every matching queue (and endpoint's outbox)\n" +
+			"or in none.",
 	}
 	cmd.AddCommand(newTopicCreateCommand(c), newTopicListCommand(c), newTopicStatusCommand(c),
-		newTopicDeleteCommand(c), newTopicPublishCommand(c), newTopicSubscribeCommand(c), newTopicUnsubscribeCommand(c))
+		newTopicDeleteCommand(c), newTopicPublishCommand(c), newTopicSubscribeCommand(c), newTopicConfirmCommand(c), newTopicUnsubscribeCommand(c))
 	return cmd
 }
 
@@ -98,6 +99,9 @@ func newTopicStatusCommand(c *cli) *cobra.Command {
 					if s.Raw {
 						delivery = "raw"
 					}
+					if s.Pending {
+						delivery += " (pending)"
+					}
 					filter := "-"
 					if s.FilterPolicy != "" {
 						filter = s.FilterPolicy
@@ -171,16 +175,22 @@ func newTopicPublishCommand(c *cli) *cobra.Command {
 
 func newTopicSubscribeCommand(c *cli) *cobra.Command {
 	var (
-		queueName, policy, policyFile string
-		raw, body                     bool
+		queueName, endpoint, policy, policyFile string
+		deliveryPolicy, deadLetter              string
+		raw, body                               bool
 	)
 	cmd := &cobra.Command{
-		Use:   "subscribe NAME --queue QUEUE",
-		Short: "Subscribe a queue to a topic, perhaps with a filter policy",
-		Args:  cobra.ExactArgs(1),
+		Use:   "subscribe NAME (--queue QUEUE | --endpoint URL)",
+		Short: "Subscribe a queue or an HTTP(S) endpoint to a topic, perhaps with a filter policy",
+		Long: "Subscribe a queue of this server (--queue) or an HTTP(S) endpoint (--endpoint) to a topic.\n" +
+			"An endpoint is sent a signed SubscriptionConfirmation and receives notifications once it\n" +
+			"visits its SubscribeURL (or `docket topic confirm` is given its token). Failed deliveries\n" +
+			"are retried as --delivery-policy says (SNS's JSON; default three retries 20 s apart) and\n" +
+			"then moved to --dead-letter-queue, or dropped.",
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if queueName == "" {
-				return fmt.Errorf("--queue is required")
+			if (queueName == "") == (endpoint == "") {
+				return fmt.Errorf("give one of --queue and --endpoint")
 			}
 			if policyFile != "" {
 				b, err := os.ReadFile(policyFile)
@@ -189,7 +199,14 @@ func newTopicSubscribeCommand(c *cli) *cobra.Command {
 				}
 				policy = string(b)
 			}
-			req := api.SubscribeRequest{Protocol: "sqs", Endpoint: queueName, Raw: raw, FilterPolicy: policy}
+			req := api.SubscribeRequest{Protocol: "sqs", Endpoint: queueName, Raw: raw, FilterPolicy: policy,
+				DeliveryPolicy: deliveryPolicy, DeadLetterQueue: deadLetter}
+			if endpoint != "" {
+				req.Protocol, req.Endpoint = "https", endpoint
+				if strings.HasPrefix(endpoint, "http://") {
+					req.Protocol = "http"
+				}
+			}
 			if body {
 				req.FilterScope = "MessageBody"
 			}
@@ -198,17 +215,41 @@ func newTopicSubscribeCommand(c *cli) *cobra.Command {
 				return err
 			}
 			return output(cmd, c.stdout, s, func(w io.Writer) {
-				fmt.Fprintf(w, "Subscription %s\tqueue %s to topic %s\n", s.ID, s.Endpoint, s.Topic)
+				if s.Protocol == "sqs" {
+					fmt.Fprintf(w, "Subscription %s\tqueue %s to topic %s\n", s.ID, s.Endpoint, s.Topic)
+					return
+				}
+				fmt.Fprintf(w, "Subscription %s\t%s to topic %s, pending its confirmation\n", s.ID, s.Endpoint, s.Topic)
 			})
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&queueName, "queue", "", "the queue that receives the topic's messages")
+	f.StringVar(&endpoint, "endpoint", "", "the http:// or https:// URL notifications are POSTed to")
 	f.BoolVar(&raw, "raw", false, "deliver messages as published, not in SNS's JSON envelope")
 	f.StringVar(&policy, "filter-policy", "", "an SNS filter policy (JSON), e.g. '{\"kind\":[\"paid\"]}'")
 	f.StringVar(&policyFile, "filter-policy-file", "", "read the filter policy from this file")
 	f.BoolVar(&body, "filter-body", false, "apply the filter policy to the message body (JSON) instead of its attributes")
+	f.StringVar(&deliveryPolicy, "delivery-policy", "", "an endpoint's SNS delivery policy (JSON): healthyRetryPolicy, throttlePolicy, requestPolicy")
+	f.StringVar(&deadLetter, "dead-letter-queue", "", "the queue that takes an endpoint's notifications once their retries are spent")
 	return cmd
+}
+
+func newTopicConfirmCommand(c *cli) *cobra.Command {
+	return &cobra.Command{
+		Use:   "confirm NAME TOKEN",
+		Short: "Confirm an HTTP(S) subscription with the token of its SubscriptionConfirmation",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s, err := c.client(cmd).ConfirmSubscription(cmd.Context(), args[0], args[1])
+			if err != nil {
+				return err
+			}
+			return output(cmd, c.stdout, s, func(w io.Writer) {
+				fmt.Fprintf(w, "Subscription %s\t%s to topic %s confirmed\n", s.ID, s.Endpoint, s.Topic)
+			})
+		},
+	}
 }
 
 func newTopicUnsubscribeCommand(c *cli) *cobra.Command {

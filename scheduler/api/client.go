@@ -249,6 +249,13 @@ func (c *Client) Subscribe(ctx context.Context, topic string, req SubscribeReque
 	return &out, c.Do(ctx, http.MethodPost, "/v1/topics/"+url.PathEscape(topic)+"/subscriptions", req, &out)
 }
 
+// ConfirmSubscription confirms an HTTP(S) subscription of topic with the
+// token of its SubscriptionConfirmation.
+func (c *Client) ConfirmSubscription(ctx context.Context, topic, token string) (*Subscription, error) {
+	var out Subscription
+	return &out, c.Do(ctx, http.MethodPost, "/v1/topics/"+url.PathEscape(topic)+"/confirm", ConfirmRequest{Token: token}, &out)
+}
+
 // Subscriptions lists a topic's subscriptions.
 func (c *Client) Subscriptions(ctx context.Context, topic string) ([]Subscription, error) {
 	var out SubscriptionList

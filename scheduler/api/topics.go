@@ -26,7 +26,9 @@ type TopicList struct {
 
 // SubscribeRequest is the body of POST /v1/topics/{name}/subscriptions.
 type SubscribeRequest struct {
-	// Protocol is "sqs": Endpoint names a queue of this server.
+	// Protocol is "sqs", for which Endpoint names a queue of this server,
+	// or "http" or "https", for which it is the URL notifications are
+	// POSTed to once the endpoint has confirmed the subscription.
 	Protocol string `json:"protocol"`
 	Endpoint string `json:"endpoint"`
 	// Raw delivers messages as published instead of in SNS's envelope.
@@ -35,6 +37,19 @@ type SubscribeRequest struct {
 	// MessageAttributes (the default) or MessageBody.
 	FilterPolicy string `json:"filter_policy,omitempty"`
 	FilterScope  string `json:"filter_scope,omitempty"`
+	// DeliveryPolicy is an HTTP(S) subscription's SNS delivery policy
+	// (JSON): its retries, throttle and Content-Type.
+	DeliveryPolicy string `json:"delivery_policy,omitempty"`
+	// DeadLetterQueue is the queue of this server that takes an HTTP(S)
+	// subscription's notifications once its retries are spent (SNS's
+	// RedrivePolicy); without one they are dropped.
+	DeadLetterQueue string `json:"dead_letter_queue,omitempty"`
+}
+
+// ConfirmRequest is the body of POST /v1/topics/{name}/confirm: the token
+// of the SubscriptionConfirmation an HTTP(S) endpoint received.
+type ConfirmRequest struct {
+	Token string `json:"token"`
 }
 
 // Subscription is one subscription of a topic.
@@ -47,7 +62,16 @@ type Subscription struct {
 	Raw          bool   `json:"raw,omitempty"`
 	FilterPolicy string `json:"filter_policy,omitempty"`
 	FilterScope  string `json:"filter_scope,omitempty"`
-	Pending      bool   `json:"pending,omitempty"`
+	// Pending is set until an HTTP(S) endpoint confirms.
+	Pending         bool   `json:"pending,omitempty"`
+	DeliveryPolicy  string `json:"delivery_policy,omitempty"`
+	DeadLetterQueue string `json:"dead_letter_queue,omitempty"`
+	// EffectiveDeliveryPolicy is an HTTP(S) subscription's policy with the
+	// topic's and SNS's defaults filled in (JSON).
+	EffectiveDeliveryPolicy string `json:"effective_delivery_policy,omitempty"`
+	// ConfirmedAuthenticated is set when the endpoint's confirmation was
+	// a signed request.
+	ConfirmedAuthenticated bool `json:"confirmed_authenticated,omitempty"`
 }
 
 // SubscriptionList is the answer of GET /v1/topics/{name}/subscriptions.

@@ -78,6 +78,8 @@ var routes = []route{
 	{"POST /v1/topics/{name}/publish", limits{body: bodyPublish}, needs("topic", "publish", "name"), (*API).publish},
 	{"POST /v1/topics/{name}/subscriptions", smallLimits, needs("topic", "subscribe", "name"), (*API).subscribe},
 	{"GET /v1/topics/{name}/subscriptions", smallLimits, needs("topic", "read", "name"), (*API).listSubscriptions},
+	// The token a SubscriptionConfirmation carries is the credential.
+	{"POST /v1/topics/{name}/confirm", smallLimits, Need{}, (*API).confirmSubscription},
 	{"DELETE /v1/subscriptions/{id}", smallLimits, needs("topic", "subscribe", ""), (*API).unsubscribe},
 
 	{"POST /v1/jobs", limits{body: bodyJob}, needs("job", "submit", ""), (*API).registerJobs},
@@ -189,6 +191,17 @@ func (a *API) build() http.Handler {
 		if err := checkTarget(r); err != nil {
 			a.metrics.refuse(errdefs.Code(err, "invalid_path"))
 			a.writeError(w, r, err)
+			return
+		}
+		if sns.IsSubscriberLink(r) {
+			// A SubscribeURL or UnsubscribeURL an endpoint follows.
+			release, err := a.gate.admit(w, r, smallLimits)
+			if err != nil {
+				a.writeError(w, r, err)
+				return
+			}
+			defer release()
+			snsHandler.ServeHTTP(w, r)
 			return
 		}
 		if r.Method != http.MethodPost || !sqs.MaybeSQSRequest(r) {

@@ -22,7 +22,8 @@ func TestEveryRouteNamesItsCapability(t *testing.T) {
 	}
 	// The public routes: the health check, the bootstrap, and the
 	// certificate subscribers check SNS notifications with.
-	public := map[string]bool{"GET /v1/health": true, "POST /v1/acl/bootstrap": true, "GET " + scheduler.SigningCertPath: true}
+	public := map[string]bool{"GET /v1/health": true, "POST /v1/acl/bootstrap": true, "GET " + scheduler.SigningCertPath: true,
+		"POST /v1/topics/{name}/confirm": true}
 	wildcard := regexp.MustCompile(`\{(\w+)\}`)
 	seen := map[string]bool{}
 	for _, rt := range routes {

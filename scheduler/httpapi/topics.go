@@ -57,6 +57,16 @@ func (a *API) subscribe(w http.ResponseWriter, r *http.Request) {
 	answer(a, w, r, http.StatusOK, out, err)
 }
 
+func (a *API) confirmSubscription(w http.ResponseWriter, r *http.Request) {
+	var in api.ConfirmRequest
+	if err := decode(w, r, &in, false); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	out, err := a.srv.ConfirmSubscription(r.Context(), r.PathValue("name"), in.Token, false, false)
+	answer(a, w, r, http.StatusOK, out, err)
+}
+
 func (a *API) listSubscriptions(w http.ResponseWriter, r *http.Request) {
 	out, err := a.srv.TopicSubscriptions(r.Context(), identity(r), r.PathValue("name"))
 	answer(a, w, r, http.StatusOK, out, err)

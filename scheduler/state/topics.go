@@ -56,11 +56,23 @@ type Subscription struct {
 	FilterScope  string `json:"filter_scope,omitempty"`
 	// DeadLetterQueue, if set, takes what could not be delivered.
 	DeadLetterQueue string `json:"dead_letter_queue,omitempty"`
+	// DeliveryPolicy is an HTTP(S) subscription's SNS delivery policy as
+	// given ("" for the topic's or SNS's defaults).
+	DeliveryPolicy string `json:"delivery_policy,omitempty"`
 	// Pending is set for an HTTP(S) subscription until its endpoint
 	// confirms it; ConfirmTokenHash is the SHA-256 of the token it must
 	// bring.
 	Pending          bool   `json:"pending,omitempty"`
 	ConfirmTokenHash string `json:"confirm_token_hash,omitempty"`
+	// ConfirmBy is when a pending subscription's token expires (Unix
+	// nanoseconds): an unconfirmed subscription is removed then.
+	ConfirmBy int64 `json:"confirm_by,omitempty"`
+	// ConfirmedAuthenticated is set when the confirmation was a signed
+	// request; AuthOnUnsubscribe, when it asked that unsubscribing be one
+	// too (else the UnsubscribeURL of an endpoint's notifications works
+	// without a signature, as in SNS).
+	ConfirmedAuthenticated bool `json:"confirmed_authenticated,omitempty"`
+	AuthOnUnsubscribe      bool `json:"auth_on_unsubscribe,omitempty"`
 	// Owner is the accessor of the token that subscribed.
 	Owner       string `json:"owner,omitempty"`
 	CreateIndex uint64 `json:"create_index"`

@@ -64,7 +64,7 @@ type Policy struct {
 	// phases take NoDelayRetries, MinDelayRetries and MaxDelayRetries of
 	// them and the backoff phase the rest.
 	Retries, NoDelayRetries, MinDelayRetries, MaxDelayRetries int
-	Backoff                                                  string
+	Backoff                                                   string
 	// MaxPerSecond bounds the deliveries per second; 0 is no bound.
 	MaxPerSecond int
 	ContentType  string
@@ -146,12 +146,12 @@ type requestJSON struct {
 }
 
 type subscriptionJSON struct {
-	HealthyRetryPolicy *retryJSON    `json:"healthyRetryPolicy"`
-	ThrottlePolicy     *throttleJSON `json:"throttlePolicy"`
-	RequestPolicy      *requestJSON  `json:"requestPolicy"`
+	HealthyRetryPolicy *retryJSON    `json:"healthyRetryPolicy,omitempty"`
+	ThrottlePolicy     *throttleJSON `json:"throttlePolicy,omitempty"`
+	RequestPolicy      *requestJSON  `json:"requestPolicy,omitempty"`
 	// SNS's console writes these too; they are read as nothing.
-	Guaranteed        *bool `json:"guaranteed"`
-	SicklyRetryPolicy any   `json:"sicklyRetryPolicy"`
+	Guaranteed        *bool `json:"guaranteed,omitempty"`
+	SicklyRetryPolicy any   `json:"sicklyRetryPolicy,omitempty"`
 }
 
 type topicJSON struct {
@@ -304,3 +304,21 @@ var contentTypes = func() map[string]bool {
 	}
 	return m
 }()
+
+// JSON is the policy in SNS's form, every field given, as SNS reports a
+// subscription's EffectiveDeliveryPolicy.
+func (p Policy) JSON() string {
+	sec := func(d time.Duration) *int { v := int(d / time.Second); return &v }
+	n := func(v int) *int { return &v }
+	out := subscriptionJSON{
+		HealthyRetryPolicy: &retryJSON{MinDelayTarget: sec(p.MinDelay), MaxDelayTarget: sec(p.MaxDelay), NumRetries: n(p.Retries),
+			NumNoDelayRetries: n(p.NoDelayRetries), NumMinDelayRetries: n(p.MinDelayRetries), NumMaxDelayRetries: n(p.MaxDelayRetries),
+			BackoffFunction: &p.Backoff},
+		RequestPolicy: &requestJSON{HeaderContentType: &p.ContentType},
+	}
+	if p.MaxPerSecond > 0 {
+		out.ThrottlePolicy = &throttleJSON{MaxReceivesPerSecond: n(p.MaxPerSecond)}
+	}
+	b, _ := json.Marshal(out)
+	return string(b)
+}

@@ -73,6 +73,19 @@ func TestSchedules(t *testing.T) {
 	}
 }
 
+// A policy's JSON reads back as the same policy.
+func TestJSONRoundTrip(t *testing.T) {
+	p, err := Resolve(`{"http": {"defaultThrottlePolicy": {"maxReceivesPerSecond": 3}}}`,
+		`{"healthyRetryPolicy": {"minDelayTarget": 2, "maxDelayTarget": 30, "numRetries": 7, "numNoDelayRetries": 1, "backoffFunction": "geometric"}}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := Resolve("", p.JSON())
+	if err != nil || back != p {
+		t.Fatalf("%s reads back as %+v, %v; want %+v", p.JSON(), back, err, p)
+	}
+}
+
 func TestThrottleAndContentType(t *testing.T) {
 	p, err := Resolve("", `{"throttlePolicy": {"maxReceivesPerSecond": 5}, "requestPolicy": {"headerContentType": "application/json; charset=UTF-8"}}`)
 	if err != nil || p.MaxPerSecond != 5 || p.ContentType != "application/json; charset=UTF-8" || p.Retries != 3 {

@@ -219,8 +219,30 @@ func TestSDKErrors(t *testing.T) {
 				Attributes: map[string]string{"FilterPolicy": `{"a":[{"numeric":[">",5,"<",2]}]}`}})
 			return err
 		}, "InvalidParameter"},
-		"an http endpoint": {func() error {
-			_, err := c.Subscribe(ctx, &sns.SubscribeInput{TopicArn: arn, Protocol: aws.String("https"), Endpoint: aws.String("https://example.test/")})
+		"an email endpoint": {func() error {
+			_, err := c.Subscribe(ctx, &sns.SubscribeInput{TopicArn: arn, Protocol: aws.String("email"), Endpoint: aws.String("ops@example.test")})
+			return err
+		}, "InvalidParameter"},
+		"an http endpoint on loopback": {func() error {
+			_, err := c.Subscribe(ctx, &sns.SubscribeInput{TopicArn: arn, Protocol: aws.String("http"), Endpoint: aws.String("http://127.0.0.1:9/")})
+			return err
+		}, "InvalidParameter"},
+		"an http endpoint with an https URL": {func() error {
+			_, err := c.Subscribe(ctx, &sns.SubscribeInput{TopicArn: arn, Protocol: aws.String("http"), Endpoint: aws.String("https://example.test/")})
+			return err
+		}, "InvalidParameter"},
+		"a bad delivery policy": {func() error {
+			_, err := c.Subscribe(ctx, &sns.SubscribeInput{TopicArn: arn, Protocol: aws.String("https"), Endpoint: aws.String("https://example.test/"),
+				Attributes: map[string]string{"DeliveryPolicy": `{"healthyRetryPolicy": {"numRetries": 500}}`}})
+			return err
+		}, "InvalidParameter"},
+		"a redrive policy naming no queue": {func() error {
+			_, err := c.Subscribe(ctx, &sns.SubscribeInput{TopicArn: arn, Protocol: aws.String("https"), Endpoint: aws.String("https://example.test/"),
+				Attributes: map[string]string{"RedrivePolicy": `{"deadLetterTargetArn": "arn:aws:sqs:us-east-1:000000000000:nope"}`}})
+			return err
+		}, "InvalidParameter"},
+		"a confirmation with a wrong token": {func() error {
+			_, err := c.ConfirmSubscription(ctx, &sns.ConfirmSubscriptionInput{TopicArn: arn, Token: aws.String("00ff")})
 			return err
 		}, "InvalidParameter"},
 		"a missing queue": {func() error {

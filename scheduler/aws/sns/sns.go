@@ -9,9 +9,12 @@
 //
 // Topics are arn:aws:sns:REGION:ACCOUNT:NAME; a subscription is its
 // topic's ARN and its ID. A queue is subscribed by its SQS ARN
-// (arn:aws:sqs:REGION:ACCOUNT:NAME). HTTP(S), email, Lambda and other
-// endpoints are refused with InvalidParameter, as the server delivers
-// only to its own queues yet.
+// (arn:aws:sqs:REGION:ACCOUNT:NAME), an HTTP(S) endpoint by its URL; it
+// confirms with the SubscribeURL of the SubscriptionConfirmation it is
+// sent, a GET that needs no signature (the token is the credential), as
+// does the UnsubscribeURL of its notifications unless it confirmed with
+// AuthenticateOnUnsubscribe. Email, Lambda and other protocols are
+// refused with InvalidParameter.
 package sns
 
 import (
@@ -73,6 +76,8 @@ type Server interface {
 	TagTopic(ctx context.Context, caller scheduler.Identity, name string, set map[string]string, remove []string) error
 	Subscribe(ctx context.Context, caller scheduler.Identity, topic string, in api.SubscribeRequest) (api.Subscription, error)
 	Unsubscribe(ctx context.Context, caller scheduler.Identity, id string) error
+	ConfirmSubscription(ctx context.Context, topic, token string, authenticated, authOnUnsubscribe bool) (api.Subscription, error)
+	UnsubscribeByURL(ctx context.Context, id string) error
 	GetSubscription(ctx context.Context, caller scheduler.Identity, id string) (api.Subscription, error)
 	ListSubscriptions(ctx context.Context, caller scheduler.Identity) []api.Subscription
 	TopicSubscriptions(ctx context.Context, caller scheduler.Identity, topic string) (api.SubscriptionList, error)
@@ -166,11 +171,24 @@ func IsSNSRequest(r *http.Request) bool {
 	return err == nil && !tooLarge && actions[a] != nil
 }
 
+// IsSubscriberLink reports whether r is a link SNS gives an endpoint to
+// follow: a GET of "/" with Action ConfirmSubscription (SubscribeURL) or
+// Unsubscribe (UnsubscribeURL).
+func IsSubscriberLink(r *http.Request) bool {
+	if r.Method != http.MethodGet || r.URL.Path != "/" {
+		return false
+	}
+	a := r.URL.Query().Get("Action")
+	return a == "ConfirmSubscription" || a == "Unsubscribe"
+}
+
 // call is one request being served.
 type call struct {
 	ctx    context.Context
 	caller scheduler.Identity
 	form   url.Values
+	// signed is set for a request signed with a key of the server's.
+	signed bool
 }
 
 func (c *call) get(name string) string { return c.form.Get(name) }
@@ -208,15 +226,22 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	name = form.Get("Action")
 	key := aws.Key{Access: aws.Everything, Accessor: "unsigned"}
-	if r.Header.Get("Authorization") != "" || !h.cfg.AllowUnsigned {
-		k, aerr := h.verify.Verify(r, body)
-		if aerr != nil {
-			fail(aerr)
-			return
+	signed := r.Header.Get("Authorization") != "" || form.Get("X-Amz-Signature") != ""
+	if signed || !h.cfg.AllowUnsigned {
+		if !signed && (name == "ConfirmSubscription" || name == "Unsubscribe") {
+			// An endpoint following its SubscribeURL or UnsubscribeURL:
+			// the token, or the subscription's own ARN, is what it holds.
+			key = aws.Key{Accessor: "subscriber"}
+		} else {
+			k, aerr := h.verify.Verify(r, body)
+			if aerr != nil {
+				fail(aerr)
+				return
+			}
+			key = k
 		}
-		key = k
 	}
-	c := &call{ctx: r.Context(), caller: h.srv.AWSIdentity(key), form: form}
+	c := &call{ctx: r.Context(), caller: h.srv.AWSIdentity(key), form: form, signed: key.Accessor != "subscriber"}
 	out, err := act(h, c)
 	if err != nil {
 		fail(snsError(err))
@@ -317,6 +342,15 @@ func (h *Handler) queueARN(name string) string {
 }
 
 // entries reads a map of the form's PREFIX.entry.N.key/value.
+// endpoint is a subscription's Endpoint as SNS gives it: a queue's ARN,
+// or the URL.
+func (h *Handler) endpoint(s api.Subscription) string {
+	if s.Protocol == "sqs" {
+		return h.queueARN(s.Endpoint)
+	}
+	return s.Endpoint
+}
+
 func entries(form url.Values, prefix, keyName, valueName string) map[string]string {
 	out := map[string]string{}
 	for i := 1; ; i++ {
@@ -500,16 +534,20 @@ func (h *Handler) subscribe(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if protocol != "sqs" {
-		return nil, aws.NewError(kindInvalidParameter, "Invalid parameter: Protocol: this server delivers to its own SQS queues only (protocol sqs), not %s", protocol)
+	req := api.SubscribeRequest{Protocol: protocol, Endpoint: c.get("Endpoint")}
+	switch protocol {
+	case "sqs":
+		if req.Endpoint, err = queueOfEndpoint(c.get("Endpoint")); err != nil {
+			return nil, err
+		}
+	case "http", "https":
+		if req.Endpoint == "" {
+			return nil, aws.NewError(kindInvalidParameter, "Invalid parameter: Endpoint")
+		}
+	default:
+		return nil, aws.NewError(kindInvalidParameter, "Invalid parameter: Protocol: this server delivers to its own SQS queues (sqs) and to http and https endpoints, not %s", protocol)
 	}
-	queueName, err := queueOfEndpoint(c.get("Endpoint"))
-	if err != nil {
-		return nil, err
-	}
-	attrs := entries(c.form, "Attributes", "key", "value")
-	req := api.SubscribeRequest{Protocol: "sqs", Endpoint: queueName, FilterPolicy: attrs["FilterPolicy"], FilterScope: attrs["FilterPolicyScope"]}
-	for k, v := range attrs {
+	for k, v := range entries(c.form, "Attributes", "key", "value") {
 		switch k {
 		case "RawMessageDelivery":
 			raw, err := strconv.ParseBool(v)
@@ -517,9 +555,18 @@ func (h *Handler) subscribe(c *call) (any, error) {
 				return nil, aws.NewError(kindInvalidParameter, "Invalid parameter: Attributes Reason: RawMessageDelivery: Invalid value [%s]. Must be true or false.", v)
 			}
 			req.Raw = raw
-		case "FilterPolicy", "FilterPolicyScope":
-		case "RedrivePolicy", "DeliveryPolicy", "SubscriptionRoleArn":
-			return nil, aws.NewError(kindInvalidParameter, "Invalid parameter: Attributes Reason: %s is not supported yet", k)
+		case "FilterPolicy":
+			req.FilterPolicy = v
+		case "FilterPolicyScope":
+			req.FilterScope = v
+		case "DeliveryPolicy":
+			req.DeliveryPolicy = v
+		case "RedrivePolicy":
+			if req.DeadLetterQueue, err = redriveQueue(v); err != nil {
+				return nil, err
+			}
+		case "SubscriptionRoleArn":
+			return nil, aws.NewError(kindInvalidParameter, "Invalid parameter: Attributes Reason: SubscriptionRoleArn is for Firehose subscriptions, which this server does not deliver to")
 		default:
 			return nil, aws.NewError(kindInvalidParameter, "Invalid parameter: Attributes Reason: Unknown attribute %s", k)
 		}
@@ -528,23 +575,61 @@ func (h *Handler) subscribe(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	arn := sub.ARN
+	if sub.Pending && !strings.EqualFold(c.get("ReturnSubscriptionArn"), "true") {
+		arn = "pending confirmation" // as SNS answers until the endpoint confirms
+	}
 	return struct {
 		XMLName         xml.Name `xml:"SubscribeResult"`
 		SubscriptionArn string
-	}{SubscriptionArn: sub.ARN}, nil
+	}{SubscriptionArn: arn}, nil
+}
+
+// redriveQueue is the queue a RedrivePolicy's deadLetterTargetArn names
+// ("" for an empty policy, which removes it).
+func redriveQueue(policy string) (string, error) {
+	if policy == "" {
+		return "", nil
+	}
+	var p struct {
+		DeadLetterTargetArn string `json:"deadLetterTargetArn"`
+	}
+	if err := json.Unmarshal([]byte(policy), &p); err != nil || p.DeadLetterTargetArn == "" {
+		return "", aws.NewError(kindInvalidParameter, "Invalid parameter: RedrivePolicy: must be a JSON object with deadLetterTargetArn")
+	}
+	q, err := queueOfEndpoint(p.DeadLetterTargetArn)
+	if err != nil {
+		return "", aws.NewError(kindInvalidParameter, "Invalid parameter: RedrivePolicy: deadLetterTargetArn must be an SQS queue ARN")
+	}
+	return q, nil
 }
 
 func (h *Handler) confirmSubscription(c *call) (any, error) {
-	if _, err := topicName(c.get("TopicArn")); err != nil {
+	topic, err := topicName(c.get("TopicArn"))
+	if err != nil {
 		return nil, err
 	}
-	return nil, aws.NewError(kindInvalidParameter, "Invalid parameter: Token: no subscription of this topic waits for confirmation")
+	token, err := c.required("Token")
+	if err != nil {
+		return nil, err
+	}
+	sub, err := h.srv.ConfirmSubscription(c.ctx, topic, token, c.signed, strings.EqualFold(c.get("AuthenticateOnUnsubscribe"), "true"))
+	if err != nil {
+		return nil, err
+	}
+	return struct {
+		XMLName         xml.Name `xml:"ConfirmSubscriptionResult"`
+		SubscriptionArn string
+	}{SubscriptionArn: sub.ARN}, nil
 }
 
 func (h *Handler) unsubscribe(c *call) (any, error) {
 	id, err := subscriptionID(c.get("SubscriptionArn"))
 	if err != nil {
 		return nil, err
+	}
+	if !c.signed {
+		return nil, h.srv.UnsubscribeByURL(c.ctx, id)
 	}
 	return nil, h.srv.Unsubscribe(c.ctx, c.caller, id)
 }
@@ -568,8 +653,12 @@ func (h *Handler) subscriptionMembers(subs []api.Subscription, token string, res
 		NextToken     string               `xml:",omitempty"`
 	}{XMLName: xml.Name{Local: result}, Subscriptions: []subscriptionMember{}, NextToken: next}
 	for _, s := range subs[from:to] {
-		out.Subscriptions = append(out.Subscriptions, subscriptionMember{SubscriptionArn: s.ARN, Owner: h.cfg.AccountID,
-			Protocol: s.Protocol, Endpoint: h.queueARN(s.Endpoint), TopicArn: h.srv.TopicARN(s.Topic)})
+		arn := s.ARN
+		if s.Pending {
+			arn = "PendingConfirmation"
+		}
+		out.Subscriptions = append(out.Subscriptions, subscriptionMember{SubscriptionArn: arn, Owner: h.cfg.AccountID,
+			Protocol: s.Protocol, Endpoint: h.endpoint(s), TopicArn: h.srv.TopicARN(s.Topic)})
 	}
 	return out, nil
 }
@@ -604,8 +693,18 @@ func (h *Handler) getSubscriptionAttributes(c *call) (any, error) {
 	}
 	attrs := map[string]string{
 		"SubscriptionArn": s.ARN, "TopicArn": h.srv.TopicARN(s.Topic), "Owner": h.cfg.AccountID,
-		"Protocol": s.Protocol, "Endpoint": h.queueARN(s.Endpoint), "RawMessageDelivery": strconv.FormatBool(s.Raw),
-		"PendingConfirmation": strconv.FormatBool(s.Pending), "ConfirmationWasAuthenticated": "true",
+		"Protocol": s.Protocol, "Endpoint": h.endpoint(s), "RawMessageDelivery": strconv.FormatBool(s.Raw),
+		"PendingConfirmation": strconv.FormatBool(s.Pending), "ConfirmationWasAuthenticated": strconv.FormatBool(s.ConfirmedAuthenticated),
+	}
+	if s.DeliveryPolicy != "" {
+		attrs["DeliveryPolicy"] = s.DeliveryPolicy
+	}
+	if s.EffectiveDeliveryPolicy != "" {
+		attrs["EffectiveDeliveryPolicy"] = s.EffectiveDeliveryPolicy
+	}
+	if s.DeadLetterQueue != "" {
+		b, _ := json.Marshal(map[string]string{"deadLetterTargetArn": h.queueARN(s.DeadLetterQueue)})
+		attrs["RedrivePolicy"] = string(b)
 	}
 	if s.FilterPolicy != "" {
 		attrs["FilterPolicy"] = s.FilterPolicy
@@ -629,7 +728,13 @@ func (h *Handler) setSubscriptionAttributes(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return nil, h.srv.SetSubscriptionAttribute(c.ctx, c.caller, id, attr, c.get("AttributeValue"))
+	value := c.get("AttributeValue")
+	if attr == "RedrivePolicy" {
+		if value, err = redriveQueue(value); err != nil {
+			return nil, err
+		}
+	}
+	return nil, h.srv.SetSubscriptionAttribute(c.ctx, c.caller, id, attr, value)
 }
 
 // publishInput reads one message's parameters: Message, Subject,
