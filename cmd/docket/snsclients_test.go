@@ -30,7 +30,7 @@ func TestSNSClients(t *testing.T) {
 	for _, c := range clients {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			addr, token := startServerProcess(t, bin, "--data-dir", t.TempDir(), "--aws-keys", keys)
+			addr, token := startServerProcess(t, bin, "--data-dir", t.TempDir(), "--aws-keys", keys, "--endpoint-allow", "127.0.0.0/8")
 			endpoint := "http://" + addr
 			cmd := exec.Command(c.argv[0], c.argv[1:]...)
 			cmd.Env = append(os.Environ(), "DOCKET_ENDPOINT="+endpoint, "AWS_ACCESS_KEY_ID=AKIDCLIENTS",

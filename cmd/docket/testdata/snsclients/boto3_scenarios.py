@@ -2,7 +2,10 @@
 topics, queue subscriptions with filter policies on attributes and on the
 body, publishes with typed attributes, batches with a per-entry failure, the
 signed envelope (checked with the certificate at SigningCertURL, as a
-subscriber would), tags and errors.
+subscriber would), an HTTP endpoint (an http.server in this process) that is
+sent a SubscriptionConfirmation, confirmed with ConfirmSubscription and then
+sent signed notifications, tags and errors. The server must let deliveries
+reach loopback (--endpoint-allow 127.0.0.0/8).
 
 The caller sets DOCKET_ENDPOINT, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and
 AWS_DEFAULT_REGION. Prints "ok - ..." per check and exits non-zero at the
@@ -10,11 +13,14 @@ first failure.
 """
 
 import base64
+import http.server
 import json
 import os
+import queue
 import subprocess
 import sys
 import tempfile
+import threading
 import urllib.request
 
 import boto3
@@ -78,18 +84,60 @@ env = json.loads(got[0]["Body"])
 want("envelope", (env["Type"], env["MessageId"], env["TopicArn"], env["Message"], env["Subject"]),
      ("Notification", msg_id, topic, large, "big one"))
 
+
+
+def verify(what, env, fields):
+    """Checks env's signature with the certificate at its SigningCertURL."""
+    cert = urllib.request.urlopen(env["SigningCertURL"]).read()
+    signed = "".join(f"{k}\n{env[k]}\n" for k in fields)
+    with tempfile.TemporaryDirectory() as d:
+        open(f"{d}/cert.pem", "wb").write(cert)
+        open(f"{d}/signed", "w").write(signed)
+        open(f"{d}/sig", "wb").write(base64.b64decode(env["Signature"]))
+        pub = subprocess.run(["openssl", "x509", "-in", f"{d}/cert.pem", "-pubkey", "-noout"], capture_output=True, check=True).stdout
+        open(f"{d}/pub.pem", "wb").write(pub)
+        ok = subprocess.run(["openssl", "dgst", "-sha1", "-verify", f"{d}/pub.pem", "-signature", f"{d}/sig", f"{d}/signed"],
+                            capture_output=True)
+        want(what, ok.returncode, 0)
+
+
 # The signature checks out with the certificate the envelope points to.
-cert = urllib.request.urlopen(env["SigningCertURL"]).read()
-signed = "".join(f"{k}\n{env[k]}\n" for k in ["Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type"])
-with tempfile.TemporaryDirectory() as d:
-    open(f"{d}/cert.pem", "wb").write(cert)
-    open(f"{d}/signed", "w").write(signed)
-    open(f"{d}/sig", "wb").write(base64.b64decode(env["Signature"]))
-    pub = subprocess.run(["openssl", "x509", "-in", f"{d}/cert.pem", "-pubkey", "-noout"], capture_output=True, check=True).stdout
-    open(f"{d}/pub.pem", "wb").write(pub)
-    ok = subprocess.run(["openssl", "dgst", "-sha1", "-verify", f"{d}/pub.pem", "-signature", f"{d}/sig", f"{d}/signed"],
-                        capture_output=True)
-    want("the notification's signature verifies", ok.returncode, 0)
+verify("the notification's signature verifies", env, ["Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type"])
+
+# An HTTP endpoint: confirmed with the token it is sent, then notified.
+received = queue.Queue()
+
+
+class Endpoint(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        received.put((self.headers["x-amz-sns-message-type"], json.loads(body)))
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+httpd = http.server.HTTPServer(("127.0.0.1", 0), Endpoint)
+threading.Thread(target=httpd.serve_forever, daemon=True).start()
+url = f"http://127.0.0.1:{httpd.server_address[1]}/hook"
+res = sns.subscribe(TopicArn=topic, Protocol="http", Endpoint=url, Attributes={"FilterPolicy": json.dumps({"kind": ["paid"]})})
+want("an http subscription waits for its confirmation", res["SubscriptionArn"], "pending confirmation")
+kind, conf = received.get(timeout=30)
+want("the endpoint is sent a SubscriptionConfirmation", (kind, conf["Type"], conf["TopicArn"]), ("SubscriptionConfirmation",) * 2 + (topic,))
+verify("the confirmation's signature verifies", conf, ["Message", "MessageId", "SubscribeURL", "Timestamp", "Token", "TopicArn", "Type"])
+sub_arn = sns.confirm_subscription(TopicArn=topic, Token=conf["Token"], AuthenticateOnUnsubscribe="true")["SubscriptionArn"]
+attrs = sns.get_subscription_attributes(SubscriptionArn=sub_arn)["Attributes"]
+want("confirmed", (attrs["PendingConfirmation"], attrs["ConfirmationWasAuthenticated"], attrs["Endpoint"]), ("false", "true", url))
+hook_id = sns.publish(TopicArn=topic, Message="to the hook", MessageAttributes={"kind": {"DataType": "String", "StringValue": "paid"}})["MessageId"]
+kind, note = received.get(timeout=30)
+want("the endpoint is notified", (kind, note["MessageId"], note["Message"]), ("Notification", hook_id, "to the hook"))
+verify("the endpoint's notification verifies", note, ["Message", "MessageId", "Timestamp", "TopicArn", "Type"])
+want_error("a bad delivery policy", "InvalidParameter", sns.set_subscription_attributes, SubscriptionArn=sub_arn,
+           AttributeName="DeliveryPolicy", AttributeValue=json.dumps({"healthyRetryPolicy": {"numRetries": 1000}}))
+sns.unsubscribe(SubscriptionArn=sub_arn)
+httpd.shutdown()
 
 res = sns.publish_batch(TopicArn=topic, PublishBatchRequestEntries=[
     {"Id": "a", "Message": "one"},
