@@ -448,12 +448,60 @@ type envelopeAttribute struct {
 // record: after any crash it is in all of them (an endpoint's outbox for
 // the endpoint) or in none.
 func (s *Server) Publish(ctx context.Context, caller Identity, topic string, in api.PublishRequest) (api.PublishResponse, error) {
-	if err := caller.can("topic", topic, "publish"); err != nil {
-		return api.PublishResponse{}, err
-	}
-	fm, attrs, err := checkPublish(in)
+	res, err := s.publish(caller, topic, []api.PublishRequest{in})
 	if err != nil {
 		return api.PublishResponse{}, err
+	}
+	if res[0].err != nil {
+		return api.PublishResponse{}, res[0].err
+	}
+	return res[0].PublishResponse, nil
+}
+
+// PublishBatch publishes up to api.MaxPublishBatch messages to a topic in
+// one durable record, as SNS's PublishBatch: a message that is refused
+// has its error and the rest are published; the call fails only for what
+// fails all of them (an unknown topic, a missing capability, the disk).
+// The messages together are at most MaxPublishSize, as in SNS.
+func (s *Server) PublishBatch(ctx context.Context, caller Identity, topic string, msgs []api.PublishRequest) ([]api.PublishResult, error) {
+	if len(msgs) == 0 || len(msgs) > api.MaxPublishBatch {
+		return nil, errdefs.New(errdefs.ErrInvalid, "invalid_batch", "a batch publishes 1 to %d messages, got %d", api.MaxPublishBatch, len(msgs))
+	}
+	size := 0
+	for _, m := range msgs {
+		size += len(m.Message)
+		for name, a := range m.Attributes {
+			size += len(name) + len(a.Type) + len(a.Value)
+		}
+	}
+	if size > MaxPublishSize {
+		return nil, errdefs.New(errdefs.ErrTooLarge, "batch_too_large",
+			"Invalid parameter: the batch's messages are %d bytes together, the limit is %d", size, MaxPublishSize)
+	}
+	res, err := s.publish(caller, topic, msgs)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]api.PublishResult, len(res))
+	for i, r := range res {
+		out[i].PublishResponse = r.PublishResponse
+		if r.err != nil {
+			out[i] = api.PublishResult{Error: APIError(r.err)}
+		}
+	}
+	return out, nil
+}
+
+// published is one message's outcome in publish.
+type published struct {
+	api.PublishResponse
+	err error // the message was refused
+}
+
+// publish publishes msgs, the valid ones together in one record.
+func (s *Server) publish(caller Identity, topic string, msgs []api.PublishRequest) ([]published, error) {
+	if err := caller.can("topic", topic, "publish"); err != nil {
+		return nil, err
 	}
 	var subs []*state.Subscription
 	var t *state.Topic
@@ -463,19 +511,76 @@ func (s *Server) Publish(ctx context.Context, caller Identity, topic string, in 
 		}
 	})
 	if t == nil {
-		return api.PublishResponse{}, topicNotFound(topic)
+		return nil, topicNotFound(topic)
 	}
-	out := api.PublishResponse{MessageID: newID()}
 	now := s.now().UTC()
+	out := make([]published, len(msgs))
+	var targets []queue.PublishTarget
+	from := make([]int, len(msgs)+1) // message i's targets are targets[from[i]:from[i+1]]
+	for i, in := range msgs {
+		from[i] = len(targets)
+		fm, attrs, err := checkPublish(in)
+		if err != nil {
+			out[i].err = err
+			continue
+		}
+		out[i].MessageID = newID()
+		if targets, err = s.publishTargetsOf(t, subs, &out[i].PublishResponse, in, fm, attrs, now, targets); err != nil {
+			return nil, err
+		}
+		out[i].Delivered = len(targets) - from[i]
+	}
+	from[len(msgs)] = len(targets)
+	if len(targets) > 0 {
+		err := s.publishTargets(slices.Clone(targets)) // it may leave out missing queues in place
+		if err != nil && (errors.Is(err, errdefs.ErrInvalid) || errors.Is(err, errdefs.ErrTooLarge)) && len(msgs) > 1 {
+			// A message some queue's limits refuse: publish each on its
+			// own, so that only it fails.
+			for i := range msgs {
+				if out[i].err == nil && from[i] < from[i+1] {
+					if perr := s.publishTargets(targets[from[i]:from[i+1]]); perr != nil {
+						if !errors.Is(perr, errdefs.ErrInvalid) && !errors.Is(perr, errdefs.ErrTooLarge) {
+							return nil, perr
+						}
+						out[i] = published{err: perr}
+					}
+				}
+			}
+			err = nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	queued := 0
+	for i, r := range out {
+		if r.err != nil {
+			continue
+		}
+		s.metrics.topicPublishes.Inc()
+		for _, tg := range targets[from[i]:from[i+1]] {
+			if !queue.IsOutbox(tg.Queue) {
+				queued++
+			}
+		}
+	}
+	s.metrics.topicDeliveries.WithLabelValues(state.ProtocolSQS, "ok").Add(float64(queued))
+	s.metrics.publishLatency.Observe(s.now().Sub(now).Seconds())
+	return out, nil
+}
+
+// publishTargetsOf appends to targets what one message published to t
+// delivers, each subscription its own form of it, and counts the
+// subscriptions its filter policies kept it from in res.
+func (s *Server) publishTargetsOf(t *state.Topic, subs []*state.Subscription, res *api.PublishResponse, in api.PublishRequest,
+	fm *filter.Message, attrs []queue.Attr, now time.Time, targets []queue.PublishTarget) ([]queue.PublishTarget, error) {
 	var env *envelope
-	targets := make([]queue.PublishTarget, 0, len(subs))
-	delivered := map[string]int{}
 	for _, sub := range subs {
 		if sub.Pending {
 			continue
 		}
 		if !s.policies.passes(sub, fm) {
-			out.Filtered++
+			res.Filtered++
 			s.metrics.topicFiltered.Inc()
 			continue
 		}
@@ -484,36 +589,28 @@ func (s *Server) Publish(ctx context.Context, caller Identity, topic string, in 
 			if env == nil {
 				// Signed once: the signature does not cover the one field
 				// that differs by subscription, UnsubscribeURL.
-				if env, err = s.envelope(t, out.MessageID, now, in); err != nil {
-					return api.PublishResponse{}, err
+				var err error
+				if env, err = s.envelope(t, res.MessageID, now, in); err != nil {
+					return nil, err
 				}
 			}
-			env.UnsubscribeURL = s.publicURL() + "/?Action=Unsubscribe&SubscriptionArn=" + url.QueryEscape(s.SubscriptionARN(topic, sub.ID))
+			env.UnsubscribeURL = s.publicURL() + "/?Action=Unsubscribe&SubscriptionArn=" + url.QueryEscape(s.SubscriptionARN(t.Name, sub.ID))
+			var err error
 			if body, err = marshalEnvelope(env); err != nil {
-				return api.PublishResponse{}, err
+				return nil, err
 			}
 		}
 		if isEndpoint(sub.Protocol) {
-			targets = append(targets, s.endpointTarget(sub, out.MessageID, body, in))
+			targets = append(targets, s.endpointTarget(sub, res.MessageID, body, in))
 			continue
 		}
-		delivered[state.ProtocolSQS]++
 		msg := queue.SendInput{Body: []byte(in.Message), Attributes: attrs}
 		if !sub.Raw {
 			msg = queue.SendInput{Body: body}
 		}
 		targets = append(targets, queue.PublishTarget{Queue: sub.Endpoint, Message: msg})
 	}
-	if len(targets) > 0 {
-		if err := s.publishTargets(targets); err != nil {
-			return api.PublishResponse{}, err
-		}
-	}
-	out.Delivered = len(targets)
-	s.metrics.topicPublishes.Inc()
-	s.metrics.topicDeliveries.WithLabelValues(state.ProtocolSQS, "ok").Add(float64(delivered[state.ProtocolSQS]))
-	s.metrics.publishLatency.Observe(s.now().Sub(now).Seconds())
-	return out, nil
+	return targets, nil
 }
 
 // publishTargets hands a publish to the queue engine. A queue deleted

@@ -197,3 +197,56 @@ queue "mine" { capabilities = ["send"] }`})
 		t.Errorf("an email subscription: %v", err)
 	}
 }
+
+// A batch publish publishes its valid messages together and reports each
+// one refused, by its own checks or a subscribed queue's limits, without
+// failing the others.
+func TestTopicsPublishBatch(t *testing.T) {
+	_, cl, _ := newCluster(t, scheduler.Config{})
+	ctx := context.Background()
+	size := specs.Size(1024)
+	for _, q := range []api.QueueSettings{{Name: "all"}, {Name: "tiny", MaxMessageSize: &size}} {
+		if _, err := cl.CreateQueue(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := cl.CreateTopic(ctx, api.TopicSettings{Name: "t"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{"all", "tiny"} {
+		if _, err := cl.Subscribe(ctx, "t", api.SubscribeRequest{Protocol: "sqs", Endpoint: q, Raw: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res, err := cl.PublishBatch(ctx, "t", api.PublishRequest{Message: "one"}, api.PublishRequest{},
+		api.PublishRequest{Message: strings.Repeat("x", 2000)}, api.PublishRequest{Message: "four"})
+	if err != nil || len(res) != 4 {
+		t.Fatalf("PublishBatch: %+v, %v", res, err)
+	}
+	for i, wantErr := range []string{"", "empty_message", "message_too_large", ""} {
+		got := ""
+		if res[i].Error != nil {
+			got = res[i].Error.Code
+		}
+		if got != wantErr || (wantErr == "" && (res[i].MessageID == "" || res[i].Delivered != 2)) {
+			t.Errorf("message %d: %+v %+v, want error %q", i, res[i], res[i].Error, wantErr)
+		}
+	}
+	zero := specs.Duration(0)
+	for _, q := range []string{"all", "tiny"} {
+		msgs, err := cl.Receive(ctx, q, api.ReceiveRequest{Max: 10, Wait: &zero})
+		if err != nil || len(msgs) != 2 {
+			t.Fatalf("%s holds %+v, %v; want the two valid messages", q, msgs, err)
+		}
+	}
+	if _, err := cl.PublishBatch(ctx, "t", make([]api.PublishRequest, 11)...); errCode(err) != "invalid_batch" {
+		t.Errorf("eleven messages: %v", err)
+	}
+	big := api.PublishRequest{Message: strings.Repeat("y", scheduler.MaxPublishSize/2+1)}
+	if _, err := cl.PublishBatch(ctx, "t", big, big); errCode(err) != "batch_too_large" {
+		t.Errorf("a batch over 256 KiB: %v", err)
+	}
+	if _, err := cl.PublishBatch(ctx, "none", api.PublishRequest{Message: "m"}); errCode(err) != "topic_not_found" {
+		t.Errorf("an unknown topic: %v", err)
+	}
+}

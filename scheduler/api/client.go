@@ -243,6 +243,14 @@ func (c *Client) Publish(ctx context.Context, topic string, req PublishRequest) 
 	return &out, c.Do(ctx, http.MethodPost, "/v1/topics/"+url.PathEscape(topic)+"/publish", req, &out)
 }
 
+// PublishBatch publishes up to MaxPublishBatch messages to a topic
+// together; each has its own result.
+func (c *Client) PublishBatch(ctx context.Context, topic string, msgs ...PublishRequest) ([]PublishResult, error) {
+	var out PublishBatchResponse
+	err := c.Do(ctx, http.MethodPost, "/v1/topics/"+url.PathEscape(topic)+"/publish-batch", PublishBatchRequest{Messages: msgs}, &out)
+	return out.Results, err
+}
+
 // Subscribe subscribes an endpoint to a topic.
 func (c *Client) Subscribe(ctx context.Context, topic string, req SubscribeRequest) (*Subscription, error) {
 	var out Subscription

@@ -94,6 +94,28 @@ type PublishRequest struct {
 	Attributes map[string]MessageAttribute `json:"attributes,omitempty"`
 }
 
+// MaxPublishBatch is the most messages one batch publish takes, as SNS's
+// PublishBatch.
+const MaxPublishBatch = 10
+
+// PublishBatchRequest is the body of POST /v1/topics/{name}/publish-batch:
+// up to MaxPublishBatch messages, published together.
+type PublishBatchRequest struct {
+	Messages []PublishRequest `json:"messages"`
+}
+
+// PublishBatchResponse reports each message of a batch publish, in order:
+// its publish, or why it was refused.
+type PublishBatchResponse struct {
+	Results []PublishResult `json:"results"`
+}
+
+// PublishResult is one message of a batch publish.
+type PublishResult struct {
+	PublishResponse
+	Error *Error `json:"error,omitempty"`
+}
+
 // PublishResponse reports a publish: its message ID, and how many
 // subscriptions it was delivered to and filtered out of.
 type PublishResponse struct {

@@ -76,6 +76,7 @@ var routes = []route{
 	{"GET /v1/topics/{name}", smallLimits, needs("topic", "read", "name"), (*API).getTopic},
 	{"DELETE /v1/topics/{name}", smallLimits, needs("topic", "write", "name"), (*API).deleteTopic},
 	{"POST /v1/topics/{name}/publish", limits{body: bodyPublish}, needs("topic", "publish", "name"), (*API).publish},
+	{"POST /v1/topics/{name}/publish-batch", limits{body: bodyPublish}, needs("topic", "publish", "name"), (*API).publishBatch},
 	{"POST /v1/topics/{name}/subscriptions", smallLimits, needs("topic", "subscribe", "name"), (*API).subscribe},
 	{"GET /v1/topics/{name}/subscriptions", smallLimits, needs("topic", "read", "name"), (*API).listSubscriptions},
 	// The token a SubscriptionConfirmation carries is the credential.

@@ -6,8 +6,8 @@ import (
 	"github.com/docketd/docket/scheduler/api"
 )
 
-// bodyPublish is the largest publish body: SNS's 256 KiB message, with
-// its JSON escaping and attributes.
+// bodyPublish is the largest publish body: SNS's 256 KiB message (or a
+// batch's messages together), with their JSON escaping and attributes.
 const bodyPublish = 2 << 20
 
 func (a *API) createTopic(w http.ResponseWriter, r *http.Request) {
@@ -45,6 +45,16 @@ func (a *API) publish(w http.ResponseWriter, r *http.Request) {
 	}
 	out, err := a.srv.Publish(r.Context(), identity(r), r.PathValue("name"), in)
 	answer(a, w, r, http.StatusOK, out, err)
+}
+
+func (a *API) publishBatch(w http.ResponseWriter, r *http.Request) {
+	var in api.PublishBatchRequest
+	if err := decode(w, r, &in, false); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	out, err := a.srv.PublishBatch(r.Context(), identity(r), r.PathValue("name"), in.Messages)
+	answer(a, w, r, http.StatusOK, api.PublishBatchResponse{Results: out}, err)
 }
 
 func (a *API) subscribe(w http.ResponseWriter, r *http.Request) {

@@ -83,6 +83,7 @@ type Server interface {
 	TopicSubscriptions(ctx context.Context, caller scheduler.Identity, topic string) (api.SubscriptionList, error)
 	SetSubscriptionAttribute(ctx context.Context, caller scheduler.Identity, id, attr, value string) error
 	Publish(ctx context.Context, caller scheduler.Identity, topic string, in api.PublishRequest) (api.PublishResponse, error)
+	PublishBatch(ctx context.Context, caller scheduler.Identity, topic string, msgs []api.PublishRequest) ([]api.PublishResult, error)
 }
 
 // Config configures a [Handler].
@@ -875,17 +876,28 @@ func (h *Handler) publishBatch(c *call) (any, error) {
 	case size > maxBatchSize:
 		return nil, aws.NewError(kindBatchTooLong, "The length of all the messages put together is more than the limit.")
 	}
-	for _, e := range batch {
-		res, err := h.srv.Publish(c.ctx, c.caller, topic, e.in)
-		if err != nil {
-			ae := snsError(err)
-			if ae.Status >= 500 || ae.Code == "NotFound" || ae.Code == "AuthorizationError" {
-				return nil, err // the whole batch fails as SNS's does
+	msgs := make([]api.PublishRequest, len(batch))
+	for i, e := range batch {
+		msgs[i] = e.in
+	}
+	// One record for the batch; the whole batch fails as SNS's does for
+	// an unknown topic, a missing permission or the server's own trouble.
+	res, err := h.srv.PublishBatch(c.ctx, c.caller, topic, msgs)
+	if err != nil {
+		return nil, err
+	}
+	for i, r := range res {
+		if r.Error != nil {
+			// A refused message is the sender's: its content or a queue's
+			// limits.
+			msg := r.Error.Message
+			if !strings.HasPrefix(msg, "Invalid parameter") {
+				msg = "Invalid parameter: " + msg
 			}
-			out.Failed = append(out.Failed, failed{ID: e.id, Code: ae.Code, Message: ae.Message, SenderFault: ae.Sender})
+			out.Failed = append(out.Failed, failed{ID: batch[i].id, Code: kindInvalidParameter.Code, Message: msg, SenderFault: true})
 			continue
 		}
-		out.Successful = append(out.Successful, ok{ID: e.id, MessageId: res.MessageID})
+		out.Successful = append(out.Successful, ok{ID: batch[i].id, MessageId: r.MessageID})
 	}
 	return out, nil
 }
