@@ -2,6 +2,7 @@ package queue
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"time"
 )
@@ -44,14 +45,17 @@ func (e *Engine) CreateOutbox(id string, a Attributes) (*Outbox, error) {
 // exist.
 func (e *Engine) Outbox(id string) *Outbox { return &Outbox{e: e, name: OutboxPrefix + id} }
 
-// Outboxes lists the ids of every outbox.
+// Outboxes lists the ids of every outbox, sorted.
 func (e *Engine) Outboxes() []string {
+	e.mu.RLock()
 	var out []string
-	for _, q := range e.sortedQueues() {
-		if IsOutbox(q.name) {
-			out = append(out, strings.TrimPrefix(q.name, OutboxPrefix))
+	for name := range e.byName {
+		if IsOutbox(name) {
+			out = append(out, strings.TrimPrefix(name, OutboxPrefix))
 		}
 	}
+	e.mu.RUnlock()
+	slices.Sort(out)
 	return out
 }
 

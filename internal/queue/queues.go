@@ -271,8 +271,8 @@ func (e *Engine) Queues() []Info {
 	qs := e.sortedQueues()
 	out := make([]Info, 0, len(qs))
 	for _, q := range qs {
-		if !IsOutbox(q.name) {
-			out = append(out, q.info(now))
+		if in := q.info(now); !IsOutbox(in.Name) {
+			out = append(out, in)
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
