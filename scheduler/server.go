@@ -88,9 +88,12 @@ type Server struct {
 	hb      *heartbeats
 	metrics *metrics
 
-	// stopping is closed by StopWaits: long polls, blocking queries and
-	// event streams end early, as if their wait ran out.
-	stopping     chan struct{}
+	// stopping is closed by StopWaits (stopCtx's end, stopWaits): long
+	// polls, blocking queries and event streams end early, as if their
+	// wait ran out.
+	stopping     <-chan struct{}
+	stopCtx      context.Context
+	stopWaits    context.CancelFunc
 	stopWaitsOne sync.Once
 
 	// policies caches subscriptions' compiled filter policies.
@@ -164,7 +167,9 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("scheduler: %w", err)
 	}
 	s := &Server{cfg: cfg, logger: cfg.Logger.With("component", "server"), broker: newBroker(), drivers: map[string]*driver{}, usage: map[string]*api.NodeUsage{},
-		stopping: make(chan struct{}), endpoints: newEndpoints(cfg.Endpoints)}
+		endpoints: newEndpoints(cfg.Endpoints)}
+	s.stopCtx, s.stopWaits = context.WithCancel(context.Background())
+	s.stopping = s.stopCtx.Done()
 	s.jobParses = make(chan struct{}, cfg.MaxJobParses)
 	secret, err := loadSecret(cfg.DataDir)
 	if err != nil {
@@ -320,9 +325,6 @@ func (s *Server) recover() {
 	}
 }
 
-// Close stops the server's timers, waiting for any that is firing, then
-// closes the server's stores; pending commits finish first. No timer
-// starts after it.
 // StopWaits ends what waits for a change — receives' long polls,
 // blocking queries, event streams — answering as if its wait ran out,
 // and makes later ones answer at once. A server stopping calls it before
@@ -330,7 +332,7 @@ func (s *Server) recover() {
 // shutdown up; Run calls it when its context ends.
 func (s *Server) StopWaits() {
 	s.stopWaitsOne.Do(func() {
-		close(s.stopping)
+		s.stopWaits()
 		s.queues.StopWaits()
 	})
 }
@@ -342,16 +344,13 @@ func (s *Server) Stopping() <-chan struct{} { return s.stopping }
 // any wait, such as a task's followed logs.
 func (s *Server) UntilStopping(ctx context.Context) (context.Context, context.CancelFunc) {
 	ctx, cancel := context.WithCancel(ctx)
-	go func() {
-		select {
-		case <-s.stopping:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
-	return ctx, cancel
+	unhook := context.AfterFunc(s.stopCtx, cancel)
+	return ctx, func() { unhook(); cancel() }
 }
 
+// Close stops the server's timers, waiting for any that is firing, then
+// closes the server's stores; pending commits finish first. No timer
+// starts after it.
 func (s *Server) Close() error {
 	s.stopTimers()
 	err := s.queues.Close()

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"maps"
 	"net/url"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -45,12 +44,9 @@ const (
 	maxSubjectLength     = 100
 )
 
-var topicNameRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,256}$`)
-
 func checkTopicName(name string) error {
-	if !topicNameRE.MatchString(name) {
-		return errdefs.New(errdefs.ErrInvalid, "invalid_topic_name",
-			"topic name %q: use 1 to 256 letters, digits, hyphens and underscores", name)
+	if !specs.ValidTopicName(name) {
+		return errdefs.New(errdefs.ErrInvalid, "invalid_topic_name", "topic name %q: %s", name, specs.TopicNameRule)
 	}
 	return nil
 }

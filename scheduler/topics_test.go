@@ -2,18 +2,11 @@ package scheduler_test
 
 import (
 	"context"
-	"crypto"
-	"crypto/rsa"
-	"crypto/sha1"
-	"crypto/x509"
-	"encoding/base64"
 	"encoding/json"
-	"encoding/pem"
-	"io"
-	"net/http"
 	"strings"
 	"testing"
 
+	"github.com/docketd/docket/internal/pubsub/snsverify"
 	"github.com/docketd/docket/scheduler"
 	"github.com/docketd/docket/scheduler/api"
 	"github.com/docketd/docket/specs"
@@ -95,27 +88,11 @@ func TestTopicsPublish(t *testing.T) {
 		!strings.Contains(env.UnsubscribeURL, "Action=Unsubscribe&SubscriptionArn=") {
 		t.Errorf("envelope links %+v", env)
 	}
-	resp, err := http.Get(base + scheduler.SigningCertPath)
+	sm, err := snsverify.Parse([]byte(m[0].Body))
 	if err != nil {
 		t.Fatal(err)
 	}
-	certPEM, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	blk, _ := pem.Decode(certPEM)
-	if blk == nil {
-		t.Fatalf("signing certificate %q", certPEM)
-	}
-	cert, err := x509.ParseCertificate(blk.Bytes)
-	if err != nil {
-		t.Fatal(err)
-	}
-	signed := "Message\n" + env.Message + "\nMessageId\n" + env.MessageId + "\nSubject\n" + env.Subject +
-		"\nTimestamp\n" + env.Timestamp + "\nTopicArn\n" + env.TopicArn + "\nType\n" + env.Type + "\n"
-	sig, _ := base64.StdEncoding.DecodeString(env.Signature)
-	sum := sha1.Sum([]byte(signed))
-	if err := rsa.VerifyPKCS1v15(cert.PublicKey.(*rsa.PublicKey), crypto.SHA1, sum[:], sig); err != nil {
-		t.Errorf("the notification's signature does not verify: %v", err)
-	}
+	verify(t, sm, base)
 
 	// Bad publishes are refused with a reason.
 	for _, tt := range []struct {

@@ -8,8 +8,16 @@ import (
 
 // validQueueName reports whether s is a queue name as SQS accepts it: 1 to 80
 // letters, digits, hyphens and underscores.
-func validQueueName(s string) bool {
-	if len(s) < 1 || len(s) > 80 {
+func validQueueName(s string) bool { return validName(s, 80) }
+
+// ValidTopicName reports whether s is a topic name as SNS accepts it: 1
+// to 256 letters, digits, hyphens and underscores.
+func ValidTopicName(s string) bool { return validName(s, 256) }
+
+// validName reports whether s is 1 to max letters, digits, hyphens and
+// underscores.
+func validName(s string, max int) bool {
+	if len(s) < 1 || len(s) > max {
 		return false
 	}
 	for _, c := range s {
@@ -39,6 +47,9 @@ func validObjectName(s string) bool {
 func isLetterOrDigit(c rune) bool {
 	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
 }
+
+// TopicNameRule says what ValidTopicName takes.
+const TopicNameRule = "use 1 to 256 letters, digits, hyphens and underscores"
 
 const (
 	queueNameRule  = `use 1 to 80 letters, digits, "-" or "_"`

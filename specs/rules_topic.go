@@ -1,15 +1,10 @@
 package specs
 
 import (
-	"regexp"
 	"strings"
 
 	"github.com/docketd/docket/internal/pubsub/filter"
 )
-
-var topicNameRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,256}$`)
-
-const topicNameRule = "use 1 to 256 letters, digits, hyphens and underscores"
 
 func (ps *problems) checkTopics(topics []*Topic, known func(string) bool) {
 	first := make(map[string]path, len(topics))
@@ -21,8 +16,8 @@ func (ps *problems) checkTopics(topics []*Topic, known func(string) bool) {
 		}
 		np := p.field("name")
 		switch {
-		case !topicNameRE.MatchString(t.Name):
-			ps.add(np, "Invalid topic name", "%q is not a valid topic name: %s", t.Name, topicNameRule)
+		case !ValidTopicName(t.Name):
+			ps.add(np, "Invalid topic name", "%q is not a valid topic name: %s", t.Name, TopicNameRule)
 		case first[t.Name] != nil:
 			ps.duplicate(np, first[t.Name], "Duplicate topic", "a topic named %q is already defined", t.Name)
 		default:

@@ -19,7 +19,6 @@ package sns
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"encoding/xml"
 	"errors"
@@ -320,29 +319,34 @@ func snsError(err error) *aws.Error {
 	return e
 }
 
-// topicName is the name of the topic an ARN names.
-func topicName(arn string) (string, error) {
+// arnResource is the last part of an ARN of service whose resource has n
+// parts (arn:aws:SERVICE:REGION:ACCOUNT:PART...); param names the
+// parameter in the error.
+func arnResource(arn, service string, n int, param string) (string, error) {
 	parts := strings.Split(arn, ":")
-	if len(parts) != 6 || parts[0] != "arn" || parts[2] != "sns" || parts[5] == "" {
-		return "", aws.NewError(kindInvalidParameter, "Invalid parameter: TopicArn")
+	if len(parts) != 5+n || parts[0] != "arn" || parts[2] != service || parts[len(parts)-1] == "" {
+		return "", aws.NewError(kindInvalidParameter, "Invalid parameter: %s", param)
 	}
-	return parts[5], nil
+	return parts[len(parts)-1], nil
 }
 
-// subscriptionID is the ID of the subscription an ARN names.
-func subscriptionID(arn string) (string, error) {
-	parts := strings.Split(arn, ":")
-	if len(parts) != 7 || parts[0] != "arn" || parts[2] != "sns" || parts[6] == "" {
-		return "", aws.NewError(kindInvalidParameter, "Invalid parameter: SubscriptionArn")
-	}
-	return parts[6], nil
+// topicName is the name of the topic an ARN names.
+func topicName(arn string) (string, error) { return arnResource(arn, "sns", 1, "TopicArn") }
+
+// subscriptionID is the ID of the subscription an ARN names: its topic's
+// ARN and the ID.
+func subscriptionID(arn string) (string, error) { return arnResource(arn, "sns", 2, "SubscriptionArn") }
+
+// queueOfEndpoint is the queue an sqs subscription's endpoint (a queue
+// ARN) names.
+func queueOfEndpoint(endpoint string) (string, error) {
+	return arnResource(endpoint, "sqs", 1, "SQS endpoint ARN")
 }
 
 func (h *Handler) queueARN(name string) string {
 	return "arn:aws:sqs:" + h.cfg.Region + ":" + h.cfg.AccountID + ":" + name
 }
 
-// entries reads a map of the form's PREFIX.entry.N.key/value.
 // endpoint is a subscription's Endpoint as SNS gives it: a queue's ARN,
 // or the URL.
 func (h *Handler) endpoint(s api.Subscription) string {
@@ -352,6 +356,7 @@ func (h *Handler) endpoint(s api.Subscription) string {
 	return s.Endpoint
 }
 
+// entries reads a map of the form's PREFIX.entry.N.key/value.
 func entries(form url.Values, prefix, keyName, valueName string) map[string]string {
 	out := map[string]string{}
 	for i := 1; ; i++ {
@@ -514,16 +519,6 @@ func (h *Handler) setTopicAttributes(c *call) (any, error) {
 		return nil, err
 	}
 	return nil, h.srv.SetTopicAttribute(c.ctx, c.caller, name, attr, c.get("AttributeValue"))
-}
-
-// queueOfEndpoint is the queue an sqs subscription's endpoint (a queue
-// ARN) names.
-func queueOfEndpoint(endpoint string) (string, error) {
-	parts := strings.Split(endpoint, ":")
-	if len(parts) != 6 || parts[0] != "arn" || parts[2] != "sqs" || parts[5] == "" {
-		return "", aws.NewError(kindInvalidParameter, "Invalid parameter: SQS endpoint ARN")
-	}
-	return parts[5], nil
 }
 
 func (h *Handler) subscribe(c *call) (any, error) {
@@ -771,10 +766,7 @@ func publishInput(form url.Values, prefix string) (api.PublishRequest, error) {
 		}
 		value := form.Get(base + "Value.StringValue")
 		if strings.HasPrefix(typ, "Binary") {
-			value = form.Get(base + "Value.BinaryValue") // base64, as sent
-			if _, err := base64.StdEncoding.DecodeString(value); err != nil {
-				return in, aws.NewError(kindInvalidParameter, "Invalid parameter: The message attribute '%s' has an invalid binary value.", name[0])
-			}
+			value = form.Get(base + "Value.BinaryValue") // base64, as sent; the control layer checks it
 		}
 		in.Attributes[name[0]] = api.MessageAttribute{Type: typ, Value: value}
 	}
