@@ -5,6 +5,7 @@ import (
 	"flag"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/docketd/docket/internal/pubsub/webhook"
 	"github.com/docketd/docket/internal/soak"
 	"github.com/docketd/docket/scheduler"
 	"github.com/docketd/docket/scheduler/httpapi"
@@ -60,7 +62,8 @@ func crashServer(dir, segment string) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
-	s, err := scheduler.New(scheduler.Config{DataDir: dir, QueueSegmentSize: int64(size), Logger: logger})
+	s, err := scheduler.New(scheduler.Config{DataDir: dir, QueueSegmentSize: int64(size), Logger: logger,
+		Endpoints: webhook.Config{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}}) // the soak's HTTP endpoint
 	if err != nil {
 		logger.Error("start", "err", err)
 		return 1

@@ -130,7 +130,8 @@ func benchCrash(ctx context.Context, dir, segment string, diskFull bool, cfg soa
 	ctl := &soak.Exec{
 		Command: func() *exec.Cmd {
 			return exec.Command(exe, "server", "--data-dir", dataDir, "--http-addr", "127.0.0.1:0",
-				"--queue-segment-size", segment, "--log-level", "info")
+				"--queue-segment-size", segment, "--log-level", "info",
+				"--endpoint-allow", "127.0.0.0/8") // the soak's HTTP endpoint
 		},
 		Output: logFile,
 	}

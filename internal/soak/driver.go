@@ -118,13 +118,14 @@ func Run(ctx context.Context, ctl Controller, cfg Config) (*Report, error) {
 		ctl:        ctl,
 		f:          f,
 		ledger:     newLedger(cfg.Seed, f),
-		fan:        newFanout(),
+		fan:        newFanout(cfg.Seed),
 		pace:       &pacer{rate: float64(cfg.SendRate)},
 		errs:       map[string]int{},
 		signals:    map[string]int{},
 		diskFull:   "skipped",
 		metricLife: make([]int, cfg.Restarts+1),
 	}
+	defer d.fan.hook.Close()
 	d.ledger.SetDeadLetter(workQueue, dlqQueue)
 	err := d.run(ctx)
 	return d.report(time.Since(d.start)), err
@@ -208,7 +209,7 @@ func (d *driver) run(ctx context.Context) error {
 				err = createQueues(cctx, cl)
 			}
 			if err == nil {
-				err = createFanout(cctx, cl)
+				err = d.createFanout(cctx, cl)
 			}
 			cancel()
 			if err != nil {

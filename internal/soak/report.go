@@ -102,8 +102,10 @@ func (r *Report) Write(w io.Writer) {
 	fmt.Fprintf(w, "  duplicates            %d\n", r.Findings[Duplicate])
 	fmt.Fprintf(w, "  wrong bodies          %d\n", r.Findings[WrongBody])
 	fmt.Fprintf(w, "  final drain           %d messages\n", s.FinalDrained)
-	fmt.Fprintf(w, "  publishes             %d acknowledged (of %d made), each to %d queues; %d in only some\n",
+	fmt.Fprintf(w, "  publishes             %d acknowledged (of %d made), each to %d queues and an endpoint; %d in only some\n",
 		r.Fanout.Acked, r.Fanout.Published, len(fanQueues), r.Fanout.Partial)
+	fmt.Fprintf(w, "  endpoint              %d publishes received, %d redelivered, %d refused on purpose\n",
+		r.Fanout.Hooked, r.Fanout.HookRedelivered, r.Fanout.HookRefused)
 	fmt.Fprintf(w, "  compactions           %d (metric %s, log lines %d)\n", r.Compactions, metric, r.CompactionsLogged)
 	fmt.Fprintf(w, "  disk full             %s\n", r.DiskFull)
 	fmt.Fprintf(w, "  child failures        %d\n", r.Findings[ChildFailure])
