@@ -157,6 +157,7 @@ func (s *Server) checkJobFile(ctx context.Context, in *JobFile, plan bool) (*spe
 		return f, nil, err
 	}
 	p := s.planFile(f, changes)
+	p.Topics = s.topicChanges(f)
 	return f, &p, nil
 }
 
@@ -275,9 +276,11 @@ func (s *Server) RegisterJobs(ctx context.Context, caller Identity, in *JobFile)
 		out.Queues = append(out.Queues, api.QueueCreated{Queue: apiQueue(info), Created: created})
 	}
 	for _, t := range f.Topics {
-		if err := s.registerTopic(caller, t); err != nil {
+		created, err := s.registerTopic(caller, t)
+		if err != nil {
 			return api.RegisterResponse{}, fmt.Errorf("topic %s: %w", t.Name, err)
 		}
+		out.Topics = append(out.Topics, api.TopicRegistered{Name: t.Name, Created: created, Subscriptions: len(t.Subscriptions)})
 	}
 	for _, spec := range f.Jobs {
 		eval := newEval(spec.Name, triggerJobRegister, "")

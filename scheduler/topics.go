@@ -213,37 +213,79 @@ func checkFilterPolicy(policy, scopeName string) error {
 // registerTopic creates a job file's topic (keeping the attributes and
 // tags an existing one has) and its queues' subscriptions, each the same
 // subscription as the one its queue already has to the topic. Other
-// subscriptions stay.
-func (s *Server) registerTopic(caller Identity, t *specs.Topic) error {
+// subscriptions stay. created tells whether the topic is new.
+func (s *Server) registerTopic(caller Identity, t *specs.Topic) (created bool, err error) {
 	topic := &state.Topic{Name: t.Name}
-	existing := map[string]*state.Subscription{}
+	var existing map[string]*state.Subscription
 	s.state.View(func(rd *state.Reader) {
 		if old := rd.Topic(t.Name); old != nil {
 			topic.Attributes, topic.Tags = old.Attributes, old.Tags
-			for _, sub := range rd.TopicSubscriptions(t.Name) {
-				if sub.Protocol == state.ProtocolSQS {
-					existing[sub.Endpoint] = sub
-				}
-			}
 		}
+		created = rd.Topic(t.Name) == nil
+		existing = queueSubscriptions(rd, t.Name)
 	})
 	if _, err := s.state.Apply(state.UpsertTopic{Topic: topic}); err != nil {
-		return err
+		return false, err
 	}
 	subs := make([]*state.Subscription, 0, len(t.Subscriptions))
 	for _, ts := range t.Subscriptions {
-		sub := &state.Subscription{ID: newID(), Topic: t.Name, Protocol: state.ProtocolSQS, Endpoint: ts.Queue, Raw: ts.Raw,
-			FilterPolicy: ts.FilterPolicy, FilterScope: ts.FilterScope, Owner: caller.Accessor}
+		sub := fileSubscription(t.Name, ts, caller.Accessor)
 		if old := existing[ts.Queue]; old != nil {
 			sub.ID = old.ID
 		}
 		subs = append(subs, sub)
 	}
 	if len(subs) == 0 {
-		return nil
+		return created, nil
 	}
-	_, err := s.state.Apply(state.UpsertSubscriptions{Subscriptions: subs})
-	return err
+	_, err = s.state.Apply(state.UpsertSubscriptions{Subscriptions: subs})
+	return created, err
+}
+
+// queueSubscriptions are a topic's queue subscriptions by queue.
+func queueSubscriptions(rd *state.Reader, topic string) map[string]*state.Subscription {
+	out := map[string]*state.Subscription{}
+	for _, sub := range rd.TopicSubscriptions(topic) {
+		if sub.Protocol == state.ProtocolSQS {
+			out[sub.Endpoint] = sub
+		}
+	}
+	return out
+}
+
+// fileSubscription is the subscription a job file's subscription block
+// makes, with a new ID.
+func fileSubscription(topic string, ts *specs.TopicSubscription, owner string) *state.Subscription {
+	return &state.Subscription{ID: newID(), Topic: topic, Protocol: state.ProtocolSQS, Endpoint: ts.Queue, Raw: ts.Raw,
+		FilterPolicy: ts.FilterPolicy, FilterScope: ts.FilterScope, Owner: owner}
+}
+
+// topicChanges says what registering the file's topics would do.
+func (s *Server) topicChanges(f *specs.File) []api.TopicChange {
+	var out []api.TopicChange
+	s.state.View(func(rd *state.Reader) {
+		for _, t := range f.Topics {
+			tc := api.TopicChange{Name: t.Name, Change: "none"}
+			if rd.Topic(t.Name) == nil {
+				tc.Change = "create"
+			}
+			existing := queueSubscriptions(rd, t.Name)
+			for _, ts := range t.Subscriptions {
+				want := fileSubscription(t.Name, ts, "")
+				switch old := existing[ts.Queue]; {
+				case old == nil:
+					tc.Subscriptions = append(tc.Subscriptions, "+ queue "+ts.Queue)
+				case old.Raw != want.Raw || old.FilterPolicy != want.FilterPolicy || old.FilterScope != want.FilterScope:
+					tc.Subscriptions = append(tc.Subscriptions, "~ queue "+ts.Queue)
+				}
+			}
+			if tc.Change == "none" && len(tc.Subscriptions) > 0 {
+				tc.Change = "update"
+			}
+			out = append(out, tc)
+		}
+	})
+	return out
 }
 
 // TopicSubscriptions lists a topic's subscriptions.

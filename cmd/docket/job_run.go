@@ -86,6 +86,13 @@ func newJobRunCommand(c *cli) *cobra.Command {
 				}
 				fmt.Fprintf(c.stdout, "==> queue %q %s\n", q.Queue.Name, verb)
 			}
+			for _, t := range res.Topics {
+				verb := "exists"
+				if t.Created {
+					verb = "created"
+				}
+				fmt.Fprintf(c.stdout, "==> topic %q %s, %s registered\n", t.Name, verb, plural(t.Subscriptions, "subscription"))
+			}
 			failed := false
 			for _, j := range res.Jobs {
 				verb := "unchanged"
@@ -217,6 +224,12 @@ func newJobPlanCommand(c *cli) *cobra.Command {
 			return output(cmd, c.stdout, plan, func(w io.Writer) {
 				for _, q := range plan.Queues {
 					fmt.Fprintf(w, "queue %s\t%s\n", q.Name, q.Change)
+				}
+				for _, t := range plan.Topics {
+					fmt.Fprintf(w, "topic %s\t%s\n", t.Name, t.Change)
+					for _, sub := range t.Subscriptions {
+						fmt.Fprintf(w, "  %s\n", sub)
+					}
 				}
 				for _, j := range plan.Jobs {
 					fmt.Fprintf(w, "job %s\t%s (version %d)\n", j.Name, j.Change, j.Version)

@@ -2,6 +2,9 @@ package main
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -63,6 +66,38 @@ func TestTopicCommands(t *testing.T) {
 	if err := json.Unmarshal([]byte(run(0, "topic", "status", "orders", "-o", "json")), &st); err != nil || len(st.SubscriptionList) != 2 {
 		t.Fatalf("topic status -o json: %+v, %v", st, err)
 	}
+	// A job file's topic: the plan says what it would make, the run
+	// makes it, and a changed filter policy is an update.
+	file := filepath.Join(t.TempDir(), "topics.hcl")
+	hcl := `topic "orders" {
+  subscription {
+    queue         = "billing"
+    raw           = true
+    filter_policy = jsonencode({ kind = ["paid"] })
+  }
+}
+topic "events" {
+  subscription { queue = "audit" }
+}
+`
+	if err := os.WriteFile(file, []byte(hcl), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out = run(0, "job", "plan", file)
+	if !regexp.MustCompile(`topic orders\s+none`).MatchString(out) || !regexp.MustCompile(`topic events\s+create\n\s+\+ queue audit`).MatchString(out) {
+		t.Errorf("job plan printed:\n%s", out)
+	}
+	if out := run(0, "job", "run", file); !strings.Contains(out, `==> topic "events" created, 1 subscription registered`) {
+		t.Errorf("job run printed:\n%s", out)
+	}
+	if err := os.WriteFile(file, []byte(strings.Replace(hcl, `["paid"]`, `["paid", "settled"]`, 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out := run(0, "job", "plan", file); !regexp.MustCompile(`topic orders\s+update\n\s+~ queue billing`).MatchString(out) {
+		t.Errorf("job plan of a changed filter policy printed:\n%s", out)
+	}
+	run(0, "topic", "delete", "events")
+
 	run(0, "topic", "unsubscribe", st.SubscriptionList[0].ID)
 	run(1, "topic", "unsubscribe", st.SubscriptionList[0].ID)
 	run(0, "topic", "delete", "orders")

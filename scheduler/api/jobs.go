@@ -43,9 +43,17 @@ type RegisteredJob struct {
 
 // RegisterResponse is the answer to POST /v1/jobs.
 type RegisterResponse struct {
-	Jobs   []RegisteredJob `json:"jobs"`
-	Queues []QueueCreated  `json:"queues"`
-	Index  uint64          `json:"index"`
+	Jobs   []RegisteredJob   `json:"jobs"`
+	Queues []QueueCreated    `json:"queues"`
+	Topics []TopicRegistered `json:"topics,omitempty"`
+	Index  uint64            `json:"index"`
+}
+
+// TopicRegistered is a job file's topic as registering left it.
+type TopicRegistered struct {
+	Name          string `json:"name"`
+	Created       bool   `json:"created"`
+	Subscriptions int    `json:"subscriptions"` // the file's
 }
 
 // PlanResponse is the answer to POST /v1/jobs?plan=true: what would change
@@ -53,6 +61,17 @@ type RegisterResponse struct {
 type PlanResponse struct {
 	Jobs   []JobPlan     `json:"jobs"`
 	Queues []QueueChange `json:"queues"`
+	Topics []TopicChange `json:"topics,omitempty"`
+}
+
+// TopicChange is what registering would do to one topic of a job file:
+// create it, update its subscriptions, or none.
+type TopicChange struct {
+	Name   string `json:"name"`
+	Change string `json:"change"` // create, update, none
+	// Subscriptions lists the subscriptions made ("+ queue billing") and
+	// changed ("~ queue audit") of the file's; others the topic has stay.
+	Subscriptions []string `json:"subscriptions,omitempty"`
 }
 
 // QueueChange is what registering would do to one queue.
