@@ -127,6 +127,13 @@ func (e *Engine) applyMessageAt(q *queueState, pos wal.Pos, sub uint16, size uin
 		seq: m.seq, pos: pos, sub: sub, size: size, recvCount: m.recvCount,
 		sentAt: m.sentAt, visibleAt: m.visibleAt, firstRecvAt: m.firstRecvAt, source: m.source,
 	}
+	_, group, dedup := groupAttrs(m.attrs)
+	if group != "" {
+		q.joinGroup(en, group)
+	}
+	if dedup != "" && m.source == 0 {
+		q.remember(dedupKey(q.attrs, group, dedup), dedupEntry{seq: m.seq, sentAt: m.sentAt, pos: pos}, now)
+	}
 	e.insert(q, en, now)
 	e.addLive(pos, size)
 	return en
@@ -197,6 +204,10 @@ func (e *Engine) applyMove(from, to *queueState, m move, now int64) (old, moved 
 	if old == nil {
 		return nil, nil
 	}
+	var groupName string
+	if old.grp != nil {
+		groupName = old.grp.name
+	}
 	from.remove(old)
 	if to == nil {
 		return old, nil
@@ -204,6 +215,9 @@ func (e *Engine) applyMove(from, to *queueState, m move, now int64) (old, moved 
 	moved = &entry{
 		seq: m.newSeq, pos: old.pos, sub: old.sub, size: old.size, sentAt: old.sentAt,
 		visibleAt: m.visibleAt, source: m.source,
+	}
+	if groupName != "" {
+		to.joinGroup(moved, groupName)
 	}
 	e.insert(to, moved, now)
 	e.addLive(moved.pos, moved.size)
@@ -220,8 +234,11 @@ func (e *Engine) applyDeadLetterCopy(from, to *queueState, oldSeq uint64, pos wa
 		}
 	}
 	if to != nil {
-		e.insert(to, &entry{seq: m.seq, pos: pos, size: size, sentAt: m.sentAt,
-			visibleAt: m.visibleAt, source: m.source}, now)
+		en := &entry{seq: m.seq, pos: pos, size: size, sentAt: m.sentAt, visibleAt: m.visibleAt, source: m.source}
+		if _, group, _ := groupAttrs(m.attrs); group != "" {
+			to.joinGroup(en, group)
+		}
+		e.insert(to, en, now)
 		e.addLive(pos, size)
 	}
 }

@@ -32,6 +32,21 @@ type Attributes struct {
 	MaxMessageSize    int64         // bytes of body and attributes together
 	MaxReceives       int           // receives before dead-lettering; 0 = unlimited
 	DeadLetter        string        // queue that takes messages past MaxReceives
+
+	// FIFO makes the queue first-in-first-out per message group (its name
+	// ends in .fifo): every message has a group, a group's messages are
+	// received in order and none while one of them is in flight, and a
+	// message sent again within DedupWindow is stored once (see fifo.go).
+	FIFO bool
+	// ContentDedup takes a message's deduplication id from its body's
+	// SHA-256 when the sender gives none.
+	ContentDedup bool
+	// DedupPerGroup scopes deduplication ids to their message group
+	// (SQS's DeduplicationScope=messageGroup) instead of the queue.
+	DedupPerGroup bool
+	// ThroughputPerGroup is SQS's FifoThroughputLimit=perMessageGroupId:
+	// kept and reported; the engine has no per-queue throughput cap.
+	ThroughputPerGroup bool
 }
 
 // DefaultAttributes returns the settings of a queue declared with none.
@@ -43,17 +58,21 @@ func DefaultAttributes() Attributes {
 	}
 }
 
+// FIFOSuffix ends the name of a FIFO queue, as in SQS.
+const FIFOSuffix = ".fifo"
+
 // ValidateName reports whether name is a valid queue name: letters, digits,
-// '-' and '_', at most 80 characters, as in SQS.
+// '-' and '_', at most 80 characters with a FIFO queue's .fifo, as in SQS.
 func ValidateName(name string) error {
-	ok := len(name) >= 1 && len(name) <= 80
-	for i := 0; ok && i < len(name); i++ {
-		c := name[i]
+	base := strings.TrimSuffix(name, FIFOSuffix)
+	ok := len(base) >= 1 && len(name) <= 80
+	for i := 0; ok && i < len(base); i++ {
+		c := base[i]
 		ok = 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_'
 	}
 	if !ok {
 		return errdefs.New(errdefs.ErrInvalid, "invalid_queue_name",
-			"invalid queue name %q: use 1 to 80 letters, digits, '-' or '_'", name)
+			"invalid queue name %q: use 1 to 80 letters, digits, '-' or '_' (a FIFO queue's ending in .fifo)", name)
 	}
 	return nil
 }
@@ -80,6 +99,10 @@ func (a Attributes) Validate(name string) error {
 		return bad("dead_letter %q needs max_receives", a.DeadLetter)
 	case a.DeadLetter != "" && a.DeadLetter == name:
 		return bad("queue %q cannot be its own dead_letter", name)
+	case a.FIFO != strings.HasSuffix(name, FIFOSuffix):
+		return bad("a FIFO queue's name ends in .fifo, and only a FIFO queue's: %q", name)
+	case !a.FIFO && (a.ContentDedup || a.DedupPerGroup || a.ThroughputPerGroup):
+		return bad("content-based deduplication, deduplication scope and throughput limit are for FIFO queues")
 	}
 	if a.DeadLetter != "" {
 		if err := ValidateName(a.DeadLetter); err != nil {

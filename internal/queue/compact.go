@@ -114,6 +114,13 @@ func (e *Engine) rewriteDefinitions(head uint32) error {
 	e.mu.Lock()
 	var defs []queuePut
 	var recs [][]byte
+	type dedupCopy struct {
+		q   *queueState
+		key string
+		seq uint64
+	}
+	var dedups []dedupCopy
+	var dedupRecs [][]byte
 	for _, q := range e.sortedQueuesLocked() {
 		q.mu.Lock()
 		if q.defSegment <= head {
@@ -121,8 +128,21 @@ func (e *Engine) rewriteDefinitions(head uint32) error {
 			defs = append(defs, p)
 			recs = append(recs, p.encode())
 		}
+		// The deduplication ids still in their window whose record goes
+		// with head are remembered in new records.
+		if q.fifo != nil {
+			now := e.now().UnixNano()
+			q.forgetExpired(now)
+			for key, d := range q.fifo.dedup {
+				if d.pos.Segment <= head {
+					dedups = append(dedups, dedupCopy{q, key, d.seq})
+					dedupRecs = append(dedupRecs, dedupRecord{queue: q.id, key: key, seq: d.seq, sentAt: d.sentAt}.encode())
+				}
+			}
+		}
 		q.mu.Unlock()
 	}
+	recs = append(recs, dedupRecs...)
 	cp := e.counters()
 	recs = append(recs, cp.encode())
 	c, pos, err := e.enqueue(recs...)
@@ -135,6 +155,14 @@ func (e *Engine) rewriteDefinitions(head uint32) error {
 		q.mu.Lock()
 		e.applyQueuePut(pos[i], p)
 		q.mu.Unlock()
+	}
+	for i, dc := range dedups {
+		dc.q.mu.Lock()
+		if d, ok := dc.q.fifo.dedup[dc.key]; ok && d.seq == dc.seq {
+			d.pos = pos[len(defs)+i]
+			dc.q.fifo.dedup[dc.key] = d
+		}
+		dc.q.mu.Unlock()
 	}
 	e.applyCheckpoint(cp)
 	e.mu.Unlock()

@@ -5,7 +5,7 @@ import "github.com/docketd/docket/internal/wal"
 // entry is all the engine keeps in memory of one message; its body and
 // attributes stay in the log at pos.
 type entry struct {
-	// Field order keeps the struct at 80 bytes, a size class of its own:
+	// Field order keeps the struct at 96 bytes, a size class of its own:
 	// the index holds one per message.
 	seq         uint64
 	pos         wal.Pos // the record holding the message's whole state
@@ -22,6 +22,9 @@ type entry struct {
 	pending   bool   // in the pending heap (hidden), else in ready
 	moving    bool   // taken out of the heaps, on its way to another queue
 	sub       uint16 // which message of a publish record (recPublish) is this one
+	// parked: visible but in no heap, behind its group's head (FIFO).
+	parked bool
+	grp    *group // its message group, if it has one (fifo.go)
 }
 
 // entryHeap is a binary min-heap of entries that keeps each entry's index,

@@ -1,6 +1,7 @@
 package queue
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -21,13 +22,23 @@ type SendInput struct {
 	Attributes []Attr
 	// Delay hides the message for this long; nil takes the queue's delay.
 	Delay *time.Duration
+	// Group is the message's group: required on a FIFO queue, a tenant on
+	// a standard one. DedupID is its deduplication id (FIFO queues only;
+	// with content-based deduplication it defaults to the body's hash).
+	Group, DedupID string
 }
 
 // SendResult is the outcome of one entry of a send: its id, or why it was
 // not stored.
 type SendResult struct {
-	ID  string
-	Err error
+	ID string
+	// Seq is the message's sequence number, increasing in the order the
+	// queue stored its messages (SQS's SequenceNumber on FIFO queues).
+	Seq uint64
+	// Duplicate is set when a FIFO queue had the deduplication id within
+	// its window: ID and Seq are the message stored then.
+	Duplicate bool
+	Err       error
 }
 
 // Message is a received message.
@@ -42,6 +53,10 @@ type Message struct {
 	// SourceQueue is, for a message in a dead-letter queue, the queue it
 	// was dead-lettered from.
 	SourceQueue string
+	// Group and DedupID are the message's group and deduplication id, if
+	// it has them; Seq its sequence number.
+	Group, DedupID string
+	Seq            uint64
 }
 
 // ReceiveOptions tune one receive call.
@@ -56,6 +71,11 @@ type ReceiveOptions struct {
 	// Owner names who receives (a worker allocation), so the server knows
 	// which workers hold messages. Optional.
 	Owner string
+	// AttemptID (FIFO queues: SQS's ReceiveRequestAttemptId) makes a
+	// retried receive return the messages the first attempt took, with
+	// the same receipts, while they are still in flight and within
+	// DedupWindow.
+	AttemptID string
 }
 
 var attrNameRE = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,256}$`)
@@ -133,10 +153,28 @@ func (e *Engine) send(queue string, outbox bool, in []SendInput) ([]SendResult, 
 		return nil, queueNotFound(queue)
 	}
 	now := e.now().UnixNano()
+	var batchKeys map[string]uint64 // a FIFO batch's own deduplication keys
 	for i, m := range in {
 		if err := checkInput(m, q.attrs); err != nil {
 			results[i].Err = err
 			continue
+		}
+		dedup, err := checkFIFOInput(m, q.attrs)
+		if err != nil {
+			results[i].Err = err
+			continue
+		}
+		var key string
+		if dedup != "" {
+			key = dedupKey(q.attrs, m.Group, dedup)
+			seq, seen := batchKeys[key]
+			if d, ok := q.remembered(key, now); ok {
+				seq, seen = d.seq, true
+			}
+			if seen {
+				results[i] = SendResult{ID: e.messageID(seq), Seq: seq, Duplicate: true}
+				continue
+			}
 		}
 		delay := q.attrs.Delay
 		if m.Delay != nil {
@@ -147,12 +185,18 @@ func (e *Engine) send(queue string, outbox bool, in []SendInput) ([]SendResult, 
 			seq:       e.nextSeq.Add(1) - 1,
 			sentAt:    now,
 			visibleAt: now + int64(delay),
-			attrs:     m.Attributes,
+			attrs:     withGroup(m.Attributes, m.Group, dedup),
 			body:      m.Body,
+		}
+		if key != "" {
+			if batchKeys == nil {
+				batchKeys = map[string]uint64{}
+			}
+			batchKeys[key] = msg.seq
 		}
 		recs = append(recs, encodeMessage(&msg))
 		msgs = append(msgs, msg)
-		results[i].ID = e.messageID(msg.seq)
+		results[i].ID, results[i].Seq = e.messageID(msg.seq), msg.seq
 	}
 	if len(recs) == 0 {
 		q.mu.Unlock()
@@ -292,6 +336,10 @@ func takenOf(q *queueState, en *entry) taken {
 func (q *queueState) take(max int, opts ReceiveOptions) (got []taken, toDLQ []*entry, c waiter, err error) {
 	now := q.e.now().UnixNano()
 	q.advance(now)
+	q.settle()
+	if got := q.retriedAttempt(opts.AttemptID, now); got != nil {
+		return got, nil, committed{}, nil
+	}
 	if q.ready.len() == 0 {
 		return nil, nil, nil, nil
 	}
@@ -302,13 +350,11 @@ func (q *queueState) take(max int, opts ReceiveOptions) (got []taken, toDLQ []*e
 	dlq := q.attrs.DeadLetter != "" && q.attrs.MaxReceives > 0
 	var items []received
 	var ens []*entry
-	for len(ens) < max && q.ready.len() > 0 {
-		en := q.ready.top()
-		q.ready.remove(en)
+	takeOne := func(en *entry) bool {
 		if dlq && int(en.recvCount) >= q.attrs.MaxReceives {
 			en.moving = true
 			toDLQ = append(toDLQ, en)
-			continue
+			return false
 		}
 		first := en.firstRecvAt
 		if first == 0 {
@@ -316,6 +362,36 @@ func (q *queueState) take(max int, opts ReceiveOptions) (got []taken, toDLQ []*e
 		}
 		ens = append(ens, en)
 		items = append(items, received{seq: en.seq, count: en.recvCount + 1, visibleAt: now + int64(vt), firstRecvAt: first})
+		return true
+	}
+	for len(ens) < max && q.ready.len() > 0 {
+		en := q.ready.top()
+		q.unplace(en)
+		if !q.ordered() || en.grp == nil {
+			takeOne(en)
+			continue
+		}
+		// A FIFO group: its head, then its next visible messages in
+		// order; one on its way to the dead-letter queue lets the next
+		// one be the head.
+		// The group is settled again only once what this receive takes is
+		// in flight (changed, below), so nothing more of it is promoted.
+		g := en.grp
+		takeOne(en)
+		i, _ := slices.BinarySearchFunc(g.msgs, en.seq, func(e *entry, seq uint64) int { return cmp.Compare(e.seq, seq) })
+		for _, next := range g.msgs[i+1:] {
+			if len(ens) >= max {
+				break
+			}
+			if next.moving {
+				continue
+			}
+			if !next.parked {
+				break // delayed: the group's turn ends
+			}
+			q.unplace(next)
+			takeOne(next)
+		}
 	}
 	if len(ens) > 0 {
 		c, _, err = q.e.enqueue(encodeReceives(q.id, items))
@@ -338,6 +414,9 @@ func (q *queueState) take(max int, opts ReceiveOptions) (got []taken, toDLQ []*e
 			got[i] = takenOf(q, en)
 		}
 		q.totals.Received += uint64(len(ens))
+		if opts.AttemptID != "" && q.attrs.FIFO {
+			q.fifoState().attempts[opts.AttemptID] = &attempt{at: now, items: items}
+		}
 	}
 	q.changed(now)
 	return got, toDLQ, c, nil
@@ -369,14 +448,18 @@ func (e *Engine) readMessages(got []taken) ([]Message, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%w: message %d at %v: %v", errdefs.ErrInternal, t.receipt.seq, t.pos, err)
 		}
+		attrs, group, dedup := groupAttrs(m.attrs)
 		msg := Message{
 			ID:              e.messageID(t.receipt.seq),
 			Receipt:         e.formatReceipt(t.receipt),
 			Body:            m.body,
-			Attributes:      m.attrs,
+			Attributes:      attrs,
 			ReceiveCount:    int(t.receipt.count),
 			SentAt:          time.Unix(0, t.sentAt),
 			FirstReceivedAt: time.Unix(0, t.firstRecvAt),
+			Group:           group,
+			DedupID:         dedup,
+			Seq:             t.receipt.seq,
 		}
 		if t.source != 0 {
 			msg.SourceQueue = e.queueName(t.source)

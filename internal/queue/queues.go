@@ -104,9 +104,17 @@ func (e *Engine) checkDeadLetterLocked(a Attributes) error {
 	if a.DeadLetter == "" {
 		return nil
 	}
-	if e.byName[a.DeadLetter] == nil || IsOutbox(a.DeadLetter) {
+	dlq := e.byName[a.DeadLetter]
+	if dlq == nil || IsOutbox(a.DeadLetter) {
 		return errdefs.New(errdefs.ErrInvalid, "dead_letter_not_found",
 			"dead_letter queue %q does not exist", a.DeadLetter)
+	}
+	dlq.mu.Lock()
+	fifo := dlq.attrs.FIFO
+	dlq.mu.Unlock()
+	if fifo != a.FIFO {
+		return errdefs.New(errdefs.ErrInvalid, "invalid_dead_letter",
+			"a FIFO queue's dead_letter queue must be FIFO, and a standard queue's standard: %q", a.DeadLetter)
 	}
 	return nil
 }
@@ -124,6 +132,9 @@ func (e *Engine) SetAttributes(name string, a Attributes) error {
 	return e.redefine(name, func(p *queuePut) error {
 		if err := e.checkDeadLetterLocked(a); err != nil {
 			return err
+		}
+		if a.FIFO != p.attrs.FIFO {
+			return errdefs.New(errdefs.ErrInvalid, "invalid_attribute", "a queue cannot change between standard and FIFO")
 		}
 		p.attrs = a
 		return nil
@@ -294,8 +305,12 @@ func (q *queueState) info(now time.Time) Info {
 	if q.advance(now.UnixNano()) {
 		q.changed(now.UnixNano())
 	}
+	visible := q.ready.len()
+	if q.fifo != nil {
+		visible += q.fifo.parked
+	}
 	s := Stats{
-		Visible:    q.ready.len(),
+		Visible:    visible,
 		InFlight:   q.inFlight,
 		Delayed:    q.pending.len() - q.inFlight,
 		Totals:     q.totals,

@@ -41,6 +41,10 @@ type queueState struct {
 	owners        map[string]uint32
 	ownerNames    []string
 	ownerInFlight map[uint32]int
+	// fifo holds the queue's message groups and, for a FIFO queue, its
+	// deduplication ids and receive attempts; nil until a message has a
+	// group (fifo.go).
+	fifo *fifoState
 }
 
 func newQueueState(e *Engine, id uint32, name string, a Attributes, created int64) *queueState {
@@ -91,7 +95,14 @@ func (q *queueState) insert(en *entry, now int64) {
 func (q *queueState) place(en *entry, now int64) {
 	if en.visibleAt <= now {
 		en.pending = false
+		if en.grp != nil && q.attrs.FIFO {
+			q.parkVisible(en)
+			return
+		}
 		q.ready.push(en)
+		if en.grp != nil {
+			en.grp.ready = en
+		}
 		return
 	}
 	en.pending = true
@@ -101,11 +112,19 @@ func (q *queueState) place(en *entry, now int64) {
 		if en.owner != 0 {
 			q.ownerInFlight[en.owner]++
 		}
+		if en.grp != nil {
+			en.grp.inFlight++
+		}
 	}
 }
 
 // unplace takes an entry out of its heap.
 func (q *queueState) unplace(en *entry) {
+	if en.parked {
+		en.parked = false
+		q.fifo.parked--
+		return
+	}
 	if en.heapIdx < 0 {
 		return
 	}
@@ -118,15 +137,25 @@ func (q *queueState) unplace(en *entry) {
 					delete(q.ownerInFlight, en.owner)
 				}
 			}
+			if g := en.grp; g != nil {
+				if g.inFlight--; g.inFlight == 0 {
+					q.markDirty(g)
+				}
+			}
 		}
 	} else {
 		q.ready.remove(en)
+		if g := en.grp; g != nil && g.ready == en {
+			g.ready = nil
+			q.markDirty(g)
+		}
 	}
 }
 
 // remove deletes a message from the index and the live-bytes account.
 func (q *queueState) remove(en *entry) {
 	q.unplace(en)
+	q.leaveGroup(en)
 	delete(q.entries, en.seq)
 	if en.prev != nil {
 		en.prev.next = en.next
@@ -164,6 +193,7 @@ func (q *queueState) advance(now int64) bool {
 // re-arms the timer for the next hidden message.
 func (q *queueState) changed(now int64) {
 	q.lastChange = time.Unix(0, now)
+	q.settle()
 	if q.ready.len() > 0 {
 		q.wakeWaiters()
 	}

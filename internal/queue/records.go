@@ -27,6 +27,10 @@ const (
 	// recPublish is a topic's publish: one message for each of several
 	// queues in one record, so that a crash keeps all or none of them.
 	recPublish byte = 11
+	// recDedup remembers a FIFO queue's deduplication id past its
+	// message's record: compaction writes one for each id still in its
+	// window whose record is in the segment it drops.
+	recDedup byte = 12
 )
 
 // Why a message left its queue; recorded in recDelete.
@@ -149,7 +153,57 @@ func (p queuePut) encode() []byte {
 		e.string(p.tags[k])
 	}
 	e.uvarint(p.purgedBelow)
+	e.byte(a.fifoFlags())
 	return e.b
+}
+
+// The FIFO settings' bits in a queue's definition record, after the purge
+// mark (records written before FIFO queues end there).
+const (
+	flagFIFO byte = 1 << iota
+	flagContentDedup
+	flagDedupPerGroup
+	flagThroughputPerGroup
+)
+
+func (a Attributes) fifoFlags() byte {
+	var f byte
+	for _, b := range []struct {
+		on   bool
+		flag byte
+	}{{a.FIFO, flagFIFO}, {a.ContentDedup, flagContentDedup}, {a.DedupPerGroup, flagDedupPerGroup}, {a.ThroughputPerGroup, flagThroughputPerGroup}} {
+		if b.on {
+			f |= b.flag
+		}
+	}
+	return f
+}
+
+func (a *Attributes) setFIFOFlags(f byte) {
+	a.FIFO, a.ContentDedup = f&flagFIFO != 0, f&flagContentDedup != 0
+	a.DedupPerGroup, a.ThroughputPerGroup = f&flagDedupPerGroup != 0, f&flagThroughputPerGroup != 0
+}
+
+// dedupRecord is a remembered deduplication id (recDedup).
+type dedupRecord struct {
+	queue  uint32
+	key    string
+	seq    uint64
+	sentAt int64
+}
+
+func (r dedupRecord) encode() []byte {
+	e := enc{b: make([]byte, 0, 24+len(r.key))}
+	e.byte(recDedup)
+	e.uvarint(uint64(r.queue))
+	e.string(r.key)
+	e.uvarint(r.seq)
+	e.varint(r.sentAt)
+	return e.b
+}
+
+func decodeDedup(d *dec) dedupRecord {
+	return dedupRecord{queue: uint32(d.uvarint()), key: d.string(), seq: d.uvarint(), sentAt: d.varint()}
 }
 
 type queuePut struct {
@@ -190,6 +244,9 @@ func decodeQueuePut(d *dec) queuePut {
 	}
 	if len(d.b) > 0 {
 		q.purgedBelow = d.uvarint()
+	}
+	if len(d.b) > 0 {
+		q.attrs.setFIFOFlags(d.byte())
 	}
 	return q
 }

@@ -36,6 +36,7 @@ func (e *Engine) replayFrom(scan func(func(wal.Pos, []byte) error) error) (int, 
 	e.gone = nil
 	for _, q := range e.byID {
 		sortAges(q)
+		q.rebuildOrder()
 	}
 	// A queue that records named but that was never defined can only be one
 	// whose definition and deletion were both dropped by compaction, which
@@ -96,6 +97,12 @@ func (e *Engine) replayRecord(pos wal.Pos, rec []byte, now int64) error {
 		e.replayMoves(&d, now)
 	case recPurge:
 		e.replayPurge(&d)
+	case recDedup:
+		if r := decodeDedup(&d); d.err == nil {
+			if q := e.replayQueue(r.queue); q != nil {
+				q.remember(r.key, dedupEntry{seq: r.seq, sentAt: r.sentAt, pos: pos}, now)
+			}
+		}
 	default:
 		return unknownRecord(kind)
 	}

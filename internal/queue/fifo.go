@@ -1,0 +1,413 @@
+package queue
+
+import (
+	"cmp"
+	"crypto/sha256"
+	"encoding/hex"
+	"slices"
+	"time"
+
+	"github.com/docketd/docket/internal/errdefs"
+	"github.com/docketd/docket/internal/wal"
+)
+
+// FIFO queues and message groups.
+//
+// A message may carry a message group: on a FIFO queue it must. The group
+// and the deduplication id travel in the message's record as attributes
+// with reserved names (attrGroup, attrDedup), which no sender can use, so
+// every record that carries a message — sends, publishes, compaction's
+// copies, dead-letter copies — carries them, and moves keep them by
+// pointing at the same record.
+//
+// In memory each queue keeps its groups (fifoState.groups): a group's
+// messages in sequence order and how many are in flight. On a FIFO queue
+// the ready heap holds at most one message per group, the oldest, and only
+// while none of the group is in flight; the group's other visible messages
+// are parked. A receive takes the oldest group head, then that group's
+// next parked messages in order, then the next group's, so groups are
+// independent and a group's messages come in order, one batch at a time.
+// A group unblocks when its in-flight messages are deleted, dead-lettered
+// or visible again; settle then promotes its new head.
+//
+// Deduplication: a FIFO queue remembers each deduplication id (scoped to
+// the queue, or to its group with DedupPerGroup) for DedupWindow after the
+// send, by the sequence of the message it stored; a send within the
+// window answers with that message's id and stores nothing. The table is
+// rebuilt on replay from the message records and from recDedup records,
+// which compaction writes for ids still in their window whose record is
+// in the segment it drops, so the window survives restarts and
+// compaction. A remembered id costs its key, a map entry and a slot in
+// the expiry order: about 100 bytes and the key's length.
+
+// DedupWindow is how long a FIFO queue remembers a deduplication id.
+const DedupWindow = 5 * time.Minute
+
+// MaxGroupIDLength bounds message group and deduplication ids, as SQS.
+const MaxGroupIDLength = 128
+
+// Reserved attribute names that hold a message's group and deduplication
+// id in its record; senders' attribute names cannot start with a NUL.
+const (
+	attrGroup = "\x00group"
+	attrDedup = "\x00dedup"
+)
+
+// group is one message group of a queue.
+type group struct {
+	name     string
+	msgs     []*entry // in the queue, in sequence order
+	inFlight int      // received and hidden
+	ready    *entry   // the group's message in the ready heap, if any
+	dirty    bool     // in fifoState.dirty
+}
+
+// head is the group's oldest message not on its way out.
+func (g *group) head() *entry {
+	for _, en := range g.msgs {
+		if !en.moving {
+			return en
+		}
+	}
+	return nil
+}
+
+type fifoState struct {
+	groups map[string]*group
+	dirty  []*group // groups whose head may need promoting
+	parked int      // visible messages not in the ready heap
+	dedup  map[string]dedupEntry
+	// dedupOrder lists the keys in the order they were remembered, for
+	// expiry; a key remembered again is listed again.
+	dedupOrder []string
+	attempts   map[string]*attempt
+}
+
+type dedupEntry struct {
+	seq    uint64
+	sentAt int64
+	pos    wal.Pos // the record that remembers it
+}
+
+// attempt is a receive made with a ReceiveRequestAttemptId: retried within
+// DedupWindow while its messages are still in flight, it returns them
+// again.
+type attempt struct {
+	at    int64
+	items []received
+}
+
+func newFIFOState() *fifoState {
+	return &fifoState{groups: map[string]*group{}, dedup: map[string]dedupEntry{}, attempts: map[string]*attempt{}}
+}
+
+// fifo returns q's group state, making it on first use.
+func (q *queueState) fifoState() *fifoState {
+	if q.fifo == nil {
+		q.fifo = newFIFOState()
+	}
+	return q.fifo
+}
+
+// ordered reports whether q delivers groups in order: a FIFO queue.
+func (q *queueState) ordered() bool { return q.attrs.FIFO && q.fifo != nil }
+
+// joinGroup adds en to its group, keeping sequence order.
+func (q *queueState) joinGroup(en *entry, name string) {
+	f := q.fifoState()
+	g := f.groups[name]
+	if g == nil {
+		g = &group{name: name}
+		f.groups[name] = g
+	}
+	en.grp = g
+	if n := len(g.msgs); n == 0 || g.msgs[n-1].seq < en.seq {
+		g.msgs = append(g.msgs, en)
+	} else {
+		i, _ := slices.BinarySearchFunc(g.msgs, en.seq, func(e *entry, seq uint64) int { return cmp.Compare(e.seq, seq) })
+		g.msgs = slices.Insert(g.msgs, i, en)
+	}
+	q.markDirty(g)
+}
+
+// leaveGroup takes en out of its group.
+func (q *queueState) leaveGroup(en *entry) {
+	g := en.grp
+	if g == nil {
+		return
+	}
+	if i := slices.Index(g.msgs, en); i >= 0 {
+		g.msgs = slices.Delete(g.msgs, i, i+1)
+	}
+	en.grp = nil
+	if len(g.msgs) == 0 && g.inFlight == 0 {
+		if q.fifo.groups[g.name] == g {
+			delete(q.fifo.groups, g.name)
+		}
+		return
+	}
+	q.markDirty(g)
+}
+
+func (q *queueState) markDirty(g *group) {
+	if !g.dirty {
+		g.dirty = true
+		q.fifo.dirty = append(q.fifo.dirty, g)
+	}
+}
+
+// settle promotes the head of every group that changed, where it may be
+// received: a FIFO queue's groups with nothing in flight.
+func (q *queueState) settle() {
+	f := q.fifo
+	if f == nil {
+		return
+	}
+	for _, g := range f.dirty {
+		g.dirty = false
+		if !q.attrs.FIFO || g.inFlight > 0 || g.ready != nil {
+			continue
+		}
+		if h := g.head(); h != nil && h.parked {
+			h.parked = false
+			f.parked--
+			g.ready = h
+			q.ready.push(h)
+		}
+	}
+	f.dirty = f.dirty[:0]
+}
+
+// rebuildOrder puts a FIFO queue's visible messages where they belong
+// after replay, which may have placed them before it knew the queue was
+// FIFO: each group's head in the ready heap if it may be received, the
+// rest parked.
+func (q *queueState) rebuildOrder() {
+	if !q.ordered() {
+		return
+	}
+	for _, en := range slices.Clone(q.ready.items) {
+		if en.grp != nil {
+			q.ready.remove(en)
+			en.grp.ready = nil
+			en.parked = true
+			q.fifo.parked++
+		}
+	}
+	for _, g := range q.fifo.groups {
+		q.markDirty(g)
+	}
+	q.settle()
+}
+
+// parkVisible decides where a visible message of a FIFO queue goes: it is
+// parked, and settle promotes it if it is its group's head.
+func (q *queueState) parkVisible(en *entry) {
+	en.parked = true
+	q.fifo.parked++
+	q.markDirty(en.grp)
+}
+
+// retriedAttempt returns what the receive attempt id took, again, when it
+// is retried within DedupWindow and every message it took is still in
+// flight from it; otherwise nil, and the receive takes anew.
+func (q *queueState) retriedAttempt(id string, now int64) []taken {
+	if id == "" || q.fifo == nil {
+		return nil
+	}
+	a := q.fifo.attempts[id]
+	if a == nil || now-a.at >= int64(DedupWindow) {
+		return nil
+	}
+	got := make([]taken, 0, len(a.items))
+	for _, it := range a.items {
+		en := q.entries[it.seq]
+		if en == nil || en.recvCount != it.count || !en.pending || en.visibleAt <= now || en.moving {
+			delete(q.fifo.attempts, id)
+			return nil
+		}
+		got = append(got, takenOf(q, en))
+	}
+	return got
+}
+
+// committed is a waiter for nothing to write.
+type committed struct{}
+
+func (committed) Wait() error { return nil }
+
+// dedupKey is the key a deduplication id is remembered under.
+func dedupKey(a Attributes, group, id string) string {
+	if a.DedupPerGroup {
+		return group + "\x00" + id
+	}
+	return id
+}
+
+// ContentDedupID is the deduplication id of a body under content-based
+// deduplication: its SHA-256, in hex.
+func ContentDedupID(body []byte) string {
+	sum := sha256.Sum256(body)
+	return hex.EncodeToString(sum[:])
+}
+
+// remembered returns the message a deduplication key names, if it is
+// still in its window.
+func (q *queueState) remembered(key string, now int64) (dedupEntry, bool) {
+	if q.fifo == nil {
+		return dedupEntry{}, false
+	}
+	d, ok := q.fifo.dedup[key]
+	if !ok || now-d.sentAt >= int64(DedupWindow) {
+		return dedupEntry{}, false
+	}
+	return d, true
+}
+
+// remember records a deduplication key, and forgets those past their
+// window.
+func (q *queueState) remember(key string, d dedupEntry, now int64) {
+	f := q.fifoState()
+	if old, ok := f.dedup[key]; ok && old.sentAt > d.sentAt {
+		return // replay meets a compaction's copy after a newer send
+	}
+	f.dedup[key] = d
+	f.dedupOrder = append(f.dedupOrder, key)
+	q.forgetExpired(now)
+}
+
+func (q *queueState) forgetExpired(now int64) {
+	f := q.fifo
+	n := 0
+	for _, key := range f.dedupOrder {
+		d, ok := f.dedup[key]
+		if !ok || now-d.sentAt < int64(DedupWindow) {
+			break
+		}
+		delete(f.dedup, key)
+		n++
+	}
+	if n > 0 {
+		f.dedupOrder = slices.Delete(f.dedupOrder, 0, n)
+	}
+	for id, a := range f.attempts {
+		if now-a.at >= int64(DedupWindow) {
+			delete(f.attempts, id)
+		}
+	}
+}
+
+// groupAttrs splits a record's attributes into the sender's and the
+// reserved group and deduplication id.
+func groupAttrs(attrs []Attr) (user []Attr, group, dedup string) {
+	for i, a := range attrs {
+		if len(a.Name) > 0 && a.Name[0] == 0 {
+			user = append([]Attr(nil), attrs[:i]...)
+			for _, a := range attrs[i:] {
+				switch a.Name {
+				case attrGroup:
+					group = string(a.Value)
+				case attrDedup:
+					dedup = string(a.Value)
+				default:
+					user = append(user, a)
+				}
+			}
+			return user, group, dedup
+		}
+	}
+	return attrs, "", ""
+}
+
+// withGroup is a message's attributes as its record keeps them: the
+// sender's, then its group and deduplication id under reserved names.
+func withGroup(attrs []Attr, group, dedup string) []Attr {
+	if group == "" && dedup == "" {
+		return attrs
+	}
+	out := make([]Attr, 0, len(attrs)+2)
+	out = append(out, attrs...)
+	if group != "" {
+		out = append(out, Attr{Name: attrGroup, Type: "String", Value: []byte(group)})
+	}
+	if dedup != "" {
+		out = append(out, Attr{Name: attrDedup, Type: "String", Value: []byte(dedup)})
+	}
+	return out
+}
+
+// checkGroupID validates a message group or deduplication id as SQS does:
+// 1 to 128 characters, letters, digits and punctuation.
+func checkGroupID(what, id string) error {
+	ok := len(id) >= 1 && len(id) <= MaxGroupIDLength
+	for i := 0; ok && i < len(id); i++ {
+		c := id[i]
+		ok = c > ' ' && c < 0x7f
+	}
+	if !ok {
+		return errdefs.New(errdefs.ErrInvalid, "invalid_"+what,
+			"%s must be 1 to %d letters, digits or punctuation, got %q", what, MaxGroupIDLength, id)
+	}
+	return nil
+}
+
+// checkFIFOInput validates a message's group and deduplication id against
+// its queue, and returns the deduplication id it is stored with.
+func checkFIFOInput(in SendInput, a Attributes) (dedup string, err error) {
+	if !a.FIFO {
+		if in.DedupID != "" {
+			return "", errdefs.New(errdefs.ErrInvalid, "invalid_parameter",
+				"a deduplication id is for FIFO queues")
+		}
+		if in.Group != "" {
+			return "", checkGroupID("message_group_id", in.Group)
+		}
+		return "", nil
+	}
+	if in.Group == "" {
+		return "", errdefs.New(errdefs.ErrInvalid, "missing_message_group_id",
+			"a message to a FIFO queue needs a message group id")
+	}
+	if err := checkGroupID("message_group_id", in.Group); err != nil {
+		return "", err
+	}
+	if in.Delay != nil {
+		return "", errdefs.New(errdefs.ErrInvalid, "invalid_delay",
+			"a FIFO queue's messages cannot have their own delay: set the queue's")
+	}
+	dedup = in.DedupID
+	if dedup == "" {
+		if !a.ContentDedup {
+			return "", errdefs.New(errdefs.ErrInvalid, "missing_deduplication_id",
+				"the queue should either have content-based deduplication enabled or a deduplication id given explicitly")
+		}
+		dedup = ContentDedupID(in.Body)
+	}
+	return dedup, checkGroupID("message_deduplication_id", dedup)
+}
+
+// GroupCount is how many messages one group of a queue holds.
+type GroupCount struct {
+	Group    string
+	Messages int // in the queue: visible, delayed or in flight
+	InFlight int
+}
+
+// Groups lists a queue's message groups with their counts, by name.
+func (e *Engine) Groups(queue string) ([]GroupCount, error) {
+	q, err := e.queue(queue)
+	if err != nil {
+		return nil, err
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.fifo == nil {
+		return nil, nil
+	}
+	out := make([]GroupCount, 0, len(q.fifo.groups))
+	for _, g := range q.fifo.groups {
+		out = append(out, GroupCount{Group: g.name, Messages: len(g.msgs), InFlight: g.inFlight})
+	}
+	slices.SortFunc(out, func(a, b GroupCount) int { return cmp.Compare(a.Group, b.Group) })
+	return out, nil
+}
