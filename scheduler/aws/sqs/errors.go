@@ -59,6 +59,10 @@ func engineError(err error) *aws.Error {
 		return aws.NewError(kindInvalidMessage, "%s", msg)
 	case code == "request_too_large":
 		return aws.NewError(aws.RequestEntityTooLarge, "%s", msg)
+	case code == "missing_message_group_id":
+		return aws.NewError(aws.MissingParameter, "The request must contain the parameter MessageGroupId.")
+	case code == "missing_deduplication_id":
+		return aws.NewError(aws.InvalidParameterValue, "The queue should either have ContentBasedDeduplication enabled or MessageDeduplicationId provided explicitly")
 	case errors.Is(err, errdefs.ErrInvalid), errors.Is(err, errdefs.ErrConflict),
 		errors.Is(err, errdefs.ErrOutdated), errors.Is(err, errdefs.ErrTooLarge):
 		return aws.NewError(aws.InvalidParameterValue, "%s", msg)

@@ -142,6 +142,9 @@ func fastEncode(dst []byte, v any) ([]byte, bool) {
 			if e.MD5OfMessageAttributes != "" {
 				b = jsonfast.AppendField(b, ',', "MD5OfMessageAttributes", e.MD5OfMessageAttributes)
 			}
+			if e.SequenceNumber != "" {
+				b = jsonfast.AppendField(b, ',', "SequenceNumber", e.SequenceNumber)
+			}
 			return append(b, '}')
 		})
 		return appendFailed(dst, v.Failed), true

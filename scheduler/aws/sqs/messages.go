@@ -33,7 +33,26 @@ const (
 	sysFirstReceive = "ApproximateFirstReceiveTimestamp"
 	sysSenderID     = "SenderId"
 	sysDLQSource    = "DeadLetterQueueSourceArn"
+	sysGroup        = "MessageGroupId"
+	sysDedup        = "MessageDeduplicationId"
+	sysSequence     = "SequenceNumber"
 )
+
+// allSystemAttrs are the system attributes "All" asks for.
+var allSystemAttrs = []string{sysReceiveCount, sysSentAt, sysFirstReceive, sysSenderID, sysDLQSource, sysGroup, sysDedup, sysSequence}
+
+// isFIFO reports whether a queue's name is a FIFO queue's: the engine
+// allows .fifo for FIFO queues alone.
+func isFIFO(name string) bool { return strings.HasSuffix(name, queue.FIFOSuffix) }
+
+// sequenceNumber is a message's SequenceNumber on a FIFO queue, "" on a
+// standard one.
+func sequenceNumber(queueName string, seq uint64) string {
+	if !isFIFO(queueName) {
+		return ""
+	}
+	return strconv.FormatUint(seq, 10)
+}
 
 // validText reports whether s holds only the characters SQS allows in
 // bodies and string values (package msgchars).
@@ -166,13 +185,11 @@ func (h *Handler) sendMessage(c *call, in *sendMessageRequest) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if in.MessageGroupId != "" || in.MessageDeduplicationId != "" {
-		return nil, aws.NewError(aws.InvalidParameterValue, "The request include parameter that is not valid for this queue type")
-	}
 	e, serr := checkSend(in.MessageBody, in.DelaySeconds, in.MessageAttributes)
 	if serr != nil {
 		return nil, serr
 	}
+	e.input.Group, e.input.DedupID = in.MessageGroupId, in.MessageDeduplicationId
 	res, err := h.engine.Send(name, []queue.SendInput{e.input})
 	if err != nil {
 		return nil, err
@@ -180,7 +197,8 @@ func (h *Handler) sendMessage(c *call, in *sendMessageRequest) (any, error) {
 	if res[0].Err != nil {
 		return nil, res[0].Err
 	}
-	return sendMessageResponse{MessageId: res[0].ID, MD5OfMessageBody: e.md5s[0], MD5OfMessageAttributes: e.md5s[1]}, nil
+	return sendMessageResponse{MessageId: res[0].ID, MD5OfMessageBody: e.md5s[0], MD5OfMessageAttributes: e.md5s[1],
+		SequenceNumber: sequenceNumber(name, res[0].Seq)}, nil
 }
 
 // checkBatchIDs applies SQS's rules for batch entries: 1 to 10 of them,
@@ -246,15 +264,12 @@ func (h *Handler) sendMessageBatch(c *call, in *sendMessageBatchRequest) (any, e
 	var sentIDs []string
 	total := 0
 	for _, e := range in.Entries {
-		if e.MessageGroupId != "" || e.MessageDeduplicationId != "" {
-			out.Failed = append(out.Failed, failed(e.Id, aws.NewError(aws.InvalidParameterValue, "The request include parameter that is not valid for this queue type")))
-			continue
-		}
 		se, serr := checkSend(e.MessageBody, e.DelaySeconds, e.MessageAttributes)
 		if serr != nil {
 			out.Failed = append(out.Failed, failed(e.Id, serr))
 			continue
 		}
+		se.input.Group, se.input.DedupID = e.MessageGroupId, e.MessageDeduplicationId
 		total += len(se.input.Body)
 		for _, a := range se.input.Attributes {
 			total += len(a.Name) + len(a.Type) + len(a.Value)
@@ -278,6 +293,7 @@ func (h *Handler) sendMessageBatch(c *call, in *sendMessageBatchRequest) (any, e
 			}
 			out.Successful = append(out.Successful, sendMessageBatchResult{
 				Id: sentIDs[i], MessageId: r.ID, MD5OfMessageBody: checked[i].md5s[0], MD5OfMessageAttributes: checked[i].md5s[1],
+				SequenceNumber: sequenceNumber(name, r.Seq),
 			})
 		}
 	}
@@ -316,10 +332,11 @@ func (h *Handler) receiveMessage(c *call, in *receiveMessageRequest) (any, error
 	if opts.VisibilityTimeout, serr = seconds("VisibilityTimeout", in.VisibilityTimeout, queue.MaxVisibilityTimeout); serr != nil {
 		return nil, serr
 	}
+	opts.AttemptID = in.ReceiveRequestAttemptId
 	sys := map[string]bool{}
 	for _, n := range slices.Concat(in.AttributeNames, in.MessageSystemAttributeNames) {
 		if n == "All" {
-			for _, a := range []string{sysReceiveCount, sysSentAt, sysFirstReceive, sysSenderID, sysDLQSource} {
+			for _, a := range allSystemAttrs {
 				sys[a] = true
 			}
 		}
@@ -372,6 +389,15 @@ func (h *Handler) message(c *call, m queue.Message, sys map[string]bool, names [
 	}
 	if sys[sysDLQSource] && m.SourceQueue != "" {
 		set(sysDLQSource, h.queueARN(m.SourceQueue))
+	}
+	if sys[sysGroup] && m.Group != "" {
+		set(sysGroup, m.Group)
+	}
+	if sys[sysDedup] && m.DedupID != "" {
+		set(sysDedup, m.DedupID)
+	}
+	if sys[sysSequence] && m.DedupID != "" { // a FIFO queue's message
+		set(sysSequence, strconv.FormatUint(m.Seq, 10))
 	}
 	var picked []queue.Attr
 	for _, a := range m.Attributes {

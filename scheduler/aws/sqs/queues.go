@@ -24,6 +24,9 @@ const (
 	attrMaxMessageSize    = "MaximumMessageSize"
 	attrRedrivePolicy     = "RedrivePolicy"
 	attrFifoQueue         = "FifoQueue"
+	attrContentDedup      = "ContentBasedDeduplication"
+	attrDedupScope        = "DeduplicationScope"
+	attrThroughputLimit   = "FifoThroughputLimit"
 	attrSSE               = "SqsManagedSseEnabled"
 	attrQueueArn          = "QueueArn"
 	attrCreated           = "CreatedTimestamp"
@@ -40,8 +43,11 @@ var readableAttrs = []string{
 	attrMaxMessageSize, attrRedrivePolicy, attrSSE,
 }
 
+// fifoAttrs are the attributes a FIFO queue reports besides readableAttrs.
+var fifoAttrs = []string{attrFifoQueue, attrContentDedup, attrDedupScope, attrThroughputLimit}
+
 // arnRE matches a queue ARN: arn:PARTITION:sqs:REGION:ACCOUNT:NAME.
-var arnRE = regexp.MustCompile(`^arn:[a-z-]+:sqs:[a-z0-9-]*:([0-9A-Za-z]+):([A-Za-z0-9_-]{1,80})$`)
+var arnRE = regexp.MustCompile(`^arn:[a-z-]+:sqs:[a-z0-9-]*:([0-9A-Za-z]+):([A-Za-z0-9_-]{1,80}(?:\.fifo)?)$`)
 
 func (h *Handler) queueURL(c *call, name string) string {
 	return c.host + "/" + h.cfg.AccountID + "/" + name
@@ -89,6 +95,9 @@ func (h *Handler) createQueue(c *call, in *createQueueRequest) (any, error) {
 	}
 	if err := queue.ValidateName(in.QueueName); err != nil {
 		return nil, aws.NewError(aws.InvalidParameterValue, "Can only include alphanumeric characters, hyphens, or underscores. 1 to 80 in length")
+	}
+	if strings.HasSuffix(in.QueueName, queue.FIFOSuffix) != (in.Attributes[attrFifoQueue] == "true") {
+		return nil, aws.NewError(aws.InvalidParameterValue, "The name of a FIFO queue can only include alphanumeric characters, hyphens, or underscores, must end with .fifo suffix and be 1 to 80 in length; FifoQueue=true is required for it, and refused for any other name.")
 	}
 	if err := h.authorize(c, in.QueueName); err != nil {
 		return nil, err
@@ -146,8 +155,26 @@ func (h *Handler) applyAttributes(c *call, a queue.Attributes, set map[string]st
 		case attrRedrivePolicy:
 			a.DeadLetter, a.MaxReceives, err = h.parseRedrivePolicy(c, v)
 		case attrFifoQueue:
-			if v != "false" {
-				err = aws.NewError(kindInvalidAttributeValue, "FIFO queues are not supported by this server")
+			// Checked against the name at creation; the engine refuses a
+			// change of kind later.
+			if v != "true" && v != "false" {
+				err = aws.NewError(kindInvalidAttributeValue, "Invalid value for the parameter FifoQueue.")
+			}
+			a.FIFO = v == "true"
+		case attrContentDedup, attrDedupScope, attrThroughputLimit:
+			if !a.FIFO && set[attrFifoQueue] != "true" {
+				err = aws.NewError(kindInvalidAttributeName, "Unknown Attribute %s.", name)
+				break
+			}
+			switch {
+			case name == attrContentDedup && (v == "true" || v == "false"):
+				a.ContentDedup = v == "true"
+			case name == attrDedupScope && (v == "messageGroup" || v == "queue"):
+				a.DedupPerGroup = v == "messageGroup"
+			case name == attrThroughputLimit && (v == "perMessageGroupId" || v == "perQueue"):
+				a.ThroughputPerGroup = v == "perMessageGroupId"
+			default:
+				err = aws.NewError(kindInvalidAttributeValue, "Invalid value for the parameter %s.", name)
 			}
 		case attrSSE:
 			if v != "false" {
@@ -339,10 +366,13 @@ func (h *Handler) getQueueAttributes(c *call, in *getQueueAttributesRequest) (an
 			for _, a := range readableAttrs {
 				want[a] = true
 			}
+			for _, a := range fifoAttrs {
+				want[a] = true
+			}
 		case slices.Contains(readableAttrs, n):
 			want[n] = true
-		case n == attrFifoQueue:
-			// Standard queues do not report FifoQueue, as in SQS.
+		case slices.Contains(fifoAttrs, n):
+			want[n] = true // a standard queue does not report them, as in SQS
 		default:
 			return nil, aws.NewError(kindInvalidAttributeName, "Unknown Attribute %s.", n)
 		}
@@ -377,6 +407,16 @@ func (h *Handler) queueAttributes(info queue.Info) map[string]string {
 		attrReceiveWait:       secs(a.ReceiveWait),
 		attrMaxMessageSize:    strconv.FormatInt(a.MaxMessageSize, 10),
 		attrSSE:               "false",
+	}
+	if a.FIFO {
+		m[attrFifoQueue], m[attrContentDedup] = "true", strconv.FormatBool(a.ContentDedup)
+		m[attrDedupScope], m[attrThroughputLimit] = "queue", "perQueue"
+		if a.DedupPerGroup {
+			m[attrDedupScope] = "messageGroup"
+		}
+		if a.ThroughputPerGroup {
+			m[attrThroughputLimit] = "perMessageGroupId"
+		}
 	}
 	if a.DeadLetter != "" {
 		b, _ := json.Marshal(struct {

@@ -100,6 +100,7 @@ type sendMessageResponse struct {
 	MessageId              string
 	MD5OfMessageBody       string
 	MD5OfMessageAttributes string `json:",omitempty"`
+	SequenceNumber         string `json:",omitempty"`
 }
 
 type sendMessageBatchEntry struct {
@@ -122,6 +123,7 @@ type sendMessageBatchResult struct {
 	MessageId              string
 	MD5OfMessageBody       string
 	MD5OfMessageAttributes string `json:",omitempty"`
+	SequenceNumber         string `json:",omitempty"`
 }
 
 type batchResultErrorEntry struct {
