@@ -23,8 +23,8 @@ func TestFIFOQueue(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, attrs := range map[string]map[string]string{
-		"orders.fifo":    nil,                       // a .fifo name without FifoQueue
-		"plain":          {"FifoQueue": "true"},     // FifoQueue without the name
+		"orders.fifo":    nil,                   // a .fifo name without FifoQueue
+		"plain":          {"FifoQueue": "true"}, // FifoQueue without the name
 		"dedup-std":      {"ContentBasedDeduplication": "true"},
 		"bad-scope.fifo": {"FifoQueue": "true", "DeduplicationScope": "everywhere"},
 	} {
