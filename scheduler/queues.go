@@ -34,6 +34,18 @@ func applySettings(a queue.Attributes, s api.QueueSettings) queue.Attributes {
 	if s.DeadLetter != nil {
 		a.DeadLetter = *s.DeadLetter
 	}
+	if s.FIFO != nil {
+		a.FIFO = *s.FIFO
+	}
+	if s.ContentBasedDeduplication != nil {
+		a.ContentDedup = *s.ContentBasedDeduplication
+	}
+	if s.DeduplicationScope != nil {
+		a.DedupPerGroup = *s.DeduplicationScope == "messageGroup"
+	}
+	if s.FIFOThroughputLimit != nil {
+		a.ThroughputPerGroup = *s.FIFOThroughputLimit == "perMessageGroupId"
+	}
 	return a
 }
 
@@ -41,29 +53,47 @@ func applySettings(a queue.Attributes, s api.QueueSettings) queue.Attributes {
 // attributes.
 func QueueAttributes(q *specs.Queue) queue.Attributes {
 	return queue.Attributes{
-		VisibilityTimeout: q.VisibilityTimeout.Std(),
-		Retention:         q.Retention.Std(),
-		Delay:             q.Delay.Std(),
-		ReceiveWait:       q.ReceiveWait.Std(),
-		MaxMessageSize:    int64(q.MaxMessageSize),
-		MaxReceives:       q.MaxReceives,
-		DeadLetter:        q.DeadLetter,
+		VisibilityTimeout:  q.VisibilityTimeout.Std(),
+		Retention:          q.Retention.Std(),
+		Delay:              q.Delay.Std(),
+		ReceiveWait:        q.ReceiveWait.Std(),
+		MaxMessageSize:     int64(q.MaxMessageSize),
+		MaxReceives:        q.MaxReceives,
+		DeadLetter:         q.DeadLetter,
+		FIFO:               q.FIFO,
+		ContentDedup:       q.ContentBasedDeduplication,
+		DedupPerGroup:      q.DeduplicationScope == "messageGroup",
+		ThroughputPerGroup: q.FIFOThroughputLimit == "perMessageGroupId",
 	}
 }
 
 func apiQueue(in queue.Info) api.Queue {
 	a := in.Attributes
 	st := in.Stats
+	var scope, limit string
+	if a.FIFO {
+		scope, limit = "queue", "perQueue"
+		if a.DedupPerGroup {
+			scope = "messageGroup"
+		}
+		if a.ThroughputPerGroup {
+			limit = "perMessageGroupId"
+		}
+	}
 	return api.Queue{
 		Queue: specs.Queue{
-			Name:              in.Name,
-			VisibilityTimeout: specs.Duration(a.VisibilityTimeout),
-			Retention:         specs.Duration(a.Retention),
-			Delay:             specs.Duration(a.Delay),
-			ReceiveWait:       specs.Duration(a.ReceiveWait),
-			MaxMessageSize:    specs.Size(a.MaxMessageSize),
-			MaxReceives:       a.MaxReceives,
-			DeadLetter:        a.DeadLetter,
+			Name:                      in.Name,
+			VisibilityTimeout:         specs.Duration(a.VisibilityTimeout),
+			Retention:                 specs.Duration(a.Retention),
+			Delay:                     specs.Duration(a.Delay),
+			ReceiveWait:               specs.Duration(a.ReceiveWait),
+			MaxMessageSize:            specs.Size(a.MaxMessageSize),
+			MaxReceives:               a.MaxReceives,
+			DeadLetter:                a.DeadLetter,
+			FIFO:                      a.FIFO,
+			ContentBasedDeduplication: a.ContentDedup,
+			DeduplicationScope:        scope,
+			FIFOThroughputLimit:       limit,
 		},
 		Tags:      in.Tags,
 		CreatedAt: in.CreatedAt.UTC(),
@@ -151,7 +181,7 @@ func (s *Server) DeleteQueue(ctx context.Context, caller Identity, name string) 
 // sendInput converts one API message into the engine's form; attributes
 // are sorted by name so the stored order is stable.
 func sendInput(m api.SendMessage) queue.SendInput {
-	in := queue.SendInput{Body: []byte(m.Body)}
+	in := queue.SendInput{Body: []byte(m.Body), Group: m.Group, DedupID: m.DedupID}
 	if m.Delay != nil {
 		d := m.Delay.Std()
 		in.Delay = &d
@@ -191,7 +221,10 @@ func (s *Server) Send(ctx context.Context, caller Identity, name string, req *ap
 	}
 	out := api.SendResponse{Messages: make([]api.SendResult, len(res))}
 	for i, r := range res {
-		out.Messages[i].ID = r.ID
+		out.Messages[i].ID, out.Messages[i].Duplicate = r.ID, r.Duplicate
+		if r.Err == nil {
+			out.Messages[i].Seq = r.Seq
+		}
 		if r.Err != nil {
 			out.Messages[i].Error = APIError(r.Err)
 		}
@@ -229,6 +262,9 @@ func (s *Server) Receive(ctx context.Context, caller Identity, name string, req 
 			SentAt:          m.SentAt.UTC(),
 			FirstReceivedAt: m.FirstReceivedAt.UTC(),
 			SourceQueue:     m.SourceQueue,
+			Group:           m.Group,
+			DedupID:         m.DedupID,
+			Seq:             m.Seq,
 		}
 		if len(m.Attributes) > 0 {
 			am.Attributes = make(map[string]string, len(m.Attributes))

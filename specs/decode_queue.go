@@ -11,6 +11,10 @@ func queueSchema() *hcl.BodySchema {
 		{Name: "max_message_size"},
 		{Name: "max_receives"},
 		{Name: "dead_letter"},
+		{Name: "fifo"},
+		{Name: "content_based_deduplication"},
+		{Name: "deduplication_scope"},
+		{Name: "fifo_throughput_limit"},
 	}}
 }
 
@@ -25,5 +29,9 @@ func (d *decoder) queue(b *hcl.Block, p path) *Queue {
 	d.size(c.Attributes, "max_message_size", p, &q.MaxMessageSize)
 	d.integer(c.Attributes, "max_receives", p, &q.MaxReceives)
 	d.str(c.Attributes, "dead_letter", p, &q.DeadLetter)
+	d.boolean(c.Attributes, "fifo", p, &q.FIFO)
+	d.boolean(c.Attributes, "content_based_deduplication", p, &q.ContentBasedDeduplication)
+	d.str(c.Attributes, "deduplication_scope", p, &q.DeduplicationScope)
+	d.str(c.Attributes, "fifo_throughput_limit", p, &q.FIFOThroughputLimit)
 	return q
 }

@@ -54,6 +54,19 @@ type Queue struct {
 	// DeadLetter; zero means no limit.
 	MaxReceives int    `json:"max_receives"`
 	DeadLetter  string `json:"dead_letter,omitempty"`
+	// FIFO makes a first-in-first-out queue, whose name ends in .fifo:
+	// each message has a group, a group's messages are delivered in order
+	// and one batch at a time, and a message sent again within five
+	// minutes (same deduplication id) is stored once.
+	FIFO bool `json:"fifo,omitempty"`
+	// ContentBasedDeduplication takes a message's deduplication id from
+	// its body's SHA-256 when the sender gives none.
+	ContentBasedDeduplication bool `json:"content_based_deduplication,omitempty"`
+	// DeduplicationScope is "queue" (the default) or "messageGroup".
+	DeduplicationScope string `json:"deduplication_scope,omitempty"`
+	// FIFOThroughputLimit is "perQueue" (the default) or
+	// "perMessageGroupId", as in SQS.
+	FIFOThroughputLimit string `json:"fifo_throughput_limit,omitempty"`
 }
 
 // Job is a unit of scheduling: a group of tasks placed together, as many

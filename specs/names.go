@@ -7,8 +7,11 @@ import (
 )
 
 // validQueueName reports whether s is a queue name as SQS accepts it: 1 to 80
-// letters, digits, hyphens and underscores.
-func validQueueName(s string) bool { return validName(s, 80) }
+// letters, digits, hyphens and underscores, a FIFO queue's ending in .fifo.
+func validQueueName(s string) bool {
+	base := strings.TrimSuffix(s, ".fifo")
+	return len(s) <= 80 && validName(base, 80)
+}
 
 // ValidTopicName reports whether s is a topic name as SNS accepts it: 1
 // to 256 letters, digits, hyphens and underscores.
@@ -52,7 +55,7 @@ func isLetterOrDigit(c rune) bool {
 const TopicNameRule = "use 1 to 256 letters, digits, hyphens and underscores"
 
 const (
-	queueNameRule  = `use 1 to 80 letters, digits, "-" or "_"`
+	queueNameRule  = `use 1 to 80 letters, digits, "-" or "_" (a FIFO queue's ending in ".fifo")`
 	objectNameRule = `use 1 to 63 lowercase letters, digits, "-" or "_", starting with a letter or digit`
 )
 

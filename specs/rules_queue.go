@@ -1,6 +1,9 @@
 package specs
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // The accepted ranges of queue settings, as SQS has them.
 const (
@@ -41,8 +44,42 @@ func (ps *problems) checkQueues(queues []*Queue, known func(string) bool) {
 		ps.sizeRange(p.field("max_message_size"), q.MaxMessageSize, minMessageSize, maxMessageSize)
 		ps.intRange(p.field("max_receives"), q.MaxReceives, 0, maxMaxReceives)
 		ps.checkDeadLetter(p, q, known)
+		ps.checkFIFO(p, q)
 	}
 	ps.checkDeadLetterLoops(queues)
+}
+
+// checkFIFO checks a queue's FIFO settings: fifo exactly when the name
+// ends in .fifo, the FIFO-only settings on FIFO queues, their values, and
+// a FIFO queue's dead-letter queue FIFO too (a standard one's standard).
+func (ps *problems) checkFIFO(p path, q *Queue) {
+	named := strings.HasSuffix(q.Name, ".fifo")
+	switch {
+	case q.FIFO && !named:
+		ps.add(p.field("fifo"), "Invalid FIFO queue name", "a FIFO queue's name must end in .fifo; %q does not", q.Name)
+	case !q.FIFO && named:
+		ps.add(p.field("name"), "Missing fifo", "a queue whose name ends in .fifo must set fifo = true")
+	}
+	if !q.FIFO {
+		for _, f := range []struct {
+			field string
+			set   bool
+		}{{"content_based_deduplication", q.ContentBasedDeduplication}, {"deduplication_scope", q.DeduplicationScope != ""},
+			{"fifo_throughput_limit", q.FIFOThroughputLimit != ""}} {
+			if f.set {
+				ps.add(p.field(f.field), "FIFO setting on a standard queue", "the %s setting is for FIFO queues (fifo = true)", f.field)
+			}
+		}
+	}
+	if v := q.DeduplicationScope; v != "" && v != "queue" && v != "messageGroup" {
+		ps.add(p.field("deduplication_scope"), "Invalid deduplication scope", "the deduplication scope must be \"queue\" or \"messageGroup\", not %q", v)
+	}
+	if v := q.FIFOThroughputLimit; v != "" && v != "perQueue" && v != "perMessageGroupId" {
+		ps.add(p.field("fifo_throughput_limit"), "Invalid throughput limit", "the throughput limit must be \"perQueue\" or \"perMessageGroupId\", not %q", v)
+	}
+	if q.DeadLetter != "" && strings.HasSuffix(q.DeadLetter, ".fifo") != q.FIFO {
+		ps.add(p.field("dead_letter"), "Invalid dead-letter queue", "a FIFO queue's dead_letter must be a FIFO queue, and a standard queue's standard")
+	}
 }
 
 func (ps *problems) checkDeadLetter(p path, q *Queue, known func(string) bool) {

@@ -47,8 +47,30 @@ func queueSettingFlags(cmd *cobra.Command) func() (api.QueueSettings, error) {
 	f.String("max-message-size", "", "largest message, e.g. 256KiB (default 256KiB)")
 	f.Int("max-receives", 0, "receives before a message goes to the dead-letter queue")
 	f.String("dead-letter", "", "dead-letter queue")
+	f.Bool("fifo", false, "a FIFO queue (its name ends in .fifo): ordered per message group, deduplicated")
+	f.Bool("content-based-dedup", false, "FIFO: deduplicate by the body's SHA-256 when a send gives no --dedup-id")
+	f.String("dedup-scope", "", "FIFO: queue (default) or messageGroup")
+	f.String("throughput-limit", "", "FIFO: perQueue (default) or perMessageGroupId")
 	return func() (api.QueueSettings, error) {
 		var s api.QueueSettings
+		for _, b := range []struct {
+			flag string
+			dst  **bool
+		}{{"fifo", &s.FIFO}, {"content-based-dedup", &s.ContentBasedDeduplication}} {
+			if f.Changed(b.flag) {
+				v, _ := f.GetBool(b.flag)
+				*b.dst = &v
+			}
+		}
+		for _, o := range []struct {
+			flag string
+			dst  **string
+		}{{"dedup-scope", &s.DeduplicationScope}, {"throughput-limit", &s.FIFOThroughputLimit}} {
+			if f.Changed(o.flag) {
+				v, _ := f.GetString(o.flag)
+				*o.dst = &v
+			}
+		}
 		for _, d := range []struct {
 			flag string
 			dst  **specs.Duration
@@ -227,6 +249,8 @@ func newQueueSendCommand(c *cli) *cobra.Command {
 		lines bool
 		attrs = stringMap{}
 		delay string
+		group string
+		dedup string
 	)
 	cmd := &cobra.Command{
 		Use:   "send NAME [BODY]",
@@ -240,7 +264,7 @@ func newQueueSendCommand(c *cli) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			tmpl := api.SendMessage{}
+			tmpl := api.SendMessage{Group: group, DedupID: dedup}
 			if len(attrs) > 0 {
 				tmpl.Attributes = attrs
 			}
@@ -288,9 +312,12 @@ func newQueueSendCommand(c *cli) *cobra.Command {
 			}
 			err = output(cmd, c.stdout, results, func(w io.Writer) {
 				for _, r := range results {
-					if r.Error != nil {
+					switch {
+					case r.Error != nil:
 						fmt.Fprintf(w, "error\t%s\n", r.Error)
-					} else {
+					case r.Duplicate:
+						fmt.Fprintf(w, "%s\tduplicate (sequence %d)\n", r.ID, r.Seq)
+					default:
 						fmt.Fprintln(w, r.ID)
 					}
 				}
@@ -305,6 +332,8 @@ func newQueueSendCommand(c *cli) *cobra.Command {
 	cmd.Flags().BoolVar(&lines, "lines", false, "send each line as its own message")
 	cmd.Flags().Var(attrs, "attr", "message attribute `name=value` (repeatable)")
 	cmd.Flags().StringVar(&delay, "delay", "", "hide the message(s) for this long")
+	cmd.Flags().StringVar(&group, "group", "", "message group: required on a FIFO queue (messages of a group are delivered in order), a tenant on a standard one")
+	cmd.Flags().StringVar(&dedup, "dedup-id", "", "FIFO: deduplication id (a send with one seen in the last five minutes stores nothing)")
 	return cmd
 }
 
@@ -361,6 +390,12 @@ func newQueueReceiveCommand(c *cli) *cobra.Command {
 						m.ID, m.Receipt, m.ReceiveCount, m.SentAt.Local().Format(time.RFC3339Nano))
 					if m.SourceQueue != "" {
 						fmt.Fprintf(w, "source queue:\t%s\n", m.SourceQueue)
+					}
+					if m.Group != "" {
+						fmt.Fprintf(w, "group:\t%s\n", m.Group)
+					}
+					if m.DedupID != "" {
+						fmt.Fprintf(w, "sequence number:\t%d\ndeduplication id:\t%s\n", m.Seq, m.DedupID)
 					}
 					keys := make([]string, 0, len(m.Attributes))
 					for k := range m.Attributes {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"os"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -117,4 +118,37 @@ func writeTemp(t *testing.T, content string) string {
 		t.Fatal(err)
 	}
 	return f
+}
+
+// FIFO queues through the CLI: created with --fifo, sent to with --group
+// and --dedup-id (a duplicate says so), received in group order.
+func TestQueueFIFOCommands(t *testing.T) {
+	env := startServer(t)
+	run := func(want int, args ...string) string {
+		t.Helper()
+		out, errOut, code := runCLI(t, env, args...)
+		if code != want {
+			t.Fatalf("docket %s: status %d, want %d\n%s%s", strings.Join(args, " "), code, want, out, errOut)
+		}
+		return out + errOut
+	}
+	if out := run(1, "queue", "create", "orders", "--fifo"); !strings.Contains(out, ".fifo") {
+		t.Errorf("--fifo without the name: %q", out)
+	}
+	run(0, "queue", "create", "orders.fifo", "--fifo", "--content-based-dedup")
+	first := run(0, "queue", "send", "orders.fifo", "one", "--group", "a")
+	run(0, "queue", "send", "orders.fifo", "two", "--group", "a")
+	if out := run(0, "queue", "send", "orders.fifo", "one", "--group", "a"); !strings.Contains(out, "duplicate") || !strings.Contains(out, strings.TrimSpace(first)) {
+		t.Errorf("a duplicate send printed %q (first %q)", out, first)
+	}
+	if out := run(1, "queue", "send", "orders.fifo", "three"); !strings.Contains(out, "missing_message_group_id") {
+		t.Errorf("a send without --group: %q", out)
+	}
+	out := run(0, "queue", "receive", "orders.fifo", "--max", "10")
+	if i, j := strings.Index(out, "one"), strings.Index(out, "two"); i < 0 || j < i || !regexp.MustCompile(`group:\s+a\n`).MatchString(out) {
+		t.Errorf("receive printed:\n%s", out)
+	}
+	if out := run(0, "queue", "status", "orders.fifo", "-o", "json"); !strings.Contains(out, `"fifo": true`) || !strings.Contains(out, `"content_based_deduplication": true`) {
+		t.Errorf("queue status -o json:\n%s", out)
+	}
 }

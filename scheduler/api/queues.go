@@ -18,6 +18,11 @@ type QueueSettings struct {
 	MaxMessageSize    *specs.Size     `json:"max_message_size,omitempty"`
 	MaxReceives       *int            `json:"max_receives,omitempty"`
 	DeadLetter        *string         `json:"dead_letter,omitempty"`
+	// The FIFO settings (specs.Queue); fifo is fixed at creation.
+	FIFO                      *bool   `json:"fifo,omitempty"`
+	ContentBasedDeduplication *bool   `json:"content_based_deduplication,omitempty"`
+	DeduplicationScope        *string `json:"deduplication_scope,omitempty"`
+	FIFOThroughputLimit       *string `json:"fifo_throughput_limit,omitempty"`
 }
 
 // Queue describes a queue: its settings and its figures.
@@ -61,6 +66,11 @@ type SendMessage struct {
 	Body       string            `json:"body"`
 	Attributes map[string]string `json:"attributes,omitempty"`
 	Delay      *specs.Duration   `json:"delay,omitempty"`
+	// Group is the message group: required on a FIFO queue (its order),
+	// a tenant on a standard one. DedupID is a FIFO message's
+	// deduplication id.
+	Group   string `json:"group,omitempty"`
+	DedupID string `json:"dedup_id,omitempty"`
 }
 
 // SendRequest is the body of POST /v1/queues/{name}/messages: either one
@@ -74,6 +84,11 @@ type SendRequest struct {
 type SendResult struct {
 	ID    string `json:"id,omitempty"`
 	Error *Error `json:"error,omitempty"`
+	// Seq is the message's sequence number; Duplicate is set when a FIFO
+	// queue had its deduplication id within five minutes, and ID and Seq
+	// are the message stored then.
+	Seq       uint64 `json:"sequence_number,omitempty"`
+	Duplicate bool   `json:"duplicate,omitempty"`
 }
 
 // SendResponse lists one result per message sent, in order.
@@ -99,6 +114,10 @@ type Message struct {
 	SentAt          time.Time         `json:"sent_at"`
 	FirstReceivedAt time.Time         `json:"first_received_at"`
 	SourceQueue     string            `json:"source_queue,omitempty"`
+	Group           string            `json:"group,omitempty"`
+	DedupID         string            `json:"dedup_id,omitempty"`
+	// Seq is the message's sequence number: on a FIFO queue, its order.
+	Seq uint64 `json:"sequence_number,omitempty"`
 }
 
 // ReceiveResponse holds the received messages, possibly none.

@@ -117,10 +117,21 @@ func fastEncode(dst []byte, v any) ([]byte, bool) {
 		}
 		dst = append(dst, `{"messages":`...)
 		dst = jsonfast.AppendList(dst, v.Messages, func(b []byte, r api.SendResult) []byte {
-			if r.ID == "" {
+			sep := byte('{')
+			if r.ID != "" {
+				b, sep = jsonfast.AppendField(b, sep, "id", r.ID), ','
+			}
+			if r.Seq != 0 {
+				b = strconv.AppendUint(append(append(b, sep), `"sequence_number":`...), r.Seq, 10)
+				sep = ','
+			}
+			if r.Duplicate {
+				b, sep = append(append(b, sep), `"duplicate":true`...), ','
+			}
+			if sep == '{' {
 				return append(b, "{}"...)
 			}
-			return append(jsonfast.AppendField(b, '{', "id", r.ID), '}')
+			return append(b, '}')
 		})
 	case api.DeleteResponse:
 		for _, r := range v.Results {
@@ -138,7 +149,7 @@ func fastEncode(dst []byte, v any) ([]byte, bool) {
 			if !jsonTime(m.SentAt) || !jsonTime(m.FirstReceivedAt) {
 				return dst, false
 			}
-			size += 160 + len(m.ID) + len(m.Receipt) + len(m.Body) + len(m.SourceQueue)
+			size += 200 + len(m.ID) + len(m.Receipt) + len(m.Body) + len(m.SourceQueue) + len(m.Group) + len(m.DedupID)
 			for k, v := range m.Attributes {
 				size += 6 + len(k) + len(v)
 			}
@@ -167,6 +178,15 @@ func appendMessage(b []byte, m api.Message) []byte {
 	b = append(m.FirstReceivedAt.AppendFormat(b, time.RFC3339Nano), '"')
 	if m.SourceQueue != "" {
 		b = jsonfast.AppendField(b, ',', "source_queue", m.SourceQueue)
+	}
+	if m.Group != "" {
+		b = jsonfast.AppendField(b, ',', "group", m.Group)
+	}
+	if m.DedupID != "" {
+		b = jsonfast.AppendField(b, ',', "dedup_id", m.DedupID)
+	}
+	if m.Seq != 0 {
+		b = strconv.AppendUint(append(b, `,"sequence_number":`...), m.Seq, 10)
 	}
 	return append(b, '}')
 }

@@ -111,13 +111,14 @@ var encodeSeeds = []string{"", "plain", "quote\" back\\ slash/", "ctl \x00\x01\b
 // string, at time t.
 func responsesWith(s string, t time.Time) []any {
 	return []any{
-		api.SendResponse{Messages: []api.SendResult{{ID: s}, {}}},
+		api.SendResponse{Messages: []api.SendResult{{ID: s}, {}, {ID: s, Seq: uint64(len(s)) + 1, Duplicate: true}}},
 		api.SendResponse{Messages: []api.SendResult{}},
 		api.DeleteResponse{Results: []api.DeleteResult{{Receipt: s}}},
 		api.DeleteResponse{},
 		api.ReceiveResponse{Messages: []api.Message{
 			{ID: s, Receipt: s, Body: s, Attributes: map[string]string{"b": s, s: "a"}, ReceiveCount: 3, SentAt: t, FirstReceivedAt: t, SourceQueue: s},
 			{Body: s, SentAt: t.UTC()},
+			{ID: s, Body: s, SentAt: t, FirstReceivedAt: t, Group: s, DedupID: s, Seq: 1<<63 + uint64(len(s))},
 		}},
 		api.ReceiveResponse{Messages: []api.Message{}},
 		api.ReceiveResponse{},

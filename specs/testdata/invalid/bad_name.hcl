@@ -1,4 +1,4 @@
-queue "images.fifo" {
+queue "images.jpg" {
 }
 
 job "Thumb Nails" {

@@ -1,5 +1,5 @@
 queue "q" {
-  fifo = true
+  priority = 1
 }
 
 job "web" {
