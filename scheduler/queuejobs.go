@@ -288,8 +288,11 @@ func (s *Server) dispatch(ctx context.Context, j *state.Job) {
 			return // woken again when capacity changes
 		}
 		zero := time.Duration(0)
+		// On a FIFO queue, one message per group: each runs in its own
+		// task, so a group's run one at a time, in order, and groups in
+		// parallel.
 		msgs, err := s.queues.Receive(ctx, j.Spec.Queue, queue.ReceiveOptions{
-			Max: len(ask.nodes), Wait: &zero, Owner: "dispatch:" + j.Name,
+			Max: len(ask.nodes), Wait: &zero, Owner: "dispatch:" + j.Name, OnePerGroup: true,
 		})
 		if err != nil || len(msgs) == 0 {
 			return

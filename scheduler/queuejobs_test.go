@@ -340,3 +340,82 @@ func grepMetric(body []byte, name string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// A dispatch job on a FIFO queue runs one task at a time per message
+// group, in the group's order, and groups in parallel.
+func TestDispatchFIFOOneTaskPerGroup(t *testing.T) {
+	_, cl, _ := newCluster(t, scheduler.Config{})
+	startNode(t, cl, "n1", 8000, 8192, nil, "")
+	job := `
+queue "in.fifo" {
+  fifo                        = true
+  content_based_deduplication = true
+}
+
+job "work" {
+  type  = "dispatch"
+  queue = "in.fifo"
+  scaling {
+    max = 4
+  }
+  task "t" {
+    image = "oci-archive:/x.tar"
+  }
+}
+`
+	if _, err := cl.RegisterJobs(context.Background(), parseFile(t, job, nil)); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][]string{}
+	for _, g := range []string{"a", "b"} {
+		for i := range 3 {
+			body := fmt.Sprintf("%s%d", g, i)
+			want[g] = append(want[g], body)
+			if _, err := cl.Send(context.Background(), "in.fifo", api.SendMessage{Body: body, Group: g}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	got := map[string][]string{}
+	for done := 0; done < 6; {
+		var running []api.NodeAllocation
+		waitFor(t, 5*time.Second, func() error {
+			na, err := cl.NodeAllocations(context.Background(), "n1", api.QueryOptions{})
+			if err != nil {
+				return err
+			}
+			running = running[:0]
+			for _, a := range na.Allocations {
+				if a.DesiredStatus == "run" && a.ClientStatus == "pending" {
+					running = append(running, a)
+				}
+			}
+			if len(running) == 0 {
+				return fmt.Errorf("no dispatch allocation pending")
+			}
+			return nil
+		})
+		groups := map[string]bool{}
+		for _, a := range running {
+			g := a.Message.Body[:1]
+			if groups[g] {
+				t.Fatalf("two tasks at once for group %s: %+v", g, running)
+			}
+			groups[g] = true
+		}
+		if done == 0 && len(running) != 2 {
+			t.Errorf("%d tasks at first, want one per group (2)", len(running))
+		}
+		for _, a := range running {
+			g := a.Message.Body[:1]
+			got[g] = append(got[g], a.Message.Body)
+			finish(t, cl, a.ID, 0)
+			done++
+		}
+	}
+	for g, bodies := range want {
+		if strings.Join(got[g], ",") != strings.Join(bodies, ",") {
+			t.Errorf("group %s ran %v, want %v", g, got[g], bodies)
+		}
+	}
+}

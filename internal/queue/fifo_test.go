@@ -385,3 +385,20 @@ func TestFIFOPropertyOrder(t *testing.T) {
 		})
 	}
 }
+
+// OnePerGroup takes one message of each group, oldest group first.
+func TestFIFOOnePerGroup(t *testing.T) {
+	e := newEngine(t)
+	mustCreate(t, e, "q.fifo", fifoAttrs(nil))
+	sendGroup(t, e, "q.fifo", "a", "a1", "a2")
+	sendGroup(t, e, "q.fifo", "b", "b1", "b2")
+	got, err := e.Receive(context.Background(), "q.fifo", ReceiveOptions{Max: 10, Wait: dur(0), OnePerGroup: true})
+	if err != nil || !slices.Equal(bodiesOf(got), []string{"a1", "b1"}) {
+		t.Fatalf("%v %v", bodiesOf(got), err)
+	}
+	mustDelete(t, e, "q.fifo", got[1].Receipt)
+	got, _ = e.Receive(context.Background(), "q.fifo", ReceiveOptions{Max: 10, Wait: dur(0), OnePerGroup: true})
+	if !slices.Equal(bodiesOf(got), []string{"b2"}) {
+		t.Fatalf("after b1 was deleted: %v", bodiesOf(got))
+	}
+}

@@ -76,6 +76,10 @@ type ReceiveOptions struct {
 	// the same receipts, while they are still in flight and within
 	// DedupWindow.
 	AttemptID string
+	// OnePerGroup (FIFO queues) takes at most one message of each group,
+	// so that a consumer handing each message to its own worker runs one
+	// at a time per group (a dispatch job), and groups in parallel.
+	OnePerGroup bool
 }
 
 var attrNameRE = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,256}$`)
@@ -377,7 +381,9 @@ func (q *queueState) take(max int, opts ReceiveOptions) (got []taken, toDLQ []*e
 		// The group is settled again only once what this receive takes is
 		// in flight (changed, below), so nothing more of it is promoted.
 		g := en.grp
-		takeOne(en)
+		if takeOne(en) && opts.OnePerGroup {
+			continue
+		}
 		i, _ := slices.BinarySearchFunc(g.msgs, en.seq, func(e *entry, seq uint64) int { return cmp.Compare(e.seq, seq) })
 		for _, next := range g.msgs[i+1:] {
 			if len(ens) >= max {
