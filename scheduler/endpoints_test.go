@@ -109,7 +109,7 @@ func local(link, base string) string {
 	return base + strings.TrimPrefix(link, "http://"+api.DefaultAddr)
 }
 
-// metric is the value of a counter or the count of a histogram of s with
+// metric is the value of a counter or gauge, or the count of a histogram, of s with
 // the given labels.
 func metric(t *testing.T, s *scheduler.Server, name string, labels map[string]string) float64 {
 	t.Helper()
@@ -128,8 +128,11 @@ func metric(t *testing.T, s *scheduler.Server, name string, labels map[string]st
 					continue next
 				}
 			}
-			if m.Counter != nil {
+			switch {
+			case m.Counter != nil:
 				return m.Counter.GetValue()
+			case m.Gauge != nil:
+				return m.Gauge.GetValue()
 			}
 			return float64(m.Histogram.GetSampleCount())
 		}

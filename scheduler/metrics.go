@@ -1,6 +1,8 @@
 package scheduler
 
 import (
+	"cmp"
+	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -160,7 +162,12 @@ type queueCollector struct {
 	messages, oldest                                       *prometheus.Desc
 	sent, received, deleted, deadLettered, expired, purged *prometheus.Desc
 	compactions, failed                                    *prometheus.Desc
+	groups, groupMessages                                  *prometheus.Desc
 }
+
+// maxGroupSeries bounds the message groups (tenants) a queue reports one
+// by one: those with the most messages.
+const maxGroupSeries = 20
 
 func newQueueCollector(e *queue.Engine) *queueCollector {
 	d := func(name, help string, labels ...string) *prometheus.Desc {
@@ -178,11 +185,14 @@ func newQueueCollector(e *queue.Engine) *queueCollector {
 		purged:       d("docket_queue_purged_total", "Messages removed by purging a queue."),
 		compactions:  prometheus.NewDesc("docket_queue_compactions_total", "Segments of the queue log reclaimed by compaction since the server started.", nil, nil),
 		failed:       prometheus.NewDesc("docket_queue_log_failed", "1 while the queue log refuses writes (a full or failing disk), else 0.", nil, nil),
+		groups:       d("docket_queue_groups", "Message groups (tenants of a fair queue, groups of a FIFO queue) holding messages in a queue."),
+		groupMessages: d("docket_queue_group_messages", "Messages of a queue's message group by state (queued: visible or delayed; in_flight), for the 20 groups with the most.",
+			"group", "state"),
 	}
 }
 
 func (c *queueCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.messages, c.oldest, c.sent, c.received, c.deleted, c.deadLettered, c.expired, c.purged, c.compactions, c.failed} {
+	for _, d := range []*prometheus.Desc{c.messages, c.oldest, c.sent, c.received, c.deleted, c.deadLettered, c.expired, c.purged, c.compactions, c.failed, c.groups, c.groupMessages} {
 		ch <- d
 	}
 }
@@ -212,6 +222,14 @@ func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 		n(c.deadLettered, s.Totals.DeadLettered)
 		n(c.expired, s.Totals.Expired)
 		n(c.purged, s.Totals.Purged)
+		if groups, _ := c.engine.Groups(q.Name); len(groups) > 0 {
+			g(c.groups, float64(len(groups)))
+			slices.SortStableFunc(groups, func(a, b queue.GroupCount) int { return cmp.Compare(b.Messages, a.Messages) })
+			for _, gc := range groups[:min(len(groups), maxGroupSeries)] {
+				g(c.groupMessages, float64(gc.Messages-gc.InFlight), gc.Group, "queued")
+				g(c.groupMessages, float64(gc.InFlight), gc.Group, "in_flight")
+			}
+		}
 	}
 }
 

@@ -419,3 +419,30 @@ job "work" {
 		}
 	}
 }
+
+// A fair queue's tenants are reported one by one; the receive took the
+// oldest message, both tenants having nothing in flight.
+func TestQueueGroupMetrics(t *testing.T) {
+	s, cl, _ := newCluster(t, scheduler.Config{})
+	ctx := context.Background()
+	if _, err := cl.CreateQueue(ctx, api.QueueSettings{Name: "shared"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range []string{"noisy", "noisy", "noisy", "quiet"} {
+		if _, err := cl.Send(ctx, "shared", api.SendMessage{Body: "m", Group: g}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := cl.Receive(ctx, "shared", api.ReceiveRequest{Max: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if n := metric(t, s, "docket_queue_groups", map[string]string{"queue": "shared"}); n != 2 {
+		t.Errorf("docket_queue_groups = %v, want 2", n)
+	}
+	for labels, want := range map[[2]string]float64{{"noisy", "queued"}: 2, {"noisy", "in_flight"}: 1, {"quiet", "queued"}: 1, {"quiet", "in_flight"}: 0} {
+		got := metric(t, s, "docket_queue_group_messages", map[string]string{"queue": "shared", "group": labels[0], "state": labels[1]})
+		if got != want {
+			t.Errorf("docket_queue_group_messages{group=%q,state=%q} = %v, want %v", labels[0], labels[1], got, want)
+		}
+	}
+}

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"runtime"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -18,22 +20,39 @@ func BenchmarkCycle(b *testing.B) {
 	for _, clients := range []int{1, 16, 64} {
 		for _, size := range []int{256, 1024} {
 			b.Run(fmt.Sprintf("clients=%d/batch=10/size=%d", clients, size), func(b *testing.B) {
-				benchCycle(b, clients, 10, size)
+				benchCycle(b, clients, 10, size, false)
 			})
 		}
 	}
 }
 
-func benchCycle(b *testing.B, clients, batch, size int) {
+// BenchmarkFIFOCycle is issue 16's FIFO figure: BenchmarkCycle's cycle
+// (16 clients, batches of 10, 256 bytes) on standard queues and on FIFO
+// queues whose messages spread over 1,000 groups, each with its own
+// deduplication id, in the same run; the FIFO cycle's msgs/s over the
+// standard one's is the ratio (target >= 0.5). dedup-B/id reports the
+// memory a remembered deduplication id costs.
+func BenchmarkFIFOCycle(b *testing.B) {
+	b.Run("standard", func(b *testing.B) { benchCycle(b, 16, 10, 256, false) })
+	b.Run("fifo", func(b *testing.B) { benchCycle(b, 16, 10, 256, true) })
+}
+
+func benchCycle(b *testing.B, clients, batch, size int, fifo bool) {
 	e := newEngine(b)
 	for c := 0; c < clients; c++ {
-		mustCreate(b, e, fmt.Sprintf("q%d", c%4), nil)
+		name := fmt.Sprintf("q%d", c%4)
+		if fifo {
+			name += FIFOSuffix
+		}
+		if _, err := e.Queue(name); err != nil {
+			mustCreate(b, e, name, func(a *Attributes) { a.FIFO = fifo })
+		}
 	}
 	body := bytes.Repeat([]byte("x"), size)
-	in := make([]SendInput, batch)
-	for i := range in {
-		in[i] = SendInput{Body: body}
-	}
+	var ids atomic.Uint64
+	var heapBefore runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&heapBefore)
 	var left atomic.Int64
 	left.Store(int64(b.N))
 	var wg sync.WaitGroup
@@ -44,8 +63,22 @@ func benchCycle(b *testing.B, clients, batch, size int) {
 		go func() {
 			defer wg.Done()
 			q := fmt.Sprintf("q%d", c%4)
+			if fifo {
+				q += FIFOSuffix
+			}
+			in := make([]SendInput, batch)
+			for i := range in {
+				in[i] = SendInput{Body: body}
+			}
 			receipts := make([]string, 0, batch)
 			for left.Add(-int64(batch)) > -int64(batch) {
+				if fifo {
+					for i := range in {
+						n := ids.Add(1)
+						in[i].Group = "g" + strconv.FormatUint(n*7919%1000, 10)
+						in[i].DedupID = strconv.FormatUint(n, 10)
+					}
+				}
 				if _, err := e.Send(q, in); err != nil {
 					b.Error(err)
 					return
@@ -75,6 +108,14 @@ func benchCycle(b *testing.B, clients, batch, size int) {
 	wg.Wait()
 	el := time.Since(start)
 	b.ReportMetric(float64(b.N)/el.Seconds(), "msgs/s")
+	if fifo && ids.Load() > 10000 {
+		// Every id sent is remembered (the run is shorter than the
+		// window): the heap's growth over them, messages all deleted.
+		var after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		b.ReportMetric(float64(int64(after.HeapAlloc)-int64(heapBefore.HeapAlloc))/float64(ids.Load()), "dedup-B/id")
+	}
 }
 
 // BenchmarkSendLatency measures one message sent at a time by one client:

@@ -58,14 +58,59 @@ type group struct {
 	name     string
 	msgs     []*entry // in the queue, in sequence order
 	inFlight int      // received and hidden
+	taking   int      // taken by the receive in progress, not yet in flight
 	ready    *entry   // the group's message in the ready heap, if any
 	dirty    bool     // in fifoState.dirty
+}
+
+// Fair queues: on a standard queue, a message group names a tenant. The
+// ready heap holds one visible message per group, the group's oldest
+// visible one, and orders by the group's messages in flight (and those
+// the receive in progress took), then by age: a receive serves the
+// tenants with the least in flight first, so a tenant that holds many
+// messages in flight, or floods the queue, waits behind the others' next
+// message instead of delaying it; its messages keep their order among
+// themselves and are never dropped. Messages without a group count as
+// nothing in flight.
+
+// byFairness orders the ready heap: least in flight first, then oldest.
+func byFairness(a, b *entry) bool {
+	if fa, fb := a.fairKey(), b.fairKey(); fa != fb {
+		return fa < fb
+	}
+	return a.seq < b.seq
+}
+
+func (en *entry) fairKey() int {
+	if en.grp == nil {
+		return 0
+	}
+	return en.grp.inFlight + en.grp.taking
+}
+
+// refair puts a standard queue's group head back in its place after the
+// group's count changed. (A FIFO group's head is in the heap only with
+// nothing in flight: its key is then 0.)
+func (q *queueState) refair(g *group) {
+	if g.ready != nil && g.ready.heapIdx >= 0 && !g.ready.pending {
+		q.ready.fix(g.ready)
+	}
 }
 
 // head is the group's oldest message not on its way out.
 func (g *group) head() *entry {
 	for _, en := range g.msgs {
 		if !en.moving {
+			return en
+		}
+	}
+	return nil
+}
+
+// oldestParked is the group's oldest visible message not in the heap.
+func (g *group) oldestParked() *entry {
+	for _, en := range g.msgs {
+		if en.parked {
 			return en
 		}
 	}
@@ -165,10 +210,21 @@ func (q *queueState) settle() {
 	}
 	for _, g := range f.dirty {
 		g.dirty = false
-		if !q.attrs.FIFO || g.inFlight > 0 || g.ready != nil {
+		if g.ready != nil {
 			continue
 		}
-		if h := g.head(); h != nil && h.parked {
+		var h *entry
+		if q.attrs.FIFO {
+			if g.inFlight > 0 || g.taking > 0 {
+				continue
+			}
+			if h = g.head(); h != nil && !h.parked {
+				h = nil
+			}
+		} else {
+			h = g.oldestParked()
+		}
+		if h != nil {
 			h.parked = false
 			f.parked--
 			g.ready = h
@@ -178,12 +234,12 @@ func (q *queueState) settle() {
 	f.dirty = f.dirty[:0]
 }
 
-// rebuildOrder puts a FIFO queue's visible messages where they belong
+// rebuildOrder puts a queue's grouped visible messages where they belong
 // after replay, which may have placed them before it knew the queue was
 // FIFO: each group's head in the ready heap if it may be received, the
 // rest parked.
 func (q *queueState) rebuildOrder() {
-	if !q.ordered() {
+	if q.fifo == nil {
 		return
 	}
 	for _, en := range slices.Clone(q.ready.items) {

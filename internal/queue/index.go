@@ -74,6 +74,13 @@ func (h *entryHeap) remove(e *entry) {
 	}
 }
 
+// fix restores e's place after its key changed.
+func (h *entryHeap) fix(e *entry) {
+	if i := int(e.heapIdx); i >= 0 && !h.down(i) {
+		h.up(i)
+	}
+}
+
 func (h *entryHeap) swap(i, j int) {
 	h.items[i], h.items[j] = h.items[j], h.items[i]
 	h.items[i].heapIdx = int32(i)

@@ -368,21 +368,36 @@ func (q *queueState) take(max int, opts ReceiveOptions) (got []taken, toDLQ []*e
 		items = append(items, received{seq: en.seq, count: en.recvCount + 1, visibleAt: now + int64(vt), firstRecvAt: first})
 		return true
 	}
+	var touched []*group // groups this receive takes from
 	for len(ens) < max && q.ready.len() > 0 {
 		en := q.ready.top()
 		q.unplace(en)
-		if !q.ordered() || en.grp == nil {
+		g := en.grp
+		if g == nil {
 			takeOne(en)
+			continue
+		}
+		if g.taking == 0 {
+			touched = append(touched, g)
+		}
+		if !q.attrs.FIFO {
+			// A tenant of a fair queue: its next visible message competes
+			// at once, behind what this receive took from it.
+			if takeOne(en) {
+				g.taking++
+			}
+			q.settle()
 			continue
 		}
 		// A FIFO group: its head, then its next visible messages in
 		// order; one on its way to the dead-letter queue lets the next
-		// one be the head.
-		// The group is settled again only once what this receive takes is
-		// in flight (changed, below), so nothing more of it is promoted.
-		g := en.grp
-		if takeOne(en) && opts.OnePerGroup {
-			continue
+		// one be the head. The group is not settled again until what
+		// this receive takes is in flight.
+		if takeOne(en) {
+			g.taking++
+			if opts.OnePerGroup {
+				continue
+			}
 		}
 		i, _ := slices.BinarySearchFunc(g.msgs, en.seq, func(e *entry, seq uint64) int { return cmp.Compare(e.seq, seq) })
 		for _, next := range g.msgs[i+1:] {
@@ -396,16 +411,27 @@ func (q *queueState) take(max int, opts ReceiveOptions) (got []taken, toDLQ []*e
 				break // delayed: the group's turn ends
 			}
 			q.unplace(next)
-			takeOne(next)
+			if takeOne(next) {
+				g.taking++
+			}
+		}
+	}
+	untake := func() {
+		for _, g := range touched {
+			g.taking = 0
+			q.markDirty(g)
+			q.refair(g)
 		}
 	}
 	if len(ens) > 0 {
 		c, _, err = q.e.enqueue(encodeReceives(q.id, items))
 		if err != nil {
+			untake()
 			for _, en := range append(ens, toDLQ...) {
 				en.moving = false
 				q.place(en, now)
 			}
+			q.settle()
 			return nil, nil, nil, err
 		}
 		// Applied after the loop so that a zero visibility timeout cannot
@@ -415,6 +441,7 @@ func (q *queueState) take(max int, opts ReceiveOptions) (got []taken, toDLQ []*e
 			en.owner = owner
 		}
 		q.e.applyReceives(q, items, now)
+		untake()
 		got = make([]taken, len(ens))
 		for i, en := range ens {
 			got[i] = takenOf(q, en)
@@ -423,6 +450,8 @@ func (q *queueState) take(max int, opts ReceiveOptions) (got []taken, toDLQ []*e
 		if opts.AttemptID != "" && q.attrs.FIFO {
 			q.fifoState().attempts[opts.AttemptID] = &attempt{at: now, items: items}
 		}
+	} else {
+		untake()
 	}
 	q.changed(now)
 	return got, toDLQ, c, nil

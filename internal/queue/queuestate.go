@@ -55,7 +55,7 @@ func newQueueState(e *Engine, id uint32, name string, a Attributes, created int6
 		attrs:         a,
 		created:       created,
 		entries:       map[uint64]*entry{},
-		ready:         entryHeap{less: bySeq},
+		ready:         entryHeap{less: byFairness},
 		pending:       entryHeap{less: byVisibleAt},
 		waiters:       make(chan struct{}),
 		watchers:      map[*Watcher]struct{}{},
@@ -95,7 +95,7 @@ func (q *queueState) insert(en *entry, now int64) {
 func (q *queueState) place(en *entry, now int64) {
 	if en.visibleAt <= now {
 		en.pending = false
-		if en.grp != nil && q.attrs.FIFO {
+		if g := en.grp; g != nil && (q.attrs.FIFO || g.ready != nil) {
 			q.parkVisible(en)
 			return
 		}
@@ -112,8 +112,9 @@ func (q *queueState) place(en *entry, now int64) {
 		if en.owner != 0 {
 			q.ownerInFlight[en.owner]++
 		}
-		if en.grp != nil {
-			en.grp.inFlight++
+		if g := en.grp; g != nil {
+			g.inFlight++
+			q.refair(g)
 		}
 	}
 }
@@ -141,6 +142,7 @@ func (q *queueState) unplace(en *entry) {
 				if g.inFlight--; g.inFlight == 0 {
 					q.markDirty(g)
 				}
+				q.refair(g)
 			}
 		}
 	} else {

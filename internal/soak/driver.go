@@ -119,6 +119,7 @@ func Run(ctx context.Context, ctl Controller, cfg Config) (*Report, error) {
 		f:          f,
 		ledger:     newLedger(cfg.Seed, f),
 		fan:        newFanout(cfg.Seed),
+		fifo:       newFIFOLedger(),
 		pace:       &pacer{rate: float64(cfg.SendRate)},
 		errs:       map[string]int{},
 		signals:    map[string]int{},
@@ -141,6 +142,7 @@ type driver struct {
 	pace   *pacer
 	token  string // the management token, bootstrapped in the first life
 	fan    *fanout
+	fifo   *fifoLedger
 	// fanPartial counts publishes found in only some of their queues.
 	fanPartial int
 
@@ -211,6 +213,9 @@ func (d *driver) run(ctx context.Context) error {
 			if err == nil {
 				err = d.createFanout(cctx, cl)
 			}
+			if err == nil {
+				err = createFIFO(cctx, cl)
+			}
 			cancel()
 			if err != nil {
 				d.ctl.Kill()
@@ -222,6 +227,7 @@ func (d *driver) run(ctx context.Context) error {
 		if life == len(plan) {
 			d.finalDrain(ctx, cl)
 			d.checkFanout(ctx, cl)
+			d.checkFIFODrained(ctx, cl)
 			d.scrape(ctx, cl, life)
 			if err := d.ctl.Stop(d.cfg.StopTimeout); err != nil {
 				d.f.add(ChildFailure, "life %d (the last, stopped with SIGTERM): %v", life, err)
@@ -268,6 +274,8 @@ func (d *driver) runLife(ctx context.Context, cl *api.Client, life int, p lifePl
 		g.Go(func() error { d.sender(wctx, cl, life, i); return nil })
 	}
 	g.Go(func() error { d.publisher(wctx, cl, life); return nil })
+	g.Go(func() error { d.fifoSender(wctx, cl); return nil })
+	g.Go(func() error { d.fifoReceiver(wctx, cl); return nil })
 	for i, q := range []string{workQueue, workQueue, holdQueue, dlqQueue} {
 		g.Go(func() error { d.receiver(wctx, cl, q, life, i); return nil })
 	}

@@ -13,6 +13,7 @@ type Report struct {
 	Elapsed time.Duration `json:"elapsed_ns"`
 	Ledger  LedgerStats   `json:"ledger"`
 	Fanout  FanStats      `json:"fanout"`
+	FIFO    FIFOStats     `json:"fifo"`
 	// Restarts counts the lives ended, by signal ("SIGKILL", "SIGTERM").
 	Restarts map[string]int `json:"restarts"`
 	// Compactions is the larger of the two counts below.
@@ -51,6 +52,7 @@ func (d *driver) report(elapsed time.Duration) *Report {
 		Elapsed:           elapsed,
 		Ledger:            d.ledger.Stats(),
 		Fanout:            d.fanStats(),
+		FIFO:              d.fifoStats(),
 		Restarts:          maps.Clone(d.signals),
 		CompactionsMetric: -1,
 		CompactionsLogged: d.ctl.CompactionsLogged(),
@@ -106,6 +108,8 @@ func (r *Report) Write(w io.Writer) {
 		r.Fanout.Acked, r.Fanout.Published, len(fanQueues), r.Fanout.Partial)
 	fmt.Fprintf(w, "  endpoint              %d publishes received, %d redelivered, %d refused on purpose\n",
 		r.Fanout.Hooked, r.Fanout.HookRedelivered, r.Fanout.HookRefused)
+	fmt.Fprintf(w, "  fifo                  %d sends acknowledged in %d groups, %d received, %d out of order\n",
+		r.FIFO.Acked, fifoGroups, r.FIFO.Received, r.FIFO.OutOfOrder)
 	fmt.Fprintf(w, "  compactions           %d (metric %s, log lines %d)\n", r.Compactions, metric, r.CompactionsLogged)
 	fmt.Fprintf(w, "  disk full             %s\n", r.DiskFull)
 	fmt.Fprintf(w, "  child failures        %d\n", r.Findings[ChildFailure])
