@@ -7,7 +7,7 @@ import "time"
 const (
 	DefaultVisibilityTimeout = Duration(30 * time.Second)
 	DefaultRetention         = Duration(4 * day)
-	DefaultMaxMessageSize    = 256 * KiB
+	DefaultMaxMessageSize    = MiB
 	DefaultJobType           = JobService
 	DefaultPriority          = 50
 	DefaultCount             = 1

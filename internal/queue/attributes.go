@@ -54,7 +54,7 @@ func DefaultAttributes() Attributes {
 	return Attributes{
 		VisibilityTimeout: 30 * time.Second,
 		Retention:         4 * 24 * time.Hour,
-		MaxMessageSize:    256 << 10,
+		MaxMessageSize:    1 << 20,
 	}
 }
 

@@ -559,7 +559,7 @@ func TestInvalidParameters(t *testing.T) {
 			return err
 		}, "InvalidParameterValue"},
 		{"too large", func() error {
-			_, err := c.SendMessage(ctx(t), &sqs.SendMessageInput{QueueUrl: &url, MessageBody: aws.String(strings.Repeat("x", 300<<10))})
+			_, err := c.SendMessage(ctx(t), &sqs.SendMessageInput{QueueUrl: &url, MessageBody: aws.String(strings.Repeat("x", 1<<20+1))})
 			return err
 		}, "InvalidParameterValue"},
 		{"bad number attribute", func() error {
