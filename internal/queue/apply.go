@@ -42,7 +42,7 @@ func (e *Engine) applyQueuePut(pos wal.Pos, p queuePut) *queueState {
 		q = newQueueState(e, p.id, p.name, p.attrs, p.created)
 		e.byID[p.id] = q
 	}
-	q.name, q.created, q.attrs, q.tags = p.name, p.created, p.attrs, p.tags
+	q.name, q.created, q.modified, q.attrs, q.tags = p.name, p.created, p.modified, p.attrs, p.tags
 	q.purgedBelow = max(q.purgedBelow, p.purgedBelow)
 	q.defSegment = pos.Segment
 	q.defined = true
@@ -127,12 +127,12 @@ func (e *Engine) applyMessageAt(q *queueState, pos wal.Pos, sub uint16, size uin
 		seq: m.seq, pos: pos, sub: sub, size: size, recvCount: m.recvCount,
 		sentAt: m.sentAt, visibleAt: m.visibleAt, firstRecvAt: m.firstRecvAt, source: m.source,
 	}
-	_, group, dedup := groupAttrs(m.attrs)
-	if group != "" {
-		q.joinGroup(en, group)
+	_, sys := splitAttrs(m.attrs)
+	if sys.group != "" {
+		q.joinGroup(en, sys.group)
 	}
-	if dedup != "" && m.source == 0 {
-		q.remember(dedupKey(q.attrs, group, dedup), dedupEntry{seq: m.seq, sentAt: m.sentAt, pos: pos}, now)
+	if sys.dedup != "" && m.source == 0 {
+		q.remember(dedupKey(q.attrs, sys.group, sys.dedup), dedupEntry{seq: m.seq, sentAt: m.sentAt, pos: pos}, now)
 	}
 	e.insert(q, en, now)
 	e.addLive(pos, size)
@@ -235,8 +235,8 @@ func (e *Engine) applyDeadLetterCopy(from, to *queueState, oldSeq uint64, pos wa
 	}
 	if to != nil {
 		en := &entry{seq: m.seq, pos: pos, size: size, sentAt: m.sentAt, visibleAt: m.visibleAt, source: m.source}
-		if _, group, _ := groupAttrs(m.attrs); group != "" {
-			to.joinGroup(en, group)
+		if _, sys := splitAttrs(m.attrs); sys.group != "" {
+			to.joinGroup(en, sys.group)
 		}
 		e.insert(to, en, now)
 		e.addLive(pos, size)

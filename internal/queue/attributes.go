@@ -47,6 +47,14 @@ type Attributes struct {
 	// ThroughputPerGroup is SQS's FifoThroughputLimit=perMessageGroupId:
 	// kept and reported; the engine has no per-queue throughput cap.
 	ThroughputPerGroup bool
+
+	// SQS settings kept and reported but not acted on: the access policy
+	// (authorization stays with ACL tokens) and server-side encryption's
+	// settings (the log is not encrypted by the engine).
+	Policy          string
+	KMSKeyID        string
+	KMSReuseSeconds int
+	ManagedSSE      bool
 }
 
 // DefaultAttributes returns the settings of a queue declared with none.

@@ -51,6 +51,7 @@ const MaxGroupIDLength = 128
 const (
 	attrGroup = "\x00group"
 	attrDedup = "\x00dedup"
+	attrTrace = "\x00trace"
 )
 
 // group is one message group of a queue.
@@ -353,41 +354,47 @@ func (q *queueState) forgetExpired(now int64) {
 	}
 }
 
-// groupAttrs splits a record's attributes into the sender's and the
-// reserved group and deduplication id.
-func groupAttrs(attrs []Attr) (user []Attr, group, dedup string) {
+// sysAttrs are a message's system attributes, which its record keeps as
+// attributes with reserved names: its group, deduplication id and SQS's
+// AWSTraceHeader.
+type sysAttrs struct{ group, dedup, trace string }
+
+// splitAttrs splits a record's attributes into the sender's and the
+// system attributes.
+func splitAttrs(attrs []Attr) (user []Attr, sys sysAttrs) {
 	for i, a := range attrs {
 		if len(a.Name) > 0 && a.Name[0] == 0 {
 			user = append([]Attr(nil), attrs[:i]...)
 			for _, a := range attrs[i:] {
 				switch a.Name {
 				case attrGroup:
-					group = string(a.Value)
+					sys.group = string(a.Value)
 				case attrDedup:
-					dedup = string(a.Value)
+					sys.dedup = string(a.Value)
+				case attrTrace:
+					sys.trace = string(a.Value)
 				default:
 					user = append(user, a)
 				}
 			}
-			return user, group, dedup
+			return user, sys
 		}
 	}
-	return attrs, "", ""
+	return attrs, sys
 }
 
-// withGroup is a message's attributes as its record keeps them: the
-// sender's, then its group and deduplication id under reserved names.
-func withGroup(attrs []Attr, group, dedup string) []Attr {
-	if group == "" && dedup == "" {
+// joinAttrs is a message's attributes as its record keeps them: the
+// sender's, then the system attributes under reserved names.
+func joinAttrs(attrs []Attr, sys sysAttrs) []Attr {
+	if sys == (sysAttrs{}) {
 		return attrs
 	}
-	out := make([]Attr, 0, len(attrs)+2)
+	out := make([]Attr, 0, len(attrs)+3)
 	out = append(out, attrs...)
-	if group != "" {
-		out = append(out, Attr{Name: attrGroup, Type: "String", Value: []byte(group)})
-	}
-	if dedup != "" {
-		out = append(out, Attr{Name: attrDedup, Type: "String", Value: []byte(dedup)})
+	for _, a := range []struct{ name, v string }{{attrGroup, sys.group}, {attrDedup, sys.dedup}, {attrTrace, sys.trace}} {
+		if a.v != "" {
+			out = append(out, Attr{Name: a.name, Type: "String", Value: []byte(a.v)})
+		}
 	}
 	return out
 }

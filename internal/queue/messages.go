@@ -26,6 +26,9 @@ type SendInput struct {
 	// a standard one. DedupID is its deduplication id (FIFO queues only;
 	// with content-based deduplication it defaults to the body's hash).
 	Group, DedupID string
+	// TraceHeader is SQS's AWSTraceHeader system attribute, kept and
+	// returned as given.
+	TraceHeader string
 }
 
 // SendResult is the outcome of one entry of a send: its id, or why it was
@@ -54,9 +57,9 @@ type Message struct {
 	// was dead-lettered from.
 	SourceQueue string
 	// Group and DedupID are the message's group and deduplication id, if
-	// it has them; Seq its sequence number.
-	Group, DedupID string
-	Seq            uint64
+	// it has them; Seq its sequence number; TraceHeader its AWSTraceHeader.
+	Group, DedupID, TraceHeader string
+	Seq                         uint64
 }
 
 // ReceiveOptions tune one receive call.
@@ -189,7 +192,7 @@ func (e *Engine) send(queue string, outbox bool, in []SendInput) ([]SendResult, 
 			seq:       e.nextSeq.Add(1) - 1,
 			sentAt:    now,
 			visibleAt: now + int64(delay),
-			attrs:     withGroup(m.Attributes, m.Group, dedup),
+			attrs:     joinAttrs(m.Attributes, sysAttrs{group: m.Group, dedup: dedup, trace: m.TraceHeader}),
 			body:      m.Body,
 		}
 		if key != "" {
@@ -483,7 +486,7 @@ func (e *Engine) readMessages(got []taken) ([]Message, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%w: message %d at %v: %v", errdefs.ErrInternal, t.receipt.seq, t.pos, err)
 		}
-		attrs, group, dedup := groupAttrs(m.attrs)
+		attrs, sys := splitAttrs(m.attrs)
 		msg := Message{
 			ID:              e.messageID(t.receipt.seq),
 			Receipt:         e.formatReceipt(t.receipt),
@@ -492,8 +495,9 @@ func (e *Engine) readMessages(got []taken) ([]Message, error) {
 			ReceiveCount:    int(t.receipt.count),
 			SentAt:          time.Unix(0, t.sentAt),
 			FirstReceivedAt: time.Unix(0, t.firstRecvAt),
-			Group:           group,
-			DedupID:         dedup,
+			Group:           sys.group,
+			DedupID:         sys.dedup,
+			TraceHeader:     sys.trace,
 			Seq:             t.receipt.seq,
 		}
 		if t.source != 0 {

@@ -174,7 +174,7 @@ func (e *Engine) copyToDeadLetter(q *queueState, dlqName string, en *entry, m Me
 	for _, k := range sortedKeys(merged) {
 		attrs = append(attrs, merged[k])
 	}
-	attrs = withGroup(attrs, m.Group, m.DedupID) // a FIFO message stays in its group
+	attrs = joinAttrs(attrs, sysAttrs{group: m.Group, dedup: m.DedupID, trace: m.TraceHeader}) // a FIFO message stays in its group
 	first, second := q, dlq
 	if dlq.id < q.id {
 		first, second = dlq, q

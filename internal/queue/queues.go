@@ -14,6 +14,7 @@ type Info struct {
 	Attributes Attributes
 	Tags       map[string]string // a copy; nil when the queue has none
 	CreatedAt  time.Time
+	ModifiedAt time.Time // when its attributes last changed
 	Stats      Stats
 }
 
@@ -86,7 +87,8 @@ func (e *Engine) createQueue(name string, a Attributes, tags map[string]string) 
 		e.mu.Unlock()
 		return false, err
 	}
-	p := queuePut{id: e.nextQueueID, name: name, created: e.now().UnixNano(), attrs: a, tags: tags}
+	now := e.now().UnixNano()
+	p := queuePut{id: e.nextQueueID, name: name, created: now, modified: now, attrs: a, tags: tags}
 	c, pos, err := e.enqueue(p.encode())
 	if err != nil {
 		e.mu.Unlock()
@@ -135,6 +137,9 @@ func (e *Engine) SetAttributes(name string, a Attributes) error {
 		}
 		if a.FIFO != p.attrs.FIFO {
 			return errdefs.New(errdefs.ErrInvalid, "invalid_attribute", "a queue cannot change between standard and FIFO")
+		}
+		if p.attrs != a {
+			p.modified = e.now().UnixNano()
 		}
 		p.attrs = a
 		return nil
@@ -205,7 +210,7 @@ func (e *Engine) redefine(name string, change func(p *queuePut) error) error {
 
 // definition returns q's definition as its record holds it. q.mu is held.
 func (q *queueState) definition() queuePut {
-	return queuePut{id: q.id, name: q.name, created: q.created, attrs: q.attrs, tags: q.tags, purgedBelow: q.purgedBelow}
+	return queuePut{id: q.id, name: q.name, created: q.created, modified: q.modified, attrs: q.attrs, tags: q.tags, purgedBelow: q.purgedBelow}
 }
 
 // DeleteQueue removes a queue and its messages. A queue that is another
@@ -321,5 +326,10 @@ func (q *queueState) info(now time.Time) Info {
 			s.OldestAge = time.Duration(age)
 		}
 	}
-	return Info{Name: q.name, Attributes: q.attrs, Tags: maps.Clone(q.tags), CreatedAt: time.Unix(0, q.created), Stats: s}
+	modified := q.modified
+	if modified == 0 {
+		modified = q.created
+	}
+	return Info{Name: q.name, Attributes: q.attrs, Tags: maps.Clone(q.tags), CreatedAt: time.Unix(0, q.created),
+		ModifiedAt: time.Unix(0, modified), Stats: s}
 }

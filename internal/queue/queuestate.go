@@ -11,13 +11,14 @@ type queueState struct {
 	e  *Engine
 	id uint32
 
-	mu      sync.Mutex
-	name    string
-	attrs   Attributes
-	tags    map[string]string // never changed in place: replaced whole
-	created int64
-	deleted bool
-	defined bool // its definition has been applied (replay may meet its messages first)
+	mu       sync.Mutex
+	name     string
+	attrs    Attributes
+	tags     map[string]string // never changed in place: replaced whole
+	created  int64
+	modified int64 // when the attributes last changed; the creation before that
+	deleted  bool
+	defined  bool // its definition has been applied (replay may meet its messages first)
 
 	entries map[uint64]*entry
 	ready   entryHeap // visible now, oldest sequence first

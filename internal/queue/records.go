@@ -154,7 +154,20 @@ func (p queuePut) encode() []byte {
 	}
 	e.uvarint(p.purgedBelow)
 	e.byte(a.fifoFlags())
+	// SQS's kept settings and the last change's time come last.
+	e.string(a.Policy)
+	e.string(a.KMSKeyID)
+	e.varint(int64(a.KMSReuseSeconds))
+	e.byte(boolByte(a.ManagedSSE))
+	e.varint(p.modified)
 	return e.b
+}
+
+func boolByte(b bool) byte {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // The FIFO settings' bits in a queue's definition record, after the purge
@@ -212,6 +225,9 @@ type queuePut struct {
 	created int64
 	attrs   Attributes
 	tags    map[string]string
+	// modified is when the definition last changed (Unix nanoseconds);
+	// 0 in records written before it was kept: the creation time then.
+	modified int64
 	// purgedBelow is the queue's purge mark (see [Engine.applyPurge]). It
 	// goes with the definition because compaction drops a purge record
 	// with its segment, and the queue's latest definition then holds the
@@ -247,6 +263,12 @@ func decodeQueuePut(d *dec) queuePut {
 	}
 	if len(d.b) > 0 {
 		q.attrs.setFIFOFlags(d.byte())
+	}
+	if len(d.b) > 0 {
+		q.attrs.Policy, q.attrs.KMSKeyID = d.string(), d.string()
+		q.attrs.KMSReuseSeconds = int(d.varint())
+		q.attrs.ManagedSSE = d.byte() == 1
+		q.modified = d.varint()
 	}
 	return q
 }

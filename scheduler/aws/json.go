@@ -54,6 +54,7 @@ func DecodeJSON(data []byte, v any) *Error {
 // WriteResult answers with v encoded as JSON.
 func (p JSONProtocol) WriteResult(w http.ResponseWriter, v any) error {
 	w.Header().Set("Content-Type", p.ContentType)
+	w.Header().Set("x-amzn-RequestId", NewRequestID())
 	w.WriteHeader(http.StatusOK)
 	return jsonfast.Encode(w, v)
 }
@@ -61,6 +62,7 @@ func (p JSONProtocol) WriteResult(w http.ResponseWriter, v any) error {
 // WriteEncoded answers with b, a result already encoded as JSON.
 func (p JSONProtocol) WriteEncoded(w http.ResponseWriter, b []byte) error {
 	w.Header().Set("Content-Type", p.ContentType)
+	w.Header().Set("x-amzn-RequestId", NewRequestID())
 	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
 	w.WriteHeader(http.StatusOK)
 	_, err := w.Write(b)
@@ -84,6 +86,7 @@ func (p JSONProtocol) WriteError(w http.ResponseWriter, e *Error) {
 		w.Header().Set("x-amzn-query-error", e.QueryCode+";"+e.fault())
 	}
 	w.Header().Set("Content-Type", p.ContentType)
+	w.Header().Set("x-amzn-RequestId", NewRequestID())
 	w.WriteHeader(e.Status)
 	json.NewEncoder(w).Encode(errorBody{Type: ns + "#" + e.Code, Message: e.Message})
 }

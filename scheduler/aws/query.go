@@ -344,7 +344,15 @@ func encodeQueryValue(b *bytes.Buffer, name, key string, v reflect.Value, action
 			b.WriteString("<" + name + "><" + key + ">")
 			xml.EscapeText(b, []byte(k.String()))
 			b.WriteString("</" + key + ">")
-			encodeQueryValue(b, "Value", "", v.MapIndex(k), action)
+			if mv := v.MapIndex(k); mv.Kind() == reflect.String {
+				// Written even when empty: clients that find no Value give
+				// the entry the previous entry's value.
+				b.WriteString("<Value>")
+				xml.EscapeText(b, []byte(mv.String()))
+				b.WriteString("</Value>")
+			} else {
+				encodeQueryValue(b, "Value", "", mv, action)
+			}
 			b.WriteString("</" + name + ">")
 		}
 	}

@@ -25,10 +25,10 @@ var (
 	kindBatchIDsNotDistinct   = aws.Kind{Status: http.StatusBadRequest, Code: "BatchEntryIdsNotDistinct", QueryCode: "AWS.SimpleQueueService.BatchEntryIdsNotDistinct"}
 	kindInvalidBatchEntryID   = aws.Kind{Status: http.StatusBadRequest, Code: "InvalidBatchEntryId", QueryCode: "AWS.SimpleQueueService.InvalidBatchEntryId"}
 	kindBatchRequestTooLong   = aws.Kind{Status: http.StatusBadRequest, Code: "BatchRequestTooLong", QueryCode: "AWS.SimpleQueueService.BatchRequestTooLong"}
-	kindInvalidAddress        = aws.Kind{Status: http.StatusBadRequest, Code: "InvalidAddress", QueryCode: "InvalidAddress"}
 	kindUnsupportedOperation  = aws.Kind{Status: http.StatusBadRequest, Code: "UnsupportedOperation", QueryCode: "AWS.SimpleQueueService.UnsupportedOperation"}
 	kindAccessDenied          = aws.Kind{Status: http.StatusForbidden, Code: "AccessDenied", QueryCode: "AccessDenied"}
 	kindInternal              = aws.Kind{Status: http.StatusInternalServerError, Code: "InternalError", QueryCode: "InternalError"}
+	kindOverLimit             = aws.Kind{Status: http.StatusForbidden, Code: "OverLimit", QueryCode: "OverLimit"}
 )
 
 // engineError maps an error of the queue engine onto an SQS error: by its
@@ -50,7 +50,7 @@ func engineError(err error) *aws.Error {
 	case errors.Is(err, errdefs.ErrNotFound):
 		return aws.NewError(aws.InvalidParameterValue, "%s", msg)
 	case code == "invalid_receipt", code == "receipt_outdated", code == "message_gone":
-		return aws.NewError(kindReceiptHandleInvalid, "%s", msg)
+		return aws.NewError(kindReceiptHandleInvalid, "The input receipt handle is invalid.")
 	case code == "message_not_in_flight":
 		return aws.NewError(kindMessageNotInflight, "%s", msg)
 	case code == "queue_exists":

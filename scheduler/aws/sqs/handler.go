@@ -364,8 +364,10 @@ func (h *Handler) dispatch(c *call, action string, body decoder) (any, error) {
 		return run(body, func(in *untagQueueRequest) (any, error) { return h.untagQueue(c, in) })
 	case "ListQueueTags":
 		return run(body, func(in *queueURLRequest) (any, error) { return h.listQueueTags(c, in) })
-	case "AddPermission", "RemovePermission":
-		return nil, aws.NewError(kindUnsupportedOperation, "%s is not supported by this server yet", action)
+	case "AddPermission":
+		return run(body, func(in *addPermissionRequest) (any, error) { return h.addPermission(c, in) })
+	case "RemovePermission":
+		return run(body, func(in *removePermissionRequest) (any, error) { return h.removePermission(c, in) })
 	default:
 		return nil, aws.NewError(aws.InvalidAction, "The action %s is not valid for this endpoint.", action)
 	}

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/docketd/docket/internal/errdefs"
 	"github.com/docketd/docket/internal/msgchars"
 	"github.com/docketd/docket/internal/queue"
 	"github.com/docketd/docket/scheduler/aws"
@@ -39,7 +40,7 @@ const (
 )
 
 // allSystemAttrs are the system attributes "All" asks for.
-var allSystemAttrs = []string{sysReceiveCount, sysSentAt, sysFirstReceive, sysSenderID, sysDLQSource, sysGroup, sysDedup, sysSequence}
+var allSystemAttrs = []string{sysReceiveCount, sysSentAt, sysFirstReceive, sysSenderID, sysDLQSource, sysGroup, sysDedup, sysSequence, sysTrace}
 
 // isFIFO reports whether a queue's name is a FIFO queue's: the engine
 // allows .fifo for FIFO queues alone.
@@ -190,6 +191,9 @@ func (h *Handler) sendMessage(c *call, in *sendMessageRequest) (any, error) {
 		return nil, serr
 	}
 	e.input.Group, e.input.DedupID = in.MessageGroupId, in.MessageDeduplicationId
+	if e.input.TraceHeader, serr = traceHeader(in.MessageSystemAttributes); serr != nil {
+		return nil, serr
+	}
 	res, err := h.engine.Send(name, []queue.SendInput{e.input})
 	if err != nil {
 		return nil, err
@@ -201,12 +205,31 @@ func (h *Handler) sendMessage(c *call, in *sendMessageRequest) (any, error) {
 		SequenceNumber: sequenceNumber(name, res[0].Seq)}, nil
 }
 
+// sysTrace is the one message system attribute a sender may set.
+const sysTrace = "AWSTraceHeader"
+
+// traceHeader is the AWSTraceHeader of a send's message system
+// attributes, the only one SQS takes: a String of at most 1024 bytes.
+func traceHeader(attrs map[string]messageAttributeValue) (string, *aws.Error) {
+	var trace string
+	for name, v := range attrs {
+		if name != sysTrace {
+			return "", aws.NewError(aws.InvalidParameterValue, "Message system attribute name '%s' is invalid.", name)
+		}
+		if v.DataType != "String" || v.StringValue == nil || *v.StringValue == "" || len(*v.StringValue) > 1024 || !validText(*v.StringValue) {
+			return "", aws.NewError(aws.InvalidParameterValue, "Message system attribute AWSTraceHeader must be a String of 1 to 1024 characters.")
+		}
+		trace = *v.StringValue
+	}
+	return trace, nil
+}
+
 // checkBatchIDs applies SQS's rules for batch entries: 1 to 10 of them,
 // with distinct well-formed ids.
-func checkBatchIDs(ids []string) *aws.Error {
+func checkBatchIDs(ids []string, entry string) *aws.Error {
 	switch {
 	case len(ids) == 0:
-		return aws.NewError(kindEmptyBatch, "There should be at least one entry in the request.")
+		return aws.NewError(kindEmptyBatch, "There should be at least one %s in the request.", entry)
 	case len(ids) > queue.MaxBatch:
 		return aws.NewError(kindTooManyEntries, "Maximum number of entries per request are %d. You have sent %d.", queue.MaxBatch, len(ids))
 	}
@@ -251,7 +274,7 @@ func (h *Handler) sendMessageBatch(c *call, in *sendMessageBatchRequest) (any, e
 	for i, e := range in.Entries {
 		ids[i] = e.Id
 	}
-	if err := checkBatchIDs(ids); err != nil {
+	if err := checkBatchIDs(ids, "SendMessageBatchRequestEntry"); err != nil {
 		return nil, err
 	}
 	info, err := h.engine.Queue(name)
@@ -270,6 +293,10 @@ func (h *Handler) sendMessageBatch(c *call, in *sendMessageBatchRequest) (any, e
 			continue
 		}
 		se.input.Group, se.input.DedupID = e.MessageGroupId, e.MessageDeduplicationId
+		if se.input.TraceHeader, serr = traceHeader(e.MessageSystemAttributes); serr != nil {
+			out.Failed = append(out.Failed, failed(e.Id, serr))
+			continue
+		}
 		total += len(se.input.Body)
 		for _, a := range se.input.Attributes {
 			total += len(a.Name) + len(a.Type) + len(a.Value)
@@ -399,6 +426,9 @@ func (h *Handler) message(c *call, m queue.Message, sys map[string]bool, names [
 	if sys[sysSequence] && m.DedupID != "" { // a FIFO queue's message
 		set(sysSequence, strconv.FormatUint(m.Seq, 10))
 	}
+	if sys[sysTrace] && m.TraceHeader != "" {
+		set(sysTrace, m.TraceHeader)
+	}
 	var picked []queue.Attr
 	for _, a := range m.Attributes {
 		if wantAttribute(a.Name, names) {
@@ -446,12 +476,22 @@ func (h *Handler) deleteMessage(c *call, in *deleteMessageRequest) (any, error) 
 	if err != nil {
 		return nil, err
 	}
-	return empty{}, res[0]
+	return empty{}, deleteResult(res[0])
+}
+
+// deleteResult is a delete's outcome as SQS reports it: a receipt from an
+// earlier receive of a message received again since deletes nothing and
+// succeeds, as SQS documents; the message stays.
+func deleteResult(err error) error {
+	if errdefs.Code(err, "") == "receipt_outdated" {
+		return nil
+	}
+	return err
 }
 
 // receiptBatchQueue checks a batch of receipts' queue and entry ids, the
 // same for deletes and visibility changes, and returns the queue's name.
-func (h *Handler) receiptBatchQueue(c *call, in *receiptBatchRequest) (string, error) {
+func (h *Handler) receiptBatchQueue(c *call, in *receiptBatchRequest, entry string) (string, error) {
 	name, err := h.queueName(c, in.QueueUrl)
 	if err != nil {
 		return "", err
@@ -460,14 +500,14 @@ func (h *Handler) receiptBatchQueue(c *call, in *receiptBatchRequest) (string, e
 	for i, e := range in.Entries {
 		ids[i] = e.Id
 	}
-	if err := checkBatchIDs(ids); err != nil {
+	if err := checkBatchIDs(ids, entry); err != nil {
 		return "", err
 	}
 	return name, nil
 }
 
 func (h *Handler) deleteMessageBatch(c *call, in *receiptBatchRequest) (any, error) {
-	name, err := h.receiptBatchQueue(c, in)
+	name, err := h.receiptBatchQueue(c, in, "DeleteMessageBatchRequestEntry")
 	if err != nil {
 		return nil, err
 	}
@@ -487,7 +527,7 @@ func (h *Handler) deleteMessageBatch(c *call, in *receiptBatchRequest) (any, err
 			return nil, err
 		}
 		for i, rerr := range res {
-			if rerr != nil {
+			if rerr = deleteResult(rerr); rerr != nil {
 				out.Failed = append(out.Failed, failed(rids[i], rerr))
 			} else {
 				out.Successful = append(out.Successful, batchResultEntry{Id: rids[i]})
@@ -523,7 +563,7 @@ func (h *Handler) changeOne(name, receipt string, timeout *int64) error {
 }
 
 func (h *Handler) changeVisibilityBatch(c *call, in *receiptBatchRequest) (any, error) {
-	name, err := h.receiptBatchQueue(c, in)
+	name, err := h.receiptBatchQueue(c, in, "ChangeMessageVisibilityBatchRequestEntry")
 	if err != nil {
 		return nil, err
 	}

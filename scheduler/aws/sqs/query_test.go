@@ -256,6 +256,13 @@ func TestQueryProtocolTags(t *testing.T) {
 	if status != 200 || len(listed.Tags) != 1 || listed.Tags[0].Key != "env" || listed.Tags[0].Value != "<prod>" {
 		t.Fatalf("ListQueueTags: status %d, %+v; want env=<prod>\n%s", status, listed, b)
 	}
+	// An empty value is written as <Value></Value>: boto3 gives a tag
+	// without one the previous tag's value.
+	h.query(t, "/000000000000/t", url.Values{"Action": {"TagQueue"}, "Tag.1.Key": {"blank"}, "Tag.1.Value": {""}})
+	_, b = h.query(t, "/000000000000/t", url.Values{"Action": {"ListQueueTags"}})
+	if !strings.Contains(string(b), "<Key>blank</Key><Value></Value>") {
+		t.Fatalf("ListQueueTags with an empty value:\n%s", b)
+	}
 }
 
 func TestQueryProtocolErrors(t *testing.T) {

@@ -28,6 +28,10 @@ const (
 	attrDedupScope        = "DeduplicationScope"
 	attrThroughputLimit   = "FifoThroughputLimit"
 	attrSSE               = "SqsManagedSseEnabled"
+	attrPolicy            = "Policy"
+	attrKMSKey            = "KmsMasterKeyId"
+	attrKMSReuse          = "KmsDataKeyReusePeriodSeconds"
+	attrModified          = "LastModifiedTimestamp"
 	attrQueueArn          = "QueueArn"
 	attrCreated           = "CreatedTimestamp"
 	attrVisible           = "ApproximateNumberOfMessages"
@@ -40,7 +44,7 @@ const (
 var readableAttrs = []string{
 	attrVisible, attrNotVisible, attrDelayed, attrCreated, attrQueueArn,
 	attrVisibilityTimeout, attrRetention, attrDelay, attrReceiveWait,
-	attrMaxMessageSize, attrRedrivePolicy, attrSSE,
+	attrMaxMessageSize, attrRedrivePolicy, attrSSE, attrPolicy, attrKMSKey, attrKMSReuse, attrModified,
 }
 
 // fifoAttrs are the attributes a FIFO queue reports besides readableAttrs.
@@ -64,13 +68,14 @@ func (h *Handler) queueName(c *call, rawURL string) (string, error) {
 	if rawURL == "" {
 		return "", aws.NewError(aws.MissingParameter, "The request must contain the parameter QueueUrl.")
 	}
+	// A malformed URL names no queue, as SQS answers it.
 	u, err := url.Parse(rawURL)
 	if err != nil {
-		return "", aws.NewError(kindInvalidAddress, "The address %q is not valid for this endpoint.", rawURL)
+		return "", aws.NewError(kindQueueDoesNotExist, "The specified queue does not exist.")
 	}
 	parts := strings.Split(strings.Trim(u.Path, "/"), "/")
 	if len(parts) != 2 {
-		return "", aws.NewError(kindInvalidAddress, "The address %q is not valid for this endpoint.", rawURL)
+		return "", aws.NewError(kindQueueDoesNotExist, "The specified queue does not exist.")
 	}
 	if parts[0] != h.cfg.AccountID || queue.ValidateName(parts[1]) != nil {
 		return "", aws.NewError(kindQueueDoesNotExist, "The specified queue does not exist.")
@@ -177,9 +182,24 @@ func (h *Handler) applyAttributes(c *call, a queue.Attributes, set map[string]st
 				err = aws.NewError(kindInvalidAttributeValue, "Invalid value for the parameter %s.", name)
 			}
 		case attrSSE:
-			if v != "false" {
-				err = aws.NewError(kindInvalidAttributeValue, "server-side encryption is not supported by this server")
+			if v != "true" && v != "false" {
+				err = aws.NewError(kindInvalidAttributeValue, "Invalid value for the parameter SqsManagedSseEnabled.")
 			}
+			a.ManagedSSE = v == "true"
+		case attrPolicy:
+			if v != "" && !json.Valid([]byte(v)) || len(v) > maxPolicy {
+				err = aws.NewError(kindInvalidAttributeValue, "Invalid value for the parameter Policy.")
+			}
+			a.Policy = v
+		case attrKMSKey:
+			if len(v) > 2048 {
+				err = aws.NewError(kindInvalidAttributeValue, "Invalid value for the parameter KmsMasterKeyId.")
+			}
+			a.KMSKeyID = v
+		case attrKMSReuse:
+			var d time.Duration
+			d, err = seconds(name, v, time.Minute, 24*time.Hour)
+			a.KMSReuseSeconds = int(d / time.Second)
 		default:
 			err = aws.NewError(kindInvalidAttributeName, "Unknown Attribute %s.", name)
 		}
@@ -406,7 +426,18 @@ func (h *Handler) queueAttributes(info queue.Info) map[string]string {
 		attrDelay:             secs(a.Delay),
 		attrReceiveWait:       secs(a.ReceiveWait),
 		attrMaxMessageSize:    strconv.FormatInt(a.MaxMessageSize, 10),
-		attrSSE:               "false",
+		attrSSE:               strconv.FormatBool(a.ManagedSSE),
+		attrModified:          strconv.FormatInt(info.ModifiedAt.Unix(), 10),
+	}
+	if a.Policy != "" {
+		m[attrPolicy] = a.Policy
+	}
+	if a.KMSKeyID != "" {
+		m[attrKMSKey] = a.KMSKeyID
+		m[attrKMSReuse] = "300"
+	}
+	if a.KMSReuseSeconds != 0 {
+		m[attrKMSReuse] = strconv.Itoa(a.KMSReuseSeconds)
 	}
 	if a.FIFO {
 		m[attrFifoQueue], m[attrContentDedup] = "true", strconv.FormatBool(a.ContentDedup)
@@ -426,6 +457,107 @@ func (h *Handler) queueAttributes(info queue.Info) map[string]string {
 		m[attrRedrivePolicy] = string(b)
 	}
 	return m
+}
+
+// maxPolicy bounds a queue's Policy, as SQS's 20 KiB.
+const maxPolicy = 20 << 10
+
+// policyDoc is a queue policy as AddPermission writes it.
+type policyDoc struct {
+	Version   string            `json:"Version"`
+	ID        string            `json:"Id,omitempty"`
+	Statement []json.RawMessage `json:"Statement"`
+}
+
+type policyStatement struct {
+	Sid       string              `json:"Sid"`
+	Effect    string              `json:"Effect"`
+	Principal map[string][]string `json:"Principal"`
+	Action    []string            `json:"Action"`
+	Resource  string              `json:"Resource"`
+}
+
+// editPolicy changes a queue's Policy with fn, which gets its statements.
+// Docket authorizes with ACL tokens, not with the policy, which it keeps
+// and reports for the clients that manage it.
+func (h *Handler) editPolicy(c *call, rawURL string, fn func(arn string, doc *policyDoc) error) error {
+	name, err := h.queueName(c, rawURL)
+	if err != nil {
+		return err
+	}
+	info, err := h.engine.Queue(name)
+	if err != nil {
+		return err
+	}
+	arn := h.queueARN(name)
+	doc := policyDoc{Version: "2012-10-17", ID: arn + "/SQSDefaultPolicy"}
+	if info.Attributes.Policy != "" {
+		if err := json.Unmarshal([]byte(info.Attributes.Policy), &doc); err != nil {
+			return aws.NewError(kindInvalidAttributeValue, "The queue's Policy is not a policy document AddPermission can edit: %v", err)
+		}
+	}
+	if err := fn(arn, &doc); err != nil {
+		return err
+	}
+	a := info.Attributes
+	a.Policy = ""
+	if len(doc.Statement) > 0 {
+		b, _ := json.Marshal(doc)
+		a.Policy = string(b)
+	}
+	if len(a.Policy) > maxPolicy {
+		return aws.NewError(kindOverLimit, "the queue's policy would be over %d bytes", maxPolicy)
+	}
+	return h.engine.SetAttributes(name, a)
+}
+
+func statementSid(raw json.RawMessage) string {
+	var st struct{ Sid string }
+	json.Unmarshal(raw, &st)
+	return st.Sid
+}
+
+func (h *Handler) addPermission(c *call, in *addPermissionRequest) (any, error) {
+	switch {
+	case in.Label == "" || len(in.Label) > 80 || !validBatchID(in.Label):
+		return nil, aws.NewError(aws.InvalidParameterValue, "Value %s for parameter Label is invalid. Reason: Must be 1 to 80 alphanumeric characters, hyphens or underscores.", in.Label)
+	case len(in.AWSAccountIds) == 0:
+		return nil, aws.NewError(aws.MissingParameter, "The request must contain the parameter AWSAccountIds.")
+	case len(in.Actions) == 0:
+		return nil, aws.NewError(aws.MissingParameter, "The request must contain the parameter Actions.")
+	}
+	return empty{}, h.editPolicy(c, in.QueueUrl, func(arn string, doc *policyDoc) error {
+		for _, st := range doc.Statement {
+			if statementSid(st) == in.Label {
+				return aws.NewError(aws.InvalidParameterValue, "Value %s for parameter Label is invalid. Reason: Already exists.", in.Label)
+			}
+		}
+		st := policyStatement{Sid: in.Label, Effect: "Allow", Principal: map[string][]string{"AWS": {}}, Resource: arn}
+		for _, id := range in.AWSAccountIds {
+			st.Principal["AWS"] = append(st.Principal["AWS"], "arn:aws:iam::"+id+":root")
+		}
+		for _, a := range in.Actions {
+			st.Action = append(st.Action, "SQS:"+a)
+		}
+		b, _ := json.Marshal(st)
+		doc.Statement = append(doc.Statement, b)
+		return nil
+	})
+}
+
+func (h *Handler) removePermission(c *call, in *removePermissionRequest) (any, error) {
+	if in.Label == "" {
+		return nil, aws.NewError(aws.MissingParameter, "The request must contain the parameter Label.")
+	}
+	return empty{}, h.editPolicy(c, in.QueueUrl, func(_ string, doc *policyDoc) error {
+		for i, st := range doc.Statement {
+			if statementSid(st) == in.Label {
+				doc.Statement = slices.Delete(doc.Statement, i, i+1)
+				return nil
+			}
+		}
+		return aws.NewError(aws.InvalidParameterValue, "Value %s for parameter Label is invalid. Reason: can't find label.", in.Label)
+	})
 }
 
 func (h *Handler) setQueueAttributes(c *call, in *setQueueAttributesRequest) (any, error) {

@@ -575,11 +575,15 @@ func TestInvalidParameters(t *testing.T) {
 			_, err := c.PurgeQueue(ctx(t), &sqs.PurgeQueueInput{QueueUrl: aws.String("")})
 			return err
 		}, "MissingParameter"},
-		{"unsupported action", func() error {
-			_, err := c.AddPermission(ctx(t), &sqs.AddPermissionInput{QueueUrl: &url, Label: aws.String("l"),
+		{"a permission with a bad label", func() error {
+			_, err := c.AddPermission(ctx(t), &sqs.AddPermissionInput{QueueUrl: &url, Label: aws.String("a b"),
 				AWSAccountIds: []string{"111111111111"}, Actions: []string{"SendMessage"}})
 			return err
-		}, "AWS.SimpleQueueService.UnsupportedOperation"},
+		}, "InvalidParameterValue"},
+		{"removing a permission that is not there", func() error {
+			_, err := c.RemovePermission(ctx(t), &sqs.RemovePermissionInput{QueueUrl: &url, Label: aws.String("nope")})
+			return err
+		}, "InvalidParameterValue"},
 		{"reserved tag key", func() error {
 			_, err := c.TagQueue(ctx(t), &sqs.TagQueueInput{QueueUrl: &url, Tags: map[string]string{"aws:x": "b"}})
 			return err
@@ -708,12 +712,12 @@ func TestMalformedRequests(t *testing.T) {
 		{"fraction", "AmazonSQS.ReceiveMessage", `{"QueueUrl":` + qurl + `,"WaitTimeSeconds":1.5}`, 400, "com.amazon.coral.service#SerializationException"},
 		{"bad base64", "AmazonSQS.SendMessage", `{"QueueUrl":` + qurl + `,"MessageBody":"x","MessageAttributes":{"b":{"DataType":"Binary","BinaryValue":"!!"}}}`, 400, "com.amazon.coral.service#SerializationException"},
 		{"unknown action", "AmazonSQS.Frobnicate", `{}`, 400, "com.amazonaws.sqs#InvalidAction"},
-		{"unsupported action", "AmazonSQS.RemovePermission", `{}`, 400, "com.amazonaws.sqs#UnsupportedOperation"},
+		{"a move to a destination", "AmazonSQS.StartMessageMoveTask", `{"SourceArn":"arn:aws:sqs:us-east-1:000000000000:dlq","DestinationArn":"arn:aws:sqs:us-east-1:000000000000:other"}`, 400, "com.amazonaws.sqs#UnsupportedOperation"},
 		{"tag without tags", "AmazonSQS.TagQueue", `{"QueueUrl":` + qurl + `}`, 400, "com.amazonaws.sqs#MissingParameter"},
 		{"untag without keys", "AmazonSQS.UntagQueue", `{"QueueUrl":` + qurl + `,"TagKeys":[]}`, 400, "com.amazonaws.sqs#MissingParameter"},
 		{"tags not a map", "AmazonSQS.TagQueue", `{"QueueUrl":` + qurl + `,"Tags":["a"]}`, 400, "com.amazon.coral.service#SerializationException"},
 		{"missing body", "AmazonSQS.SendMessage", `{"QueueUrl":` + qurl + `}`, 400, "com.amazonaws.sqs#MissingParameter"},
-		{"bad queue url", "AmazonSQS.SendMessage", `{"QueueUrl":"::::","MessageBody":"x"}`, 400, "com.amazonaws.sqs#InvalidAddress"},
+		{"bad queue url", "AmazonSQS.SendMessage", `{"QueueUrl":"::::","MessageBody":"x"}`, 400, "com.amazonaws.sqs#QueueDoesNotExist"},
 		{"empty batch", "AmazonSQS.SendMessageBatch", `{"QueueUrl":` + qurl + `,"Entries":[]}`, 400, "com.amazonaws.sqs#EmptyBatchRequest"},
 		{"empty delete batch", "AmazonSQS.DeleteMessageBatch", `{"QueueUrl":` + qurl + `}`, 400, "com.amazonaws.sqs#EmptyBatchRequest"},
 		{"no target", "", `{}`, 400, "com.amazonaws.sqs#InvalidAction"},

@@ -82,7 +82,7 @@ func TestValidBatchID(t *testing.T) {
 			t.Errorf("validBatchID(%q) = %v, want %v", tt.id, got, tt.want)
 		}
 	}
-	if err := checkBatchIDs([]string{"a", "b", "a"}); err == nil || err.Code != "BatchEntryIdsNotDistinct" {
+	if err := checkBatchIDs([]string{"a", "b", "a"}, "SendMessageBatchRequestEntry"); err == nil || err.Code != "BatchEntryIdsNotDistinct" {
 		t.Errorf("repeated ids: %v", err)
 	}
 }

@@ -71,6 +71,18 @@ type attributesResponse struct {
 	Attributes map[string]string `json:",omitempty" query:"Attribute"`
 }
 
+type addPermissionRequest struct {
+	QueueUrl      string
+	Label         string
+	AWSAccountIds []string `query:"AWSAccountId"`
+	Actions       []string `query:"ActionName"`
+}
+
+type removePermissionRequest struct {
+	QueueUrl string
+	Label    string
+}
+
 type setQueueAttributesRequest struct {
 	QueueUrl   string
 	Attributes map[string]string `query:"Attribute"`
