@@ -522,5 +522,5 @@ func (s *Server) autoscale(name string, lowSince time.Time, recheck *time.Timer)
 }
 
 func autoscaleDecide(j *state.Job, st queue.Stats, lowSince, now time.Time) autoscale.Decision {
-	return autoscale.Decide(*j.Spec.Scaling, autoscale.Figures{Visible: st.Visible, InFlight: st.InFlight}, j.Count, lowSince, now)
+	return autoscale.Decide(*j.Spec.Scaling, autoscale.Figures{Visible: st.Visible, InFlight: st.InFlight, Groups: st.Groups}, j.Count, lowSince, now)
 }

@@ -453,3 +453,14 @@ func TestFairQueueQuietTenantFirst(t *testing.T) {
 		t.Fatalf("shared holds %+v, want all 10,001", st)
 	}
 }
+
+// A FIFO queue's figures count its groups.
+func TestFIFOStatsGroups(t *testing.T) {
+	e := newEngine(t)
+	mustCreate(t, e, "q.fifo", fifoAttrs(nil))
+	sendGroup(t, e, "q.fifo", "a", "1", "2")
+	sendGroup(t, e, "q.fifo", "b", "3")
+	if st, _ := e.Stats("q.fifo"); st.Groups != 2 || st.Visible != 3 {
+		t.Fatalf("stats %+v", st)
+	}
+}

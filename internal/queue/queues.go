@@ -24,7 +24,9 @@ type Stats struct {
 	InFlight  int           // received, not yet deleted, still hidden
 	Delayed   int           // sent with a delay that has not passed
 	OldestAge time.Duration // age of the oldest message; 0 when empty
-	Totals    Totals        // since the server started
+	// Groups is, for a FIFO queue, how many message groups hold messages.
+	Groups int
+	Totals Totals // since the server started
 	// LastChange is when the figures last changed.
 	LastChange time.Time
 }
@@ -310,12 +312,16 @@ func (q *queueState) info(now time.Time) Info {
 	if q.advance(now.UnixNano()) {
 		q.changed(now.UnixNano())
 	}
-	visible := q.ready.len()
+	visible, groups := q.ready.len(), 0
 	if q.fifo != nil {
 		visible += q.fifo.parked
+		if q.attrs.FIFO {
+			groups = len(q.fifo.groups)
+		}
 	}
 	s := Stats{
 		Visible:    visible,
+		Groups:     groups,
 		InFlight:   q.inFlight,
 		Delayed:    q.pending.len() - q.inFlight,
 		Totals:     q.totals,

@@ -14,6 +14,10 @@ import (
 type Figures struct {
 	Visible  int // waiting to be received
 	InFlight int // received, not yet deleted
+	// Groups is, for a FIFO queue, how many message groups hold messages
+	// (0 for a standard queue): a group's messages go one batch at a
+	// time, so no more workers than groups can be busy at once.
+	Groups int
 }
 
 // Decision is the policy's answer.
@@ -34,6 +38,9 @@ func Want(s specs.Scaling, f Figures) int {
 	per := max(s.MessagesPerTask, 1)
 	backlog := max(f.Visible, 0) + max(f.InFlight, 0)
 	want := (backlog + per - 1) / per
+	if f.Groups > 0 {
+		want = min(want, f.Groups) // the per-group backlog
+	}
 	return min(max(want, s.Min), s.Max)
 }
 

@@ -19,6 +19,9 @@ func TestWant(t *testing.T) {
 		{Figures{Visible: 11}, 2},
 		{Figures{Visible: 5, InFlight: 6}, 2},
 		{Figures{Visible: 1000}, 8},
+		// A FIFO queue: no more workers than groups hold messages.
+		{Figures{Visible: 1000, Groups: 3}, 3},
+		{Figures{Visible: 15, Groups: 100}, 2},
 	}
 	for _, tt := range tests {
 		if got := Want(s, tt.f); got != tt.want {
@@ -27,6 +30,9 @@ func TestWant(t *testing.T) {
 	}
 	if got := Want(specs.Scaling{Min: 2, Max: 5, MessagesPerTask: 0}, Figures{}); got != 2 {
 		t.Errorf("an idle queue with min 2: got %d, want 2", got)
+	}
+	if got := Want(specs.Scaling{Min: 2, Max: 5, MessagesPerTask: 1}, Figures{Visible: 50, Groups: 1}); got != 2 {
+		t.Errorf("one group with min 2: got %d, want 2", got)
 	}
 }
 
