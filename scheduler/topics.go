@@ -87,6 +87,9 @@ func (s *Server) CreateTopic(ctx context.Context, caller Identity, in api.TopicS
 	if err := checkTopicName(in.Name); err != nil {
 		return api.Topic{}, err
 	}
+	if err := checkTopicAttributes(in.Name, in.Attributes); err != nil {
+		return api.Topic{}, err
+	}
 	if _, err := s.state.Apply(state.UpsertTopic{Topic: &state.Topic{Name: in.Name, Attributes: in.Attributes, Tags: in.Tags}}); err != nil {
 		return api.Topic{}, err
 	}
@@ -150,6 +153,10 @@ func (s *Server) Subscribe(ctx context.Context, caller Identity, topic string, i
 		if err := caller.can("queue", in.Endpoint, "send"); err != nil {
 			return api.Subscription{}, err
 		}
+		if strings.HasSuffix(topic, ".fifo") != strings.HasSuffix(in.Endpoint, queue.FIFOSuffix) {
+			return api.Subscription{}, errdefs.New(errdefs.ErrInvalid, "invalid_endpoint",
+				"Invalid parameter: Endpoint: a FIFO topic delivers to FIFO queues, and only a FIFO topic to them")
+		}
 		if _, err := s.queues.Queue(in.Endpoint); err != nil {
 			return api.Subscription{}, err
 		}
@@ -181,6 +188,10 @@ func (s *Server) Subscribe(ctx context.Context, caller Identity, topic string, i
 		return api.Subscription{}, topicNotFound(topic)
 	}
 	if isEndpoint(in.Protocol) {
+		if strings.HasSuffix(topic, ".fifo") {
+			return api.Subscription{}, errdefs.New(errdefs.ErrInvalid, "invalid_protocol",
+				"Invalid parameter: Protocol: a FIFO topic delivers to SQS queues only")
+		}
 		return s.subscribeEndpoint(caller, topic, in, existing)
 	}
 	// SNS: subscribing the same endpoint again is the same subscription,
@@ -216,6 +227,9 @@ func checkFilterPolicy(policy, scopeName string) error {
 // subscriptions stay. created tells whether the topic is new.
 func (s *Server) registerTopic(caller Identity, t *specs.Topic) (created bool, err error) {
 	topic := &state.Topic{Name: t.Name}
+	if strings.HasSuffix(t.Name, ".fifo") {
+		topic.Attributes = map[string]string{"FifoTopic": "true"} // a job file's .fifo topic is FIFO
+	}
 	var existing map[string]*state.Subscription
 	s.state.View(func(rd *state.Reader) {
 		if old := rd.Topic(t.Name); old != nil {
@@ -530,6 +544,38 @@ func (s *Server) PublishBatch(ctx context.Context, caller Identity, topic string
 	return out, nil
 }
 
+// checkTopicFIFO checks a publish's group and deduplication id against
+// its topic, and returns the deduplication id its FIFO queues get: the
+// given one, or with ContentBasedDeduplication the message's SHA-256.
+func checkTopicFIFO(t *state.Topic, in api.PublishRequest) (string, error) {
+	if in.Group != "" {
+		if err := queue.CheckGroupID("message_group_id", in.Group); err != nil {
+			return "", errdefs.New(errdefs.ErrInvalid, "invalid_message_group_id", "Invalid parameter: MessageGroupId: %v", err)
+		}
+	}
+	if !topicFIFO(t) {
+		if in.DedupID != "" {
+			return "", errdefs.New(errdefs.ErrInvalid, "invalid_parameter",
+				"Invalid parameter: MessageDeduplicationId Reason: The request includes MessageDeduplicationId parameter that is not valid for this topic type")
+		}
+		return "", nil
+	}
+	if in.Group == "" {
+		return "", errdefs.New(errdefs.ErrInvalid, "missing_message_group_id", "Invalid parameter: The MessageGroupId parameter is required for FIFO topics")
+	}
+	if in.DedupID != "" {
+		if err := queue.CheckGroupID("message_deduplication_id", in.DedupID); err != nil {
+			return "", errdefs.New(errdefs.ErrInvalid, "invalid_message_deduplication_id", "Invalid parameter: MessageDeduplicationId: %v", err)
+		}
+		return in.DedupID, nil
+	}
+	if t.Attributes["ContentBasedDeduplication"] != "true" {
+		return "", errdefs.New(errdefs.ErrInvalid, "missing_deduplication_id",
+			"Invalid parameter: The topic should either have ContentBasedDeduplication enabled or MessageDeduplicationId provided explicitly")
+	}
+	return queue.ContentDedupID([]byte(in.Message)), nil
+}
+
 // published is one message's outcome in publish.
 type published struct {
 	api.PublishResponse
@@ -558,6 +604,9 @@ func (s *Server) publish(caller Identity, topic string, msgs []api.PublishReques
 	for i, in := range msgs {
 		from[i] = len(targets)
 		fm, attrs, err := checkPublish(in)
+		if err == nil {
+			in.DedupID, err = checkTopicFIFO(t, in)
+		}
 		if err != nil {
 			out[i].err = err
 			continue
@@ -645,6 +694,12 @@ func (s *Server) publishTargetsOf(t *state.Topic, subs []*state.Subscription, re
 		msg := queue.SendInput{Body: []byte(in.Message), Attributes: attrs}
 		if !sub.Raw {
 			msg = queue.SendInput{Body: body}
+		}
+		// The group goes to every queue (a FIFO queue's order, a fair
+		// queue's tenant), the deduplication id to FIFO queues.
+		msg.Group = in.Group
+		if strings.HasSuffix(sub.Endpoint, queue.FIFOSuffix) {
+			msg.DedupID = in.DedupID
 		}
 		targets = append(targets, queue.PublishTarget{Queue: sub.Endpoint, Message: msg})
 	}
@@ -782,20 +837,56 @@ func (s *Server) updateTopic(caller Identity, name string, fn func(attrs, tags m
 
 // topicAttributes are the attributes of a topic SNS lets a client set.
 var topicAttributes = map[string]bool{"DisplayName": true, "Policy": true, "DeliveryPolicy": true,
-	"SignatureVersion": true, "TracingConfig": true, "KmsMasterKeyId": true, "DataProtectionPolicy": true}
+	"SignatureVersion": true, "TracingConfig": true, "KmsMasterKeyId": true, "DataProtectionPolicy": true,
+	"FifoTopic": true, "ContentBasedDeduplication": true}
 
-// SetTopicAttribute sets one of a topic's attributes ("" removes it).
-func (s *Server) SetTopicAttribute(ctx context.Context, caller Identity, name, attr, value string) error {
-	if !topicAttributes[attr] {
-		return errdefs.New(errdefs.ErrInvalid, "invalid_attribute", "Invalid parameter: AttributeName: %q is not an attribute of a topic", attr)
+// checkTopicAttribute checks one attribute of topic name as SNS does.
+func checkTopicAttribute(name, attr, value string) error {
+	bad := func(format string, args ...any) error {
+		return errdefs.New(errdefs.ErrInvalid, "invalid_attribute", "Invalid parameter: "+format, args...)
 	}
-	if attr == "SignatureVersion" && value != "" && value != "1" && value != "2" {
-		return errdefs.New(errdefs.ErrInvalid, "invalid_attribute", "Invalid parameter: SignatureVersion must be 1 or 2")
-	}
-	if attr == "DeliveryPolicy" && value != "" {
+	fifo := strings.HasSuffix(name, ".fifo")
+	switch {
+	case !topicAttributes[attr]:
+		return bad("AttributeName: %q is not an attribute of a topic", attr)
+	case attr == "SignatureVersion" && value != "" && value != "1" && value != "2":
+		return bad("SignatureVersion must be 1 or 2")
+	case attr == "FifoTopic" && value != strconv.FormatBool(fifo):
+		return bad("Attributes Reason: FifoTopic must be true exactly for a topic whose name ends in .fifo")
+	case attr == "ContentBasedDeduplication" && (!fifo || value != "true" && value != "false"):
+		return bad("Attributes Reason: ContentBasedDeduplication is true or false, for FIFO topics")
+	case attr == "DeliveryPolicy" && value != "":
 		if err := delivery.CheckTopic(value); err != nil {
 			return errdefs.New(errdefs.ErrInvalid, "invalid_delivery_policy", "Invalid parameter: %v", err)
 		}
+	}
+	return nil
+}
+
+// checkTopicAttributes checks a new topic's attributes: a FIFO topic's
+// name ends in .fifo and it says FifoTopic=true.
+func checkTopicAttributes(name string, attrs map[string]string) error {
+	for k, v := range attrs {
+		if err := checkTopicAttribute(name, k, v); err != nil {
+			return err
+		}
+	}
+	if strings.HasSuffix(name, ".fifo") && attrs["FifoTopic"] != "true" {
+		return errdefs.New(errdefs.ErrInvalid, "invalid_attribute", "Invalid parameter: Topic Name: a topic named .fifo is a FIFO topic: set FifoTopic=true")
+	}
+	return nil
+}
+
+// topicFIFO reports whether t is a FIFO topic.
+func topicFIFO(t *state.Topic) bool { return t.Attributes["FifoTopic"] == "true" }
+
+// SetTopicAttribute sets one of a topic's attributes ("" removes it).
+func (s *Server) SetTopicAttribute(ctx context.Context, caller Identity, name, attr, value string) error {
+	if attr == "FifoTopic" {
+		return errdefs.New(errdefs.ErrInvalid, "invalid_attribute", "Invalid parameter: FifoTopic is set when the topic is created")
+	}
+	if err := checkTopicAttribute(name, attr, value); err != nil {
+		return err
 	}
 	return s.updateTopic(caller, name, func(attrs, _ map[string]string) {
 		if value == "" {

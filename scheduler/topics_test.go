@@ -227,3 +227,68 @@ func TestTopicsPublishBatch(t *testing.T) {
 		t.Errorf("an unknown topic: %v", err)
 	}
 }
+
+// A FIFO topic fans out to FIFO queues keeping each group's order, and a
+// publish again within five minutes (content-based deduplication) is
+// stored nowhere.
+func TestFIFOTopic(t *testing.T) {
+	_, cl, _ := newCluster(t, scheduler.Config{})
+	ctx := context.Background()
+	yes := true
+	for _, q := range []string{"a.fifo", "b.fifo"} {
+		if _, err := cl.CreateQueue(ctx, api.QueueSettings{Name: q, FIFO: &yes}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := cl.CreateQueue(ctx, api.QueueSettings{Name: "std"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.CreateTopic(ctx, api.TopicSettings{Name: "orders.fifo"}); errCode(err) != "invalid_attribute" {
+		t.Errorf("a .fifo topic without FifoTopic: %v", err)
+	}
+	if _, err := cl.CreateTopic(ctx, api.TopicSettings{Name: "orders.fifo", Attributes: map[string]string{"FifoTopic": "true", "ContentBasedDeduplication": "true"}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{"a.fifo", "b.fifo"} {
+		if _, err := cl.Subscribe(ctx, "orders.fifo", api.SubscribeRequest{Protocol: "sqs", Endpoint: q, Raw: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := cl.Subscribe(ctx, "orders.fifo", api.SubscribeRequest{Protocol: "sqs", Endpoint: "std"}); errCode(err) != "invalid_endpoint" {
+		t.Errorf("a standard queue on a FIFO topic: %v", err)
+	}
+	if _, err := cl.Subscribe(ctx, "orders.fifo", api.SubscribeRequest{Protocol: "https", Endpoint: "https://example.test/"}); errCode(err) != "invalid_protocol" {
+		t.Errorf("an endpoint on a FIFO topic: %v", err)
+	}
+	if _, err := cl.Publish(ctx, "orders.fifo", api.PublishRequest{Message: "x"}); errCode(err) != "missing_message_group_id" {
+		t.Errorf("a publish without a group: %v", err)
+	}
+	for _, m := range []string{"g1", "g2", "g1", "g3"} { // the second g1 is a duplicate
+		if _, err := cl.Publish(ctx, "orders.fifo", api.PublishRequest{Message: m, Group: "g"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	zero := specs.Duration(0)
+	for _, q := range []string{"a.fifo", "b.fifo"} {
+		msgs, err := cl.Receive(ctx, q, api.ReceiveRequest{Max: 10, Wait: &zero})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, m := range msgs {
+			got = append(got, m.Body+"/"+m.Group)
+		}
+		if strings.Join(got, ",") != "g1/g,g2/g,g3/g" {
+			t.Errorf("%s received %v, want g1, g2, g3 in group g once each", q, got)
+		}
+	}
+	if _, err := cl.Publish(ctx, "orders.fifo", api.PublishRequest{Message: "d", Group: "g", DedupID: "id-1"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.CreateTopic(ctx, api.TopicSettings{Name: "plain"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.Publish(ctx, "plain", api.PublishRequest{Message: "x", DedupID: "d"}); errCode(err) != "invalid_parameter" {
+		t.Errorf("a deduplication id on a standard topic: %v", err)
+	}
+}

@@ -14,8 +14,11 @@ func validQueueName(s string) bool {
 }
 
 // ValidTopicName reports whether s is a topic name as SNS accepts it: 1
-// to 256 letters, digits, hyphens and underscores.
-func ValidTopicName(s string) bool { return validName(s, 256) }
+// to 256 letters, digits, hyphens and underscores, a FIFO topic's ending
+// in .fifo.
+func ValidTopicName(s string) bool {
+	return len(s) <= 256 && validName(strings.TrimSuffix(s, ".fifo"), 256)
+}
 
 // validName reports whether s is 1 to max letters, digits, hyphens and
 // underscores.
@@ -52,7 +55,7 @@ func isLetterOrDigit(c rune) bool {
 }
 
 // TopicNameRule says what ValidTopicName takes.
-const TopicNameRule = "use 1 to 256 letters, digits, hyphens and underscores"
+const TopicNameRule = "use 1 to 256 letters, digits, hyphens and underscores (a FIFO topic's ending in .fifo)"
 
 const (
 	queueNameRule  = `use 1 to 80 letters, digits, "-" or "_" (a FIFO queue's ending in ".fifo")`

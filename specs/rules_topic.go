@@ -38,6 +38,8 @@ func (ps *problems) checkTopics(topics []*Topic, known func(string) bool) {
 				ps.duplicate(qp, subscribed[s.Queue], "Duplicate subscription", "queue %q is subscribed to topic %q already", s.Queue, t.Name)
 			case !known(s.Queue):
 				ps.add(qp, "Undefined queue", "no queue named %q is defined", s.Queue)
+			case strings.HasSuffix(t.Name, ".fifo") != strings.HasSuffix(s.Queue, ".fifo"):
+				ps.add(qp, "Invalid subscription", "a FIFO topic (named .fifo) delivers to FIFO queues, and only a FIFO topic to them; %q and %q do not match", t.Name, s.Queue)
 			default:
 				subscribed[s.Queue] = sp
 			}

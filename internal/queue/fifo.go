@@ -399,6 +399,10 @@ func joinAttrs(attrs []Attr, sys sysAttrs) []Attr {
 	return out
 }
 
+// CheckGroupID validates a message group (what "message_group_id") or
+// deduplication id ("message_deduplication_id") as SQS does.
+func CheckGroupID(what, id string) error { return checkGroupID(what, id) }
+
 // checkGroupID validates a message group or deduplication id as SQS does:
 // 1 to 128 characters, letters, digits and punctuation.
 func checkGroupID(what, id string) error {

@@ -23,7 +23,10 @@ type PublishTarget struct {
 // Publish stores one message in each target queue with a single record,
 // and returns once it is durable: after any crash, every one of them is
 // in its queue or none is. It returns the messages' ids, in the order of
-// targets. A target may be an outbox. A target that fails its queue's limits, or a queue that does
+// targets. A target may be an outbox. On a FIFO queue a target's message
+// has its group and deduplication id, and one the queue has seen within
+// DedupWindow is not stored again: its id is the first message's. A
+// target that fails its queue's limits, or a queue that does
 // not exist, fails the whole publish and stores nothing.
 func (e *Engine) Publish(targets []PublishTarget) ([]string, error) {
 	if len(targets) == 0 || len(targets) > MaxPublishTargets {
@@ -62,18 +65,40 @@ func (e *Engine) Publish(targets []PublishTarget) ([]string, error) {
 		}
 	}
 	now := e.now().UnixNano()
-	msgs := make([]message, len(targets))
+	msgs := make([]message, 0, len(targets))
+	stored := make([]*queueState, 0, len(targets))
 	ids := make([]string, len(targets))
 	for i, t := range targets {
 		q := queues[i]
+		// A FIFO queue takes the message with its group and deduplication
+		// id; one it has seen within the window it does not store again.
+		dedup, err := checkFIFOInput(t.Message, q.attrs)
+		if err != nil {
+			unlock()
+			return nil, fmt.Errorf("queue %s: %w", q.name, err)
+		}
+		if dedup != "" {
+			if d, ok := q.remembered(dedupKey(q.attrs, t.Message.Group, dedup), now); ok {
+				ids[i] = e.messageID(d.seq)
+				continue
+			}
+		}
 		delay := q.attrs.Delay
 		if t.Message.Delay != nil {
 			delay = *t.Message.Delay
 		}
-		msgs[i] = message{queue: q.id, seq: e.nextSeq.Add(1) - 1, sentAt: now, visibleAt: now + int64(delay),
-			attrs: t.Message.Attributes, body: t.Message.Body}
-		ids[i] = e.messageID(msgs[i].seq)
+		m := message{queue: q.id, seq: e.nextSeq.Add(1) - 1, sentAt: now, visibleAt: now + int64(delay),
+			attrs: joinAttrs(t.Message.Attributes, sysAttrs{group: t.Message.Group, dedup: dedup, trace: t.Message.TraceHeader}),
+			body:  t.Message.Body}
+		msgs = append(msgs, m)
+		stored = append(stored, q)
+		ids[i] = e.messageID(m.seq)
 	}
+	if len(msgs) == 0 {
+		unlock()
+		return ids, nil // a duplicate everywhere
+	}
+	queues = stored
 	rec := encodePublish(msgs)
 	if len(rec) > wal.MaxRecordSize {
 		unlock()

@@ -92,6 +92,11 @@ type PublishRequest struct {
 	Message    string                      `json:"message"`
 	Subject    string                      `json:"subject,omitempty"`
 	Attributes map[string]MessageAttribute `json:"attributes,omitempty"`
+	// Group is the message group: required on a FIFO topic, whose FIFO
+	// queues keep the group's order; on a standard topic it names the
+	// tenant of fair queues. DedupID is a FIFO topic's deduplication id.
+	Group   string `json:"group,omitempty"`
+	DedupID string `json:"dedup_id,omitempty"`
 }
 
 // MaxPublishBatch is the most messages one batch publish takes, as SNS's

@@ -320,3 +320,56 @@ func TestSDKTokenKeys(t *testing.T) {
 		t.Errorf("a revoked token's key: %v", err)
 	}
 }
+
+// FIFO topics through aws-sdk-go-v2: FifoTopic and ContentBasedDeduplication
+// on CreateTopic, publishes and batches with MessageGroupId fanned out to
+// a FIFO queue in order, a duplicate stored once, and SNS's errors.
+func TestSDKFIFOTopic(t *testing.T) {
+	c, native := fixture(t)
+	ctx := context.Background()
+	yes := true
+	if _, err := native.CreateQueue(ctx, api.QueueSettings{Name: "ordered.fifo", FIFO: &yes}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.CreateTopic(ctx, &sns.CreateTopicInput{Name: aws.String("orders.fifo")}); code(err) != "InvalidParameter" {
+		t.Errorf("a .fifo topic without FifoTopic: %v", err)
+	}
+	topic, err := c.CreateTopic(ctx, &sns.CreateTopicInput{Name: aws.String("orders.fifo"),
+		Attributes: map[string]string{"FifoTopic": "true", "ContentBasedDeduplication": "true"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	attrs, err := c.GetTopicAttributes(ctx, &sns.GetTopicAttributesInput{TopicArn: topic.TopicArn})
+	if err != nil || attrs.Attributes["FifoTopic"] != "true" || attrs.Attributes["ContentBasedDeduplication"] != "true" {
+		t.Fatalf("attributes %v, %v", attrs, err)
+	}
+	if _, err := c.Subscribe(ctx, &sns.SubscribeInput{TopicArn: topic.TopicArn, Protocol: aws.String("sqs"),
+		Endpoint: aws.String("arn:aws:sqs:us-east-1:000000000000:ordered.fifo"), Attributes: map[string]string{"RawMessageDelivery": "true"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Publish(ctx, &sns.PublishInput{TopicArn: topic.TopicArn, Message: aws.String("x")}); code(err) != "InvalidParameter" {
+		t.Errorf("a publish without MessageGroupId: %v", err)
+	}
+	for _, m := range []string{"1", "2", "1"} {
+		if _, err := c.Publish(ctx, &sns.PublishInput{TopicArn: topic.TopicArn, Message: aws.String(m), MessageGroupId: aws.String("g")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res, err := c.PublishBatch(ctx, &sns.PublishBatchInput{TopicArn: topic.TopicArn, PublishBatchRequestEntries: []types.PublishBatchRequestEntry{
+		{Id: aws.String("a"), Message: aws.String("3"), MessageGroupId: aws.String("g")},
+		{Id: aws.String("b"), Message: aws.String("4"), MessageGroupId: aws.String("g"), MessageDeduplicationId: aws.String("four")},
+		{Id: aws.String("c"), Message: aws.String("5")},
+	}})
+	if err != nil || len(res.Successful) != 2 || len(res.Failed) != 1 || aws.ToString(res.Failed[0].Id) != "c" {
+		t.Fatalf("batch: %+v, %v", res, err)
+	}
+	zero := specs.Duration(0)
+	msgs, err := native.Receive(ctx, "ordered.fifo", api.ReceiveRequest{Max: 10, Wait: &zero})
+	var got []string
+	for _, m := range msgs {
+		got = append(got, m.Body)
+	}
+	if err != nil || strings.Join(got, "") != "1234" {
+		t.Errorf("the FIFO queue received %v, %v; want 1, 2, 3, 4 once each, in order", got, err)
+	}
+}

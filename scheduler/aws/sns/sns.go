@@ -415,9 +415,6 @@ func (h *Handler) createTopic(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if strings.HasSuffix(name, ".fifo") {
-		return nil, aws.NewError(kindInvalidParameter, "Invalid parameter: Topic Name: FIFO topics are not supported yet")
-	}
 	t, err := h.srv.CreateTopic(c.ctx, c.caller, api.TopicSettings{Name: name, Attributes: entries(c.form, "Attributes", "key", "value"), Tags: tags(c.form)})
 	if err != nil {
 		return nil, err
@@ -737,7 +734,8 @@ func (h *Handler) setSubscriptionAttributes(c *call) (any, error) {
 // MessageStructure and MessageAttributes, under prefix ("" for Publish,
 // the entry's for PublishBatch).
 func publishInput(form url.Values, prefix string) (api.PublishRequest, error) {
-	in := api.PublishRequest{Message: form.Get(prefix + "Message"), Subject: form.Get(prefix + "Subject")}
+	in := api.PublishRequest{Message: form.Get(prefix + "Message"), Subject: form.Get(prefix + "Subject"),
+		Group: form.Get(prefix + "MessageGroupId"), DedupID: form.Get(prefix + "MessageDeduplicationId")}
 	if form.Get(prefix+"MessageStructure") == "json" {
 		var m map[string]any
 		if err := json.Unmarshal([]byte(in.Message), &m); err != nil {
