@@ -34,8 +34,6 @@ type entryHeap struct {
 	less  func(a, b *entry) bool
 }
 
-func bySeq(a, b *entry) bool { return a.seq < b.seq }
-
 func byVisibleAt(a, b *entry) bool {
 	if a.visibleAt != b.visibleAt {
 		return a.visibleAt < b.visibleAt
