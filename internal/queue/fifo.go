@@ -155,9 +155,6 @@ func (q *queueState) fifoState() *fifoState {
 	return q.fifo
 }
 
-// ordered reports whether q delivers groups in order: a FIFO queue.
-func (q *queueState) ordered() bool { return q.attrs.FIFO && q.fifo != nil }
-
 // joinGroup adds en to its group, keeping sequence order.
 func (q *queueState) joinGroup(en *entry, name string) {
 	f := q.fifoState()
