@@ -39,6 +39,30 @@ job "work" {
 }
 `
 
+// pendingDispatches waits for a node's dispatch allocations waiting to
+// start, and returns them.
+func pendingDispatches(t *testing.T, cl *api.Client, node string) []api.NodeAllocation {
+	t.Helper()
+	var running []api.NodeAllocation
+	waitFor(t, 5*time.Second, func() error {
+		na, err := cl.NodeAllocations(context.Background(), node, api.QueryOptions{})
+		if err != nil {
+			return err
+		}
+		running = running[:0]
+		for _, a := range na.Allocations {
+			if a.DesiredStatus == "run" && a.ClientStatus == "pending" {
+				running = append(running, a)
+			}
+		}
+		if len(running) == 0 {
+			return fmt.Errorf("no dispatch allocation pending")
+		}
+		return nil
+	})
+	return running
+}
+
 // finish reports a dispatch allocation's task as exited with code.
 func finish(t *testing.T, cl *api.Client, id string, code int) {
 	t.Helper()
@@ -69,23 +93,7 @@ func TestDispatchOneAllocationPerMessage(t *testing.T) {
 	}
 	seen := map[string]bool{}
 	for len(seen) < 5 {
-		var running []api.NodeAllocation
-		waitFor(t, 5*time.Second, func() error {
-			na, err := cl.NodeAllocations(context.Background(), "n1", api.QueryOptions{})
-			if err != nil {
-				return err
-			}
-			running = running[:0]
-			for _, a := range na.Allocations {
-				if a.DesiredStatus == "run" && a.ClientStatus == "pending" {
-					running = append(running, a)
-				}
-			}
-			if len(running) == 0 {
-				return fmt.Errorf("no dispatch allocation pending")
-			}
-			return nil
-		})
+		running := pendingDispatches(t, cl, "n1")
 		if len(running) > 2 {
 			t.Fatalf("%d allocations at once, want at most scaling.max = 2", len(running))
 		}
@@ -378,23 +386,7 @@ job "work" {
 	}
 	got := map[string][]string{}
 	for done := 0; done < 6; {
-		var running []api.NodeAllocation
-		waitFor(t, 5*time.Second, func() error {
-			na, err := cl.NodeAllocations(context.Background(), "n1", api.QueryOptions{})
-			if err != nil {
-				return err
-			}
-			running = running[:0]
-			for _, a := range na.Allocations {
-				if a.DesiredStatus == "run" && a.ClientStatus == "pending" {
-					running = append(running, a)
-				}
-			}
-			if len(running) == 0 {
-				return fmt.Errorf("no dispatch allocation pending")
-			}
-			return nil
-		})
+		running := pendingDispatches(t, cl, "n1")
 		groups := map[string]bool{}
 		for _, a := range running {
 			g := a.Message.Body[:1]

@@ -24,6 +24,19 @@ func runCLI(t *testing.T, environ []string, args ...string) (string, string, int
 	return stdout.String(), stderr.String(), code
 }
 
+// cliRunner returns a function that runs the CLI against environ and
+// fails the test unless it exits with want; it returns stdout and stderr.
+func cliRunner(t *testing.T, environ []string) func(want int, args ...string) string {
+	return func(want int, args ...string) string {
+		t.Helper()
+		out, errOut, code := runCLI(t, environ, args...)
+		if code != want {
+			t.Fatalf("docket %s: exit %d, want %d\n%s%s", strings.Join(args, " "), code, want, out, errOut)
+		}
+		return out + errOut
+	}
+}
+
 func TestJobValidateAcceptsExamples(t *testing.T) {
 	files, _ := filepath.Glob("../../examples/*.hcl")
 	if len(files) < 3 {

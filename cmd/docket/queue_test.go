@@ -58,14 +58,7 @@ func envValue(env []string, key string) string {
 
 func TestQueueCommands(t *testing.T) {
 	env := startServer(t)
-	mustRun := func(want int, args ...string) string {
-		t.Helper()
-		out, errOut, code := runCLI(t, env, args...)
-		if code != want {
-			t.Fatalf("docket %s: exit %d, want %d\n%s%s", strings.Join(args, " "), code, want, out, errOut)
-		}
-		return out + errOut
-	}
+	mustRun := cliRunner(t, env)
 	mustRun(0, "queue", "create", "dead")
 	if out := mustRun(0, "queue", "create", "work", "--max-receives", "1", "--dead-letter", "dead", "--visibility-timeout", "1h"); !strings.Contains(out, "queue work created") {
 		t.Fatalf("create said %q", out)
@@ -124,14 +117,7 @@ func writeTemp(t *testing.T, content string) string {
 // and --dedup-id (a duplicate says so), received in group order.
 func TestQueueFIFOCommands(t *testing.T) {
 	env := startServer(t)
-	run := func(want int, args ...string) string {
-		t.Helper()
-		out, errOut, code := runCLI(t, env, args...)
-		if code != want {
-			t.Fatalf("docket %s: status %d, want %d\n%s%s", strings.Join(args, " "), code, want, out, errOut)
-		}
-		return out + errOut
-	}
+	run := cliRunner(t, env)
 	if out := run(1, "queue", "create", "orders", "--fifo"); !strings.Contains(out, ".fifo") {
 		t.Errorf("--fifo without the name: %q", out)
 	}

@@ -11,14 +11,7 @@ import (
 
 func TestTopicCommands(t *testing.T) {
 	env := startServer(t)
-	run := func(want int, args ...string) string {
-		t.Helper()
-		out, errOut, code := runCLI(t, env, args...)
-		if code != want {
-			t.Fatalf("docket %s: status %d, want %d\n%s%s", strings.Join(args, " "), code, want, out, errOut)
-		}
-		return out + errOut
-	}
+	run := cliRunner(t, env)
 	run(0, "queue", "create", "billing")
 	run(0, "queue", "create", "audit")
 	if out := run(0, "topic", "create", "orders", "--attribute", "DisplayName=Orders"); !strings.Contains(out, "arn:aws:sns:us-east-1:000000000000:orders") {
