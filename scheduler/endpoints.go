@@ -476,6 +476,17 @@ func (s *Server) deliverLoop(ctx context.Context, id string) {
 			return
 		}
 		msgs, err := ob.Receive(ctx, queue.ReceiveOptions{Max: endpointReceives, Wait: &wait, VisibilityTimeout: &hold})
+		if err == nil && len(msgs) == 0 {
+			select {
+			case <-s.stopping:
+				// Waits have stopped (the server is shutting down):
+				// receives answer at once, so wait for the end instead
+				// of spinning.
+				<-ctx.Done()
+				return
+			default:
+			}
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return
