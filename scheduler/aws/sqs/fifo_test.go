@@ -2,6 +2,7 @@ package sqs
 
 import (
 	"fmt"
+	"net/http/httptest"
 	"slices"
 	"strconv"
 	"testing"
@@ -9,6 +10,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/docketd/docket/internal/queue"
+	awsproto "github.com/docketd/docket/scheduler/aws"
 )
 
 // FIFO queues through aws-sdk-go-v2: the attributes, sends with groups
@@ -150,5 +154,44 @@ func TestFIFOQueue(t *testing.T) {
 		"RedrivePolicy": `{"deadLetterTargetArn":"arn:aws:sqs:us-east-1:000000000000:orders","maxReceiveCount":"2"}`}})
 	if err == nil {
 		t.Errorf("a FIFO queue took a standard dead-letter queue")
+	}
+}
+
+// A FIFO queue's deduplication survives a restart: the same id sent again
+// after the engine reopened its log answers with the first message's id
+// and sequence number, and the queue holds one message.
+func TestFIFODeduplicationAcrossARestart(t *testing.T) {
+	dir := t.TempDir()
+	keys := awsproto.StaticKeys{testKeyID: {ID: testKeyID, Secret: testSecret, Access: awsproto.Everything}}
+	start := func() (*queue.Engine, *sqs.Client, func()) {
+		e, err := queue.Open(queue.Config{Dir: dir})
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := httptest.NewServer(New(Config{Engine: e, Keys: keys}))
+		h := &harness{engine: e, srv: srv}
+		return e, h.defaultClient(), func() { srv.Close(); e.Close() }
+	}
+	_, c, stop := start()
+	url := createQueue(t, c, "pay.fifo", map[string]string{"FifoQueue": "true"})
+	first, err := c.SendMessage(ctx(t), &sqs.SendMessageInput{QueueUrl: &url, MessageBody: aws.String("charge"),
+		MessageGroupId: aws.String("customer-1"), MessageDeduplicationId: aws.String("charge-42")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop()
+	e, c, stop := start()
+	defer stop()
+	again, err := c.SendMessage(ctx(t), &sqs.SendMessageInput{QueueUrl: &url, MessageBody: aws.String("charge"),
+		MessageGroupId: aws.String("customer-1"), MessageDeduplicationId: aws.String("charge-42")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if aws.ToString(again.MessageId) != aws.ToString(first.MessageId) || aws.ToString(again.SequenceNumber) != aws.ToString(first.SequenceNumber) {
+		t.Errorf("after a restart the resend answered %s/%s, want %s/%s", aws.ToString(again.MessageId), aws.ToString(again.SequenceNumber),
+			aws.ToString(first.MessageId), aws.ToString(first.SequenceNumber))
+	}
+	if st, _ := e.Stats("pay.fifo"); st.Visible != 1 {
+		t.Errorf("the queue holds %d messages, want 1", st.Visible)
 	}
 }
