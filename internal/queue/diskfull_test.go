@@ -179,3 +179,64 @@ func TestDiskFullIsAStateNotACrash(t *testing.T) {
 	e.Close()
 	wantAll(openEngine(t, dir, cfg), "after a restart")
 }
+
+// A FIFO send whose commit failed on a full disk is no original: a resend
+// with its deduplication id is refused too while the disk is full (not
+// answered as a duplicate of what never reached the disk), and stored
+// once the engine has recovered.
+func TestDiskFullDuplicateIsNotAcknowledged(t *testing.T) {
+	vol := smallVolume(t, "6m")
+	dir := filepath.Join(vol, "queues")
+	e := openEngine(t, dir, Config{SegmentSize: 256 << 10, MaintenanceInterval: 10 * time.Millisecond})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- e.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	mustCreate(t, e, "f.fifo", func(a *Attributes) { a.FIFO, a.ContentDedup = true, true })
+	filler := fill(t, vol)
+	var failed []byte
+	for i := 0; i < 10000; i++ {
+		body := []byte(fmt.Sprintf("%06d%s", i, strings.Repeat("x", 8<<10)))
+		if _, err := e.Send("f.fifo", []SendInput{{Body: body, Group: "g"}}); err != nil {
+			if !errors.Is(err, errdefs.ErrStorageFull) {
+				t.Fatalf("send on a full disk: %v", err)
+			}
+			failed = body
+			break
+		}
+	}
+	if failed == nil {
+		t.Fatal("the disk never filled")
+	}
+	res, err := e.Send("f.fifo", []SendInput{{Body: failed, Group: "g"}})
+	if err == nil {
+		t.Fatalf("the resend of a send that failed was acknowledged: %+v", res)
+	}
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	polltest.WaitFor(t, 10*time.Second, func() error { return e.Err() })
+	res, err = e.Send("f.fifo", []SendInput{{Body: failed, Group: "g"}})
+	if err != nil || res[0].Err != nil {
+		t.Fatalf("the resend after recovery: %+v, %v", res, err)
+	}
+	// Stored now, or found a duplicate of the first send, whose record
+	// reached the disk after all (its answer was an error, not a no):
+	// either way the queue holds it exactly once.
+	n := 0
+	for {
+		msgs := mustReceive(t, e, "f.fifo", ReceiveOptions{Max: 10, VisibilityTimeout: dur(time.Hour)})
+		if len(msgs) == 0 {
+			break
+		}
+		for _, m := range msgs {
+			if string(m.Body) == string(failed) {
+				n++
+			}
+			mustDelete(t, e, "f.fifo", m.Receipt)
+		}
+	}
+	if n != 1 {
+		t.Fatalf("the queue held the resent message %d times (duplicate answer: %v), want once", n, res[0].Duplicate)
+	}
+}

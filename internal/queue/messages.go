@@ -130,6 +130,15 @@ func checkInput(in SendInput, a Attributes) error {
 	return nil
 }
 
+func hasDuplicate(results []SendResult) bool {
+	for _, r := range results {
+		if r.Duplicate {
+			return true
+		}
+	}
+	return false
+}
+
 func errBatch(n int) error {
 	return errdefs.New(errdefs.ErrInvalid, "batch_too_large",
 		"a batch holds 1 to %d entries, got %d", MaxBatch, n)
@@ -207,6 +216,15 @@ func (e *Engine) send(queue string, outbox bool, in []SendInput) ([]SendResult, 
 	}
 	if len(recs) == 0 {
 		q.mu.Unlock()
+		if hasDuplicate(results) {
+			// Only duplicates: their originals may still be on their way
+			// to disk (a concurrent send, or one whose commit failed and
+			// the engine will roll back). Answer once everything before is
+			// durable, or fail with the log.
+			if err := e.durable(); err != nil {
+				return nil, err
+			}
+		}
 		return results, nil
 	}
 	c, pos, err := e.enqueue(recs...)

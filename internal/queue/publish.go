@@ -95,8 +95,12 @@ func (e *Engine) Publish(targets []PublishTarget) ([]string, error) {
 		ids[i] = e.messageID(m.seq)
 	}
 	if len(msgs) == 0 {
+		// A duplicate everywhere: answer once the originals are durable.
 		unlock()
-		return ids, nil // a duplicate everywhere
+		if err := e.durable(); err != nil {
+			return nil, err
+		}
+		return ids, nil
 	}
 	queues = stored
 	rec := encodePublish(msgs)

@@ -317,6 +317,14 @@ func (q *queueState) takeIndex(f *queueState) {
 	q.defSegment, q.defined, q.purgedBelow = f.defSegment, f.defined, f.purgedBelow
 	q.entries, q.ready, q.pending, q.head, q.tail = f.entries, f.ready, f.pending, f.head, f.tail
 	q.inFlight = f.inFlight
+	q.modified = f.modified
+	// The groups and deduplication ids are the durable records' too: a
+	// send whose commit failed is no original. Receive attempts are
+	// memory's, and checked against the entries when retried.
+	if q.fifo != nil && f.fifo != nil {
+		f.fifo.attempts = q.fifo.attempts
+	}
+	q.fifo = f.fifo
 	clear(q.ownerInFlight)
 }
 
