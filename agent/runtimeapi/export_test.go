@@ -1,0 +1,7 @@
+package runtimeapi
+
+func (s *Server) queuedForTest() *call {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.queued
+}
