@@ -19,9 +19,9 @@ import (
 const arn = "arn:aws:lambda:us-east-1:000000000000:function:echo"
 
 // startRuntime runs the aws-lambda-go function examples/functions/echo
-// against s, as a Lambda environment runs its runtime, and returns a
-// function that waits for it to exit.
-func startRuntime(t *testing.T, s *Server, hs *httptest.Server) (wait func() error) {
+// against the runtime API at hs, as a Lambda environment runs its
+// runtime, and returns a function that waits for it to exit.
+func startRuntime(t testing.TB, hs *httptest.Server) (wait func() error) {
 	t.Helper()
 	bin := imagetest.GoBinary(t, "github.com/docketd/docket/examples/functions/echo")
 	cmd := exec.Command(bin)
@@ -72,7 +72,7 @@ func TestAWSLambdaGoRuntime(t *testing.T) {
 	hs := httptest.NewServer(s.Handler())
 	t.Cleanup(hs.Close)
 	t.Cleanup(s.Close)
-	wait := startRuntime(t, s, hs)
+	wait := startRuntime(t, hs)
 	for i := range 3 {
 		id := fmt.Sprint("req-", i)
 		r := invoke(t, s, id, fmt.Sprintf(`{"n":%d}`, i), 20*time.Second)
@@ -100,7 +100,7 @@ func TestAWSLambdaGoRuntime(t *testing.T) {
 	if err := wait(); err == nil {
 		t.Fatalf("the runtime went on after its response was refused")
 	}
-	startRuntime(t, s, hs)
+	startRuntime(t, hs)
 	if r := invoke(t, s, "req-after", `{}`, 20*time.Second); r.Error != nil {
 		t.Fatalf("the restarted runtime: %+v", r.Error)
 	}
