@@ -3,6 +3,7 @@ package httpapi
 import (
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -123,6 +124,11 @@ var routes = []route{
 // applies their limits, calls the control layer and maps its errors onto
 // statuses. It decides nothing itself.
 type API struct {
+	// limiters are the connection limiters of the HTTP servers made by
+	// HTTPServer, which shutdown asks to close silent connections.
+	limitersMu sync.Mutex
+	limiters   []*connLimiter
+
 	srv     *scheduler.Server
 	logger  *slog.Logger
 	metrics *httpMetrics

@@ -9,7 +9,10 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime/pprof"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -79,6 +82,9 @@ func (c HTTPConfig) withDefaults() HTTPConfig {
 func (a *API) HTTPServer(handler http.Handler, ln net.Listener, cfg HTTPConfig) (hs *http.Server, lln net.Listener) {
 	cfg = cfg.withDefaults()
 	cl := newConnLimiter(ln, cfg.MaxConns, cfg.MaxConnsWait, a.metrics)
+	a.limitersMu.Lock()
+	a.limiters = append(a.limiters, cl)
+	a.limitersMu.Unlock()
 	lln = cl
 	if cfg.TLS != nil {
 		lln = newTLSListener(cl, cfg.TLS, cfg.ReadHeaderTimeout, a.tls)
@@ -308,6 +314,27 @@ func (l *connLimiter) idlest() *limitedConn {
 	return victim
 }
 
+// closeSilentConns closes the connections that have read nothing since
+// they were accepted.
+func (a *API) closeSilentConns() {
+	a.limitersMu.Lock()
+	ls := slices.Clone(a.limiters)
+	a.limitersMu.Unlock()
+	for _, l := range ls {
+		l.mu.Lock()
+		var silent []*limitedConn
+		for c := range l.conns {
+			if http.ConnState(c.state.Load()) == http.StateNew && !c.gotBytes.Load() {
+				silent = append(silent, c)
+			}
+		}
+		l.mu.Unlock()
+		for _, c := range silent {
+			c.Close()
+		}
+	}
+}
+
 // connState follows each connection's state, as http.Server reports it.
 func (l *connLimiter) connState(nc net.Conn, st http.ConnState) {
 	if tc, ok := nc.(*tls.Conn); ok {
@@ -420,7 +447,32 @@ func (a *API) Serve(ctx context.Context, hs *http.Server, ln net.Listener) error
 		a.srv.StopWaits() // long polls and streams answer now
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
-		return hs.Shutdown(sctx)
+		// A connection that has sent nothing has no request to finish,
+		// but http.Server waits five seconds for one (a client's pool
+		// dials ahead, and a dial's request may be canceled): close them
+		// while the shutdown waits for the others.
+		swept := make(chan struct{})
+		go func() {
+			t := time.NewTicker(100 * time.Millisecond)
+			defer t.Stop()
+			for {
+				a.closeSilentConns()
+				select {
+				case <-swept:
+					return
+				case <-t.C:
+				}
+			}
+		}()
+		err := hs.Shutdown(sctx)
+		close(swept)
+		if err != nil {
+			// Say what held it up: the goroutines' stacks.
+			var b strings.Builder
+			pprof.Lookup("goroutine").WriteTo(&b, 2)
+			a.srv.Config().Logger.Error("shutdown timed out with requests still running", "err", err, "goroutines", b.String())
+		}
+		return err
 	})
 	return g.Wait()
 }

@@ -93,3 +93,41 @@ func TestShutdownEndsWaits(t *testing.T) {
 		}
 	}
 }
+
+// A connection that has sent nothing (a client's pool dials ahead) does
+// not hold the shutdown up: net/http would wait five seconds for it, the
+// whole grace, and Serve would fail.
+func TestShutdownClosesSilentConnections(t *testing.T) {
+	s, err := scheduler.New(scheduler.Config{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := New(s)
+	hs, lln := a.HTTPServer(a.Handler(), ln, HTTPConfig{})
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- a.Serve(ctx, hs, lln) }()
+	silent, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	time.Sleep(100 * time.Millisecond) // accepted
+	start := time.Now()
+	cancel()
+	select {
+	case err := <-served:
+		if err != nil {
+			t.Fatalf("Serve: %v", err)
+		}
+	case <-time.After(4 * time.Second):
+		t.Fatal("the shutdown waited for a connection that sent nothing")
+	}
+	if took := time.Since(start); took > 3*time.Second {
+		t.Errorf("shutdown took %s", took)
+	}
+}
