@@ -2,7 +2,6 @@ package sqs
 
 import (
 	"crypto/md5"
-	"encoding/binary"
 	"encoding/hex"
 	"maps"
 	"regexp"
@@ -65,37 +64,10 @@ func md5Hex(b []byte) string {
 	return hex.EncodeToString(s[:])
 }
 
-// md5OfAttributes is SQS's digest of message attributes: for each, by
-// name, the length-prefixed name and data type, then a transport byte (1
-// for string and number values, 2 for binary) and the length-prefixed
-// value. Lengths are 4-byte big-endian. "" when there are none.
-func md5OfAttributes(attrs []queue.Attr) string {
-	if len(attrs) == 0 {
-		return ""
-	}
-	sorted := slices.Clone(attrs)
-	slices.SortFunc(sorted, func(a, b queue.Attr) int { return strings.Compare(a.Name, b.Name) })
-	h := md5.New()
-	lp := func(b []byte) {
-		var n [4]byte
-		binary.BigEndian.PutUint32(n[:], uint32(len(b)))
-		h.Write(n[:])
-		h.Write(b)
-	}
-	for _, a := range sorted {
-		lp([]byte(a.Name))
-		lp([]byte(a.Type))
-		if isBinary(a.Type) {
-			h.Write([]byte{2})
-		} else {
-			h.Write([]byte{1})
-		}
-		lp(a.Value)
-	}
-	return hex.EncodeToString(h.Sum(nil))
-}
+// md5OfAttributes is SQS's MD5OfMessageAttributes of attrs.
+func md5OfAttributes(attrs []queue.Attr) string { return queue.AttributesMD5(attrs) }
 
-func isBinary(dataType string) bool { return strings.HasPrefix(dataType, "Binary") }
+func isBinary(dataType string) bool { return queue.IsBinary(dataType) }
 
 // messageAttributes validates the message attributes of a send and
 // converts them to the engine's form, sorted by name.
