@@ -91,12 +91,13 @@ DEMO ?= 5
 dev: build images containerd
 	$(BIN) dev --run examples/hello.hcl --demo $(DEMO)
 
-# fuzz runs the job-language, filter-policy and delivery-policy fuzzers; FUZZTIME=10m for a long run.
+# fuzz runs the job-language, filter-policy, delivery-policy and Lambda batch-report fuzzers; FUZZTIME=10m for a long run.
 FUZZTIME ?= 60s
 fuzz:
 	$(GO) test ./specs -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME)
 	$(GO) test ./internal/pubsub/filter -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME)
 	$(GO) test ./internal/pubsub/delivery -run '^$$' -fuzz FuzzResolve -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/lambdaevent -run '^$$' -fuzz FuzzSQSBatchResult -fuzztime $(FUZZTIME)
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...

@@ -91,3 +91,21 @@ func TestSQSBatchResult(t *testing.T) {
 		t.Errorf("aws-lambda-go's SQSEventResponse: %v", got)
 	}
 }
+
+// Whatever a function answers, the result names only messages of the
+// batch, each once.
+func FuzzSQSBatchResult(f *testing.F) {
+	f.Add([]byte(`{"batchItemFailures":[{"itemIdentifier":"b"}]}`))
+	f.Add([]byte(`{"batchItemFailures":[{"itemIdentifier":""},{"itemIdentifier":"a"}]}`))
+	f.Add([]byte(`[1,2]`))
+	f.Fuzz(func(t *testing.T, answer []byte) {
+		ids := []string{"a", "b", "c"}
+		seen := map[string]bool{}
+		for _, id := range SQSBatchResult(answer, ids, true).Failed {
+			if !slices.Contains(ids, id) || seen[id] {
+				t.Fatalf("answer %q failed %q", answer, id)
+			}
+			seen[id] = true
+		}
+	})
+}
