@@ -97,17 +97,10 @@ func (s *Server) checkEndpoint(protocol, endpoint string) error {
 // SNS's largest message.
 func (s *Server) outboxAttributes() queue.Attributes {
 	a := queue.DefaultAttributes()
-	a.VisibilityTimeout = s.endpointTimeout() + 5*time.Second
+	a.VisibilityTimeout = s.cfg.Endpoints.AttemptTimeout() + 5*time.Second // an attempt's time, and its settling
 	a.Retention = 4 * 24 * time.Hour
 	a.MaxMessageSize = queue.MaxMessageSize
 	return a
-}
-
-func (s *Server) endpointTimeout() time.Duration {
-	if s.cfg.Endpoints.Timeout > 0 {
-		return s.cfg.Endpoints.Timeout
-	}
-	return webhook.DefaultTimeout
 }
 
 // subscribeEndpoint subscribes an HTTP(S) endpoint: the subscription is
@@ -468,14 +461,13 @@ func (s *Server) endpointSub(id string) *endpointSub {
 func (s *Server) deliverLoop(ctx context.Context, id string) {
 	ob := s.queues.Outbox(id)
 	wait := 20 * time.Second
-	hold := s.endpointTimeout() + 5*time.Second // an attempt's time, and its settling
-	var next time.Time                          // the throttle: when the next attempt may start
+	var next time.Time // the throttle: when the next attempt may start
 	for ctx.Err() == nil {
 		es := s.endpointSub(id)
 		if es == nil {
 			return
 		}
-		msgs, err := ob.Receive(ctx, queue.ReceiveOptions{Max: endpointReceives, Wait: &wait, VisibilityTimeout: &hold})
+		msgs, err := ob.Receive(ctx, queue.ReceiveOptions{Max: endpointReceives, Wait: &wait}) // hidden for the outbox's timeout
 		if err == nil && len(msgs) == 0 {
 			select {
 			case <-s.stopping:

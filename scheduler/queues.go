@@ -70,16 +70,6 @@ func QueueAttributes(q *specs.Queue) queue.Attributes {
 func apiQueue(in queue.Info) api.Queue {
 	a := in.Attributes
 	st := in.Stats
-	var scope, limit string
-	if a.FIFO {
-		scope, limit = "queue", "perQueue"
-		if a.DedupPerGroup {
-			scope = "messageGroup"
-		}
-		if a.ThroughputPerGroup {
-			limit = "perMessageGroupId"
-		}
-	}
 	return api.Queue{
 		Queue: specs.Queue{
 			Name:                      in.Name,
@@ -92,8 +82,8 @@ func apiQueue(in queue.Info) api.Queue {
 			DeadLetter:                a.DeadLetter,
 			FIFO:                      a.FIFO,
 			ContentBasedDeduplication: a.ContentDedup,
-			DeduplicationScope:        scope,
-			FIFOThroughputLimit:       limit,
+			DeduplicationScope:        a.DedupScope(),
+			FIFOThroughputLimit:       a.ThroughputLimit(),
 		},
 		Tags:      in.Tags,
 		CreatedAt: in.CreatedAt.UTC(),

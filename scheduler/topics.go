@@ -739,8 +739,7 @@ func (s *Server) targetExists(name string) bool {
 		_, err := s.queues.Outbox(strings.TrimPrefix(name, queue.OutboxPrefix)).Stats()
 		return err == nil
 	}
-	_, err := s.queues.Queue(name)
-	return err == nil
+	return s.queueExists(name)
 }
 
 // snsTimestamp is the layout of SNS's Timestamp fields.

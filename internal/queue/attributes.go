@@ -57,6 +57,30 @@ type Attributes struct {
 	ManagedSSE      bool
 }
 
+// DedupScope is SQS's DeduplicationScope of a FIFO queue ("queue" or
+// "messageGroup"), "" for a standard queue.
+func (a Attributes) DedupScope() string {
+	switch {
+	case !a.FIFO:
+		return ""
+	case a.DedupPerGroup:
+		return "messageGroup"
+	}
+	return "queue"
+}
+
+// ThroughputLimit is SQS's FifoThroughputLimit of a FIFO queue
+// ("perQueue" or "perMessageGroupId"), "" for a standard queue.
+func (a Attributes) ThroughputLimit() string {
+	switch {
+	case !a.FIFO:
+		return ""
+	case a.ThroughputPerGroup:
+		return "perMessageGroupId"
+	}
+	return "perQueue"
+}
+
 // DefaultAttributes returns the settings of a queue declared with none.
 func DefaultAttributes() Attributes {
 	return Attributes{

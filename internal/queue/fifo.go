@@ -290,6 +290,18 @@ type committed struct{}
 
 func (committed) Wait() error { return nil }
 
+// deduplicate checks a message's FIFO fields against q and returns the
+// deduplication id it is stored with, its key ("" for none), and whether
+// q has the key within its window, with the message it names.
+func (q *queueState) deduplicate(in SendInput, now int64) (dedup, key string, seen dedupEntry, dup bool, err error) {
+	if dedup, err = checkFIFOInput(in, q.attrs); err != nil || dedup == "" {
+		return dedup, "", dedupEntry{}, false, err
+	}
+	key = dedupKey(q.attrs, in.Group, dedup)
+	seen, dup = q.remembered(key, now)
+	return dedup, key, seen, dup, nil
+}
+
 // dedupKey is the key a deduplication id is remembered under.
 func dedupKey(a Attributes, group, id string) string {
 	if a.DedupPerGroup {
@@ -397,12 +409,9 @@ func joinAttrs(attrs []Attr, sys sysAttrs) []Attr {
 }
 
 // CheckGroupID validates a message group (what "message_group_id") or
-// deduplication id ("message_deduplication_id") as SQS does.
-func CheckGroupID(what, id string) error { return checkGroupID(what, id) }
-
-// checkGroupID validates a message group or deduplication id as SQS does:
-// 1 to 128 characters, letters, digits and punctuation.
-func checkGroupID(what, id string) error {
+// deduplication id ("message_deduplication_id") as SQS does: 1 to 128
+// characters, letters, digits and punctuation.
+func CheckGroupID(what, id string) error {
 	ok := len(id) >= 1 && len(id) <= MaxGroupIDLength
 	for i := 0; ok && i < len(id); i++ {
 		c := id[i]
@@ -424,7 +433,7 @@ func checkFIFOInput(in SendInput, a Attributes) (dedup string, err error) {
 				"a deduplication id is for FIFO queues")
 		}
 		if in.Group != "" {
-			return "", checkGroupID("message_group_id", in.Group)
+			return "", CheckGroupID("message_group_id", in.Group)
 		}
 		return "", nil
 	}
@@ -432,7 +441,7 @@ func checkFIFOInput(in SendInput, a Attributes) (dedup string, err error) {
 		return "", errdefs.New(errdefs.ErrInvalid, "missing_message_group_id",
 			"a message to a FIFO queue needs a message group id")
 	}
-	if err := checkGroupID("message_group_id", in.Group); err != nil {
+	if err := CheckGroupID("message_group_id", in.Group); err != nil {
 		return "", err
 	}
 	if in.Delay != nil {
@@ -447,7 +456,7 @@ func checkFIFOInput(in SendInput, a Attributes) (dedup string, err error) {
 		}
 		dedup = ContentDedupID(in.Body)
 	}
-	return dedup, checkGroupID("message_deduplication_id", dedup)
+	return dedup, CheckGroupID("message_deduplication_id", dedup)
 }
 
 // GroupCount is how many messages one group of a queue holds.

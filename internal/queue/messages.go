@@ -175,22 +175,17 @@ func (e *Engine) send(queue string, outbox bool, in []SendInput) ([]SendResult, 
 			results[i].Err = err
 			continue
 		}
-		dedup, err := checkFIFOInput(m, q.attrs)
+		dedup, key, d, dup, err := q.deduplicate(m, now)
 		if err != nil {
 			results[i].Err = err
 			continue
 		}
-		var key string
-		if dedup != "" {
-			key = dedupKey(q.attrs, m.Group, dedup)
-			seq, seen := batchKeys[key]
-			if d, ok := q.remembered(key, now); ok {
-				seq, seen = d.seq, true
-			}
-			if seen {
-				results[i] = SendResult{ID: e.messageID(seq), Seq: seq, Duplicate: true}
-				continue
-			}
+		if seq, inBatch := batchKeys[key]; inBatch {
+			d, dup = dedupEntry{seq: seq}, true // a batch's own duplicate
+		}
+		if dup {
+			results[i] = SendResult{ID: e.messageID(d.seq), Seq: d.seq, Duplicate: true}
+			continue
 		}
 		delay := q.attrs.Delay
 		if m.Delay != nil {

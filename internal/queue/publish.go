@@ -72,16 +72,14 @@ func (e *Engine) Publish(targets []PublishTarget) ([]string, error) {
 		q := queues[i]
 		// A FIFO queue takes the message with its group and deduplication
 		// id; one it has seen within the window it does not store again.
-		dedup, err := checkFIFOInput(t.Message, q.attrs)
+		dedup, _, d, dup, err := q.deduplicate(t.Message, now)
 		if err != nil {
 			unlock()
 			return nil, fmt.Errorf("queue %s: %w", q.name, err)
 		}
-		if dedup != "" {
-			if d, ok := q.remembered(dedupKey(q.attrs, t.Message.Group, dedup), now); ok {
-				ids[i] = e.messageID(d.seq)
-				continue
-			}
+		if dup {
+			ids[i] = e.messageID(d.seq)
+			continue
 		}
 		delay := q.attrs.Delay
 		if t.Message.Delay != nil {

@@ -47,6 +47,15 @@ type Config struct {
 	Timeout time.Duration
 }
 
+// AttemptTimeout is how long one attempt may take: Timeout, or
+// DefaultTimeout.
+func (c Config) AttemptTimeout() time.Duration {
+	if c.Timeout > 0 {
+		return c.Timeout
+	}
+	return DefaultTimeout
+}
+
 // deniedByDefault are the networks no delivery goes to unless allowed.
 var deniedByDefault = []netip.Prefix{
 	netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128"),
@@ -115,11 +124,7 @@ func (c *Client) Allowed(addr netip.Addr) bool {
 // status_3xx, status_4xx, status_5xx, timeout, refused_address or
 // connect.
 func (c *Client) Post(ctx context.Context, url string, header map[string]string, body []byte) string {
-	timeout := c.cfg.Timeout
-	if timeout <= 0 {
-		timeout = DefaultTimeout
-	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.AttemptTimeout())
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {

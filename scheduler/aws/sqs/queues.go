@@ -441,13 +441,7 @@ func (h *Handler) queueAttributes(info queue.Info) map[string]string {
 	}
 	if a.FIFO {
 		m[attrFifoQueue], m[attrContentDedup] = "true", strconv.FormatBool(a.ContentDedup)
-		m[attrDedupScope], m[attrThroughputLimit] = "queue", "perQueue"
-		if a.DedupPerGroup {
-			m[attrDedupScope] = "messageGroup"
-		}
-		if a.ThroughputPerGroup {
-			m[attrThroughputLimit] = "perMessageGroupId"
-		}
+		m[attrDedupScope], m[attrThroughputLimit] = a.DedupScope(), a.ThroughputLimit()
 	}
 	if a.DeadLetter != "" {
 		b, _ := json.Marshal(struct {
