@@ -18,6 +18,7 @@ func jobSchema() *hcl.BodySchema {
 			{Type: "update"},
 			{Type: "constraint"},
 			{Type: "spread"},
+			{Type: "function"},
 			{Type: "task", LabelNames: []string{"name"}},
 		},
 	}
@@ -76,6 +77,9 @@ func (d *decoder) job(b *hcl.Block, p path) *Job {
 		uc := d.content(ub, up, updateSchema())
 		d.integer(uc.Attributes, "max_parallel", up, &j.Update.MaxParallel)
 	}
+	if fb := d.single(c.Blocks, "function"); fb != nil {
+		j.Function = d.function(fb, p.field("function"))
+	}
 	for _, blk := range c.Blocks {
 		switch blk.Type {
 		case "constraint":
@@ -104,6 +108,49 @@ func (d *decoder) job(b *hcl.Block, p path) *Job {
 		d.failed[p.field("tasks").String()] = true
 	}
 	return j
+}
+
+func functionSchema() *hcl.BodySchema {
+	return &hcl.BodySchema{
+		Attributes: []hcl.AttributeSchema{{Name: "handler"}, {Name: "memory"}, {Name: "timeout"}},
+		Blocks:     []hcl.BlockHeaderSchema{{Type: "concurrency"}, {Type: "warm"}, {Type: "event_source"}},
+	}
+}
+
+func (d *decoder) function(b *hcl.Block, p path) *Function {
+	d.block(p, b)
+	c := d.content(b, p, functionSchema())
+	f := &Function{}
+	d.str(c.Attributes, "handler", p, &f.Handler)
+	d.integer(c.Attributes, "memory", p, &f.Memory)
+	d.duration(c.Attributes, "timeout", p, &f.Timeout)
+	if cb := d.single(c.Blocks, "concurrency"); cb != nil {
+		cp := p.field("concurrency")
+		d.block(cp, cb)
+		cc := d.content(cb, cp, &hcl.BodySchema{Attributes: []hcl.AttributeSchema{{Name: "max"}, {Name: "reserved"}}})
+		d.integer(cc.Attributes, "max", cp, &f.Concurrency.Max)
+		d.integer(cc.Attributes, "reserved", cp, &f.Concurrency.Reserved)
+	}
+	if wb := d.single(c.Blocks, "warm"); wb != nil {
+		wp := p.field("warm")
+		d.block(wp, wb)
+		wc := d.content(wb, wp, &hcl.BodySchema{Attributes: []hcl.AttributeSchema{{Name: "min"}, {Name: "idle_timeout"}}})
+		d.integer(wc.Attributes, "min", wp, &f.Warm.Min)
+		d.duration(wc.Attributes, "idle_timeout", wp, &f.Warm.IdleTimeout)
+	}
+	if eb := d.single(c.Blocks, "event_source"); eb != nil {
+		ep := p.field("event_source")
+		d.block(ep, eb)
+		ec := d.content(eb, ep, &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
+			{Name: "batch_size"}, {Name: "batching_window"}, {Name: "report_batch_item_failures"}, {Name: "maximum_concurrency"},
+		}})
+		f.EventSource = &EventSource{}
+		d.integer(ec.Attributes, "batch_size", ep, &f.EventSource.BatchSize)
+		d.duration(ec.Attributes, "batching_window", ep, &f.EventSource.BatchingWindow)
+		d.boolean(ec.Attributes, "report_batch_item_failures", ep, &f.EventSource.ReportBatchItemFailures)
+		d.integer(ec.Attributes, "maximum_concurrency", ep, &f.EventSource.MaximumConcurrency)
+	}
+	return f
 }
 
 // hasBlock reports whether b's body holds a block of type typ, even one

@@ -26,6 +26,11 @@ const (
 	DefaultRestartDelay  = Duration(15 * time.Second)
 	DefaultRetryDelay    = Duration(5 * time.Second)
 	DefaultRetryMaxDelay = Duration(5 * time.Minute)
+	// A function's defaults are Lambda's where Lambda has one.
+	DefaultFunctionTimeout     = Duration(3 * time.Second)
+	DefaultFunctionConcurrency = 10
+	DefaultWarmIdleTimeout     = Duration(5 * time.Minute)
+	DefaultBatchSize           = 10
 )
 
 // fillFunc decides whether a zero field at path p gets its default.
@@ -77,6 +82,7 @@ func (j *Job) applyDefaults(p path, fill fillFunc) {
 		j.Priority = DefaultPriority
 	}
 	perMessage := j.Kind().Scale == ScalePerMessage
+	fixedByDriver := perMessage || j.Kind().Scale == ScaleInvocations
 	if j.Scaling == nil && perMessage {
 		j.Scaling = &Scaling{
 			Max:             DefaultDispatchMax,
@@ -84,7 +90,7 @@ func (j *Job) applyDefaults(p path, fill fillFunc) {
 			Cooldown:        DefaultCooldown,
 		}
 	}
-	if j.Count == 0 && j.Scaling == nil && !perMessage && fill(p.field("count"), false) {
+	if j.Count == 0 && j.Scaling == nil && !fixedByDriver && fill(p.field("count"), false) {
 		j.Count = DefaultCount
 	}
 	if s := j.Scaling; s != nil {
@@ -111,10 +117,45 @@ func (j *Job) applyDefaults(p path, fill fillFunc) {
 			s.Weight = DefaultSpreadWeight
 		}
 	}
+	if j.Function == nil && j.Kind().Scale == ScaleInvocations {
+		j.Function = &Function{}
+	}
+	var fnTask *Task // the task a function's memory is the limit of
+	if j.Function != nil && len(j.Tasks) == 1 && j.Tasks[0] != nil {
+		fnTask = j.Tasks[0]
+		mp := p.field("tasks").index(0).field("resources").field("memory")
+		if j.Function.Memory != 0 && fnTask.Resources.Memory == 0 && fill(mp, false) {
+			fnTask.Resources.Memory = j.Function.Memory
+		}
+	}
 	for i, t := range j.Tasks {
 		if t != nil {
 			t.applyDefaults(p.field("tasks").index(i), fill)
 		}
+	}
+	if f := j.Function; f != nil {
+		f.applyDefaults(p.field("function"), fill, j.Queue != "")
+		if f.Memory == 0 && fnTask != nil {
+			f.Memory = fnTask.Resources.Memory
+		}
+	}
+}
+
+func (f *Function) applyDefaults(p path, fill fillFunc, hasQueue bool) {
+	if f.Timeout == 0 && fill(p.field("timeout"), false) {
+		f.Timeout = DefaultFunctionTimeout
+	}
+	if f.Concurrency.Max == 0 && fill(p.field("concurrency").field("max"), false) {
+		f.Concurrency.Max = DefaultFunctionConcurrency
+	}
+	if f.Warm.IdleTimeout == 0 && fill(p.field("warm").field("idle_timeout"), true) {
+		f.Warm.IdleTimeout = DefaultWarmIdleTimeout
+	}
+	if f.EventSource == nil && hasQueue {
+		f.EventSource = &EventSource{}
+	}
+	if e := f.EventSource; e != nil && e.BatchSize == 0 && fill(p.field("event_source").field("batch_size"), false) {
+		e.BatchSize = DefaultBatchSize
 	}
 }
 

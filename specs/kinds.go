@@ -74,6 +74,10 @@ const (
 	// scaling.max at once; a job takes no count, and one without a scaling
 	// block gets the default one.
 	ScalePerMessage
+	// ScaleInvocations runs as many execution environments as a function's
+	// invocations need, within its function block's bounds: its driver
+	// sets the count; a job takes neither count nor scaling block.
+	ScaleInvocations
 )
 
 // QueueUse says whether a job names a queue. The zero value belongs to no
@@ -92,7 +96,7 @@ const (
 // jobKinds is the table of job types, in the order messages list them. It
 // is a function returning an array, not a package variable, so nothing can
 // change it, and reading it allocates nothing.
-func jobKinds() [3]JobKind {
+func jobKinds() [4]JobKind {
 	return [...]JobKind{
 		{
 			// Long-lived workers: a fixed count, or queue workers scaled on
@@ -122,9 +126,17 @@ func jobKinds() [3]JobKind {
 			SuccessEnds: true,
 			TaskTimeout: true,
 		},
-		// The function type adds its row here: how its warm environments are
-		// planned and scaled, and that an invocation, not the task, times
-		// out and finishes.
+		{
+			// Execution environments that serve invocations: kept at the
+			// count the function's driver sets, each restarted when its
+			// runtime exits; an invocation, not the task, times out. Its
+			// queue, when it has one, is an event source the server
+			// receives from on the function's behalf.
+			Type:  JobFunction,
+			Plan:  PlanCount,
+			Scale: ScaleInvocations,
+			Queue: QueueOptional,
+		},
 	}
 }
 

@@ -74,7 +74,7 @@ func TestEveryJobTypeHasAKind(t *testing.T) {
 
 func TestUnknownJobTypes(t *testing.T) {
 	want := JobKind{Plan: PlanNothing, Queue: QueueOptional, SuccessEnds: true, TaskTimeout: true}
-	for _, typ := range []string{"", "cron", "Service", "function"} {
+	for _, typ := range []string{"", "cron", "Service", "Function", "lambda"} {
 		if got := KindOf(typ); got != want || got.Known() {
 			t.Errorf("KindOf(%q) = %+v (known %v), want %+v", typ, got, got.Known(), want)
 		}
@@ -86,7 +86,7 @@ func TestUnknownJobTypes(t *testing.T) {
 	if !errors.As(err, &ve) {
 		t.Fatalf("Validate: got %v, want a *ValidationError", err)
 	}
-	want1 := `jobs[0].type: must be "service", "batch" or "dispatch", got "cron"`
+	want1 := `jobs[0].type: must be "service", "batch", "dispatch" or "function", got "cron"`
 	if len(ve.Problems) != 1 || ve.Problems[0].String() != want1 {
 		t.Errorf("Validate: got %v, want [%s]", ve.Problems, want1)
 	}
@@ -144,13 +144,14 @@ func TestRulesFollowTheTable(t *testing.T) {
 
 			j = job(k)
 			j.Scaling, j.Count = nil, 3
-			if got, want := refuses(validate(t, j), "count"), k.Scale == ScalePerMessage; got != want {
+			driverCounts := k.Scale == ScalePerMessage || k.Scale == ScaleInvocations
+			if got, want := refuses(validate(t, j), "count"), driverCounts; got != want {
 				t.Errorf("count 3: refused %v, want %v (%v)", got, want, validate(t, j))
 			}
 			j = job(k)
 			j.Queue = "q"
 			j.Count, j.Scaling = 0, &Scaling{Min: 0, Max: 2}
-			if got, want := refuses(validate(t, j), "scaling"), k.Scale == ScaleFixed; got != want {
+			if got, want := refuses(validate(t, j), "scaling"), k.Scale == ScaleFixed || k.Scale == ScaleInvocations; got != want {
 				t.Errorf("a scaling block: refused %v, want %v (%v)", got, want, validate(t, j))
 			}
 
@@ -161,13 +162,17 @@ func TestRulesFollowTheTable(t *testing.T) {
 			}
 
 			// Defaults: a per-message job gets a scaling block and no count,
-			// the others a count of one.
+			// a function a function block and neither, the others a count
+			// of one.
 			j = job(k)
 			if err := (&File{Queues: []*Queue{{Name: "q"}}, Jobs: []*Job{j}}).Validate(ValidateOptions{}); err != nil {
 				t.Fatal(err)
 			}
-			if perMessage := k.Scale == ScalePerMessage; (j.Scaling != nil) != perMessage || (j.Count == DefaultCount) == perMessage {
+			if perMessage := k.Scale == ScalePerMessage; (j.Scaling != nil) != perMessage || (j.Count == DefaultCount) == driverCounts {
 				t.Errorf("defaults: got count %d, scaling %+v", j.Count, j.Scaling)
+			}
+			if fn := k.Scale == ScaleInvocations; (j.Function != nil) != fn {
+				t.Errorf("defaults: got function block %+v", j.Function)
 			}
 		})
 	}
@@ -183,6 +188,7 @@ func TestJobKinds(t *testing.T) {
 			SuccessEnds: true, TaskTimeout: true},
 		JobDispatch: {Type: JobDispatch, Plan: PlanPerMessage, Scale: ScalePerMessage, Queue: QueueRequired,
 			SuccessEnds: true, TaskTimeout: true},
+		JobFunction: {Type: JobFunction, Plan: PlanCount, Scale: ScaleInvocations, Queue: QueueOptional},
 	}
 	for _, typ := range JobTypes() {
 		if got := KindOf(typ); got != want[typ] {
@@ -200,6 +206,7 @@ func TestQueueWorkers(t *testing.T) {
 		{JobService, "", false},
 		{JobBatch, "", false},
 		{JobDispatch, "q", false},
+		{JobFunction, "q", false},
 		{"cron", "q", false},
 	}
 	for _, tt := range tests {

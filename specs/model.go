@@ -8,6 +8,7 @@ const (
 	JobService  = "service"
 	JobBatch    = "batch"
 	JobDispatch = "dispatch"
+	JobFunction = "function"
 )
 
 // File is everything one job file defines. After [Parse] or a successful
@@ -88,7 +89,73 @@ type Job struct {
 	Update      Update       `json:"update"`
 	Constraints []Constraint `json:"constraints,omitempty"`
 	Spreads     []Spread     `json:"spreads,omitempty"`
-	Tasks       []*Task      `json:"tasks"`
+	// Function is set for function jobs (and only for them): how their
+	// execution environments run invocations.
+	Function *Function `json:"function,omitempty"`
+	Tasks    []*Task   `json:"tasks"`
+}
+
+// Function is what makes a job a Lambda-style function: its one task's
+// image runs in execution environments, each a container that serves
+// invocations one at a time through the Lambda runtime API, kept warm
+// between them. The function's name is the job's.
+type Function struct {
+	// Handler is the function's handler, as the runtime reads it from
+	// _HANDLER; the image's command or the task's command starts the
+	// runtime.
+	Handler string `json:"handler,omitempty"`
+	// Memory is the environment's memory in MiB: the container's limit
+	// and AWS_LAMBDA_FUNCTION_MEMORY_SIZE. It is the task's
+	// resources.memory, which it sets when only it is given.
+	Memory int `json:"memory"`
+	// Timeout is the longest one invocation may run; an invocation that
+	// runs longer fails with "Task timed out" and its environment is
+	// replaced.
+	Timeout     Duration    `json:"timeout"`
+	Concurrency Concurrency `json:"concurrency"`
+	Warm        Warm        `json:"warm"`
+	// EventSource is how the function takes its job's queue's messages:
+	// set when the job names a queue, and only then.
+	EventSource *EventSource `json:"event_source,omitempty"`
+}
+
+// Concurrency bounds a function's concurrent executions: each runs in its
+// own environment.
+type Concurrency struct {
+	// Max is the most environments the function runs at once; an
+	// invocation beyond it is throttled.
+	Max int `json:"max"`
+	// Reserved is how many environments stay placed, their resources held
+	// on their nodes, whether or not they are used (paused while idle): a
+	// burst up to it never waits for capacity that other jobs took.
+	Reserved int `json:"reserved"`
+}
+
+// Warm says how long environments stay after an invocation.
+type Warm struct {
+	// Min environments are kept whatever their idleness (Lambda's
+	// provisioned concurrency).
+	Min int `json:"min"`
+	// IdleTimeout is how long an environment beyond Min is kept, paused,
+	// after its last invocation.
+	IdleTimeout Duration `json:"idle_timeout"`
+}
+
+// EventSource is an SQS event source mapping: the function receives its
+// job's queue's messages in batches, as Lambda's SQSEvent.
+type EventSource struct {
+	// BatchSize is the most messages in one invocation (1–10,000).
+	BatchSize int `json:"batch_size"`
+	// BatchingWindow is how long a batch is gathered before it is
+	// invoked with fewer than BatchSize messages.
+	BatchingWindow Duration `json:"batching_window"`
+	// ReportBatchItemFailures lets the function name the messages that
+	// failed ({"batchItemFailures":[{"itemIdentifier":ID}]}), so that only
+	// they come back; otherwise a failed invocation fails its batch.
+	ReportBatchItemFailures bool `json:"report_batch_item_failures,omitempty"`
+	// MaximumConcurrency caps the concurrent invocations of the mapping;
+	// zero leaves it to concurrency.max.
+	MaximumConcurrency int `json:"maximum_concurrency"`
 }
 
 // Scaling bounds the number of instances the autoscaler may run.

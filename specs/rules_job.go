@@ -54,6 +54,9 @@ func (ps *problems) checkJob(p path, j *Job, known func(string) bool) {
 	switch {
 	case kind.Scale == ScalePerMessage && j.Count != 0:
 		ps.field(cp, "Unexpected count", "is not used by %s jobs: set scaling.max to cap concurrent tasks", j.Type)
+	case kind.Scale == ScaleInvocations && j.Count != 0:
+		ps.field(cp, "Unexpected count", "is not used by %s jobs: set function.concurrency.max to cap concurrent environments", j.Type)
+	case kind.Scale == ScaleInvocations:
 	case j.Scaling != nil && j.Count != 0:
 		ps.field(cp, "Conflicting count", "cannot be combined with a scaling block")
 	case j.Scaling == nil && typeOK:
@@ -80,6 +83,7 @@ func (ps *problems) checkJob(p path, j *Job, known func(string) bool) {
 		}
 		ps.intRange(sp.field("weight"), s.Weight, minSpreadWeight, maxSpreadWeight)
 	}
+	ps.checkFunction(p, j, kind)
 	ps.checkTasks(p, j)
 }
 
@@ -105,6 +109,9 @@ func (ps *problems) checkScaling(p path, j *Job, kind JobKind) {
 	switch {
 	case kind.Scale == ScaleFixed:
 		ps.field(sp, "Unexpected scaling", "is not allowed for a %s job", j.Type)
+		return
+	case kind.Scale == ScaleInvocations:
+		ps.field(sp, "Unexpected scaling", "is not allowed for a %s job: its function block's concurrency and warm bound its environments", j.Type)
 		return
 	case kind.Scale == ScaleBacklog && j.Queue == "":
 		ps.add(sp, "Missing queue", "a scaling block needs the job to have a queue whose backlog it follows")

@@ -202,7 +202,7 @@ func TestValidateProblems(t *testing.T) {
 				`queues[1].name: a queue named "q" is already defined at queues[0]`,
 				`queues[1].dead_letter: cannot be the queue itself`,
 				`jobs[0].name: "Bad Name" is not a valid job name: use 1 to 63 lowercase letters, digits, "-" or "_", starting with a letter or digit`,
-				`jobs[0].type: must be "service", "batch" or "dispatch", got "cron"`,
+				`jobs[0].type: must be "service", "batch", "dispatch" or "function", got "cron"`,
 				`jobs[0].priority: must be between 1 and 100, got 101`,
 				`jobs[1].queue: is required for a dispatch job`,
 				`jobs[1].count: is not used by dispatch jobs: set scaling.max to cap concurrent tasks`,

@@ -25,6 +25,14 @@ func cloneSpec(j *specs.Job) *specs.Job {
 	}
 	c.Constraints = slices.Clone(j.Constraints)
 	c.Spreads = slices.Clone(j.Spreads)
+	if j.Function != nil {
+		f := *j.Function
+		if f.EventSource != nil {
+			e := *f.EventSource
+			f.EventSource = &e
+		}
+		c.Function = &f
+	}
 	if j.Tasks != nil {
 		c.Tasks = make([]*specs.Task, len(j.Tasks))
 		for i, t := range j.Tasks {
