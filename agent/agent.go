@@ -75,6 +75,9 @@ type Config struct {
 	// gives it to them read-only at CAPath, named by AWS_CA_BUNDLE (which
 	// the AWS SDKs and CLI read) and DOCKET_CACERT.
 	TaskCA []byte
+	// FunctionPauseAfter is how long a function's execution environment
+	// stays idle before it is paused; default 100ms, negative never.
+	FunctionPauseAfter time.Duration
 }
 
 // CAPath is where a queue worker on a TLS cluster finds the cluster's CA

@@ -51,6 +51,10 @@ type allocRunner struct {
 	reason     string
 	stopReason string
 	detached   bool // the agent is shutting down: leave the containers be
+	// quickRestart: a function's environment served invocations (or was
+	// killed for a timeout) before it ended, so it restarts without the
+	// restart delay, which is for runtimes that fail to start.
+	quickRestart bool
 }
 
 func newAllocRunner(a *Agent, na api.NodeAllocation, existing []Container) *allocRunner {
@@ -224,8 +228,22 @@ func (r *allocRunner) runTask(ctx context.Context, index int, t *specs.Task, kil
 	existing, reattach := r.existing[t.Name]
 	r.mu.Unlock()
 	for {
+		var env *fnEnv // a function's execution environment
+		if r.spec.Function != nil {
+			var err error
+			if env, err = r.newFnEnv(cid, reattach); err != nil {
+				log.Warn("function environment", "err", err)
+				if again := r.afterExit(ctx, t, Exit{Code: -1, At: time.Now(), Reason: err.Error()}, false, kill); !again {
+					return true
+				}
+				continue
+			}
+		}
 		if !reattach {
 			if r.stopping() {
+				if env != nil {
+					env.close()
+				}
 				r.setTask(t.Name, func(ts *api.TaskState) {
 					if ts.State == api.TaskPending {
 						ts.State = api.TaskDead
@@ -234,10 +252,13 @@ func (r *allocRunner) runTask(ctx context.Context, index int, t *specs.Task, kil
 				return false
 			}
 			start := time.Now()
-			err := r.a.cfg.Runtime.Start(ctx, r.taskSpec(cid, index, t))
+			err := r.a.cfg.Runtime.Start(ctx, r.taskSpec(cid, index, t, env))
 			r.a.metrics.started(time.Since(start), err)
 			if errors.Is(err, ErrExists) {
 				err = nil // started before a crash of ours: adopt it
+			}
+			if err != nil && env != nil {
+				env.close()
 			}
 			if err != nil {
 				if ctx.Err() != nil {
@@ -265,7 +286,16 @@ func (r *allocRunner) runTask(ctx context.Context, index int, t *specs.Task, kil
 				})
 			}
 		}
+		if env != nil {
+			env.start(ctx)
+		}
 		exit, how := r.waitTask(ctx, cid, t, kill)
+		if env != nil {
+			quick := env.close()
+			r.mu.Lock()
+			r.quickRestart = quick
+			r.mu.Unlock()
+		}
 		switch how {
 		case waitDetached:
 			return false
@@ -310,7 +340,13 @@ func (r *allocRunner) afterExit(ctx context.Context, t *specs.Task, exit Exit, s
 	done := ok && r.spec.Kind().SuccessEnds
 	r.mu.Lock()
 	ts := r.tasks[t.Name]
-	canRestart := !done && ts.Restarts < t.Restart.Attempts
+	// A function's environment restarts as long as it is wanted: its
+	// runtime's exits are the invocations' failures, not the task's.
+	canRestart := !done && (ts.Restarts < t.Restart.Attempts || r.spec.Function != nil)
+	delay := t.Restart.Delay.Std()
+	if r.quickRestart {
+		delay, r.quickRestart = 0, false
+	}
 	ts.ExitCode, ts.FinishedAt, ts.Reason = exit.Code, exit.At.UTC(), reason
 	if canRestart {
 		ts.State = api.TaskRestarting
@@ -340,7 +376,7 @@ func (r *allocRunner) afterExit(ctx context.Context, t *specs.Task, exit Exit, s
 	}
 	r.a.logger.Info("restarting task", "alloc", r.id, "task", t.Name, "reason", reason, "restart", restarts, "of", t.Restart.Attempts)
 	select {
-	case <-time.After(t.Restart.Delay.Std()):
+	case <-time.After(delay):
 		return true
 	case <-r.stopCh:
 		r.setTask(t.Name, func(ts *api.TaskState) { ts.State = api.TaskDead })
@@ -419,7 +455,7 @@ func (r *allocRunner) waitTask(ctx context.Context, cid string, t *specs.Task, k
 }
 
 // taskSpec is what the runtime needs to run task t of this allocation.
-func (r *allocRunner) taskSpec(cid string, index int, t *specs.Task) TaskSpec {
+func (r *allocRunner) taskSpec(cid string, index int, t *specs.Task, fn *fnEnv) TaskSpec {
 	r.mu.Lock()
 	na := r.alloc
 	r.mu.Unlock()
@@ -432,6 +468,9 @@ func (r *allocRunner) taskSpec(cid string, index int, t *specs.Task) TaskSpec {
 	env["DOCKET_JOB"] = r.spec.Name
 	env["DOCKET_TASK"] = t.Name
 	env["DOCKET_NODE_ID"] = r.a.nodeID
+	if fn != nil {
+		r.functionEnv(env, fn)
+	}
 	var mounts []Mount
 	if m := na.Message; m != nil {
 		// A dispatch task gets its message as a read-only file and in

@@ -19,6 +19,10 @@ type metrics struct {
 	startDuration prometheus.Histogram
 	finishedTotal *prometheus.CounterVec
 	tasks         *taskCollector
+	// fnPaused counts idle function environments paused; fnResume times
+	// their resumes.
+	fnPaused prometheus.Counter
+	fnResume prometheus.Histogram
 }
 
 func newMetrics(reg prometheus.Registerer, a *Agent) *metrics {
@@ -42,7 +46,16 @@ func newMetrics(reg prometheus.Registerer, a *Agent) *metrics {
 			memory:  prometheus.NewDesc("docket_agent_task_memory_bytes", "Memory a running task uses.", []string{"alloc", "job", "task"}, nil),
 		},
 	}
-	reg.MustRegister(m.starts, m.startDuration, m.finishedTotal)
+	m.fnPaused = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "docket_agent_function_pauses_total",
+		Help: "Idle function execution environments paused (the cgroup freezer).",
+	})
+	m.fnResume = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "docket_agent_function_resume_duration_seconds",
+		Help:    "Time to resume a paused function execution environment.",
+		Buckets: []float64{.0005, .001, .002, .003, .005, .0075, .01, .025, .05, .1},
+	})
+	reg.MustRegister(m.starts, m.startDuration, m.finishedTotal, m.fnPaused, m.fnResume)
 	return m
 }
 

@@ -39,6 +39,14 @@ type Inspector interface {
 	Stats(ctx context.Context, id string) (Usage, error)
 }
 
+// Pauser freezes and thaws tasks: the agent pauses a function's idle
+// execution environments. agent/containerd implements it; a Runtime
+// without it runs idle environments unpaused.
+type Pauser interface {
+	Pause(ctx context.Context, id string) error
+	Resume(ctx context.Context, id string) error
+}
+
 // Errors of runtimes.
 var (
 	ErrExists   = errors.New("container exists")

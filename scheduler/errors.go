@@ -25,6 +25,8 @@ func classCode(err error) string {
 		return "conflict"
 	case errors.Is(err, errdefs.ErrTooLarge):
 		return "too_large"
+	case errors.Is(err, errdefs.ErrTooManyRequests):
+		return "too_many_requests"
 	case errors.Is(err, errdefs.ErrUnauthenticated):
 		return "acl_token_invalid"
 	case errors.Is(err, errdefs.ErrPermissionDenied):

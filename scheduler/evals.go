@@ -16,6 +16,7 @@ const (
 	triggerRetry         = "retry-later"
 	triggerPlanConflict  = "plan-conflict"
 	triggerQueue         = "queue-scale"
+	triggerFunction      = "function-scale"
 )
 
 func newEval(job, trigger, node string) *state.Evaluation {

@@ -423,6 +423,9 @@ func checkScale(spec *specs.Job, count int) error {
 	case spec.Kind().Scale == specs.ScalePerMessage:
 		return errdefs.New(errdefs.ErrInvalid, "invalid_count",
 			"dispatch job %q runs one task per message; change scaling.max instead", spec.Name)
+	case spec.Kind().Scale == specs.ScaleInvocations:
+		return errdefs.New(errdefs.ErrInvalid, "invalid_count",
+			"function %q runs as many environments as its invocations need; change function.concurrency or function.warm instead", spec.Name)
 	case spec.Scaling != nil && (count < spec.Scaling.Min || count > spec.Scaling.Max):
 		return errdefs.New(errdefs.ErrInvalid, "invalid_count",
 			"count %d is outside the job's scaling bounds %d..%d", count, spec.Scaling.Min, spec.Scaling.Max)

@@ -40,6 +40,16 @@ type metrics struct {
 	// endpointLatency and endpointRetries are of HTTP(S) deliveries.
 	endpointLatency *prometheus.HistogramVec
 	endpointRetries *prometheus.CounterVec
+
+	// Functions' figures, Lambda's CloudWatch metrics by function.
+	fnInvocations   *prometheus.CounterVec
+	fnThrottles     *prometheus.CounterVec
+	fnDuration      *prometheus.HistogramVec
+	fnInitDuration  *prometheus.HistogramVec
+	fnStarts        *prometheus.CounterVec
+	fnConcurrent    *prometheus.GaugeVec
+	fnAsyncDropped  *prometheus.CounterVec
+	fnBatchMessages *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -138,6 +148,25 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		Name: "docket_topic_endpoint_retries_total",
 		Help: "Failed HTTP(S) delivery attempts that will be retried, by protocol and reason (status_5xx, status_4xx, status_3xx, timeout, refused_address, connect).",
 	}, []string{"protocol", "reason"})
+	fn := func(name, help string, labels ...string) *prometheus.CounterVec {
+		return prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, append([]string{"function"}, labels...))
+	}
+	m.fnInvocations = fn("docket_function_invocations_total", "Invocations that ran, by function and outcome: success, error (the function failed, timed out or its runtime exited) or lost (its environment ended without answering).", "outcome")
+	m.fnThrottles = fn("docket_function_throttles_total", "Synchronous invocations refused because the function ran concurrency.max invocations.")
+	m.fnStarts = fn("docket_function_starts_total", "Invocations by the state of the environment that ran them: cold (its first) or warm.", "start")
+	m.fnAsyncDropped = fn("docket_function_async_events_dropped_total", "Asynchronous invocations given up after their last attempt failed.")
+	m.fnBatchMessages = fn("docket_function_event_source_messages_total", "Messages of SQS event source batches by outcome: deleted, retried or dead-lettered.", "outcome")
+	fnBuckets := []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300, 900}
+	m.fnDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "docket_function_duration_seconds", Help: "Time the runtime took from taking an invocation to answering it.", Buckets: fnBuckets,
+	}, []string{"function"})
+	m.fnInitDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "docket_function_init_duration_seconds", Help: "Time a new environment's runtime took from its container's start to asking for its first invocation (a cold start).", Buckets: fnBuckets,
+	}, []string{"function"})
+	m.fnConcurrent = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "docket_function_concurrent_executions", Help: "Invocations running at once, by function.",
+	}, []string{"function"})
+	reg.MustRegister(m.fnInvocations, m.fnThrottles, m.fnStarts, m.fnAsyncDropped, m.fnBatchMessages, m.fnDuration, m.fnInitDuration, m.fnConcurrent)
 	reg.MustRegister(m.topicPublishes, m.topicDeliveries, m.topicFiltered, m.publishLatency, m.endpointLatency, m.endpointRetries)
 	reg.MustRegister(m.commitDuration, m.commitRecords, m.commitBytes,
 		m.stateCommitDuration, m.evaluations, m.evalDuration, m.planConflicts,

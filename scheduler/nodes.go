@@ -366,6 +366,9 @@ func (s *Server) NodeAllocations(ctx context.Context, caller Identity, id string
 			if a.Dispatch != nil && a.Live() {
 				na.Message = s.dispatchMessage(a.Dispatch)
 			}
+			if j != nil && j.Spec.Function != nil {
+				na.Function = &api.FunctionEnv{ARN: s.FunctionARN(a.Job), Region: s.sqsRegion(), Version: FunctionVersion}
+			}
 			out.Allocations = append(out.Allocations, na)
 		}
 	})

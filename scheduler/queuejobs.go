@@ -37,17 +37,20 @@ func (d *driver) poke() {
 }
 
 // queueDriven reports whether a job needs a driver: its kind runs one
-// allocation per message (a dispatch job), or it is scaled on its queue's
-// backlog and has a scaling block (a queue-scaled service).
+// allocation per message (a dispatch job), it is scaled on its queue's
+// backlog and has a scaling block (a queue-scaled service), or it is a
+// function.
 func queueDriven(j *state.Job) bool {
-	if j == nil || j.Stopped || j.Spec == nil || j.Spec.Queue == "" {
+	if j == nil || j.Stopped || j.Spec == nil {
 		return false
 	}
 	switch j.Spec.Kind().Scale {
+	case specs.ScaleInvocations:
+		return j.Spec.Function != nil
 	case specs.ScalePerMessage:
-		return true
+		return j.Spec.Queue != ""
 	case specs.ScaleBacklog:
-		return j.Spec.Scaling != nil
+		return j.Spec.Queue != "" && j.Spec.Scaling != nil
 	}
 	return false
 }
@@ -124,6 +127,7 @@ func (s *Server) allocChanged(a *state.Allocation) {
 	if a.Dispatch == nil || a.Dispatch.Settled {
 		s.startSeen.Delete(a.ID) // no more changes to measure
 	}
+	s.fns.gone(a.Job, a.ID) // an execution environment ended (if it was one)
 	if a.Dispatch != nil && !a.Dispatch.Settled {
 		s.settle(a)
 	}
@@ -161,6 +165,9 @@ func (s *Server) syncDrivers(ctx context.Context) {
 			d.cancel()
 			<-d.done
 			delete(s.drivers, name)
+			if j == nil {
+				s.fns.drop(name) // a function stopped: what waits for it fails
+			}
 		}
 	}
 	for name, j := range want {
@@ -172,9 +179,12 @@ func (s *Server) syncDrivers(ctx context.Context) {
 		s.drivers[name] = d
 		go func() {
 			defer close(d.done)
-			if j.Spec.Kind().Scale == specs.ScalePerMessage {
+			switch j.Spec.Kind().Scale {
+			case specs.ScalePerMessage:
 				s.dispatchLoop(dctx, j, d.kick)
-			} else {
+			case specs.ScaleInvocations:
+				s.functionLoop(dctx, j, d.kick)
+			default:
 				s.scaleLoop(dctx, j, d.kick)
 			}
 		}()
@@ -402,20 +412,13 @@ func (s *Server) settle(a *state.Allocation) {
 		outcome = "released"
 		err = s.queues.ChangeVisibility(d.Queue, d.Receipt, 0)
 	default:
-		info, qerr := s.queues.Queue(d.Queue)
 		reason, code := failureOf(a)
-		if qerr == nil && info.Attributes.DeadLetter != "" && d.ReceiveCount >= info.Attributes.MaxReceives {
-			outcome = "dead-lettered"
-			err = s.queues.DeadLetter(d.Queue, d.Receipt, []queue.Attr{
-				{Name: "docket.failure.reason", Type: "String", Value: []byte(reason)},
-				{Name: "docket.failure.exit_code", Type: "Number", Value: []byte(strconv.Itoa(code))},
-				{Name: "docket.failure.alloc", Type: "String", Value: []byte(a.ID)},
-				{Name: "docket.failure.status", Type: "String", Value: []byte(a.ClientStatus)},
-			})
-		} else {
-			outcome = "retried"
-			err = s.queues.ChangeVisibility(d.Queue, d.Receipt, retryBackoff(spec, d.ReceiveCount))
-		}
+		outcome, err = s.retryOrDeadLetter(d.Queue, d.Receipt, d.ReceiveCount, spec, []queue.Attr{
+			{Name: "docket.failure.reason", Type: "String", Value: []byte(reason)},
+			{Name: "docket.failure.exit_code", Type: "Number", Value: []byte(strconv.Itoa(code))},
+			{Name: "docket.failure.alloc", Type: "String", Value: []byte(a.ID)},
+			{Name: "docket.failure.status", Type: "String", Value: []byte(a.ClientStatus)},
+		})
 	}
 	if err != nil && !errors.Is(err, errdefs.ErrOutdated) && !errors.Is(err, errdefs.ErrNotFound) {
 		s.logger.Warn("settle dispatch message", "alloc", a.ID, "message", d.MessageID, "outcome", outcome, "err", err)
@@ -487,7 +490,7 @@ func (s *Server) scaleLoop(ctx context.Context, j *state.Job, kick <-chan struct
 func (s *Server) autoscale(name string, lowSince time.Time, recheck *time.Timer) time.Time {
 	var j *state.Job
 	s.state.View(func(rd *state.Reader) { j = rd.Job(name) })
-	if !queueDriven(j) {
+	if !queueDriven(j) || j.Spec.Scaling == nil {
 		return time.Time{}
 	}
 	st, err := s.queues.Stats(j.Spec.Queue)

@@ -102,6 +102,8 @@ type Server struct {
 	signer *notificationSigner
 	// endpoints delivers to HTTP(S) subscriptions.
 	endpoints *endpoints
+	// fns meets functions' invocations with their environments.
+	fns *fnRouter
 
 	// drains holds a timer per node whose drain has a deadline; drainMu
 	// serializes bringing one in step with the state (syncDrainDeadline),
@@ -166,7 +168,7 @@ func New(cfg Config) (*Server, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("scheduler: %w", err)
 	}
-	s := &Server{cfg: cfg, logger: cfg.Logger.With("component", "server"), broker: newBroker(), drivers: map[string]*driver{}, usage: map[string]*api.NodeUsage{},
+	s := &Server{cfg: cfg, logger: cfg.Logger.With("component", "server"), broker: newBroker(), drivers: map[string]*driver{}, usage: map[string]*api.NodeUsage{}, fns: newFnRouter(),
 		endpoints: newEndpoints(cfg.Endpoints)}
 	s.stopCtx, s.stopWaits = context.WithCancel(context.Background())
 	s.stopping = s.stopCtx.Done()

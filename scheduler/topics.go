@@ -57,11 +57,7 @@ func topicNotFound(name string) error {
 
 // TopicARN is a topic's ARN as SNS clients expect it.
 func (s *Server) TopicARN(name string) string {
-	account := s.cfg.SQSAccountID
-	if account == "" {
-		account = "000000000000"
-	}
-	return "arn:aws:sns:" + s.sqsRegion() + ":" + account + ":" + name
+	return "arn:aws:sns:" + s.sqsRegion() + ":" + s.accountID() + ":" + name
 }
 
 // SubscriptionARN is a subscription's ARN: its topic's and its ID.

@@ -182,11 +182,15 @@ func (s *Server) computePlan(rd *state.Reader, name string, j *state.Job, now ti
 	if j != nil && j.Spec.QueueWorkers() {
 		busy, _ = s.queues.InFlightByOwner(j.Spec.Queue)
 	}
+	var expired map[string]bool // a function's environments idle too long
+	if j != nil && j.Spec.Function != nil {
+		expired = s.fnExpired(j)
+	}
 	for _, a := range allocs {
 		in.Allocs = append(in.Allocs, reconcile.Alloc{
 			ID: a.ID, Index: a.Index, NodeID: a.NodeID, JobVersion: a.JobVersion,
 			DesiredStatus: a.DesiredStatus, ClientStatus: a.ClientStatus,
-			FailedAt: a.FailedAt, Failures: a.Failures, Busy: busy[a.ID] > 0,
+			FailedAt: a.FailedAt, Failures: a.Failures, Busy: busy[a.ID] > 0 || expired != nil && !expired[a.ID],
 		})
 		if _, ok := in.Nodes[a.NodeID]; !ok {
 			in.Nodes[a.NodeID] = reconcile.Node{ID: a.NodeID, Status: reconcileNodeStatus(rd.Node(a.NodeID))}

@@ -212,3 +212,28 @@ func parseSignal(s string) (syscall.Signal, error) {
 	}
 	return 0, fmt.Errorf("unknown signal %q", s)
 }
+
+// Pause freezes task id's processes (containerd's pause: the cgroup
+// freezer), so that it uses no CPU until Resume.
+func (r *Runtime) Pause(ctx context.Context, id string) error {
+	task, err := r.loadTask(ctx, id)
+	if err != nil {
+		return fmt.Errorf("pause: %w", err)
+	}
+	if err := task.Pause(ctx); err != nil {
+		return fmt.Errorf("pause %s: %w", id, err)
+	}
+	return nil
+}
+
+// Resume thaws a paused task.
+func (r *Runtime) Resume(ctx context.Context, id string) error {
+	task, err := r.loadTask(ctx, id)
+	if err != nil {
+		return fmt.Errorf("resume: %w", err)
+	}
+	if err := task.Resume(ctx); err != nil {
+		return fmt.Errorf("resume %s: %w", id, err)
+	}
+	return nil
+}

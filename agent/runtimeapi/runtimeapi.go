@@ -72,6 +72,10 @@ type FunctionError struct {
 
 func (e *FunctionError) Error() string { return e.Type + ": " + e.Message }
 
+// ErrClosed is returned by Invoke once the server is closed: the
+// environment ended, with the invocation unanswered if one was running.
+var ErrClosed = errors.New("runtimeapi: the environment is closed")
+
 // ErrInit is returned by Invoke once the runtime reported that its
 // initialization failed; Server.InitError has the report.
 var ErrInit = errors.New("runtimeapi: the runtime failed to initialize")
@@ -94,6 +98,9 @@ type Server struct {
 	initErr *FunctionError
 	wake    chan struct{} // closed when queued changes
 	closed  bool
+	// ready is closed at the runtime's first /next: its init is over;
+	// closedCh when the server closes.
+	ready, closedCh chan struct{}
 }
 
 // call is an invocation in the server's hands.
@@ -104,7 +111,7 @@ type call struct {
 
 // New returns a server for cfg.
 func New(cfg Config) *Server {
-	return &Server{cfg: cfg, wake: make(chan struct{})}
+	return &Server{cfg: cfg, wake: make(chan struct{}), ready: make(chan struct{}), closedCh: make(chan struct{})}
 }
 
 // Handler serves the runtime API.
@@ -127,7 +134,7 @@ func (s *Server) Invoke(ctx context.Context, inv Invocation) (Result, error) {
 	switch {
 	case s.closed:
 		s.mu.Unlock()
-		return Result{}, errors.New("runtimeapi: the environment is closed")
+		return Result{}, ErrClosed
 	case s.initErr != nil:
 		s.mu.Unlock()
 		return Result{}, ErrInit
@@ -138,10 +145,7 @@ func (s *Server) Invoke(ctx context.Context, inv Invocation) (Result, error) {
 	s.queued = c
 	s.signal()
 	s.mu.Unlock()
-	select {
-	case r := <-c.done:
-		return r, nil
-	case <-ctx.Done():
+	forget := func() {
 		s.mu.Lock()
 		if s.queued == c {
 			s.queued = nil
@@ -150,9 +154,27 @@ func (s *Server) Invoke(ctx context.Context, inv Invocation) (Result, error) {
 			s.current = nil
 		}
 		s.mu.Unlock()
+	}
+	select {
+	case r := <-c.done:
+		return r, nil
+	case <-ctx.Done():
+		forget()
 		return Result{}, ctx.Err()
+	case <-s.closedCh:
+		select {
+		case r := <-c.done: // answered as it closed
+			return r, nil
+		default:
+		}
+		forget()
+		return Result{}, ErrClosed
 	}
 }
+
+// Ready is closed when the runtime first asks for an invocation: its
+// initialization is over.
+func (s *Server) Ready() <-chan struct{} { return s.ready }
 
 // InitError is the runtime's init error report, if it made one.
 func (s *Server) InitError() *FunctionError {
@@ -165,7 +187,10 @@ func (s *Server) InitError() *FunctionError {
 func (s *Server) Close() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.closed = true
+	if !s.closed {
+		s.closed = true
+		close(s.closedCh)
+	}
 	s.signal()
 }
 
@@ -190,7 +215,10 @@ func accepted(w http.ResponseWriter) {
 func (s *Server) next(w http.ResponseWriter, r *http.Request) {
 	for {
 		s.mu.Lock()
-		s.started = true
+		if !s.started {
+			s.started = true
+			close(s.ready)
+		}
 		if s.closed {
 			s.mu.Unlock()
 			apiError(w, http.StatusGone, "EnvironmentClosed", "the execution environment is shutting down")

@@ -13,14 +13,17 @@ import (
 
 // The classes. Each maps onto one HTTP status in the API layer.
 var (
-	ErrInvalid     = errors.New("invalid argument")    // 400
-	ErrNotFound    = errors.New("not found")           // 404
-	ErrConflict    = errors.New("conflict")            // 409
-	ErrTooLarge    = errors.New("too large")           // 413
-	ErrUnavailable = errors.New("unavailable")         // 503
-	ErrClosed      = errors.New("closed")              // 503, the component is shutting down
-	ErrInternal    = errors.New("internal error")      // 500, a bug or a broken disk
-	ErrOutdated    = errors.New("precondition failed") // 409 by default; a stale receipt or index
+	ErrInvalid  = errors.New("invalid argument") // 400
+	ErrNotFound = errors.New("not found")        // 404
+	ErrConflict = errors.New("conflict")         // 409
+	ErrTooLarge = errors.New("too large")        // 413
+	// ErrTooManyRequests is work refused because its limit of concurrent
+	// work is reached (a throttled invocation): 429; trying later works.
+	ErrTooManyRequests = errors.New("too many requests")
+	ErrUnavailable     = errors.New("unavailable")         // 503
+	ErrClosed          = errors.New("closed")              // 503, the component is shutting down
+	ErrInternal        = errors.New("internal error")      // 500, a bug or a broken disk
+	ErrOutdated        = errors.New("precondition failed") // 409 by default; a stale receipt or index
 	// ErrUnauthenticated is a request without a credential, or with one
 	// the server does not know (or no longer honours): 401.
 	ErrUnauthenticated = errors.New("unauthenticated")

@@ -65,6 +65,8 @@ type NodeAllocation struct {
 	// SQS is the access key a queue worker uses on the SQS-compatible
 	// endpoint (AWS_ACCESS_KEY_ID and friends), scoped to its job's queue.
 	SQS *SQSCredentials `json:"sqs,omitempty"`
+	// Function is set for an execution environment of a function.
+	Function *FunctionEnv `json:"function,omitempty"`
 }
 
 // SQSCredentials are what an AWS SDK in a task needs to reach its queue.

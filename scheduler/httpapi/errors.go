@@ -150,6 +150,8 @@ func statusOf(err error) int {
 		return http.StatusConflict
 	case errors.Is(err, errdefs.ErrTooLarge):
 		return http.StatusRequestEntityTooLarge
+	case errors.Is(err, errdefs.ErrTooManyRequests):
+		return http.StatusTooManyRequests
 	case errors.Is(err, errdefs.ErrUnauthenticated):
 		return http.StatusUnauthorized
 	case errors.Is(err, errdefs.ErrPermissionDenied):

@@ -20,7 +20,7 @@ import (
 // that has no name in the path, e.g. the queue list or the operator's
 // routes). A zero Need is a public route.
 type Need struct {
-	Resource   string // queue, job, node, operator (topic, function, acl to come)
+	Resource   string // queue, job, topic, function, node, operator, acl
 	Capability string // read, write, send, receive, submit, scale, logs
 	NameFrom   string // the path value holding the resource's name
 	// Agent marks the routes only agents call (registering, heartbeats,
@@ -99,6 +99,11 @@ var routes = []route{
 	{"GET /v1/nodes/{id}/allocations", blockingQuery, needs("node", "read", "id").ofAgents(), (*API).nodeAllocations},
 	{"GET /v1/nodes/{id}/log-requests", logPollLimits, needs("node", "write", "id").ofAgents(), (*API).logRequests},
 	{"POST /v1/nodes/{id}/log-requests/{request}", logUpload, needs("node", "write", "id").ofAgents(), (*API).answerLogRequest},
+
+	{"POST /v1/functions/{name}/invoke", invokeLimits, needs("function", "invoke", "name"), (*API).invokeFunction},
+	{"GET /v1/functions", smallLimits, needs("function", "read", ""), (*API).listFunctions},
+	{"GET /v1/functions/{name}", smallLimits, needs("function", "read", "name"), (*API).getFunction},
+	{"POST /v1/allocations/{id}/invocations/next", pollLimits, needs("node", "write", "").ofAgents(), (*API).nextInvocation},
 
 	{"GET /v1/allocations", blockingQuery, needs("job", "read", ""), (*API).listAllocs},
 	{"GET /v1/allocations/{id}", smallLimits, needs("job", "read", ""), (*API).getAlloc},

@@ -362,6 +362,15 @@ func (tx *applyTx) fits(n *Node, a *Allocation) bool {
 // count, or for a scaled job the autoscaler's current count kept within
 // the new bounds.
 func InitialCount(spec *specsJob, old *Job) int {
+	if f := spec.Function; f != nil {
+		// A function: its floor of environments, or as many as the
+		// previous version's driver kept.
+		n := max(f.Warm.Min, f.Concurrency.Reserved)
+		if old != nil && old.Spec != nil && old.Spec.Function != nil && !old.Stopped {
+			n = max(n, old.Count)
+		}
+		return min(n, f.Concurrency.Max)
+	}
 	if spec.Scaling == nil {
 		return spec.Count
 	}
