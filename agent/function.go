@@ -160,18 +160,27 @@ func (e *fnEnv) serve() {
 		res := e.invoke(inv, first)
 		first = false
 		prev = &res
-		if errors.Is(e.ctx.Err(), context.Canceled) {
+		if e.ctx.Err() != nil || e.ending() {
 			break
 		}
 		e.armPause()
 	}
 	if prev != nil {
 		// The run ended as the invocation did (the runtime exited, or was
-		// killed for its timeout): its answer still goes to the server.
+		// killed for its timeout): its answer still goes to the server,
+		// as the environment's last report, which takes no more work.
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(e.ctx), 5*time.Second)
-		e.r.a.client().NextInvocation(ctx, e.r.id, prev, 0)
+		e.r.a.client().NextInvocation(ctx, e.r.id, prev, -1)
 		cancel()
 	}
+}
+
+// ending reports whether the run is over though its container may not
+// have exited yet: the agent killed it, or its runtime API closed.
+func (e *fnEnv) ending() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.killed || e.rapi.Closed()
 }
 
 // fnFailure is an invocation's failure as Lambda reports it.

@@ -174,8 +174,8 @@ job "echo" {
 }`)
 	out := invoke(t, c, "echo", `{"n":1}`)
 	var got struct {
-		Event     map[string]int `json:"event"`
-		RequestID string         `json:"request_id"`
+		Event                                  map[string]int `json:"event"`
+		RequestID                              string         `json:"request_id"`
 		ARN, Function, Memory, Handler, Region string
 	}
 	if err := json.Unmarshal(out.Payload, &got); err != nil || out.StatusCode != 200 || out.FunctionError != "" {

@@ -173,18 +173,7 @@ func (r *fnRouter) next(ctx context.Context, name, alloc, node string, prev *api
 		e = &fnEnv{alloc: alloc, node: node, lastUsed: now}
 		p.envs[alloc] = e
 	}
-	var finished *fnCall
-	if c := e.busy; c != nil {
-		e.busy = nil
-		e.lastUsed = now
-		if prev != nil && prev.RequestID == c.inv.RequestID {
-			e.invocations++
-			c.done <- fnOutcome{res: *prev}
-			finished = c
-		} else {
-			c.done <- fnOutcome{err: errEnvLost(alloc)}
-		}
-	}
+	finished := e.settle(prev, now)
 	if e.poll != nil {
 		// A poll of the same environment still waits (its agent gave up
 		// on it): it ends empty, and this one takes its place.
@@ -234,8 +223,28 @@ func (r *fnRouter) next(ctx context.Context, name, alloc, node string, prev *api
 	return c, finished, nil
 }
 
-// gone forgets an environment that ended, failing what it held.
-func (r *fnRouter) gone(name, alloc string) {
+// settle ends the invocation e holds with prev, its answer, or fails it
+// when prev does not answer it (the agent lost it). It returns the call
+// prev answered. Called with r.mu.
+func (e *fnEnv) settle(prev *api.InvocationResult, now time.Time) *fnCall {
+	c := e.busy
+	if c == nil {
+		return nil
+	}
+	e.busy = nil
+	e.lastUsed = now
+	if prev != nil && prev.RequestID == c.inv.RequestID {
+		e.invocations++
+		c.done <- fnOutcome{res: *prev}
+		return c
+	}
+	c.done <- fnOutcome{err: errEnvLost(e.alloc)}
+	return nil
+}
+
+// gone forgets an environment that ended, settling what it held with
+// prev (nil when it ended without a last answer).
+func (r *fnRouter) gone(name, alloc string, prev *api.InvocationResult) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	p := r.pools[name]
@@ -247,9 +256,7 @@ func (r *fnRouter) gone(name, alloc string) {
 		return
 	}
 	delete(p.envs, alloc)
-	if e.busy != nil {
-		e.busy.done <- fnOutcome{err: errEnvLost(alloc)}
-	}
+	e.settle(prev, time.Now())
 	if e.poll != nil {
 		close(e.poll)
 	}

@@ -164,7 +164,9 @@ func (s *Server) invokeFn(ctx context.Context, j *state.Job, inv api.Invocation,
 
 // NextInvocation is an environment's poll: its agent answers the
 // invocation it was handed (prev) and waits up to wait for the next one;
-// nil when none came. Only the agent of the environment's node may poll.
+// nil when none came. A negative wait is the environment's last report:
+// its container ended, and it takes no more invocations until its next
+// run polls again. Only the agent of the environment's node may poll.
 func (s *Server) NextInvocation(ctx context.Context, caller Identity, allocID string, prev *api.InvocationResult, wait time.Duration) (*api.Invocation, error) {
 	var a *state.Allocation
 	var node *state.Node
@@ -191,10 +193,11 @@ func (s *Server) NextInvocation(ctx context.Context, caller Identity, allocID st
 		return nil, errdefs.New(errdefs.ErrTooLarge, "response_too_large",
 			"a response is at most %d bytes, got %d", MaxSyncPayload, len(prev.Payload))
 	}
-	if !a.Live() || a.DesiredStatus == state.DesiredStop {
-		// Ending: what it answers still counts, but it gets no more work.
-		s.fns.next(ctx, j.Name, allocID, a.NodeID, prev, 0, s.now())
-		s.fns.gone(j.Name, allocID)
+	if wait < 0 || !a.Live() || a.DesiredStatus == state.DesiredStop {
+		// The environment's last word (its runtime exited or was killed),
+		// or it is ending: what it answers still counts, but it gets no
+		// more work.
+		s.fns.gone(j.Name, allocID, prev)
 		return nil, nil
 	}
 	wait = min(max(wait, 0), MaxInvocationPoll)

@@ -127,7 +127,7 @@ func (s *Server) allocChanged(a *state.Allocation) {
 	if a.Dispatch == nil || a.Dispatch.Settled {
 		s.startSeen.Delete(a.ID) // no more changes to measure
 	}
-	s.fns.gone(a.Job, a.ID) // an execution environment ended (if it was one)
+	s.fns.gone(a.Job, a.ID, nil) // an execution environment ended (if it was one)
 	if a.Dispatch != nil && !a.Dispatch.Settled {
 		s.settle(a)
 	}

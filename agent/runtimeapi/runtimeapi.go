@@ -172,6 +172,16 @@ func (s *Server) Invoke(ctx context.Context, inv Invocation) (Result, error) {
 	}
 }
 
+// Closed reports whether Close was called.
+func (s *Server) Closed() bool {
+	select {
+	case <-s.closedCh:
+		return true
+	default:
+		return false
+	}
+}
+
 // Ready is closed when the runtime first asks for an invocation: its
 // initialization is over.
 func (s *Server) Ready() <-chan struct{} { return s.ready }

@@ -120,6 +120,7 @@ func newRootCommand(c *cli) *cobra.Command {
 		newACLCommand(c),
 		newTLSCommand(c),
 		newTopicCommand(c),
+		newFunctionCommand(c),
 	)
 	return root
 }

@@ -84,13 +84,18 @@ func (c *Client) Function(ctx context.Context, name string) (*Function, error) {
 
 // NextInvocation is an execution environment's poll (agents only): it
 // reports how the previous invocation ended, when prev is set, and waits
-// up to wait for the next; nil when none came.
+// up to wait for the next; nil when none came. A negative wait makes it
+// the environment's last report, which takes no invocation: its
+// container ended.
 func (c *Client) NextInvocation(ctx context.Context, alloc string, prev *InvocationResult, wait time.Duration) (*Invocation, error) {
 	var body []byte
 	if prev != nil {
 		body = prev.Payload
 	}
 	path := "/v1/allocations/" + url.PathEscape(alloc) + "/invocations/next?wait=" + wait.String()
+	if wait < 0 {
+		path = "/v1/allocations/" + url.PathEscape(alloc) + "/invocations/next?final=true"
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+path, bytes.NewReader(body))
 	if err != nil {
 		return nil, err

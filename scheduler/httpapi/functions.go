@@ -70,7 +70,9 @@ func (a *API) nextInvocation(w http.ResponseWriter, r *http.Request) {
 		prev.Init = durationHeader(r, api.HeaderInitDuration)
 	}
 	wait := scheduler.MaxInvocationPoll
-	if v := r.URL.Query().Get("wait"); v != "" {
+	if r.URL.Query().Get("final") == "true" {
+		wait = -1
+	} else if v := r.URL.Query().Get("wait"); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil || d < 0 {
 			a.writeError(w, r, errdefs.New(errdefs.ErrInvalid, "invalid_wait", "wait %q is not a duration", v))

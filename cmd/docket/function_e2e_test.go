@@ -1,0 +1,211 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/docketd/docket/internal/imagetest"
+	"github.com/docketd/docket/scheduler/api"
+)
+
+// echoFunctionImage builds examples/functions/echo — an aws-lambda-go
+// function, its module through the Go module proxy — into an image as
+// Lambda users build theirs: the binary as the entrypoint.
+func echoFunctionImage(t testing.TB) string {
+	t.Helper()
+	bin := imagetest.GoBinary(t, "github.com/docketd/docket/examples/functions/echo")
+	return imagetest.Archive(t, "docket.test/echo-fn:latest", map[string]string{"/var/task/bootstrap": bin}, "/var/task/bootstrap")
+}
+
+// freezerState reads the freezer state of container cid's cgroup:
+// "FROZEN" or "THAWED" (cgroup v1's freezer.state; v2's cgroup.freeze
+// as 1 or 0 is given the same names).
+func freezerState(t testing.TB, cid string) string {
+	t.Helper()
+	if m, _ := filepath.Glob("/sys/fs/cgroup/freezer/*/" + cid + "/freezer.state"); len(m) > 0 {
+		b, err := os.ReadFile(m[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.TrimSpace(string(b))
+	}
+	for _, pattern := range []string{"/sys/fs/cgroup/*/" + cid + "/cgroup.freeze", "/sys/fs/cgroup/unified/*/" + cid + "/cgroup.freeze"} {
+		if m, _ := filepath.Glob(pattern); len(m) > 0 {
+			b, err := os.ReadFile(m[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.TrimSpace(string(b)) == "1" {
+				return "FROZEN"
+			}
+			return "THAWED"
+		}
+	}
+	t.Fatalf("no freezer cgroup for container %s", cid)
+	return ""
+}
+
+// TestE2EFunctionAWSLambdaGo runs an aws-lambda-go image unchanged on
+// real containerd: synchronous invocations in a warm environment, paused
+// (the cgroup freezer) while idle and resumed for the next; a timeout;
+// an SQS-triggered batch with partial failures, whose failed record is
+// dead-lettered after max_receives; an asynchronous invocation; and the
+// CLI's fn commands.
+func TestE2EFunctionAWSLambdaGo(t *testing.T) {
+	e := startE2E(t)
+	image := echoFunctionImage(t)
+	e.run(strings.ReplaceAll(`
+queue "orders" {
+  max_receives = 2
+  dead_letter  = "orders-dlq"
+}
+queue "orders-dlq" {
+}
+job "echo" {
+  type  = "function"
+  queue = "orders"
+  function {
+    timeout = "2s"
+    event_source {
+      batch_size                 = 10
+      batching_window            = "300ms"
+      report_batch_item_failures = true
+    }
+  }
+  task "fn" {
+    image = "oci-archive:ECHO"
+    retry {
+      delay = "1s"
+    }
+  }
+}
+`, "ECHO", image))
+	ctx := context.Background()
+	invoke := func(payload string) *api.InvokeResponse {
+		t.Helper()
+		out, err := e.cl.Invoke(ctx, "echo", api.InvokeRequest{Payload: []byte(payload)})
+		if err != nil {
+			t.Fatalf("invoke %s: %v", payload, err)
+		}
+		return out
+	}
+	// Cold, then warm.
+	out := invoke(`{"hello":"lambda"}`)
+	var got struct {
+		Event      map[string]string `json:"event"`
+		RequestID  string            `json:"request_id"`
+		ARN        string            `json:"function_arn"`
+		DeadlineMS int64             `json:"deadline_ms"`
+	}
+	if err := json.Unmarshal(out.Payload, &got); err != nil || out.FunctionError != "" {
+		t.Fatalf("invoke: %+v %s (%v)", out, out.Payload, err)
+	}
+	if got.Event["hello"] != "lambda" || got.RequestID != out.RequestID || got.ARN != "arn:aws:lambda:us-east-1:000000000000:function:echo" ||
+		time.Until(time.UnixMilli(got.DeadlineMS)) > 2*time.Second {
+		t.Errorf("the function saw %+v", got)
+	}
+	for i := range 10 {
+		if out := invoke(fmt.Sprintf(`{"n":"%d"}`, i)); !strings.Contains(string(out.Payload), fmt.Sprintf(`"n":"%d"`, i)) {
+			t.Fatalf("warm invocation %d: %s", i, out.Payload)
+		}
+	}
+	fn, err := e.cl.Function(ctx, "echo")
+	if err != nil || len(fn.Environments) != 1 {
+		t.Fatalf("function: %+v, %v", fn, err)
+	}
+	cid := fn.Environments[0].Alloc + "-fn"
+	// Idle, the environment is frozen; an invocation thaws it.
+	e.waitFor(10*time.Second, func() error {
+		if s := freezerState(t, cid); s != "FROZEN" {
+			return fmt.Errorf("freezer state %s", s)
+		}
+		return nil
+	})
+	if out := invoke(`{"after":"pause"}`); !strings.Contains(string(out.Payload), `"after":"pause"`) {
+		t.Fatalf("after the pause: %s", out.Payload)
+	}
+	if s := freezerState(t, cid); s != "THAWED" {
+		t.Errorf("freezer state %s right after an invocation, want THAWED", s)
+	}
+	out = invoke(`{"fail":"bad input"}`)
+	if out.FunctionError != "Unhandled" || !strings.Contains(string(out.Payload), `"errorMessage":"bad input"`) {
+		t.Errorf("function error: %+v %s", out, out.Payload)
+	}
+	out = invoke(`{"sleep_ms":5000}`)
+	if out.FunctionError == "" || !strings.Contains(string(out.Payload), "Task timed out after 2.00 seconds") {
+		t.Errorf("timeout: %+v %s", out, out.Payload)
+	}
+	if out := invoke(`{"after":"timeout"}`); !strings.Contains(string(out.Payload), `"after":"timeout"`) {
+		t.Fatalf("after the timeout: %s", out.Payload)
+	}
+
+	// SQS: ten messages, one failing; nine deleted, one dead-lettered.
+	var bodies []string
+	for i := range 10 {
+		if i == 3 {
+			bodies = append(bodies, "please fail")
+			continue
+		}
+		bodies = append(bodies, fmt.Sprintf("order %d", i))
+	}
+	e.send("orders", bodies...)
+	e.waitFor(30*time.Second, func() error {
+		q, dlq := e.queue("orders"), e.queue("orders-dlq")
+		if q.Visible+q.InFlight+q.Delayed != 0 || dlq.Visible != 1 || q.Deleted != 9 {
+			return fmt.Errorf("orders %+v, dlq %+v", q, dlq)
+		}
+		return nil
+	})
+	msgs, err := e.cl.Receive(ctx, "orders-dlq", api.ReceiveRequest{Max: 10})
+	if err != nil || len(msgs) != 1 || msgs[0].Body != "please fail" {
+		t.Errorf("dead letters: %+v, %v", msgs, err)
+	}
+
+	// An event: 202 now, run soon.
+	async, err := e.cl.Invoke(ctx, "echo", api.InvokeRequest{Payload: []byte(`{"async":"yes"}`), Type: api.InvokeAsync})
+	if err != nil || async.StatusCode != 202 {
+		t.Fatalf("async: %+v, %v", async, err)
+	}
+	e.waitFor(20*time.Second, func() error {
+		fn, err := e.cl.Function(ctx, "echo")
+		if err != nil || fn.Queued != 0 {
+			return fmt.Errorf("function %+v, %v", fn, err)
+		}
+		return nil
+	})
+
+	// The CLI.
+	run := cliRunner(t, []string{"DOCKET_ADDR=" + e.url(), "DOCKET_TOKEN=" + e.token})
+	if out := run(0, "fn", "invoke", "echo", `{"from":"cli"}`); !strings.Contains(out, `"from":"cli"`) {
+		t.Errorf("docket fn invoke: %s", out)
+	}
+	if out := run(1, "fn", "invoke", "echo", `{"fail":"cli failure"}`); !strings.Contains(out, "cli failure") {
+		t.Errorf("docket fn invoke of a failure: %s", out)
+	}
+	if out := run(0, "fn", "invoke", "--type", "Event", "echo"); !strings.Contains(out, "Queued") {
+		t.Errorf("docket fn invoke --type Event: %s", out)
+	}
+	if out := run(0, "fn", "list"); !strings.Contains(out, "echo") {
+		t.Errorf("docket fn list: %s", out)
+	}
+	if out := run(0, "fn", "status", "echo"); !strings.Contains(out, "arn:aws:lambda:") || !strings.Contains(out, "idle") && !strings.Contains(out, "busy") {
+		t.Errorf("docket fn status: %s", out)
+	}
+	run(0, "fn", "logs", "echo")
+	m := scrapeWith(t, e.url(), e.token)
+	for _, want := range []string{`docket_function_invocations_total{function="echo",outcome="success"}`,
+		`docket_function_starts_total{function="echo",start="cold"}`, `docket_function_event_source_messages_total{function="echo",outcome="dead-lettered"} 1`} {
+		if !strings.Contains(m, want) {
+			t.Errorf("metrics lack %s:\n%s", want, grepLines(m, "docket_function"))
+		}
+	}
+	if am := e.agentMetrics(); !strings.Contains(am, "docket_agent_function_pauses_total") {
+		t.Errorf("agent metrics lack pauses:\n%s", grepLines(am, "docket_agent_function"))
+	}
+}
