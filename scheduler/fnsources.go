@@ -10,6 +10,7 @@ import (
 	"github.com/docketd/docket/internal/lambdaevent"
 	"github.com/docketd/docket/internal/queue"
 	"github.com/docketd/docket/scheduler/api"
+	"github.com/docketd/docket/scheduler/aws"
 	"github.com/docketd/docket/scheduler/state"
 	"github.com/docketd/docket/specs"
 )
@@ -94,7 +95,7 @@ func (s *Server) runAsync(ctx context.Context, j *state.Job, ob *queue.Outbox, m
 	inv := api.Invocation{RequestID: attrValue(m.Attributes, "request_id"), Payload: m.Body, TraceID: m.TraceHeader,
 		ClientContext: attrValue(m.Attributes, "client_context")}
 	if inv.RequestID == "" {
-		inv.RequestID = newRequestID()
+		inv.RequestID = aws.NewRequestID()
 	}
 	res, err := s.invokeFn(ctx, j, inv, 0)
 	if ctx.Err() != nil {
@@ -218,7 +219,7 @@ func (s *Server) runBatch(ctx context.Context, j *state.Job, batch []queue.Messa
 		defer keeping.Done()
 		s.keepVisible(keepCtx, q, batch, vt)
 	}()
-	res, err := s.invokeFn(ctx, j, api.Invocation{RequestID: newRequestID(), Payload: ev}, 0)
+	res, err := s.invokeFn(ctx, j, api.Invocation{RequestID: aws.NewRequestID(), Payload: ev}, 0)
 	stopKeeping()
 	keeping.Wait()
 	if ctx.Err() != nil {

@@ -2,8 +2,6 @@ package scheduler
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"slices"
 	"time"
@@ -11,6 +9,7 @@ import (
 	"github.com/docketd/docket/internal/errdefs"
 	"github.com/docketd/docket/internal/queue"
 	"github.com/docketd/docket/scheduler/api"
+	"github.com/docketd/docket/scheduler/aws"
 	"github.com/docketd/docket/scheduler/state"
 	"github.com/docketd/docket/specs"
 )
@@ -71,16 +70,6 @@ func (s *Server) function(name string) (*state.Job, error) {
 	return j, nil
 }
 
-// newRequestID returns a request id in Lambda's form (a random UUID).
-func newRequestID() string {
-	var b [16]byte
-	rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	h := hex.EncodeToString(b[:])
-	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
-}
-
 // Invoke invokes function name: synchronously (the answer returns), as an
 // event (queued durably, answered with 202), or as a dry run.
 func (s *Server) Invoke(ctx context.Context, caller Identity, name string, in api.InvokeRequest) (api.InvokeResponse, error) {
@@ -105,7 +94,7 @@ func (s *Server) Invoke(ctx context.Context, caller Identity, name string, in ap
 		return api.InvokeResponse{}, errdefs.New(errdefs.ErrTooLarge, "request_too_large",
 			"the payload is %d bytes; a synchronous invocation takes at most %d", len(in.Payload), MaxSyncPayload)
 	}
-	inv := api.Invocation{RequestID: newRequestID(), Payload: in.Payload, TraceID: in.TraceID, ClientContext: in.ClientContext}
+	inv := api.Invocation{RequestID: aws.NewRequestID(), Payload: in.Payload, TraceID: in.TraceID, ClientContext: in.ClientContext}
 	res, err := s.invokeFn(ctx, j, inv, j.Spec.Function.Concurrency.Max)
 	if err != nil {
 		return api.InvokeResponse{}, err
@@ -377,7 +366,7 @@ func (s *Server) invokeAsync(j *state.Job, in api.InvokeRequest) (api.InvokeResp
 	if err != nil {
 		return api.InvokeResponse{}, err
 	}
-	id := newRequestID()
+	id := aws.NewRequestID()
 	attrs := []queue.Attr{{Name: "request_id", Type: "String", Value: []byte(id)}}
 	if in.ClientContext != "" {
 		attrs = append(attrs, queue.Attr{Name: "client_context", Type: "String", Value: []byte(in.ClientContext)})

@@ -3,12 +3,19 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	awssdk "github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	lambdatypes "github.com/aws/aws-sdk-go-v2/service/lambda/types"
 
 	"github.com/docketd/docket/internal/imagetest"
 	"github.com/docketd/docket/scheduler/api"
@@ -58,7 +65,11 @@ func freezerState(t testing.TB, cid string) string {
 // dead-lettered after max_receives; an asynchronous invocation; and the
 // CLI's fn commands.
 func TestE2EFunctionAWSLambdaGo(t *testing.T) {
-	e := startE2E(t)
+	keys := filepath.Join(t.TempDir(), "keys")
+	if err := os.WriteFile(keys, []byte("AKIDLAMBDA lambda/secret+key\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e := startE2E(t, "--aws-keys", keys)
 	image := echoFunctionImage(t)
 	e.run(strings.ReplaceAll(`
 queue "orders" {
@@ -180,6 +191,9 @@ job "echo" {
 		return nil
 	})
 
+	// Lambda's API: the AWS CLI and aws-sdk-go-v2, signed.
+	lambdaClients(t, e.url(), "AKIDLAMBDA", "lambda/secret+key")
+
 	// The CLI.
 	run := cliRunner(t, []string{"DOCKET_ADDR=" + e.url(), "DOCKET_TOKEN=" + e.token})
 	if out := run(0, "fn", "invoke", "echo", `{"from":"cli"}`); !strings.Contains(out, `"from":"cli"`) {
@@ -207,5 +221,59 @@ job "echo" {
 	}
 	if am := e.agentMetrics(); !strings.Contains(am, "docket_agent_function_pauses_total") {
 		t.Errorf("agent metrics lack pauses:\n%s", grepLines(am, "docket_agent_function"))
+	}
+}
+
+// lambdaClients invokes function echo through Lambda's API at endpoint
+// with the AWS CLI (`aws lambda invoke`) and aws-sdk-go-v2's Lambda
+// client, as their users do.
+func lambdaClients(t *testing.T, endpoint, keyID, secret string) {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "out.json")
+	cli := exec.Command(awsCLI(t), "lambda", "invoke", "--endpoint-url", endpoint, "--function-name", "echo",
+		"--cli-binary-format", "raw-in-base64-out", "--payload", `{"via":"aws-cli"}`, out)
+	cli.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID="+keyID, "AWS_SECRET_ACCESS_KEY="+secret, "AWS_DEFAULT_REGION=us-east-1",
+		"AWS_EC2_METADATA_DISABLED=true", "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null")
+	stdout, err := cli.CombinedOutput()
+	body, _ := os.ReadFile(out)
+	if err != nil || !strings.Contains(string(stdout), `"StatusCode": 200`) || !strings.Contains(string(body), `"via":"aws-cli"`) {
+		t.Errorf("aws lambda invoke: %v\n%s\n%s", err, stdout, body)
+	}
+	cli = exec.Command(awsCLI(t), "lambda", "invoke", "--endpoint-url", endpoint, "--function-name", "echo",
+		"--cli-binary-format", "raw-in-base64-out", "--payload", `{"fail":"from the cli"}`, out)
+	cli.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID="+keyID, "AWS_SECRET_ACCESS_KEY="+secret, "AWS_DEFAULT_REGION=us-east-1",
+		"AWS_EC2_METADATA_DISABLED=true", "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null")
+	stdout, err = cli.CombinedOutput()
+	if err != nil || !strings.Contains(string(stdout), `"FunctionError": "Unhandled"`) {
+		t.Errorf("aws lambda invoke of a failure: %v\n%s", err, stdout)
+	}
+
+	ctx := context.Background()
+	sdk := lambda.New(lambda.Options{Region: "us-east-1", BaseEndpoint: awssdk.String(endpoint), RetryMaxAttempts: 1,
+		Credentials: credentials.NewStaticCredentialsProvider(keyID, secret, "")})
+	res, err := sdk.Invoke(ctx, &lambda.InvokeInput{FunctionName: awssdk.String("arn:aws:lambda:us-east-1:000000000000:function:echo"),
+		Payload: []byte(`{"via":"sdk"}`)})
+	if err != nil || res.StatusCode != 200 || res.FunctionError != nil || !strings.Contains(string(res.Payload), `"via":"sdk"`) ||
+		awssdk.ToString(res.ExecutedVersion) != "$LATEST" {
+		t.Errorf("sdk invoke: %+v, %v", res, err)
+	}
+	res, err = sdk.Invoke(ctx, &lambda.InvokeInput{FunctionName: awssdk.String("echo"), InvocationType: lambdatypes.InvocationTypeEvent,
+		Payload: []byte(`{"via":"sdk-event"}`)})
+	if err != nil || res.StatusCode != 202 {
+		t.Errorf("sdk event invoke: %+v, %v", res, err)
+	}
+	_, err = sdk.Invoke(ctx, &lambda.InvokeInput{FunctionName: awssdk.String("nope")})
+	var nf *lambdatypes.ResourceNotFoundException
+	if !errors.As(err, &nf) {
+		t.Errorf("sdk invoke of an unknown function: %v, want ResourceNotFoundException", err)
+	}
+	list, err := sdk.ListFunctions(ctx, &lambda.ListFunctionsInput{})
+	if err != nil || len(list.Functions) != 1 || awssdk.ToString(list.Functions[0].FunctionName) != "echo" {
+		t.Errorf("sdk list functions: %+v, %v", list, err)
+	}
+	bad := lambda.New(lambda.Options{Region: "us-east-1", BaseEndpoint: awssdk.String(endpoint), RetryMaxAttempts: 1,
+		Credentials: credentials.NewStaticCredentialsProvider(keyID, "wrong", "")})
+	if _, err := bad.Invoke(ctx, &lambda.InvokeInput{FunctionName: awssdk.String("echo")}); err == nil || !strings.Contains(err.Error(), "InvalidSignatureException") {
+		t.Errorf("invoke with a wrong secret: %v, want InvalidSignatureException", err)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/docketd/docket/internal/errdefs"
 	"github.com/docketd/docket/internal/queue"
 	"github.com/docketd/docket/scheduler"
+	"github.com/docketd/docket/scheduler/aws/lambda"
 	"github.com/docketd/docket/scheduler/aws/sns"
 	"github.com/docketd/docket/scheduler/aws/sqs"
 )
@@ -197,12 +198,26 @@ func (a *API) build() http.Handler {
 		Server: a.srv, Keys: a.srv.AWSKeys(), AllowUnsigned: cfg.SQSAllowUnsigned,
 		Region: cfg.SQSRegion, AccountID: cfg.SQSAccountID, Logger: cfg.Logger, Registerer: cfg.Registry,
 	})
+	// Lambda's API has paths of its own (/2015-03-31/functions/...).
+	lambdaHandler := lambda.New(lambda.Config{
+		Server: a.srv, Keys: a.srv.AWSKeys(), AllowUnsigned: cfg.SQSAllowUnsigned, Logger: cfg.Logger, Registerer: cfg.Registry,
+	})
 	sqsLimits := limits{body: sqs.MaxRequestBody, hold: queue.MaxReceiveWait}
 	native := jsonNotFound(mux)
 	return a.metrics.instrument(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := checkTarget(r); err != nil {
 			a.metrics.refuse(errdefs.Code(err, "invalid_path"))
 			a.writeError(w, r, err)
+			return
+		}
+		if lambda.IsLambdaRequest(r) {
+			release, err := a.gate.admit(w, r, invokeLimits)
+			if err != nil {
+				a.writeError(w, r, err)
+				return
+			}
+			defer release()
+			lambdaHandler.ServeHTTP(w, r)
 			return
 		}
 		if sns.IsSubscriberLink(r) {
