@@ -376,3 +376,49 @@ job "batches" {
 		}
 	}
 }
+
+// A topic delivers to a subscribed function, as Lambda's SNS event; an
+// unknown function cannot be subscribed, nor one the caller cannot invoke.
+func TestFunctionTopicSubscription(t *testing.T) {
+	c, _ := newFunctionCluster(t)
+	c.run(`
+job "notify" {
+  type = "function"
+  task "fn" {
+    image = "img"
+  }
+}`)
+	ctx := context.Background()
+	if _, err := c.cl.CreateTopic(ctx, api.TopicSettings{Name: "events"}); err != nil {
+		t.Fatal(err)
+	}
+	sub, err := c.cl.Subscribe(ctx, "events", api.SubscribeRequest{Protocol: "lambda", Endpoint: "notify"})
+	if err != nil || sub.Pending || sub.Endpoint != "arn:aws:lambda:us-east-1:000000000000:function:notify" {
+		t.Fatalf("subscribe: %+v, %v", sub, err)
+	}
+	if _, err := c.cl.Subscribe(ctx, "events", api.SubscribeRequest{Protocol: "lambda", Endpoint: "missing"}); !isStatus(err, 400) {
+		t.Errorf("subscribing an unknown function: %v, want 400", err)
+	}
+	if _, err := c.cl.Subscribe(ctx, "events", api.SubscribeRequest{Protocol: "lambda", Endpoint: "notify", Raw: true}); !isStatus(err, 400) {
+		t.Errorf("a raw lambda subscription: %v, want 400", err)
+	}
+	for i := range 3 {
+		if _, err := c.cl.Publish(ctx, "events", api.PublishRequest{Message: fmt.Sprintf("event %d", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, 10*time.Second, func() error {
+		fn, err := c.cl.Function(ctx, "notify")
+		if err != nil {
+			return err
+		}
+		n := 0
+		for _, e := range fn.Environments {
+			n += e.Invocations
+		}
+		if n != 3 {
+			return fmt.Errorf("%d invocations of 3: %+v", n, fn)
+		}
+		return nil
+	})
+}

@@ -64,8 +64,10 @@ const (
 	hdrRawDelivery     = "x-amz-sns-rawdelivery"
 )
 
+// isEndpoint reports whether a protocol's deliveries go through an
+// outbox and its deliverer: HTTP(S) endpoints, and functions.
 func isEndpoint(protocol string) bool {
-	return protocol == state.ProtocolHTTP || protocol == state.ProtocolHTTPS
+	return protocol == state.ProtocolHTTP || protocol == state.ProtocolHTTPS || protocol == state.ProtocolLambda
 }
 
 // checkEndpoint validates an HTTP(S) subscription's URL.
@@ -108,8 +110,11 @@ func (s *Server) outboxAttributes() queue.Attributes {
 // a pending endpoint again sends a new confirmation (a new token); a
 // confirmed one keeps its state and takes the attributes given.
 func (s *Server) subscribeEndpoint(caller Identity, topic string, in api.SubscribeRequest, existing *state.Subscription) (api.Subscription, error) {
-	if err := s.checkEndpoint(in.Protocol, in.Endpoint); err != nil {
-		return api.Subscription{}, err
+	fn := in.Protocol == state.ProtocolLambda // a function of this server: nothing to confirm
+	if !fn {
+		if err := s.checkEndpoint(in.Protocol, in.Endpoint); err != nil {
+			return api.Subscription{}, err
+		}
 	}
 	if err := s.checkEndpointSettings(caller, in.DeliveryPolicy, in.DeadLetterQueue); err != nil {
 		return api.Subscription{}, err
@@ -118,7 +123,12 @@ func (s *Server) subscribeEndpoint(caller Identity, topic string, in api.Subscri
 		FilterPolicy: in.FilterPolicy, FilterScope: in.FilterScope, DeliveryPolicy: in.DeliveryPolicy,
 		DeadLetterQueue: in.DeadLetterQueue, Owner: caller.Accessor, Pending: true}
 	var token string
-	if existing != nil && !existing.Pending {
+	if fn {
+		sub.Pending = false
+		if existing != nil {
+			sub.ID = existing.ID
+		}
+	} else if existing != nil && !existing.Pending {
 		sub.ID, sub.Pending, sub.ConfirmTokenHash = existing.ID, false, existing.ConfirmTokenHash
 		sub.ConfirmedAuthenticated, sub.AuthOnUnsubscribe = existing.ConfirmedAuthenticated, existing.AuthOnUnsubscribe
 	} else {
@@ -595,6 +605,9 @@ func headerOf(m queue.Message, name string) string {
 // post makes one attempt; it returns "" when the endpoint answered 2xx,
 // else why not, as a metric label.
 func (s *Server) post(ctx context.Context, sub *state.Subscription, p delivery.Policy, m queue.Message) string {
+	if sub.Protocol == state.ProtocolLambda {
+		return s.invokeSubscribed(ctx, sub, m)
+	}
 	header := map[string]string{"Content-Type": p.ContentType, "User-Agent": endpointUserAgent}
 	for _, a := range m.Attributes {
 		if strings.HasPrefix(a.Name, "x-amz-sns-") {

@@ -3,6 +3,7 @@ package scheduler
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"time"
 
@@ -307,4 +308,58 @@ func truncate(b []byte, n int) []byte {
 		return b[:n]
 	}
 	return b
+}
+
+// subscribedFunction reads the function a lambda subscription names (its
+// ARN, or its name), which must exist and the caller may invoke.
+func (s *Server) subscribedFunction(caller Identity, endpoint string) (string, error) {
+	name, ok := functionOfARN(endpoint)
+	if !ok {
+		return "", errdefs.New(errdefs.ErrInvalid, "invalid_endpoint", "Invalid parameter: Endpoint: %q is not a function's ARN", endpoint)
+	}
+	if err := caller.can("function", name, "invoke"); err != nil {
+		return "", err
+	}
+	if _, err := s.function(name); err != nil {
+		return "", errdefs.New(errdefs.ErrInvalid, "invalid_endpoint", "Invalid parameter: Endpoint: %v", err)
+	}
+	return name, nil
+}
+
+// invokeSubscribed delivers one notification of a topic to a subscribed
+// function, as Lambda's SNS event, and returns "" when the function
+// succeeded, else why not (a metric label); the subscription's delivery
+// policy retries it.
+func (s *Server) invokeSubscribed(ctx context.Context, sub *state.Subscription, m queue.Message) string {
+	name, _ := functionOfARN(sub.Endpoint)
+	j, err := s.function(name)
+	if err != nil {
+		return "function_missing"
+	}
+	ev, err := lambdaevent.SNSEvent(s.SubscriptionARN(sub.Topic, sub.ID), m.Body)
+	if err != nil {
+		s.logger.Warn("build SNS event", "subscription", sub.ID, "err", err)
+		return "bad_notification"
+	}
+	res, err := s.invokeFn(ctx, j, api.Invocation{RequestID: aws.NewRequestID(), Payload: ev, TraceID: m.TraceHeader}, 0)
+	switch {
+	case err != nil:
+		return "unavailable"
+	case res.Error:
+		return "function_error"
+	}
+	return ""
+}
+
+// functionOfARN reads a function's name from its ARN
+// (arn:aws:lambda:REGION:ACCOUNT:function:NAME) or takes a name as given.
+func functionOfARN(endpoint string) (string, bool) {
+	if !strings.HasPrefix(endpoint, "arn:") {
+		return endpoint, endpoint != ""
+	}
+	parts := strings.Split(endpoint, ":")
+	if len(parts) != 7 || parts[2] != "lambda" || parts[5] != "function" || parts[6] == "" {
+		return "", false
+	}
+	return parts[6], true
 }

@@ -127,7 +127,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 		topicDeliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "docket_topic_deliveries_total",
-			Help: "Deliveries of published messages to subscriptions, by protocol and outcome: ok, queue_missing (sqs); for http and https ok (the endpoint answered 2xx), dead_lettered (its retries spent, moved to the subscription's dead-letter queue) or dropped (spent, with no dead-letter queue).",
+			Help: "Deliveries of published messages to subscriptions, by protocol and outcome: ok, queue_missing (sqs); for http, https and lambda ok (the endpoint answered 2xx, the function succeeded), dead_lettered (its retries spent, moved to the subscription's dead-letter queue) or dropped (spent, with no dead-letter queue).",
 		}, []string{"protocol", "outcome"}),
 		topicFiltered: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "docket_topic_filtered_total",

@@ -136,10 +136,11 @@ func (s *Server) DeleteTopic(ctx context.Context, caller Identity, name string) 
 	return err
 }
 
-// Subscribe subscribes a queue or an HTTP(S) endpoint to a topic: it
-// needs topic:subscribe on the topic, and for a queue queue:send on it,
-// whose messages the topic's publishers then write. An endpoint's
-// subscription is pending until the endpoint confirms it (endpoints.go).
+// Subscribe subscribes a queue, a function or an HTTP(S) endpoint to a
+// topic: it needs topic:subscribe on the topic, for a queue queue:send on
+// it, whose messages the topic's publishers then write, and for a
+// function function:invoke. An endpoint's subscription is pending until
+// the endpoint confirms it (endpoints.go); a function's is confirmed.
 func (s *Server) Subscribe(ctx context.Context, caller Identity, topic string, in api.SubscribeRequest) (api.Subscription, error) {
 	if err := caller.can("topic", topic, "subscribe"); err != nil {
 		return api.Subscription{}, err
@@ -161,9 +162,19 @@ func (s *Server) Subscribe(ctx context.Context, caller Identity, topic string, i
 				"Invalid parameter: Attributes Reason: a queue's subscription takes neither a DeliveryPolicy nor a RedrivePolicy: its queue holds what it is sent")
 		}
 	case state.ProtocolHTTP, state.ProtocolHTTPS:
+	case state.ProtocolLambda:
+		name, err := s.subscribedFunction(caller, in.Endpoint)
+		if err != nil {
+			return api.Subscription{}, err
+		}
+		in.Endpoint = s.FunctionARN(name) // SNS names the function by its ARN
+		if in.Raw {
+			return api.Subscription{}, errdefs.New(errdefs.ErrInvalid, "invalid_attribute",
+				"Invalid parameter: Attributes Reason: RawMessageDelivery: Invalid value [true]. Must be false for lambda subscriptions")
+		}
 	default:
 		return api.Subscription{}, errdefs.New(errdefs.ErrInvalid, "invalid_protocol",
-			"Invalid parameter: Protocol: %q: this server delivers to its own queues (sqs) and to http and https endpoints", in.Protocol)
+			"Invalid parameter: Protocol: %q: this server delivers to its own queues (sqs), its functions (lambda) and to http and https endpoints", in.Protocol)
 	}
 	if err := checkFilterPolicy(in.FilterPolicy, in.FilterScope); err != nil {
 		return api.Subscription{}, err

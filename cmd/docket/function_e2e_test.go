@@ -191,6 +191,35 @@ job "echo" {
 		return nil
 	})
 
+	// A topic's subscribed function gets Lambda's SNS event.
+	invocations := func() int {
+		fn, err := e.cl.Function(ctx, "echo")
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, env := range fn.Environments {
+			n += env.Invocations
+		}
+		return n
+	}
+	if _, err := e.cl.CreateTopic(ctx, api.TopicSettings{Name: "news"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.cl.Subscribe(ctx, "news", api.SubscribeRequest{Protocol: "lambda", Endpoint: "arn:aws:lambda:us-east-1:000000000000:function:echo"}); err != nil {
+		t.Fatal(err)
+	}
+	before := invocations()
+	if _, err := e.cl.Publish(ctx, "news", api.PublishRequest{Message: "extra, extra"}); err != nil {
+		t.Fatal(err)
+	}
+	e.waitFor(20*time.Second, func() error {
+		if n := invocations(); n != before+1 {
+			return fmt.Errorf("%d invocations, want %d", n, before+1)
+		}
+		return nil
+	})
+
 	// Lambda's API: the AWS CLI and aws-sdk-go-v2, signed.
 	lambdaClients(t, e.url(), "AKIDLAMBDA", "lambda/secret+key")
 
@@ -214,7 +243,8 @@ job "echo" {
 	run(0, "fn", "logs", "echo")
 	m := scrapeWith(t, e.url(), e.token)
 	for _, want := range []string{`docket_function_invocations_total{function="echo",outcome="success"}`,
-		`docket_function_starts_total{function="echo",start="cold"}`, `docket_function_event_source_messages_total{function="echo",outcome="dead-lettered"} 1`} {
+		`docket_function_starts_total{function="echo",start="cold"}`, `docket_function_event_source_messages_total{function="echo",outcome="dead-lettered"} 1`,
+		`docket_topic_deliveries_total{outcome="ok",protocol="lambda"} 1`} {
 		if !strings.Contains(m, want) {
 			t.Errorf("metrics lack %s:\n%s", want, grepLines(m, "docket_function"))
 		}

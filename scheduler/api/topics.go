@@ -27,8 +27,10 @@ type TopicList struct {
 // SubscribeRequest is the body of POST /v1/topics/{name}/subscriptions.
 type SubscribeRequest struct {
 	// Protocol is "sqs", for which Endpoint names a queue of this server,
-	// or "http" or "https", for which it is the URL notifications are
-	// POSTed to once the endpoint has confirmed the subscription.
+	// "lambda", for which it names a function of this server (its ARN or
+	// name), invoked with Lambda's SNS event, or "http" or "https", for
+	// which it is the URL notifications are POSTed to once the endpoint
+	// has confirmed the subscription.
 	Protocol string `json:"protocol"`
 	Endpoint string `json:"endpoint"`
 	// Raw delivers messages as published instead of in SNS's envelope.

@@ -27,6 +27,9 @@ const (
 	ProtocolSQS   = "sqs" // a queue of this server, named by Endpoint
 	ProtocolHTTP  = "http"
 	ProtocolHTTPS = "https"
+	// ProtocolLambda delivers to a function of this server, named by its
+	// ARN in Endpoint, as Lambda's SNS event.
+	ProtocolLambda = "lambda"
 )
 
 // Topic is a named topic.
@@ -213,9 +216,9 @@ func (tx *applyTx) upsertSubscriptions(c UpsertSubscriptions) (Result, error) {
 			return Result{}, notFound("topic_not_found", "topic %q does not exist", cs.Topic)
 		}
 		switch cs.Protocol {
-		case ProtocolSQS, ProtocolHTTP, ProtocolHTTPS:
+		case ProtocolSQS, ProtocolHTTP, ProtocolHTTPS, ProtocolLambda:
 		default:
-			return Result{}, errdefs.New(errdefs.ErrInvalid, "invalid_protocol", "subscription protocol %q: want sqs, http or https", cs.Protocol)
+			return Result{}, errdefs.New(errdefs.ErrInvalid, "invalid_protocol", "subscription protocol %q: want sqs, http, https or lambda", cs.Protocol)
 		}
 		old := s.topics.subs[cs.ID]
 		if old != nil && old.Topic != cs.Topic {

@@ -13,8 +13,9 @@
 // confirms with the SubscribeURL of the SubscriptionConfirmation it is
 // sent, a GET that needs no signature (the token is the credential), as
 // does the UnsubscribeURL of its notifications unless it confirmed with
-// AuthenticateOnUnsubscribe. Email, Lambda and other protocols are
-// refused with InvalidParameter.
+// AuthenticateOnUnsubscribe. A function of this server is subscribed by
+// its Lambda ARN (protocol lambda), confirmed at once. Email and other
+// protocols are refused with InvalidParameter.
 package sns
 
 import (
@@ -533,12 +534,12 @@ func (h *Handler) subscribe(c *call) (any, error) {
 		if req.Endpoint, err = queueOfEndpoint(c.get("Endpoint")); err != nil {
 			return nil, err
 		}
-	case "http", "https":
+	case "http", "https", "lambda":
 		if req.Endpoint == "" {
 			return nil, aws.NewError(kindInvalidParameter, "Invalid parameter: Endpoint")
 		}
 	default:
-		return nil, aws.NewError(kindInvalidParameter, "Invalid parameter: Protocol: this server delivers to its own SQS queues (sqs) and to http and https endpoints, not %s", protocol)
+		return nil, aws.NewError(kindInvalidParameter, "Invalid parameter: Protocol: this server delivers to its own SQS queues (sqs), its functions (lambda) and to http and https endpoints, not %s", protocol)
 	}
 	for k, v := range entries(c.form, "Attributes", "key", "value") {
 		switch k {
