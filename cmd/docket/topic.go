@@ -175,22 +175,24 @@ func newTopicPublishCommand(c *cli) *cobra.Command {
 
 func newTopicSubscribeCommand(c *cli) *cobra.Command {
 	var (
-		queueName, endpoint, policy, policyFile string
+		queueName, endpoint, function, policy   string
+		policyFile                              string
 		deliveryPolicy, deadLetter              string
 		raw, body                               bool
 	)
 	cmd := &cobra.Command{
-		Use:   "subscribe NAME (--queue QUEUE | --endpoint URL)",
-		Short: "Subscribe a queue or an HTTP(S) endpoint to a topic, perhaps with a filter policy",
-		Long: "Subscribe a queue of this server (--queue) or an HTTP(S) endpoint (--endpoint) to a topic.\n" +
+		Use:   "subscribe NAME (--queue QUEUE | --function FUNCTION | --endpoint URL)",
+		Short: "Subscribe a queue, a function or an HTTP(S) endpoint to a topic, perhaps with a filter policy",
+		Long: "Subscribe a queue of this server (--queue), a function of it (--function: invoked with\n" +
+			"Lambda's SNS event) or an HTTP(S) endpoint (--endpoint) to a topic.\n" +
 			"An endpoint is sent a signed SubscriptionConfirmation and receives notifications once it\n" +
 			"visits its SubscribeURL (or `docket topic confirm` is given its token). Failed deliveries\n" +
 			"are retried as --delivery-policy says (SNS's JSON; default three retries 20 s apart) and\n" +
 			"then moved to --dead-letter-queue, or dropped.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if (queueName == "") == (endpoint == "") {
-				return fmt.Errorf("give one of --queue and --endpoint")
+			if n := btoi(queueName != "") + btoi(endpoint != "") + btoi(function != ""); n != 1 {
+				return fmt.Errorf("give one of --queue, --function and --endpoint")
 			}
 			if policyFile != "" {
 				b, err := os.ReadFile(policyFile)
@@ -201,6 +203,9 @@ func newTopicSubscribeCommand(c *cli) *cobra.Command {
 			}
 			req := api.SubscribeRequest{Protocol: "sqs", Endpoint: queueName, Raw: raw, FilterPolicy: policy,
 				DeliveryPolicy: deliveryPolicy, DeadLetterQueue: deadLetter}
+			if function != "" {
+				req.Protocol, req.Endpoint = "lambda", function
+			}
 			if endpoint != "" {
 				req.Protocol, req.Endpoint = "https", endpoint
 				if strings.HasPrefix(endpoint, "http://") {
@@ -215,8 +220,8 @@ func newTopicSubscribeCommand(c *cli) *cobra.Command {
 				return err
 			}
 			return output(cmd, c.stdout, s, func(w io.Writer) {
-				if s.Protocol == "sqs" {
-					fmt.Fprintf(w, "Subscription %s\tqueue %s to topic %s\n", s.ID, s.Endpoint, s.Topic)
+				if !s.Pending {
+					fmt.Fprintf(w, "Subscription %s\t%s %s to topic %s\n", s.ID, s.Protocol, s.Endpoint, s.Topic)
 					return
 				}
 				fmt.Fprintf(w, "Subscription %s\t%s to topic %s, pending its confirmation\n", s.ID, s.Endpoint, s.Topic)
@@ -226,6 +231,7 @@ func newTopicSubscribeCommand(c *cli) *cobra.Command {
 	f := cmd.Flags()
 	f.StringVar(&queueName, "queue", "", "the queue that receives the topic's messages")
 	f.StringVar(&endpoint, "endpoint", "", "the http:// or https:// URL notifications are POSTed to")
+	f.StringVar(&function, "function", "", "the function (name or ARN) invoked with each notification")
 	f.BoolVar(&raw, "raw", false, "deliver messages as published, not in SNS's JSON envelope")
 	f.StringVar(&policy, "filter-policy", "", "an SNS filter policy (JSON), e.g. '{\"kind\":[\"paid\"]}'")
 	f.StringVar(&policyFile, "filter-policy-file", "", "read the filter policy from this file")
@@ -265,4 +271,11 @@ func newTopicUnsubscribeCommand(c *cli) *cobra.Command {
 			return nil
 		},
 	}
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
