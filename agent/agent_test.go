@@ -30,7 +30,7 @@ var waitFor = polltest.WaitFor
 
 // cluster is a real server and one agent on a fake runtime.
 type cluster struct {
-	t       *testing.T
+	t       testing.TB
 	cl      *api.Client
 	url     string
 	token   string // the management token, the agent's too
@@ -52,7 +52,7 @@ func bootstrap(t testing.TB, srv *scheduler.Server) string {
 	return boot.SecretID
 }
 
-func newCluster(t *testing.T) *cluster {
+func newCluster(t testing.TB) *cluster {
 	t.Helper()
 	srv, err := scheduler.New(scheduler.Config{DataDir: t.TempDir(), HeartbeatTTL: time.Second})
 	if err != nil {

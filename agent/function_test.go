@@ -137,7 +137,7 @@ func (l *lambdaFake) runtime(spec agent.TaskSpec, addr string) {
 	}
 }
 
-func newFunctionCluster(t *testing.T) (*cluster, *lambdaFake) {
+func newFunctionCluster(t testing.TB) (*cluster, *lambdaFake) {
 	c := newCluster(t)
 	c.stop()
 	lf := &lambdaFake{Fake: c.fake}

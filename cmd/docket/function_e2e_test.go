@@ -307,3 +307,74 @@ func lambdaClients(t *testing.T, endpoint, keyID, secret string) {
 		t.Errorf("invoke with a wrong secret: %v, want InvalidSignatureException", err)
 	}
 }
+
+// TestE2EFunctionAgentKilled: the agent is killed (SIGKILL) while warm
+// environments take a queue's batches; the restarted agent reattaches or
+// replaces them, every message is processed and deleted once the batch
+// carrying it succeeded, none is lost, and synchronous invocations work
+// again.
+func TestE2EFunctionAgentKilled(t *testing.T) {
+	e := startE2E(t)
+	e.run(strings.ReplaceAll(`
+queue "work" {
+  visibility_timeout = "5s"
+}
+job "echo" {
+  type  = "function"
+  queue = "work"
+  function {
+    timeout = "3s"
+    concurrency {
+      max = 2
+    }
+    warm {
+      min = 2
+    }
+    event_source {
+      batch_size = 5
+    }
+  }
+  task "fn" {
+    image = "oci-archive:ECHO"
+    retry {
+      delay = "1s"
+    }
+  }
+}
+`, "ECHO", echoFunctionImage(t)))
+	ctx := context.Background()
+	e.waitFor(30*time.Second, func() error {
+		_, err := e.cl.Invoke(ctx, "echo", api.InvokeRequest{Payload: []byte(`{}`)})
+		return err
+	})
+	var bodies []string
+	for i := range 200 {
+		bodies = append(bodies, fmt.Sprintf(`{"sleep_ms":20,"n":%d}`, i))
+	}
+	e.send("work", bodies...)
+	e.waitFor(30*time.Second, func() error {
+		if q := e.queue("work"); q.Deleted < 20 {
+			return fmt.Errorf("%d deleted", q.Deleted)
+		}
+		return nil
+	})
+	e.killAgent()
+	e.startAgent()
+	e.waitFor(60*time.Second, func() error {
+		q := e.queue("work")
+		if q.Deleted != 200 || q.Visible+q.InFlight+q.Delayed != 0 {
+			return fmt.Errorf("work %+v", q)
+		}
+		return nil
+	})
+	e.waitFor(30*time.Second, func() error {
+		out, err := e.cl.Invoke(ctx, "echo", api.InvokeRequest{Payload: []byte(`{"after":"restart"}`)})
+		if err != nil {
+			return err
+		}
+		if !strings.Contains(string(out.Payload), `"after":"restart"`) {
+			return fmt.Errorf("answer %s", out.Payload)
+		}
+		return nil
+	})
+}

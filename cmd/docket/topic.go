@@ -175,10 +175,10 @@ func newTopicPublishCommand(c *cli) *cobra.Command {
 
 func newTopicSubscribeCommand(c *cli) *cobra.Command {
 	var (
-		queueName, endpoint, function, policy   string
-		policyFile                              string
-		deliveryPolicy, deadLetter              string
-		raw, body                               bool
+		queueName, endpoint, function, policy string
+		policyFile                            string
+		deliveryPolicy, deadLetter            string
+		raw, body                             bool
 	)
 	cmd := &cobra.Command{
 		Use:   "subscribe NAME (--queue QUEUE | --function FUNCTION | --endpoint URL)",
