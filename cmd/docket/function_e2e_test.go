@@ -18,6 +18,7 @@ import (
 	lambdatypes "github.com/aws/aws-sdk-go-v2/service/lambda/types"
 
 	"github.com/docketd/docket/internal/imagetest"
+	"github.com/docketd/docket/internal/ocibuild"
 	"github.com/docketd/docket/scheduler/api"
 )
 
@@ -374,6 +375,122 @@ job "echo" {
 		}
 		if !strings.Contains(string(out.Payload), `"after":"restart"`) {
 			return fmt.Errorf("answer %s", out.Payload)
+		}
+		return nil
+	})
+}
+
+// bootstrapScript is AWS's tutorial custom runtime, in sh with curl: it
+// polls for the next event, reads its request id from the headers and
+// posts the handler's answer (an echo; {"fail":...} posts an error).
+const bootstrapScript = `#!/bin/sh
+set -eu
+API="http://${AWS_LAMBDA_RUNTIME_API}/2018-06-01/runtime"
+while true; do
+  HEADERS=/tmp/headers
+  EVENT=$(curl -sS -LD "$HEADERS" "$API/invocation/next")
+  REQUEST_ID=$(busybox grep -i Lambda-Runtime-Aws-Request-Id "$HEADERS" | busybox tr -d '[:space:]' | busybox cut -d: -f2)
+  case "$EVENT" in
+    *'"fail"'*)
+      curl -sS -X POST "$API/invocation/$REQUEST_ID/error" -d '{"errorMessage":"shell failure","errorType":"ShellError"}' > /dev/null ;;
+    *)
+      curl -sS -X POST "$API/invocation/$REQUEST_ID/response" -d "{\"shell\":$EVENT,\"handler\":\"$_HANDLER\",\"function\":\"$AWS_LAMBDA_FUNCTION_NAME\"}" > /dev/null ;;
+  esac
+done
+`
+
+// shellRuntimeImage builds an image of the tutorial's bootstrap: Debian's
+// static busybox as /bin/sh, and the host's curl with the libraries it
+// links.
+func shellRuntimeImage(t testing.TB) string {
+	t.Helper()
+	busybox, err := exec.LookPath("busybox")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("busybox is not installed (Debian's busybox-static)")
+		}
+		t.Skip("busybox is not installed (Debian's busybox-static)")
+	}
+	curl, err := exec.LookPath("curl")
+	if err != nil {
+		t.Skip("curl is not installed")
+	}
+	out, err := exec.Command("ldd", curl).Output()
+	if err != nil {
+		t.Fatalf("ldd %s: %v", curl, err)
+	}
+	img := ocibuild.Image{Name: "docket.test/shell-fn:latest", Entrypoint: []string{"/var/runtime/bootstrap"}, Files: []ocibuild.File{
+		{Path: "/bin/sh", HostPath: busybox, Mode: 0o755},
+		{Path: "/bin/busybox", HostPath: busybox, Mode: 0o755},
+		{Path: "/usr/bin/curl", HostPath: curl, Mode: 0o755},
+		{Path: "/var/runtime/bootstrap", Data: []byte(bootstrapScript), Mode: 0o755},
+		{Path: "/tmp", Mode: os.ModeDir | 0o1777},
+	}}
+	for _, line := range strings.Split(string(out), "\n") {
+		f := strings.Fields(line)
+		lib := ""
+		switch {
+		case len(f) >= 3 && f[1] == "=>" && strings.HasPrefix(f[2], "/"):
+			lib = f[2]
+		case len(f) >= 1 && strings.HasPrefix(f[0], "/"):
+			lib = f[0] // the dynamic loader
+		}
+		if lib != "" {
+			real, err := filepath.EvalSymlinks(lib)
+			if err != nil {
+				t.Fatal(err)
+			}
+			img.Files = append(img.Files, ocibuild.File{Path: lib, HostPath: real, Mode: 0o755})
+		}
+	}
+	img.Env = []string{"PATH=/usr/bin:/bin"}
+	return imagetest.WriteArchive(t, img)
+}
+
+// TestE2EFunctionShellRuntime runs AWS's tutorial custom runtime (a shell
+// bootstrap with curl) unchanged: synchronous invocations, a function
+// error, an SQS batch.
+func TestE2EFunctionShellRuntime(t *testing.T) {
+	e := startE2E(t)
+	e.run(strings.ReplaceAll(`
+queue "jobs" {
+}
+job "shell" {
+  type  = "function"
+  queue = "jobs"
+  function {
+    handler = "function.handler"
+  }
+  task "fn" {
+    image = "oci-archive:SHELL"
+  }
+}
+`, "SHELL", shellRuntimeImage(t)))
+	ctx := context.Background()
+	var out *api.InvokeResponse
+	e.waitFor(30*time.Second, func() error {
+		var err error
+		out, err = e.cl.Invoke(ctx, "shell", api.InvokeRequest{Payload: []byte(`{"n":1}`)})
+		return err
+	})
+	if out.FunctionError != "" || !strings.Contains(string(out.Payload), `"shell":{"n":1}`) ||
+		!strings.Contains(string(out.Payload), `"handler":"function.handler"`) || !strings.Contains(string(out.Payload), `"function":"shell"`) {
+		t.Fatalf("invoke: %+v %s", out, out.Payload)
+	}
+	for i := range 5 {
+		out, err := e.cl.Invoke(ctx, "shell", api.InvokeRequest{Payload: []byte(fmt.Sprintf(`{"n":%d}`, i))})
+		if err != nil || !strings.Contains(string(out.Payload), fmt.Sprintf(`{"n":%d}`, i)) {
+			t.Fatalf("invoke %d: %+v, %v", i, out, err)
+		}
+	}
+	out, err := e.cl.Invoke(ctx, "shell", api.InvokeRequest{Payload: []byte(`{"fail":true}`)})
+	if err != nil || out.FunctionError != "Unhandled" || !strings.Contains(string(out.Payload), "shell failure") {
+		t.Errorf("failing invoke: %+v, %v", out, err)
+	}
+	e.send("jobs", "a", "b", "c")
+	e.waitFor(30*time.Second, func() error {
+		if q := e.queue("jobs"); q.Deleted != 3 {
+			return fmt.Errorf("jobs %+v", q)
 		}
 		return nil
 	})
