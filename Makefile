@@ -52,11 +52,14 @@ vet:
 
 # test-deps adds the real SQS and SNS clients the tests drive: Debian's
 # AWS CLI (query protocol) and python3-boto3, and openssl, with which the
-# SNS scenario checks a notification's signature as a subscriber would.
-TEST_PKGS := awscli python3-boto3 openssl
+# SNS scenario checks a notification's signature as a subscriber would;
+# and busybox-static and curl, of which the shell custom runtime's image is
+# made.
+TEST_PKGS := awscli python3-boto3 openssl busybox-static curl
 test-deps: deps
-	@if [ ! -x /usr/bin/aws ] || ! /usr/bin/python3 -c 'import boto3' >/dev/null 2>&1 || ! command -v openssl >/dev/null; then \
-		$(call apt_install,$(TEST_PKGS), aws boto3 openssl,the SQS and SNS client tests skip without them); \
+	@if [ ! -x /usr/bin/aws ] || ! /usr/bin/python3 -c 'import boto3' >/dev/null 2>&1 || ! command -v openssl >/dev/null || \
+		! command -v busybox >/dev/null || ! command -v curl >/dev/null; then \
+		$(call apt_install,$(TEST_PKGS), aws boto3 openssl busybox curl,the AWS client and shell runtime tests skip without them); \
 	fi
 
 # test runs vet and every test, including the ones that start a real
