@@ -250,9 +250,23 @@ job "echo" {
 			t.Errorf("metrics lack %s:\n%s", want, grepLines(m, "docket_function"))
 		}
 	}
-	if am := e.agentMetrics(); !strings.Contains(am, "docket_agent_function_pauses_total") {
+	am := e.agentMetrics()
+	if !strings.Contains(am, "docket_agent_function_pauses_total") {
 		t.Errorf("agent metrics lack pauses:\n%s", grepLines(am, "docket_agent_function"))
 	}
+	// The figures, for the record: resume of a paused environment, the
+	// runtime's init (cold start) and the container's start.
+	mean := func(m, name string) string {
+		var sum, count float64
+		fmt.Sscan(metricValue(m, name+"_sum"), &sum)
+		fmt.Sscan(metricValue(m, name+"_count"), &count)
+		if count == 0 {
+			return "-"
+		}
+		return fmt.Sprintf("%.2f ms over %.0f", sum/count*1000, count)
+	}
+	t.Logf("resume %s; init %s; container start %s", mean(am, "docket_agent_function_resume_duration_seconds"),
+		mean(m, `docket_function_init_duration_seconds`), mean(am, "docket_agent_task_start_duration_seconds"))
 }
 
 // lambdaClients invokes function echo through Lambda's API at endpoint
@@ -494,4 +508,16 @@ job "shell" {
 		}
 		return nil
 	})
+}
+
+// metricValue is the value of the first sample of name (with any labels)
+// in an exposition.
+func metricValue(exposition, name string) string {
+	for _, line := range strings.Split(exposition, "\n") {
+		if strings.HasPrefix(line, name+" ") || strings.HasPrefix(line, name+"{") {
+			f := strings.Fields(line)
+			return f[len(f)-1]
+		}
+	}
+	return ""
 }
