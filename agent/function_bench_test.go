@@ -7,15 +7,14 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/docketd/docket/agent"
 	"github.com/docketd/docket/agent/runtimetest"
+	"github.com/docketd/docket/internal/benchloop"
 	"github.com/docketd/docket/internal/imagetest"
 	"github.com/docketd/docket/scheduler/api"
 )
@@ -128,43 +127,6 @@ job "echo" {
 	return c
 }
 
-// invokeLoop runs b.N invocations through invoke from clients goroutines
-// and reports throughput and latency.
-func invokeLoop(b *testing.B, clients int, invoke func(n int) error) {
-	var left atomic.Int64
-	left.Store(int64(b.N))
-	var mu sync.Mutex
-	var took []time.Duration
-	var wg sync.WaitGroup
-	b.ResetTimer()
-	start := time.Now()
-	for range clients {
-		wg.Go(func() {
-			var mine []time.Duration
-			for n := 0; left.Add(-1) >= 0; n++ {
-				t0 := time.Now()
-				if err := invoke(n); err != nil {
-					b.Error(err)
-					return
-				}
-				mine = append(mine, time.Since(t0))
-			}
-			mu.Lock()
-			took = append(took, mine...)
-			mu.Unlock()
-		})
-	}
-	wg.Wait()
-	el := time.Since(start)
-	b.StopTimer()
-	slices.Sort(took)
-	b.ReportMetric(float64(b.N)/el.Seconds(), "invokes/s")
-	if len(took) > 0 {
-		b.ReportMetric(float64(took[len(took)/2].Microseconds()), "p50-µs")
-		b.ReportMetric(float64(took[len(took)*99/100].Microseconds()), "p99-µs")
-	}
-}
-
 // BenchmarkWarmInvokeAPI: a warm synchronous invocation of the echo
 // function through Docket's Invoke API (native route), with one
 // environment (latency) and four (throughput, four clients).
@@ -173,7 +135,7 @@ func BenchmarkWarmInvokeAPI(b *testing.B) {
 		b.Run(fmt.Sprintf("envs=%d", envs), func(b *testing.B) {
 			c := benchFunction(b, envs, false)
 			ctx := context.Background()
-			invokeLoop(b, envs, func(int) error {
+			benchloop.Run(b, envs, "invokes/s", func(int, int) error {
 				out, err := c.cl.Invoke(ctx, "echo", api.InvokeRequest{Payload: []byte(`{"k":1}`)})
 				if err == nil && out.FunctionError != "" {
 					err = fmt.Errorf("function error %s", out.Payload)
@@ -225,7 +187,7 @@ func BenchmarkWarmInvokeRIE(b *testing.B) {
 		return nil
 	}
 	waitFor(b, 20*time.Second, post)
-	invokeLoop(b, 1, func(int) error { return post() })
+	benchloop.Run(b, 1, "invokes/s", func(int, int) error { return post() })
 }
 
 // BenchmarkSQSTriggered: messages sent to a queue in batches of ten are

@@ -4,11 +4,10 @@ import (
 	"context"
 	"fmt"
 	"net/http/httptest"
-	"slices"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/docketd/docket/internal/benchloop"
 )
 
 // BenchmarkWarmInvoke measures the runtime API leg of a warm invocation:
@@ -36,40 +35,15 @@ func BenchmarkWarmInvoke(b *testing.B) {
 				}
 				cancel()
 			}
-			var left atomic.Int64
-			left.Store(int64(b.N))
-			var mu sync.Mutex
-			var took []time.Duration
-			var wg sync.WaitGroup
-			b.ResetTimer()
-			start := time.Now()
-			for i, s := range servers {
-				wg.Go(func() {
-					var mine []time.Duration
-					for n := 0; left.Add(-1) >= 0; n++ {
-						t0 := time.Now()
-						r, err := s.Invoke(context.Background(), Invocation{RequestID: fmt.Sprint(i, "-", n), Payload: []byte(`{"k":1}`),
-							Deadline: t0.Add(time.Minute)})
-						if err != nil || r.Error != nil {
-							b.Error(err, r.Error)
-							return
-						}
-						mine = append(mine, time.Since(t0))
-					}
-					mu.Lock()
-					took = append(took, mine...)
-					mu.Unlock()
-				})
-			}
-			wg.Wait()
-			el := time.Since(start)
-			b.StopTimer()
-			slices.Sort(took)
-			b.ReportMetric(float64(b.N)/el.Seconds(), "invokes/s")
-			if len(took) > 0 {
-				b.ReportMetric(float64(took[len(took)/2].Microseconds()), "p50-µs")
-				b.ReportMetric(float64(took[len(took)*99/100].Microseconds()), "p99-µs")
-			}
+			benchloop.Run(b, envs, "invokes/s", func(i, n int) error {
+				t0 := time.Now()
+				r, err := servers[i].Invoke(context.Background(), Invocation{RequestID: fmt.Sprint(i, "-", n), Payload: []byte(`{"k":1}`),
+					Deadline: t0.Add(time.Minute)})
+				if err == nil && r.Error != nil {
+					err = r.Error
+				}
+				return err
+			})
 		})
 	}
 }
