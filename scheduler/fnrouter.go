@@ -189,11 +189,9 @@ func (r *fnRouter) next(ctx context.Context, name, alloc, node string, prev *api
 	}
 	poll := make(chan *fnCall, 1)
 	e.poll = poll
-	kick := p.kick
 	r.mu.Unlock()
-	if kick != nil {
-		kick() // an environment is free: the driver may scale in later
-	}
+	// No kick: an idle environment matters to the driver only once its
+	// idle timeout runs out, which the driver's own recheck finds.
 	t := time.NewTimer(wait)
 	defer t.Stop()
 	select {

@@ -36,6 +36,9 @@ const (
 	// environment to take it (placement, image, the runtime's init)
 	// beyond its function's timeout before it fails.
 	fnStartAllowance = 60 * time.Second
+	// fnRecheck is the longest a function's driver waits before it looks
+	// at its environments again: how late an idle one may be scaled in.
+	fnRecheck = time.Second
 )
 
 // FunctionARN is a function's ARN as Lambda clients expect it.
@@ -287,9 +290,14 @@ func (s *Server) functionLoop(ctx context.Context, j *state.Job, kick chan struc
 	recheck := time.NewTimer(time.Hour)
 	defer recheck.Stop()
 	for {
+		// Looked at again when an invocation waits (a kick), when the
+		// next idle environment expires, and every fnRecheck at least:
+		// environments going idle do not wake the driver.
+		wait := fnRecheck
 		if at := s.scaleFunction(j.Name); !at.IsZero() {
-			recheck.Reset(max(time.Until(at), time.Millisecond))
+			wait = min(max(time.Until(at), time.Millisecond), fnRecheck)
 		}
+		recheck.Reset(wait)
 		select {
 		case <-ctx.Done():
 			return
