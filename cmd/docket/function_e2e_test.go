@@ -108,7 +108,9 @@ job "echo" {
 		return out
 	}
 	// Cold, then warm.
+	coldStart := time.Now()
 	out := invoke(`{"hello":"lambda"}`)
+	cold := time.Since(coldStart)
 	var got struct {
 		Event      map[string]string `json:"event"`
 		RequestID  string            `json:"request_id"`
@@ -265,7 +267,8 @@ job "echo" {
 		}
 		return fmt.Sprintf("%.2f ms over %.0f", sum/count*1000, count)
 	}
-	t.Logf("resume %s; init %s; container start %s", mean(am, "docket_agent_function_resume_duration_seconds"),
+	t.Logf("cold invoke %.1f ms (from zero environments: scale, place, start, init, run); resume %s; init %s; container start %s",
+		cold.Seconds()*1000, mean(am, "docket_agent_function_resume_duration_seconds"),
 		mean(m, `docket_function_init_duration_seconds`), mean(am, "docket_agent_task_start_duration_seconds"))
 }
 
