@@ -48,7 +48,6 @@ type fnEnv struct {
 type fnCall struct {
 	inv  api.Invocation
 	done chan fnOutcome
-	env  string
 }
 
 type fnOutcome struct {
@@ -91,15 +90,9 @@ func (p *fnPool) idle() *fnEnv {
 	return best
 }
 
-// take makes c e's invocation. Called with r.mu.
-func (e *fnEnv) take(c *fnCall) {
-	e.busy = c
-	c.env = e.alloc
-}
-
 // hand gives c to e, whose agent is waiting. Called with r.mu.
 func (e *fnEnv) hand(c *fnCall) {
-	e.take(c)
+	e.busy = c
 	e.poll <- c
 	e.poll = nil
 }
@@ -164,8 +157,8 @@ func errEnvLost(alloc string) error {
 // next is an environment's poll: it settles the invocation the
 // environment held with prev (or fails it, when prev does not answer it:
 // the agent lost it), then hands it the next pending call or waits for
-// one until ctx ends or wait passes (nil, nil).
-func (r *fnRouter) next(ctx context.Context, name, alloc, node string, prev *api.InvocationResult, wait time.Duration, now time.Time) (*fnCall, *fnCall, error) {
+// one until ctx ends or wait passes (nil).
+func (r *fnRouter) next(ctx context.Context, name, alloc, node string, prev *api.InvocationResult, wait time.Duration, now time.Time) *fnCall {
 	r.mu.Lock()
 	p := r.pool(name)
 	e := p.envs[alloc]
@@ -173,7 +166,7 @@ func (r *fnRouter) next(ctx context.Context, name, alloc, node string, prev *api
 		e = &fnEnv{alloc: alloc, node: node, lastUsed: now}
 		p.envs[alloc] = e
 	}
-	finished := e.settle(prev, now)
+	e.settle(prev, now)
 	if e.poll != nil {
 		// A poll of the same environment still waits (its agent gave up
 		// on it): it ends empty, and this one takes its place.
@@ -183,9 +176,9 @@ func (r *fnRouter) next(ctx context.Context, name, alloc, node string, prev *api
 	if len(p.pending) > 0 {
 		c := p.pending[0]
 		p.pending = p.pending[1:]
-		e.take(c)
+		e.busy = c
 		r.mu.Unlock()
-		return c, finished, nil
+		return c
 	}
 	poll := make(chan *fnCall, 1)
 	e.poll = poll
@@ -196,7 +189,7 @@ func (r *fnRouter) next(ctx context.Context, name, alloc, node string, prev *api
 	defer t.Stop()
 	select {
 	case c := <-poll:
-		return c, finished, nil
+		return c
 	case <-ctx.Done():
 	case <-t.C:
 	}
@@ -204,40 +197,47 @@ func (r *fnRouter) next(ctx context.Context, name, alloc, node string, prev *api
 	defer r.mu.Unlock()
 	if e.poll == poll {
 		e.poll = nil
-		return nil, finished, nil
+		return nil
 	}
 	// Handed (or replaced) as the wait ended.
 	c, ok := <-poll
 	if !ok {
-		return nil, finished, nil
+		return nil
 	}
 	if ctx.Err() != nil {
 		// Its agent is gone: it goes back to the front of the line.
 		e.busy = nil
-		c.env = ""
 		p.pending = append([]*fnCall{c}, p.pending...)
-		return nil, finished, ctx.Err()
+		return nil
 	}
-	return c, finished, nil
+	return c
 }
 
 // settle ends the invocation e holds with prev, its answer, or fails it
-// when prev does not answer it (the agent lost it). It returns the call
-// prev answered. Called with r.mu.
-func (e *fnEnv) settle(prev *api.InvocationResult, now time.Time) *fnCall {
+// when prev does not answer it (the agent lost it). Called with r.mu.
+func (e *fnEnv) settle(prev *api.InvocationResult, now time.Time) {
 	c := e.busy
 	if c == nil {
-		return nil
+		return
 	}
 	e.busy = nil
 	e.lastUsed = now
 	if prev != nil && prev.RequestID == c.inv.RequestID {
 		e.invocations++
 		c.done <- fnOutcome{res: *prev}
-		return c
+		return
 	}
 	c.done <- fnOutcome{err: errEnvLost(e.alloc)}
-	return nil
+}
+
+// end settles what e holds with prev, its last answer (nil: none), and
+// ends its waiting poll: the environment is gone.
+func (e *fnEnv) end(prev *api.InvocationResult, now time.Time) {
+	e.settle(prev, now)
+	if e.poll != nil {
+		close(e.poll)
+		e.poll = nil
+	}
 }
 
 // gone forgets an environment that ended, settling what it held with
@@ -254,10 +254,7 @@ func (r *fnRouter) gone(name, alloc string, prev *api.InvocationResult) {
 		return
 	}
 	delete(p.envs, alloc)
-	e.settle(prev, time.Now())
-	if e.poll != nil {
-		close(e.poll)
-	}
+	e.end(prev, time.Now())
 }
 
 // fnFigures are what a function's driver scales on.
@@ -324,21 +321,17 @@ func (r *fnRouter) environments(name string) ([]api.FunctionEnvironment, int) {
 // drop forgets a function that is gone, failing what waits in its pool.
 func (r *fnRouter) drop(name string) {
 	r.mu.Lock()
+	defer r.mu.Unlock() // an environment's poll may still look at it
 	p := r.pools[name]
 	delete(r.pools, name)
-	r.mu.Unlock()
 	if p == nil {
 		return
 	}
 	for _, c := range p.pending {
 		c.done <- fnOutcome{err: errdefs.New(errdefs.ErrNotFound, "function_not_found", "function %q was stopped", name)}
 	}
+	now := time.Now()
 	for _, e := range p.envs {
-		if e.busy != nil {
-			e.busy.done <- fnOutcome{err: errEnvLost(e.alloc)}
-		}
-		if e.poll != nil {
-			close(e.poll)
-		}
+		e.end(nil, now)
 	}
 }

@@ -195,8 +195,8 @@ func (s *Server) NextInvocation(ctx context.Context, caller Identity, allocID st
 	wait = min(max(wait, 0), MaxInvocationPoll)
 	ctx, cancel := s.UntilStopping(ctx)
 	defer cancel()
-	c, _, err := s.fns.next(ctx, j.Name, allocID, a.NodeID, prev, wait, s.now())
-	if err != nil || c == nil {
+	c := s.fns.next(ctx, j.Name, allocID, a.NodeID, prev, wait, s.now())
+	if c == nil {
 		return nil, nil
 	}
 	inv := c.inv
