@@ -593,6 +593,9 @@ func jitter(d time.Duration) time.Duration {
 	return d + time.Duration((mrand.Float64()*0.2-0.1)*float64(d))
 }
 
+// headerOf is the value of m's attribute name ("" if it has none): an
+// outbox message's delivery headers, an asynchronous invocation's request
+// id and client context.
 func headerOf(m queue.Message, name string) string {
 	for _, a := range m.Attributes {
 		if a.Name == name {

@@ -54,10 +54,8 @@ func (s *Server) asyncLoop(ctx context.Context, j *state.Job) {
 		if !errors.Is(err, errdefs.ErrClosed) {
 			s.logger.Warn("function outbox", "function", j.Name, "err", err)
 		}
-		select {
-		case <-ctx.Done():
+		if !sleepCtx(ctx, time.Second) {
 			return
-		case <-time.After(time.Second):
 		}
 		ob, err = s.asyncOutbox(j)
 	}
@@ -74,11 +72,8 @@ func (s *Server) asyncLoop(ctx context.Context, j *state.Job) {
 		msgs, err := ob.Receive(ctx, queue.ReceiveOptions{Max: 1, Wait: &wait, Owner: "function:" + j.Name})
 		if err != nil || len(msgs) == 0 {
 			<-sem
-			if err != nil && ctx.Err() == nil {
-				select {
-				case <-ctx.Done():
-				case <-time.After(time.Second):
-				}
+			if err != nil {
+				sleepCtx(ctx, time.Second)
 			}
 			continue
 		}
@@ -93,8 +88,8 @@ func (s *Server) asyncLoop(ctx context.Context, j *state.Job) {
 
 // runAsync runs one asynchronous invocation and settles its event.
 func (s *Server) runAsync(ctx context.Context, j *state.Job, ob *queue.Outbox, m queue.Message) {
-	inv := api.Invocation{RequestID: attrValue(m.Attributes, "request_id"), Payload: m.Body, TraceID: m.TraceHeader,
-		ClientContext: attrValue(m.Attributes, "client_context")}
+	inv := api.Invocation{RequestID: headerOf(m, "request_id"), Payload: m.Body, TraceID: m.TraceHeader,
+		ClientContext: headerOf(m, "client_context")}
 	if inv.RequestID == "" {
 		inv.RequestID = aws.NewRequestID()
 	}
@@ -117,15 +112,6 @@ func (s *Server) runAsync(ctx context.Context, j *state.Job, ob *queue.Outbox, m
 		return
 	}
 	ob.Retry(m.Receipt, retryBackoff(j.Spec, m.ReceiveCount))
-}
-
-func attrValue(attrs []queue.Attr, name string) string {
-	for _, a := range attrs {
-		if a.Name == name {
-			return string(a.Value)
-		}
-	}
-	return ""
 }
 
 // maxBatchPayload bounds the SQS event of one batch, as Lambda's
@@ -172,12 +158,7 @@ func (s *Server) gatherBatch(ctx context.Context, j *state.Job) []queue.Message 
 	wait := sourceWait
 	first, err := s.queues.Receive(ctx, q, queue.ReceiveOptions{Max: min(es.BatchSize, queue.MaxBatch), Wait: &wait, Owner: owner})
 	if err != nil {
-		if ctx.Err() == nil {
-			select { // the queue is gone or the log failed: look again later
-			case <-ctx.Done():
-			case <-time.After(time.Second):
-			}
-		}
+		sleepCtx(ctx, time.Second) // the queue is gone or the log failed: look again later
 		return nil
 	}
 	batch, size := first, 0
