@@ -205,9 +205,14 @@ func (r *fnRouter) next(ctx context.Context, name, alloc, node string, prev *api
 		return nil
 	}
 	if ctx.Err() != nil {
-		// Its agent is gone: it goes back to the front of the line.
+		// Its agent is gone: it goes to another environment that waits,
+		// or back to the front of the line.
 		e.busy = nil
-		p.pending = append([]*fnCall{c}, p.pending...)
+		if other := p.idle(); other != nil {
+			other.hand(c)
+		} else {
+			p.pending = append([]*fnCall{c}, p.pending...)
+		}
 		return nil
 	}
 	return c
